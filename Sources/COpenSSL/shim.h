@@ -1,0 +1,8 @@
+#ifndef DISTRI_COPENSSL_SHIM_H
+#define DISTRI_COPENSSL_SHIM_H
+#include <openssl/evp.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/crypto.h>
+#include <openssl/opensslv.h>
+#endif

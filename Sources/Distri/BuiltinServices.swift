@@ -1,0 +1,26 @@
+import DistriCore
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+
+/// The services every node serves from the start.
+public enum BuiltinServices {
+    /// `Stats`: the node's own stats as JSON (``DistriCore/NodeStats``). Answered at once by the node
+    /// asked, outside the capacity limit and without election.
+    public static let stats = "Stats"
+    /// `Echo`: returns its input. A cheap service for health checks and benchmarks.
+    public static let echo = "Echo"
+
+    static func register(on node: CloudNode) {
+        node.services.register(
+            RegisteredService(
+                name: stats,
+                execution: .inline { [weak node] _ in
+                    guard let node else { throw ServiceError(.shuttingDown, "node is gone") }
+                    return ByteBuffer(data: try JSONEncoder().encode(node.stats()))
+                },
+                bypassesAdmission: true))
+        node.services.register(
+            RegisteredService(name: echo, execution: .inline { request in request.data }))
+    }
+}

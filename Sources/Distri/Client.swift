@@ -1,0 +1,293 @@
+import DistriCore
+import DistriWire
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+import NIOPosix
+
+/// Settings of a ``Client``.
+public struct ClientConfiguration: Sendable {
+    /// How long a call waits for its reply unless the call says otherwise. Default 30 s.
+    public var timeout: TimeAmount
+    /// How long connecting to one node may take before moving on. Default 2 s.
+    public var connectTimeout: TimeAmount
+    /// How long a node that refused a connection is tried last. Default 1 s.
+    public var retryBackoff: TimeAmount
+    /// Frame and message size limits. Default ``DistriWire/WireLimits/standard``.
+    public var limits: WireLimits
+
+    public init(
+        timeout: TimeAmount = .seconds(30),
+        connectTimeout: TimeAmount = .seconds(2),
+        retryBackoff: TimeAmount = .seconds(1),
+        limits: WireLimits = .standard
+    ) {
+        self.timeout = timeout
+        self.connectTimeout = connectTimeout
+        self.retryBackoff = retryBackoff
+        self.limits = limits
+    }
+}
+
+/// Talks bytes to the cloud: sends a service name, parameters and data to a node and returns the
+/// reply's bytes. It does no processing of its own.
+///
+/// One multiplexed connection per node, opened on first use and reused by every call; calls are
+/// spread over the nodes in turn, and a node that cannot be reached is skipped for the next.
+/// All of its work happens on one event loop, so a call never changes threads inside the client.
+public final class Client: Sendable {
+    /// The nodes this client knows.
+    public let nodes: [NodeAddress]
+    public let configuration: ClientConfiguration
+    /// The event loop all of this client's connections and callbacks run on.
+    public let eventLoop: EventLoop
+    private let state: NIOLoopBoundBox<State>
+
+    private final class Link {
+        let address: NodeAddress
+        var handler: ClientHandler?
+        var channel: Channel?
+        var connecting: EventLoopFuture<ClientHandler>?
+        var downUntil: NIODeadline?
+
+        init(address: NodeAddress) { self.address = address }
+    }
+
+    private struct State {
+        var links: [Link]
+        var next = 0
+        var isShutdown = false
+    }
+
+    /// A client of the given nodes. At least one address is needed.
+    public init(
+        nodes: [NodeAddress],
+        configuration: ClientConfiguration = .init(),
+        group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) {
+        precondition(!nodes.isEmpty, "a Client needs at least one node address")
+        self.nodes = nodes
+        self.configuration = configuration
+        self.eventLoop = group.next()
+        self.state = NIOLoopBoundBox.makeBoxSendingValue(
+            State(links: nodes.map(Link.init(address:))), eventLoop: eventLoop)
+    }
+
+    // MARK: The seed's API
+
+    /// Calls `service` with `data` and returns the reply's bytes.
+    public func send(_ data: [UInt8], service: String) async throws -> [UInt8] {
+        try await send(data, service: service, params: [])
+    }
+
+    /// Calls `service` with `data` and `params` and returns the reply's bytes.
+    public func send(
+        _ data: [UInt8], service: String, params: [String], timeout: TimeAmount? = nil
+    ) async throws -> [UInt8] {
+        let reply = try await call(
+            ByteBuffer(bytes: data), service: service, params: params, timeout: timeout
+        ).get()
+        return Array(buffer: reply)
+    }
+
+    /// Asks every known node for its stats, each node answering for itself.
+    public func collectStats() async -> [NodeStatsResult] {
+        var results: [NodeStatsResult] = []
+        for node in nodes {
+            do {
+                let reply = try await call(ByteBuffer(), service: BuiltinServices.stats, node: node).get()
+                let stats = try JSONDecoder().decode(NodeStats.self, from: Data(buffer: reply))
+                results.append(NodeStatsResult(node: node, result: .success(stats)))
+            } catch let error as ClientError {
+                results.append(NodeStatsResult(node: node, result: .failure(error)))
+            } catch {
+                results.append(
+                    NodeStatsResult(
+                        node: node,
+                        result: .failure(
+                            ClientError(.protocolViolation, node: node, message: "bad stats: \(error)"))))
+            }
+        }
+        return results
+    }
+
+    // MARK: Buffer API
+
+    /// Calls `service` and completes with the reply's bytes, on ``eventLoop``. When `node` is given
+    /// the call goes to that node only; otherwise to the next reachable node in turn.
+    public func call(
+        _ data: ByteBuffer, service: String, params: [String] = [], node: NodeAddress? = nil,
+        timeout: TimeAmount? = nil
+    ) -> EventLoopFuture<ByteBuffer> {
+        let timeout = timeout ?? configuration.timeout
+        let request = WireRequest(
+            service: service, params: params,
+            deadlineMillis: UInt32(clamping: max(1, timeout.nanoseconds / 1_000_000)), data: data)
+        guard request.encodedSize <= configuration.limits.maxMessageSize else {
+            return eventLoop.makeFailedFuture(
+                ClientError(
+                    .tooLarge, node: node,
+                    message:
+                        "request of \(request.encodedSize) bytes exceeds \(configuration.limits.maxMessageSize)"
+                ))
+        }
+        if eventLoop.inEventLoop {
+            return callOnLoop(request, node: node, timeout: timeout)
+        }
+        return eventLoop.flatSubmit { self.callOnLoop(request, node: node, timeout: timeout) }
+    }
+
+    /// Closes every connection; later calls fail with ``ClientError/Kind/shutDown``.
+    public func shutdown() async {
+        let closed: EventLoopFuture<Void> = eventLoop.flatSubmit {
+            var state = self.state.value
+            state.isShutdown = true
+            self.state.value = state
+            let closes = state.links.compactMap { $0.channel?.close().flatMapErrorThrowing { _ in } }
+            return EventLoopFuture.andAllComplete(closes, on: self.eventLoop)
+        }
+        try? await closed.get()
+    }
+
+    // MARK: On the event loop
+
+    private func callOnLoop(_ request: WireRequest, node: NodeAddress?, timeout: TimeAmount)
+        -> EventLoopFuture<ByteBuffer>
+    {
+        if state.value.isShutdown {
+            return eventLoop.makeFailedFuture(
+                ClientError(.shutDown, node: node, message: "client is shut down"))
+        }
+        let promise = eventLoop.makePromise(of: ByteBuffer.self)
+        attempt(
+            request, candidates: candidates(pinnedTo: node), index: 0, failures: [], timeout: timeout,
+            promise: promise)
+        return promise.futureResult
+    }
+
+    /// Links to try, in order: the next in turn first, nodes recently unreachable last.
+    private func candidates(pinnedTo node: NodeAddress?) -> [Link] {
+        if let node {
+            if let link = state.value.links.first(where: { $0.address == node }) { return [link] }
+            let link = Link(address: node)
+            state.value.links.append(link)
+            return [link]
+        }
+        let links = state.value.links
+        let start = state.value.next % links.count
+        state.value.next &+= 1
+        let now = NIODeadline.now()
+        var up: [Link] = []
+        var down: [Link] = []
+        for offset in 0..<links.count {
+            let link = links[(start + offset) % links.count]
+            if let until = link.downUntil, until > now { down.append(link) } else { up.append(link) }
+        }
+        return up + down
+    }
+
+    private func attempt(
+        _ request: WireRequest, candidates: [Link], index: Int, failures: [ClientError],
+        timeout: TimeAmount,
+        promise: EventLoopPromise<ByteBuffer>
+    ) {
+        guard index < candidates.count else {
+            if failures.count == 1, let only = failures.first {
+                promise.fail(only)
+            } else {
+                promise.fail(
+                    ClientError(
+                        .noReachableNode, node: nil,
+                        message: failures.map(\.description).joined(separator: "; ")))
+            }
+            return
+        }
+        let link = candidates[index]
+        if let handler = link.handler, handler.isUsable {
+            handler.send(request, timeout: timeout, promise: promise)
+            return
+        }
+        let bound = NIOLoopBound(candidates, eventLoop: eventLoop)
+        connect(link).whenComplete { result in
+            let candidates = bound.value
+            let link = candidates[index]
+            switch result {
+            case .success(let handler):
+                handler.send(request, timeout: timeout, promise: promise)
+            case .failure(let error):
+                link.downUntil = .now() + self.configuration.retryBackoff
+                let failure =
+                    error as? ClientError
+                    ?? ClientError(.connectFailed, node: link.address, message: "\(error)")
+                self.attempt(
+                    request, candidates: candidates, index: index + 1, failures: failures + [failure],
+                    timeout: timeout, promise: promise)
+            }
+        }
+    }
+
+    private func connect(_ link: Link) -> EventLoopFuture<ClientHandler> {
+        if let connecting = link.connecting { return connecting }
+        let limits = configuration.limits
+        let address = link.address
+        let loop = eventLoop
+        let boundLink = NIOLoopBound(link, eventLoop: eventLoop)
+        let future = ClientBootstrap(group: eventLoop)
+            .connectTimeout(configuration.connectTimeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.writeBufferWaterMark, value: .init(low: 256 << 10, high: 1 << 20))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers(
+                        FramingHandler(limits: limits), ClientHandler(node: address))
+                }
+            }
+            .connect(host: address.host, port: address.port)
+            .flatMapErrorThrowing { error in
+                throw ClientError(.connectFailed, node: address, message: "\(error)")
+            }
+            .flatMapThrowing { channel in
+                let handler = try channel.pipeline.syncOperations.handler(type: ClientHandler.self)
+                let link = boundLink.value
+                link.channel = channel
+                link.handler = handler
+                link.downUntil = nil
+                channel.closeFuture.whenComplete { _ in
+                    loop.assertInEventLoop()
+                    let link = boundLink.value
+                    if link.channel === channel {
+                        link.channel = nil
+                        link.handler = nil
+                    }
+                }
+                return handler
+            }
+        link.connecting = future
+        future.whenComplete { _ in boundLink.value.connecting = nil }
+        return future
+    }
+}
+
+/// One node's answer to ``Client/collectStats()``.
+public struct NodeStatsResult: Sendable {
+    public var node: NodeAddress
+    public var result: Result<NodeStats, ClientError>
+
+    public init(node: NodeAddress, result: Result<NodeStats, ClientError>) {
+        self.node = node
+        self.result = result
+    }
+}
+
+extension Array where Element == NodeStatsResult {
+    /// The results as a printable table.
+    public var table: String {
+        StatsReport.table(
+            map { item in
+                switch item.result {
+                case .success(let stats): (item.node.description, stats, nil)
+                case .failure(let error): (item.node.description, nil, error.description)
+                }
+            })
+    }
+}

@@ -1,0 +1,135 @@
+import DistriWire
+import NIOCore
+
+/// The client's end of one connection: numbers outgoing requests, matches replies to them by id, and
+/// fails every waiting call if the connection breaks. Requests issued while a read burst is being
+/// processed are flushed once at its end.
+final class ClientHandler: ChannelInboundHandler {
+    typealias InboundIn = WireMessage
+    typealias OutboundOut = WireMessage
+
+    private struct Pending {
+        var promise: EventLoopPromise<ByteBuffer>
+        var timeout: Scheduled<Void>?
+    }
+
+    let node: NodeAddress
+    private var context: ChannelHandlerContext?
+    private var pending: [UInt64: Pending] = [:]
+    private var nextID: UInt64 = 1
+    private var isReading = false
+    private var needsFlush = false
+    private var closedError: ClientError?
+
+    init(node: NodeAddress) {
+        self.node = node
+    }
+
+    /// Calls in flight on this connection.
+    var inFlight: Int { pending.count }
+
+    /// False once the connection failed or closed.
+    var isUsable: Bool { context != nil && closedError == nil }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    /// Sends a request; must be called on the event loop.
+    func send(_ request: WireRequest, timeout: TimeAmount?, promise: EventLoopPromise<ByteBuffer>) {
+        guard let context, closedError == nil else {
+            promise.fail(
+                closedError ?? ClientError(.connectionLost, node: node, message: "connection is closed"))
+            return
+        }
+        let id = nextID
+        nextID &+= 1
+        var entry = Pending(promise: promise, timeout: nil)
+        if let timeout {
+            let node = self.node
+            let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            entry.timeout = context.eventLoop.scheduleTask(in: timeout) {
+                loopBound.value.complete(
+                    id,
+                    .failure(
+                        ClientError(
+                            .deadlineExceeded, node: node,
+                            message: "no reply within \(timeout.nanoseconds / 1_000_000) ms")))
+            }
+        }
+        pending[id] = entry
+        let payload = request.encode(allocator: context.channel.allocator)
+        context.write(
+            wrapOutboundOut(WireMessage(kind: .request, requestID: id, payload: payload)), promise: nil)
+        if isReading { needsFlush = true } else { context.flush() }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        isReading = true
+        let message = unwrapInboundIn(data)
+        switch message.kind {
+        case .response:
+            complete(message.requestID, .success(message.payload))
+        case .error:
+            let error: ClientError
+            do {
+                let reply = try WireErrorReply.decode(message.payload)
+                error = ClientError(.remote, node: node, remoteCode: reply.code, message: reply.message)
+            } catch {
+                failAll(ClientError(.protocolViolation, node: node, message: "\(error)"), context: context)
+                return
+            }
+            if pending[message.requestID] == nil {
+                // An error for no call of ours (a protocol error): it concerns the whole connection.
+                failAll(error, context: context)
+            } else {
+                complete(message.requestID, .failure(error))
+            }
+        default:
+            failAll(
+                ClientError(.protocolViolation, node: node, message: "unexpected \(message.kind) frame"),
+                context: context)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        isReading = false
+        if needsFlush {
+            needsFlush = false
+            context.flush()
+        }
+        context.fireChannelReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        failAll(ClientError(.connectionLost, node: node, message: "connection closed"), context: nil)
+        self.context = nil
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        let clientError =
+            (error as? WireError).map {
+                ClientError(.protocolViolation, node: node, message: $0.description)
+            }
+            ?? ClientError(.connectionLost, node: node, message: "\(error)")
+        failAll(clientError, context: context)
+    }
+
+    private func complete(_ id: UInt64, _ result: Result<ByteBuffer, Error>) {
+        guard let entry = pending.removeValue(forKey: id) else { return }
+        entry.timeout?.cancel()
+        entry.promise.completeWith(result)
+    }
+
+    private func failAll(_ error: ClientError, context: ChannelHandlerContext?) {
+        if closedError == nil { closedError = error }
+        let entries = pending
+        pending = [:]
+        for entry in entries.values {
+            entry.timeout?.cancel()
+            entry.promise.fail(error)
+        }
+        context?.close(promise: nil)
+    }
+}

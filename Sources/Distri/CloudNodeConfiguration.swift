@@ -1,0 +1,57 @@
+import DistriWire
+import NIOCore
+
+/// How a ``CloudNode`` listens and how much work it takes on. Every field has a safe default.
+public struct CloudNodeConfiguration: Sendable {
+    /// Address to bind; port 0 lets the OS choose. Default `127.0.0.1:0`.
+    public var listen: NodeAddress
+    /// Address other nodes and clients should use, when it differs from the bound one (NAT, containers).
+    /// Default: the bound address.
+    public var advertise: NodeAddress?
+    /// Addresses of existing nodes to join through. Default none (a cloud of one).
+    public var seeds: [NodeAddress]
+    /// Stable id of the node; default a random one.
+    public var nodeID: String
+    /// Tasks running at once. Default 64.
+    public var capacity: Int
+    /// Tasks waiting for a slot before the node answers busy. Default 1024.
+    public var queueLimit: Int
+    /// Frame and message size limits. Default ``DistriWire/WireLimits/standard`` (64 MiB messages).
+    public var limits: WireLimits
+    /// How long a graceful shutdown waits for work in flight. Default 30 s.
+    public var drainTimeout: TimeAmount
+
+    public init(
+        listen: NodeAddress = NodeAddress(host: "127.0.0.1", port: 0),
+        advertise: NodeAddress? = nil,
+        seeds: [NodeAddress] = [],
+        nodeID: String? = nil,
+        capacity: Int = 64,
+        queueLimit: Int = 1024,
+        limits: WireLimits = .standard,
+        drainTimeout: TimeAmount = .seconds(30)
+    ) {
+        self.listen = listen
+        self.advertise = advertise
+        self.seeds = seeds
+        self.nodeID = nodeID ?? NodeID.random()
+        self.capacity = capacity
+        self.queueLimit = queueLimit
+        self.limits = limits
+        self.drainTimeout = drainTimeout
+    }
+}
+
+/// Node ids: short random hex strings.
+public enum NodeID {
+    public static func random() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return random(using: &generator)
+    }
+
+    public static func random(using generator: inout some RandomNumberGenerator) -> String {
+        let value = generator.next() as UInt64
+        let hex = String(value, radix: 16)
+        return "n" + String(repeating: "0", count: 16 - hex.count) + hex
+    }
+}

@@ -1,0 +1,50 @@
+import DistriCore
+import Histogram
+import NIOCore
+
+/// A task admitted (or waiting) on a node.
+struct PendingTask: Sendable {
+    var service: RegisteredService
+    var request: ServiceRequest
+    var responder: Responder
+    var arrival: NIODeadline
+}
+
+/// The node's mutable counters and admission state, kept together under one lock so that a request
+/// takes it once on arrival and once on completion.
+struct NodeRuntime {
+    var admission: AdmissionControl<PendingTask>
+    var counters: NodeStats
+    var serviceTimes = Histogram<UInt64>(
+        highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .two)
+
+    init(nodeID: String, address: String, capacity: Int, queueLimit: Int) {
+        admission = AdmissionControl(capacity: capacity, queueLimit: queueLimit)
+        counters = NodeStats(nodeID: nodeID, address: address)
+    }
+
+    /// Records the end of a request that ran (or was refused after admission).
+    mutating func record(completedAt now: NIODeadline, arrival: NIODeadline, succeeded: Bool) {
+        let micros = UInt64(max(0, (now - arrival).nanoseconds / 1000))
+        _ = serviceTimes.record(micros)
+        counters.totalServiceTime += Double(micros) / 1e6
+        if succeeded { counters.completed += 1 } else { counters.failed += 1 }
+    }
+
+    /// A consistent copy of the stats.
+    func snapshot(uptime: TimeAmount, collections: [String: Int]) -> NodeStats {
+        var stats = counters
+        stats.inFlight = admission.inFlight
+        stats.queued = admission.queued
+        stats.capacity = admission.capacity
+        let finished = stats.completed + stats.failed
+        stats.averageServiceTime = finished == 0 ? 0 : stats.totalServiceTime / Double(finished)
+        if serviceTimes.totalCount > 0 {
+            stats.p50ServiceTime = Double(serviceTimes.valueAtPercentile(50)) / 1e6
+            stats.p99ServiceTime = Double(serviceTimes.valueAtPercentile(99)) / 1e6
+        }
+        stats.uptime = Double(uptime.nanoseconds) / 1e9
+        stats.collections = collections
+        return stats
+    }
+}

@@ -1,0 +1,100 @@
+import DistriWire
+import Logging
+import NIOCore
+
+/// The node's end of a client connection: decodes requests, hands them to the node's dispatcher, and
+/// writes replies. Replies written while a read burst is being processed are flushed once at its end.
+final class ServerHandler: ChannelInboundHandler {
+    typealias InboundIn = WireMessage
+    typealias OutboundOut = WireMessage
+
+    private let dispatcher: RequestDispatcher
+    private let logger: Logger
+    private var context: ChannelHandlerContext?
+    private var isReading = false
+    private var needsFlush = false
+
+    init(dispatcher: RequestDispatcher, logger: Logger) {
+        self.dispatcher = dispatcher
+        self.logger = logger
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        isReading = true
+        let message = unwrapInboundIn(data)
+        guard message.kind == .request else {
+            send(
+                .failure(
+                    WireErrorReply(
+                        code: .malformed, message: "a node accepts only requests, got \(message.kind)")),
+                requestID: message.requestID)
+            return
+        }
+        let responder = Responder(
+            handler: self, eventLoop: context.eventLoop, requestID: message.requestID)
+        do {
+            let request = try WireRequest.decode(message.payload)
+            dispatcher.dispatch(request, responder: responder)
+        } catch {
+            dispatcher.recordMalformed()
+            responder.reply(.failure(WireErrorReply(code: .malformed, message: error.description)))
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        isReading = false
+        if needsFlush {
+            needsFlush = false
+            context.flush()
+        }
+        context.fireChannelReadComplete()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if let wire = error as? WireError {
+            dispatcher.recordMalformed()
+            logger.info(
+                "closing connection after protocol error",
+                metadata: ["remote": "\(context.remoteAddress?.description ?? "?")", "error": "\(wire)"])
+            let reply = WireErrorReply(code: wire.code, message: wire.description)
+            let message = WireMessage(
+                kind: .error, requestID: wire.requestID ?? 0,
+                payload: reply.encode(allocator: context.channel.allocator))
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(message)).whenComplete { _ in
+                channel.close(promise: nil)
+            }
+        } else {
+            logger.debug("connection error", metadata: ["error": "\(error)"])
+            context.close(promise: nil)
+        }
+    }
+
+    /// Writes a reply; called on the event loop.
+    func send(_ result: Result<ByteBuffer, WireErrorReply>, requestID: UInt64) {
+        guard let context else { return }  // the connection is gone; nobody is waiting
+        let message: WireMessage
+        switch result {
+        case .success(let payload):
+            message = WireMessage(kind: .response, requestID: requestID, payload: payload)
+        case .failure(let reply):
+            message = WireMessage(
+                kind: .error, requestID: requestID,
+                payload: reply.encode(allocator: context.channel.allocator))
+        }
+        context.write(wrapOutboundOut(message), promise: nil)
+        if isReading {
+            needsFlush = true
+        } else {
+            context.flush()
+        }
+    }
+}

@@ -1,0 +1,52 @@
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// How a registered service runs.
+public enum ServiceExecution: Sendable {
+    /// Runs synchronously on the connection's event loop: for quick, non-blocking work only.
+    case inline(@Sendable (ServiceRequest) throws -> ByteBuffer)
+    /// Runs as a Swift task: for anything that awaits, computes at length or may block.
+    case async(@Sendable (ServiceRequest) async throws -> ByteBuffer)
+}
+
+/// A service as the node knows it.
+public struct RegisteredService: Sendable {
+    public var name: String
+    public var execution: ServiceExecution
+    /// Answered by the node asked, at once, outside the capacity limit (Stats).
+    public var bypassesAdmission: Bool
+
+    public init(name: String, execution: ServiceExecution, bypassesAdmission: Bool = false) {
+        self.name = name
+        self.execution = execution
+        self.bypassesAdmission = bypassesAdmission
+    }
+}
+
+/// The services a node serves, by name. Safe to use from any thread.
+public final class ServiceRegistry: Sendable {
+    private let services = NIOLockedValueBox<[String: RegisteredService]>([:])
+
+    public init() {}
+
+    /// Adds or replaces a service.
+    public func register(_ service: RegisteredService) {
+        services.withLockedValue { $0[service.name] = service }
+    }
+
+    /// Removes a service; returns whether it was there.
+    @discardableResult
+    public func unregister(_ name: String) -> Bool {
+        services.withLockedValue { $0.removeValue(forKey: name) != nil }
+    }
+
+    /// The service registered under `name`.
+    public func lookup(_ name: String) -> RegisteredService? {
+        services.withLockedValue { $0[name] }
+    }
+
+    /// Names of all registered services, sorted.
+    public var names: [String] {
+        services.withLockedValue { $0.keys.sorted() }
+    }
+}

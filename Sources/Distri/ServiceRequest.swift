@@ -1,0 +1,63 @@
+import NIOCore
+
+@_exported import struct DistriWire.ErrorCode
+
+/// What a service receives: its name, the caller's parameters and input bytes, and the deadline.
+public struct ServiceRequest: Sendable {
+    /// The service name the caller asked for.
+    public var service: String
+    /// The caller's parameters, in order.
+    public var params: [String]
+    /// The caller's input bytes.
+    public var data: ByteBuffer
+    /// The id of the request on its connection.
+    public var requestID: UInt64
+    /// When the caller stops waiting, if it said.
+    public var deadline: NIODeadline?
+
+    public init(
+        service: String, params: [String] = [], data: ByteBuffer, requestID: UInt64 = 0,
+        deadline: NIODeadline? = nil
+    ) {
+        self.service = service
+        self.params = params
+        self.data = data
+        self.requestID = requestID
+        self.deadline = deadline
+    }
+
+    /// The input as an array of bytes.
+    public var bytes: [UInt8] { Array(buffer: data) }
+
+    /// The parameter at `index`, or a ``ServiceError/badParams(_:)`` naming what is missing.
+    public func param(_ index: Int, _ name: String) throws(ServiceError) -> String {
+        guard params.indices.contains(index) else {
+            throw .badParams("\(service) needs parameter \(index + 1) (\(name))")
+        }
+        return params[index]
+    }
+}
+
+/// An error a service throws to give the caller a specific code and message. Any other error thrown by
+/// a service reaches the caller as ``DistriWire/ErrorCode/internal``.
+public struct ServiceError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var code: ErrorCode
+    public var message: String
+
+    public init(_ code: ErrorCode, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public static func badParams(_ message: String) -> ServiceError {
+        ServiceError(.badParams, message)
+    }
+    public static func notFound(_ message: String) -> ServiceError {
+        ServiceError(.notFound, message)
+    }
+    public static func conflict(_ message: String) -> ServiceError {
+        ServiceError(.conflict, message)
+    }
+
+    public var description: String { "\(code): \(message)" }
+}

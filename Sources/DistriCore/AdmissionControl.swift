@@ -1,0 +1,88 @@
+import DequeModule
+
+/// Decides, for each arriving task, whether it starts now, waits in a bounded queue, or is refused at
+/// once as busy. Pure: the shell holds the tickets' meaning and runs what this returns.
+///
+/// A node never drops a task silently: every ticket given to ``admit(_:)`` is either started at once,
+/// returned later by ``finish()`` or ``expire(where:)``, or refused in the returned decision.
+public struct AdmissionControl<Ticket> {
+    /// What to do with an arriving ticket.
+    public enum Decision {
+        /// Run it now.
+        case start
+        /// It waits; ``finish()`` hands it back when a slot frees up.
+        case queued
+        /// At capacity with a full queue: refuse it, nothing was done.
+        case busy
+        /// The node is draining for shutdown: refuse it.
+        case shuttingDown
+    }
+
+    /// Most tasks running at once.
+    public let capacity: Int
+    /// Most tasks waiting for a slot.
+    public let queueLimit: Int
+    /// Tasks running now.
+    public private(set) var inFlight = 0
+    /// True once ``beginDrain()`` was called.
+    public private(set) var isDraining = false
+    private var waiting: Deque<Ticket> = []
+
+    public init(capacity: Int, queueLimit: Int) {
+        precondition(capacity > 0, "capacity must be positive")
+        precondition(queueLimit >= 0, "queueLimit must not be negative")
+        self.capacity = capacity
+        self.queueLimit = queueLimit
+    }
+
+    /// Tasks waiting for a slot.
+    public var queued: Int { waiting.count }
+
+    /// No task is running or waiting.
+    public var isIdle: Bool { inFlight == 0 && waiting.isEmpty }
+
+    /// Work in flight and waiting, over capacity: 0 when idle, 1 when every slot is taken.
+    public var load: Double { Double(inFlight + waiting.count) / Double(capacity) }
+
+    /// Decides what happens to an arriving ticket.
+    public mutating func admit(_ ticket: Ticket) -> Decision {
+        if isDraining { return .shuttingDown }
+        if inFlight < capacity {
+            inFlight += 1
+            return .start
+        }
+        if waiting.count < queueLimit {
+            waiting.append(ticket)
+            return .queued
+        }
+        return .busy
+    }
+
+    /// A running task finished. Returns the next waiting ticket, which now holds the freed slot and
+    /// must be started by the caller.
+    public mutating func finish() -> Ticket? {
+        precondition(inFlight > 0, "finish() without a running task")
+        if let next = waiting.popFirst() { return next }
+        inFlight -= 1
+        return nil
+    }
+
+    /// Removes and returns waiting tickets that match (for example, past their deadline), so the
+    /// shell can answer them.
+    public mutating func expire(where isExpired: (Ticket) -> Bool) -> [Ticket] {
+        var expired: [Ticket] = []
+        var kept: Deque<Ticket> = []
+        for ticket in waiting {
+            if isExpired(ticket) { expired.append(ticket) } else { kept.append(ticket) }
+        }
+        waiting = kept
+        return expired
+    }
+
+    /// Refuse new tickets from now on; running and waiting ones still complete.
+    public mutating func beginDrain() {
+        isDraining = true
+    }
+}
+
+extension AdmissionControl: Sendable where Ticket: Sendable {}

@@ -1,0 +1,52 @@
+/// A violation of the wire protocol found while decoding. Every case names what was wrong so that a
+/// node can answer with a clear error before closing the connection.
+public enum WireError: Error, Hashable, Sendable, CustomStringConvertible {
+    case badMagic(found: UInt16)
+    case unsupportedVersion(UInt8)
+    case unknownKind(UInt8, requestID: UInt64)
+    case reservedBitsSet(requestID: UInt64)
+    case frameTooLarge(length: Int, limit: Int, requestID: UInt64)
+    case messageTooLarge(size: Int, limit: Int, requestID: UInt64)
+    case tooManyPartialMessages(limit: Int)
+    case partialBytesExceeded(limit: Int)
+    case kindChangedMidMessage(requestID: UInt64)
+    case truncatedFrame(bufferedBytes: Int)
+    case malformedMessage(String)
+
+    /// The request the error belongs to, when the header got that far.
+    public var requestID: UInt64? {
+        switch self {
+        case .unknownKind(_, let id), .reservedBitsSet(let id), .frameTooLarge(_, _, let id),
+            .messageTooLarge(_, _, let id), .kindChangedMidMessage(let id):
+            id
+        default: nil
+        }
+    }
+
+    /// The error code a peer is told.
+    public var code: ErrorCode {
+        switch self {
+        case .frameTooLarge, .messageTooLarge, .partialBytesExceeded, .tooManyPartialMessages: .tooLarge
+        default: .malformed
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .badMagic(let found):
+            "bad magic 0x\(String(found, radix: 16)) (expected 0xd157): not a Distri peer"
+        case .unsupportedVersion(let v): "unsupported protocol version \(v) (this node speaks 1)"
+        case .unknownKind(let k, _): "unknown frame kind \(k)"
+        case .reservedBitsSet: "reserved header bits are set"
+        case .frameTooLarge(let length, let limit, _):
+            "frame payload of \(length) bytes exceeds the limit of \(limit)"
+        case .messageTooLarge(let size, let limit, _):
+            "message of \(size) bytes exceeds the limit of \(limit)"
+        case .tooManyPartialMessages(let limit): "more than \(limit) partially received messages"
+        case .partialBytesExceeded(let limit): "partially received messages exceed \(limit) bytes"
+        case .kindChangedMidMessage: "frame kind changed in the middle of a message"
+        case .truncatedFrame(let n): "connection closed in the middle of a frame (\(n) bytes pending)"
+        case .malformedMessage(let why): "malformed message: \(why)"
+        }
+    }
+}

@@ -1,0 +1,106 @@
+import NIOCore
+
+/// The payload of a request message: which service to run, its parameters, the caller's remaining
+/// time budget and the input bytes.
+public struct WireRequest: Sendable, Equatable {
+    /// Longest service name accepted.
+    public static let maxServiceNameLength = 255
+    /// Most parameters accepted.
+    public static let maxParams = 1024
+
+    public var service: String
+    public var params: [String]
+    /// Milliseconds the caller will wait, counted from when the node receives the request; 0 = no limit.
+    public var deadlineMillis: UInt32
+    public var data: ByteBuffer
+
+    public init(service: String, params: [String] = [], deadlineMillis: UInt32 = 0, data: ByteBuffer) {
+        self.service = service
+        self.params = params
+        self.deadlineMillis = deadlineMillis
+        self.data = data
+    }
+
+    /// Bytes this request occupies on the wire, before framing.
+    public var encodedSize: Int {
+        4 + 2 + service.utf8.count + 2 + params.reduce(0) { $0 + 4 + $1.utf8.count }
+            + data.readableBytes
+    }
+
+    /// Encodes the request as a message payload.
+    public func encode(allocator: ByteBufferAllocator) -> ByteBuffer {
+        var out = allocator.buffer(capacity: encodedSize)
+        out.writeInteger(deadlineMillis)
+        out.writeInteger(UInt16(truncatingIfNeeded: service.utf8.count))
+        out.writeString(service)
+        out.writeInteger(UInt16(truncatingIfNeeded: params.count))
+        for param in params {
+            out.writeInteger(UInt32(truncatingIfNeeded: param.utf8.count))
+            out.writeString(param)
+        }
+        out.writeImmutableBuffer(data)
+        return out
+    }
+
+    /// Decodes a request payload; the data is a slice of `payload`, not a copy.
+    public static func decode(_ payload: ByteBuffer) throws(WireError) -> WireRequest {
+        var buffer = payload
+        guard let deadline = buffer.readInteger(as: UInt32.self),
+            let nameLength = buffer.readInteger(as: UInt16.self)
+        else { throw .malformedMessage("request shorter than its fixed fields") }
+        guard Int(nameLength) <= maxServiceNameLength, nameLength > 0 else {
+            throw .malformedMessage(
+                "service name length \(nameLength) outside 1...\(maxServiceNameLength)")
+        }
+        guard let name = (try? buffer.readUTF8ValidatedString(length: Int(nameLength))) ?? nil else {
+            throw .malformedMessage("service name is not \(nameLength) bytes of UTF-8")
+        }
+        guard let count = buffer.readInteger(as: UInt16.self) else {
+            throw .malformedMessage("missing parameter count")
+        }
+        guard Int(count) <= maxParams else {
+            throw .malformedMessage("\(count) parameters (limit \(maxParams))")
+        }
+        var params: [String] = []
+        params.reserveCapacity(Int(count))
+        for index in 0..<Int(count) {
+            guard let length = buffer.readInteger(as: UInt32.self), Int(length) <= buffer.readableBytes,
+                let value = (try? buffer.readUTF8ValidatedString(length: Int(length))) ?? nil
+            else { throw .malformedMessage("parameter \(index) is truncated or not UTF-8") }
+            params.append(value)
+        }
+        return WireRequest(service: name, params: params, deadlineMillis: deadline, data: buffer)
+    }
+}
+
+/// The payload of an error message.
+public struct WireErrorReply: Sendable, Equatable, Error, CustomStringConvertible {
+    public var code: ErrorCode
+    public var message: String
+
+    public init(code: ErrorCode, message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public func encode(allocator: ByteBufferAllocator) -> ByteBuffer {
+        var out = allocator.buffer(capacity: 2 + message.utf8.count)
+        out.writeInteger(code.rawValue)
+        out.writeString(message)
+        return out
+    }
+
+    public static func decode(_ payload: ByteBuffer) throws(WireError) -> WireErrorReply {
+        var buffer = payload
+        guard let code = buffer.readInteger(as: UInt16.self) else {
+            throw .malformedMessage("error reply without a code")
+        }
+        guard let message = (try? buffer.readUTF8ValidatedString(length: buffer.readableBytes)) ?? nil
+        else {
+            throw .malformedMessage("error message is not UTF-8")
+        }
+        return WireErrorReply(code: ErrorCode(rawValue: code), message: message)
+    }
+
+    public var description: String { "\(code): \(message)" }
+}

@@ -1,0 +1,195 @@
+import Distri
+import DistriCore
+import DistriWire
+import NIOCore
+import NIOPosix
+import Testing
+
+@Suite struct CloudNodeTests {
+    @Test("3 nodes answer 10,000 concurrent calls from one client; every reply matches its request")
+    func tenThousandConcurrentCalls() async throws {
+        try await withCloud(
+            nodes: 3,
+            setUp: { node in
+                node.register("Reverse") { request in Array(request.bytes.reversed()) }
+            }
+        ) { nodes, addresses in
+            let client = Client(nodes: addresses)
+            let futures = (0..<10_000).map { i in
+                client.call(ByteBuffer(string: "call-\(i)"), service: "Reverse").map { reply in
+                    (i, String(buffer: reply))
+                }
+            }
+            var matched = 0
+            for future in futures {
+                let (i, reply) = try await future.get()
+                #expect(reply == String("call-\(i)".reversed()))
+                matched += 1
+            }
+            #expect(matched == 10_000)
+            let stats = nodes.map { $0.stats() }
+            #expect(stats.reduce(0) { $0 + $1.completed } == 10_000)
+            #expect(stats.allSatisfy { $0.completed > 1000 }, "calls are spread over the nodes")
+            #expect(stats.allSatisfy { $0.rejectedBusy == 0 && $0.failed == 0 })
+            await client.shutdown()
+        }
+    }
+
+    @Test("a node at capacity answers busy at once and loses none of what it accepted")
+    func busyAtCapacity() async throws {
+        let gate = Gate()
+        try await withCloud(
+            nodes: 1,
+            configure: {
+                $0.capacity = 2
+                $0.queueLimit = 2
+            },
+            setUp: { node in
+                node.register("Slow") { request in
+                    await gate.wait()
+                    return request.bytes
+                }
+            }
+        ) { nodes, addresses in
+            let client = Client(nodes: addresses)
+            let futures = (0..<10).map { i in client.call(ByteBuffer(string: "\(i)"), service: "Slow") }
+            // Six calls are refused while two run and two wait.
+            var busy = 0
+            for future in futures[4...] {
+                do {
+                    _ = try await future.get()
+                } catch let error as ClientError {
+                    #expect(error.remoteCode == .busy)
+                    busy += 1
+                }
+            }
+            #expect(busy == 6)
+            #expect(gate.waiting == 2)
+            #expect(nodes[0].stats().queued == 2)
+            gate.open()
+            for (i, future) in futures[..<4].enumerated() {
+                #expect(String(buffer: try await future.get()) == "\(i)")
+            }
+            let stats = nodes[0].stats()
+            #expect(stats.rejectedBusy == 6)
+            #expect(stats.completed == 4)
+            #expect(stats.accepted == 4)
+            await client.shutdown()
+        }
+    }
+
+    @Test("a 32 MiB payload round-trips byte-exact")
+    func largePayload() async throws {
+        try await withCloud(nodes: 1) { _, addresses in
+            var generator = SystemRandomNumberGenerator()
+            var payload = ByteBuffer()
+            payload.reserveCapacity(32 << 20)
+            for _ in 0..<(32 << 20) / 8 { payload.writeInteger(generator.next() as UInt64) }
+            let client = Client(nodes: addresses)
+            async let small = client.call(ByteBuffer(string: "small"), service: BuiltinServices.echo)
+                .get()
+            let reply = try await client.call(payload, service: BuiltinServices.echo).get()
+            #expect(reply.readableBytes == 32 << 20)
+            #expect(reply == payload)
+            #expect(String(buffer: try await small) == "small")
+            await client.shutdown()
+        }
+    }
+
+    @Test("an unknown service, a thrown service error and a missed deadline each get a clear error")
+    func typedErrors() async throws {
+        try await withCloud(
+            nodes: 1,
+            setUp: { node in
+                node.register("Picky") { request -> [UInt8] in
+                    throw ServiceError.badParams("Picky needs \(request.params.count + 1) params")
+                }
+                node.register("Sleepy") { _ -> [UInt8] in
+                    try await Task.sleep(for: .milliseconds(500))
+                    return []
+                }
+            }
+        ) { _, addresses in
+            let client = Client(nodes: addresses)
+            await #expect {
+                _ = try await client.send([1], service: "NoSuchService")
+            } throws: { ($0 as? ClientError)?.remoteCode == .unknownService }
+            await #expect {
+                _ = try await client.send([1], service: "Picky", params: [])
+            } throws: {
+                ($0 as? ClientError)?.remoteCode == .badParams && "\($0)".contains("needs 1 params")
+            }
+            await #expect {
+                _ = try await client.send([1], service: "Sleepy", params: [], timeout: .milliseconds(50))
+            } throws: { ($0 as? ClientError)?.kind == .deadlineExceeded }
+            // The connection is still good after all of that.
+            let echoed = try await client.send([7, 8], service: BuiltinServices.echo)
+            #expect(echoed == [7, 8])
+            await client.shutdown()
+        }
+    }
+
+    @Test("the client moves on to the next node when one is unreachable")
+    func unreachableNodeSkipped() async throws {
+        let dead = try await unusedLoopbackAddress()
+        try await withCloud(nodes: 1) { _, addresses in
+            let client = Client(nodes: [dead] + addresses)
+            for i in 0..<20 {
+                let echoed = try await client.send([UInt8(i)], service: BuiltinServices.echo)
+                #expect(echoed == [UInt8(i)])
+            }
+            await client.shutdown()
+        }
+        let lonely = Client(nodes: [dead])
+        await #expect {
+            _ = try await lonely.send([1], service: BuiltinServices.echo)
+        } throws: { ($0 as? ClientError)?.kind == .connectFailed }
+        await lonely.shutdown()
+    }
+
+    @Test("collectStats returns every node's stats, and says which node is unreachable")
+    func collectStats() async throws {
+        let dead = try await unusedLoopbackAddress()
+        try await withCloud(nodes: 2) { nodes, addresses in
+            let client = Client(nodes: addresses + [dead])
+            for _ in 0..<10 { _ = try await client.send([1], service: BuiltinServices.echo) }
+            let results = await client.collectStats()
+            #expect(results.count == 3)
+            let stats = results.compactMap { try? $0.result.get() }
+            #expect(Set(stats.map(\.nodeID)) == Set(nodes.map(\.id)))
+            #expect(stats.reduce(0) { $0 + $1.completed } >= 10)
+            #expect(stats.allSatisfy { $0.uptime > 0 && $0.capacity == 64 })
+            guard case .failure(let error) = results[2].result else {
+                Issue.record("the dead node should fail")
+                return
+            }
+            #expect(error.node == dead)
+            #expect(results.table.contains("unreachable"))
+            await client.shutdown()
+        }
+    }
+
+    @Test("graceful shutdown finishes work in flight and refuses new work")
+    func gracefulShutdown() async throws {
+        let gate = Gate()
+        var configuration = CloudNodeConfiguration()
+        configuration.capacity = 4
+        let node = CloudNode(configuration: configuration)
+        node.register("Slow") { request in
+            await gate.wait()
+            return request.bytes
+        }
+        let address = try await node.start()
+        let client = Client(nodes: [address])
+        let inFlight = client.call(ByteBuffer(string: "finish me"), service: "Slow")
+        #expect(await eventually { gate.waiting == 1 })
+        async let stopped: Void = node.shutdown()
+        #expect(await eventually { node.stats().requestsReceived == 1 })
+        let refused = try? await client.call(ByteBuffer(string: "late"), service: "Slow").get()
+        #expect(refused == nil)
+        gate.open()
+        #expect(String(buffer: try await inFlight.get()) == "finish me")
+        await stopped
+        await client.shutdown()
+    }
+}

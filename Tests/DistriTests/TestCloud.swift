@@ -1,0 +1,123 @@
+import Distri
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// Starts `count` real nodes on OS-chosen loopback ports, runs `body`, and shuts them down.
+func withCloud<T>(
+    nodes count: Int,
+    configure: (inout CloudNodeConfiguration) -> Void = { _ in },
+    setUp: (CloudNode) -> Void = { _ in },
+    _ body: ([CloudNode], [NodeAddress]) async throws -> T
+) async throws -> T {
+    var nodes: [CloudNode] = []
+    var addresses: [NodeAddress] = []
+    for _ in 0..<count {
+        var configuration = CloudNodeConfiguration()
+        configure(&configuration)
+        let node = CloudNode(configuration: configuration)
+        setUp(node)
+        addresses.append(try await node.start())
+        nodes.append(node)
+    }
+    do {
+        let result = try await body(nodes, addresses)
+        for node in nodes { await node.shutdown() }
+        return result
+    } catch {
+        for node in nodes { await node.shutdown() }
+        throw error
+    }
+}
+
+/// A port on loopback that nothing listens on: bound, then closed again.
+func unusedLoopbackAddress() async throws -> NodeAddress {
+    let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .bind(host: "127.0.0.1", port: 0).get()
+    let port = channel.localAddress!.port!
+    try await channel.close()
+    return NodeAddress(host: "127.0.0.1", port: port)
+}
+
+/// Sends raw bytes to `address` and collects everything the other side sends until it closes the
+/// connection (or `timeout` passes).
+func rawExchange(
+    _ bytes: ByteBuffer, with address: NodeAddress, closeAfterWrite: Bool = false,
+    timeout: TimeAmount = .seconds(10)
+)
+    async throws -> (received: ByteBuffer, closedByPeer: Bool)
+{
+    let collector = RawCollector()
+    let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .channelInitializer { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(collector)
+            }
+        }
+        .connect(host: address.host, port: address.port).get()
+    try await channel.writeAndFlush(bytes)
+    if closeAfterWrite { try? await channel.close() }
+    let timer = channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+    try? await channel.closeFuture.get()
+    timer.cancel()
+    return (
+        collector.received.withLockedValue { $0 },
+        collector.closedByPeer.withLockedValue { $0 } && !closeAfterWrite
+    )
+}
+
+final class RawCollector: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    let received = NIOLockedValueBox(ByteBuffer())
+    let closedByPeer = NIOLockedValueBox(false)
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var chunk = unwrapInboundIn(data)
+        _ = received.withLockedValue { $0.writeBuffer(&chunk) }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        closedByPeer.withLockedValue { $0 = true } as Void
+        context.fireChannelInactive()
+    }
+}
+
+/// An async gate tests open when they choose: services wait on it.
+final class Gate: Sendable {
+    private let state = NIOLockedValueBox<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>(
+        (false, []))
+
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let resumeNow = state.withLockedValue { state -> Bool in
+                if state.open { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
+    }
+
+    var waiting: Int { state.withLockedValue { $0.waiters.count } }
+
+    func open() {
+        let waiters = state.withLockedValue { state in
+            state.open = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+}
+
+/// Waits, without sleeping blindly, until `condition` holds; gives up after `timeout`.
+func eventually(timeout: Duration = .seconds(10), _ condition: () -> Bool) async -> Bool {
+    let clock = ContinuousClock()
+    let end = clock.now + timeout
+    while clock.now < end {
+        if condition() { return true }
+        await Task.yield()
+        try? await Task.sleep(for: .milliseconds(2))
+    }
+    return condition()
+}
