@@ -64,7 +64,9 @@ let package = Package(
             name: "distri-node",
             dependencies: [
                 "Distri",
+                "DistriCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -75,7 +75,9 @@ public final class CloudNode: Service, Sendable {
     /// A snapshot of this node's stats.
     public func stats() -> NodeStats {
         let uptime = NIODeadline.now() - started
-        return dispatcher.runtime.withLockedValue { $0.snapshot(uptime: uptime, collections: [:]) }
+        var stats = dispatcher.runtime.withLockedValue { $0.snapshot(uptime: uptime, collections: [:]) }
+        stats.residentBytes = ProcessMemory.residentBytes()
+        return stats
     }
 
     /// Binds the listening socket and starts serving. Returns the address clients should use.

@@ -1,6 +1,5 @@
 import NIOCore
 
-@_exported import struct DistriWire.ErrorCode
 
 /// What a service receives: its name, the caller's parameters and input bytes, and the deadline.
 public struct ServiceRequest: Sendable {

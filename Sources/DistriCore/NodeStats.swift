@@ -32,6 +32,8 @@ public struct NodeStats: Codable, Sendable, Equatable {
     public var p99ServiceTime: Double = 0
     /// Seconds since the node started.
     public var uptime: Double = 0
+    /// Resident memory of the node's process, in bytes (0 where unknown).
+    public var residentBytes: UInt64 = 0
     /// Documents per DB collection.
     public var collections: [String: Int] = [:]
 

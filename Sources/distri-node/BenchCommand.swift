@@ -1,0 +1,114 @@
+import ArgumentParser
+import Distri
+import DistriCore
+import Foundation
+import NIOCore
+import NIOPosix
+
+/// `distri-node bench`: throughput and latency of small calls, beside a plain loopback echo.
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure small-call throughput and latency against a cloud, beside a loopback echo.",
+        discussion: """
+            Without --cloud it starts `distri-node local --nodes N` as a child process and stops it afterwards.
+            Both runs use one client thread; the cloud runs in its own process.
+            """)
+
+    @Option(name: .long, help: "Comma-separated node addresses; default: start a local cloud.")
+    var cloud: AddressList?
+
+    @Option(name: .long, help: "Nodes of the local cloud started when --cloud is not given.")
+    var nodes = 3
+
+    @Option(name: .long, help: "Number of calls.")
+    var calls = 100_000
+
+    @Option(name: .long, help: "Calls in flight at once (no pipelining beyond that).")
+    var concurrency = 50
+
+    @Option(name: .long, help: "Payload bytes per call.")
+    var payload = 64
+
+    @Option(name: .long, help: "Service to call.")
+    var service = BuiltinServices.echo
+
+    @Flag(name: .long, help: "Print JSON.")
+    var json = false
+
+    func validate() throws {
+        if calls < 1 || concurrency < 1 || payload < 0 {
+            throw ValidationError("calls and concurrency must be positive")
+        }
+    }
+
+    func run() async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        var child: LocalCloudProcess?
+        let addresses: [NodeAddress]
+        if let cloud {
+            addresses = cloud.addresses
+        } else {
+            let process = try LocalCloudProcess.start(nodes: nodes)
+            child = process
+            addresses = process.addresses
+        }
+        defer { child?.stop() }
+
+        let echo = try await LoopbackEcho.measure(
+            calls: calls, concurrency: concurrency, size: payload + 24, group: group)
+
+        let client = Client(nodes: addresses, group: group)
+        let data = ByteBuffer(repeating: 0x61, count: payload)
+        let service = self.service
+        // Warm up: open every connection.
+        for address in addresses { _ = try await client.call(data, service: service, node: address).get() }
+        let distri = try await LoadDriver.run(
+            name: "distri \(service)", loop: client.eventLoop, total: calls, concurrency: concurrency
+        ) { done in
+            client.call(data, service: service).assumeIsolated().whenComplete { result in
+                if case .success = result { done(true) } else { done(false) }
+            }
+        }
+        let stats = await client.collectStats()
+        await client.shutdown()
+
+        let report = BenchReport(
+            nodes: addresses.count, payloadBytes: payload, baseline: echo, distri: distri,
+            throughputRatio: distri.callsPerSecond / echo.callsPerSecond,
+            nodeResidentMiB: stats.compactMap { try? $0.result.get().residentBytes }.map { Double($0) / 1_048_576 })
+        if json {
+            print(try JSON.pretty(report))
+        } else {
+            print(report.text)
+        }
+    }
+}
+
+struct BenchReport: Codable {
+    var nodes: Int
+    var payloadBytes: Int
+    var baseline: LoadResult
+    var distri: LoadResult
+    var throughputRatio: Double
+    var nodeResidentMiB: [Double]
+
+    var text: String {
+        func row(_ r: LoadResult) -> [String] {
+            [
+                r.name, "\(r.calls)", "\(r.failures)", "\(Int(r.callsPerSecond))", "\(r.p50Micros)", "\(r.p90Micros)",
+                "\(r.p99Micros)", "\(r.maxMicros)",
+            ]
+        }
+        let table = TextTable.render(
+            headers: ["run", "calls", "failed", "calls/s", "p50 µs", "p90 µs", "p99 µs", "max µs"],
+            rows: [row(baseline), row(distri)])
+        let memory = nodeResidentMiB.map { String(Int($0.rounded())) }.joined(separator: ", ")
+        return """
+            \(table)
+            distri / loopback echo throughput: \(Int((throughputRatio * 100).rounded()))%  \
+            (\(nodes) nodes, \(payloadBytes)-byte payload, concurrency \(distri.concurrency))
+            node process resident memory (MiB): \(memory)
+            """
+    }
+}

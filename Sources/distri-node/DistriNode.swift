@@ -1,0 +1,17 @@
+import ArgumentParser
+
+/// `distri-node`: runs and inspects Distri cloud nodes.
+@main
+struct DistriNode: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "distri-node",
+        abstract: "Run and inspect Distri cloud nodes.",
+        discussion: """
+            Start a local cloud of three nodes with `distri-node local`, or one node with `distri-node run`.
+            `distri-node demo` shows a cloud at work from start to finish.
+            """,
+        subcommands: [
+            RunCommand.self, LocalCommand.self, StatsCommand.self, BenchCommand.self, DemoCommand.self,
+        ]
+    )
+}

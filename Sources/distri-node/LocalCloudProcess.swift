@@ -1,0 +1,50 @@
+import Distri
+import Foundation
+
+/// A `distri-node local` child process, started and stopped by this process.
+final class LocalCloudProcess {
+    let process: Process
+    let addresses: [NodeAddress]
+
+    private init(process: Process, addresses: [NodeAddress]) {
+        self.process = process
+        self.addresses = addresses
+    }
+
+    struct StartError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Starts the child and waits for the line that lists the cloud's addresses.
+    static func start(nodes: Int, extraArguments: [String] = []) throws -> LocalCloudProcess {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        process.arguments = ["local", "--nodes", "\(nodes)", "--log-level", "warning"] + extraArguments
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let reader = output.fileHandleForReading
+        var text = ""
+        while !text.contains("cloud: ") || !text.hasSuffix("\n") {
+            let chunk = reader.availableData
+            if chunk.isEmpty {
+                throw StartError(description: "local cloud exited before listing its nodes:\n\(text)")
+            }
+            text += String(decoding: chunk, as: UTF8.self)
+        }
+        let line = text.split(separator: "\n").first { $0.hasPrefix("cloud: ") } ?? ""
+        guard let addresses = NodeAddress.parseList(String(line.dropFirst("cloud: ".count))), !addresses.isEmpty
+        else {
+            process.terminate()
+            throw StartError(description: "could not read the cloud's addresses from: \(line)")
+        }
+        return LocalCloudProcess(process: process, addresses: addresses)
+    }
+
+    /// Stops the child gracefully and waits for it.
+    func stop() {
+        guard process.isRunning else { return }
+        process.terminate()
+        process.waitUntilExit()
+    }
+}

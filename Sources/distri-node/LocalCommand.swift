@@ -1,0 +1,74 @@
+import ArgumentParser
+import Distri
+import Logging
+import ServiceLifecycle
+
+/// `distri-node local`: a whole cloud in one process, on free loopback ports.
+struct LocalCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "local", abstract: "Run a local cloud of N nodes on free loopback ports until interrupted.")
+
+    @Option(name: .long, help: "Number of nodes.")
+    var nodes = 3
+
+    @Option(name: .long, help: "Loopback host to bind.")
+    var host = "127.0.0.1"
+
+    @Option(name: .long, help: "Tasks that may run at once, per node.")
+    var capacity = 64
+
+    @OptionGroup var log: LogOptions
+
+    func validate() throws {
+        if !(1...64).contains(nodes) { throw ValidationError("--nodes must be between 1 and 64") }
+    }
+
+    func run() async throws {
+        log.bootstrap()
+        let logger = Logger(label: "distri.local")
+        let cloud = try await LocalCloud.start(nodes: nodes, host: host, capacity: capacity, logger: logger)
+        for (node, address) in zip(cloud.nodes, cloud.addresses) {
+            print("node \(node.id) listening on \(address)")
+        }
+        print("cloud: \(cloud.addresses.map(\.description).joined(separator: ","))")
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [cloud], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+/// Several nodes started together in this process; a `Service` that stops them all on shutdown.
+final class LocalCloud: Service, Sendable {
+    let nodes: [CloudNode]
+    let addresses: [NodeAddress]
+
+    private init(nodes: [CloudNode], addresses: [NodeAddress]) {
+        self.nodes = nodes
+        self.addresses = addresses
+    }
+
+    static func start(nodes count: Int, host: String, capacity: Int = 64, logger: Logger) async throws -> LocalCloud {
+        var nodes: [CloudNode] = []
+        var addresses: [NodeAddress] = []
+        for _ in 0..<count {
+            let node = CloudNode(
+                configuration: CloudNodeConfiguration(
+                    listen: NodeAddress(host: host, port: 0), seeds: addresses.prefix(1).map { $0 },
+                    capacity: capacity),
+                logger: logger)
+            addresses.append(try await node.start())
+            nodes.append(node)
+        }
+        return LocalCloud(nodes: nodes, addresses: addresses)
+    }
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await stop()
+    }
+
+    func stop() async {
+        for node in nodes { await node.shutdown() }
+    }
+}

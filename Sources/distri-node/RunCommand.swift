@@ -1,0 +1,55 @@
+import ArgumentParser
+import Distri
+import Logging
+import ServiceLifecycle
+
+/// `distri-node run`: one node, until SIGINT or SIGTERM.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run", abstract: "Run one cloud node until interrupted (SIGINT/SIGTERM drain it gracefully).")
+
+    @Option(name: .long, help: "Address to listen on (port 0: any free port).")
+    var listen = NodeAddress(host: "127.0.0.1", port: 7000)
+
+    @Option(name: .long, help: "Address to advertise to clients and other nodes, if not the listen address.")
+    var advertise: NodeAddress?
+
+    @Option(name: .long, help: "Comma-separated addresses of nodes to join through.")
+    var seeds: AddressList?
+
+    @Option(name: .long, help: "Stable node id (default: random).")
+    var id: String?
+
+    @Option(name: .long, help: "Tasks that may run at once.")
+    var capacity = 64
+
+    @Option(name: .long, help: "Tasks that may wait for a slot before the node answers busy.")
+    var queue = 4096
+
+    @Option(name: .long, help: "Largest request or reply, in MiB.")
+    var maxPayloadMiB = 64
+
+    @OptionGroup var log: LogOptions
+
+    func validate() throws {
+        if capacity < 1 { throw ValidationError("--capacity must be at least 1") }
+        if queue < 0 { throw ValidationError("--queue must not be negative") }
+        if maxPayloadMiB < 1 { throw ValidationError("--max-payload-mib must be at least 1") }
+    }
+
+    func run() async throws {
+        log.bootstrap()
+        let logger = Logger(label: "distri.node")
+        var limits = WireLimits.standard
+        limits.maxMessageSize = maxPayloadMiB << 20
+        let node = CloudNode(
+            configuration: CloudNodeConfiguration(
+                listen: listen, advertise: advertise, seeds: seeds?.addresses ?? [], nodeID: id, capacity: capacity,
+                queueLimit: queue, limits: limits),
+            logger: logger)
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [node], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}

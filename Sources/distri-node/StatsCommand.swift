@@ -1,0 +1,59 @@
+import ArgumentParser
+import Distri
+import DistriCore
+import Foundation
+
+/// `distri-node stats`: every node's stats.
+struct StatsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stats", abstract: "Print every node's stats as a table (or JSON).")
+
+    @OptionGroup var cloud: CloudOptions
+
+    @Flag(name: .long, help: "Print JSON instead of a table.")
+    var json = false
+
+    @Flag(name: .long, help: "Print the original seed's per-server report.")
+    var seedReport = false
+
+    func run() async throws {
+        let client = Client(nodes: cloud.cloud.addresses)
+        let results = await client.collectStats()
+        await client.shutdown()
+        if json {
+            let rows = results.map { item -> StatsRow in
+                switch item.result {
+                case .success(let stats): StatsRow(node: item.node.description, stats: stats, error: nil)
+                case .failure(let error): StatsRow(node: item.node.description, stats: nil, error: error.description)
+                }
+            }
+            print(try JSON.pretty(rows))
+        } else if seedReport {
+            for item in results {
+                switch item.result {
+                case .success(let stats): print("Received response from \(item.node): \(StatsReport.seedReport(stats))")
+                case .failure(let error): print("No response from \(item.node): \(error)")
+                }
+            }
+        } else {
+            print(results.table)
+        }
+        if results.contains(where: { if case .failure = $0.result { true } else { false } }) {
+            throw ExitCode(2)
+        }
+    }
+}
+
+struct StatsRow: Codable {
+    var node: String
+    var stats: NodeStats?
+    var error: String?
+}
+
+enum JSON {
+    static func pretty(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+}
