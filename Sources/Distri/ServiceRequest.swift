@@ -1,6 +1,5 @@
 import NIOCore
 
-
 /// What a service receives: its name, the caller's parameters and input bytes, and the deadline.
 public struct ServiceRequest: Sendable {
     /// The service name the caller asked for.

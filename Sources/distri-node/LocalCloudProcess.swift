@@ -6,9 +6,12 @@ final class LocalCloudProcess {
     let process: Process
     let addresses: [NodeAddress]
 
-    private init(process: Process, addresses: [NodeAddress]) {
+    private let input: Pipe
+
+    private init(process: Process, addresses: [NodeAddress], input: Pipe) {
         self.process = process
         self.addresses = addresses
+        self.input = input
     }
 
     struct StartError: Error, CustomStringConvertible {
@@ -19,9 +22,13 @@ final class LocalCloudProcess {
     static func start(nodes: Int, extraArguments: [String] = []) throws -> LocalCloudProcess {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = ["local", "--nodes", "\(nodes)", "--log-level", "warning"] + extraArguments
+        process.arguments =
+            ["local", "--nodes", "\(nodes)", "--log-level", "warning", "--stop-on-eof"] + extraArguments
         let output = Pipe()
+        let input = Pipe()
         process.standardOutput = output
+        // The child stops when this pipe closes, which happens when this process exits for any reason.
+        process.standardInput = input
         try process.run()
         let reader = output.fileHandleForReading
         var text = ""
@@ -38,7 +45,7 @@ final class LocalCloudProcess {
             process.terminate()
             throw StartError(description: "could not read the cloud's addresses from: \(line)")
         }
-        return LocalCloudProcess(process: process, addresses: addresses)
+        return LocalCloudProcess(process: process, addresses: addresses, input: input)
     }
 
     /// Stops the child gracefully and waits for it.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Distri
+import Foundation
 import Logging
 import ServiceLifecycle
 
@@ -17,6 +18,9 @@ struct LocalCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Tasks that may run at once, per node.")
     var capacity = 64
 
+    @Flag(name: .long, help: "Stop when standard input closes (used when started by another process).")
+    var stopOnEOF = false
+
     @OptionGroup var log: LogOptions
 
     func validate() throws {
@@ -27,13 +31,22 @@ struct LocalCommand: AsyncParsableCommand {
         log.bootstrap()
         let logger = Logger(label: "distri.local")
         let cloud = try await LocalCloud.start(nodes: nodes, host: host, capacity: capacity, logger: logger)
+        var listing = ""
         for (node, address) in zip(cloud.nodes, cloud.addresses) {
-            print("node \(node.id) listening on \(address)")
+            listing += "node \(node.id) listening on \(address)\n"
         }
-        print("cloud: \(cloud.addresses.map(\.description).joined(separator: ","))")
+        listing += "cloud: \(cloud.addresses.map(\.description).joined(separator: ","))\n"
+        // Written straight to the file descriptor: a parent reading a pipe must see it at once.
+        FileHandle.standardOutput.write(Data(listing.utf8))
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: [cloud], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        if stopOnEOF {
+            Thread.detachNewThread {
+                _ = FileHandle.standardInput.readDataToEndOfFile()
+                Task { await group.triggerGracefulShutdown() }
+            }
+        }
         try await group.run()
     }
 }

@@ -18,7 +18,7 @@ struct LoadResult: Codable {
 /// Runs `total` calls with `concurrency` in flight at a time, all on one event loop so that the
 /// driver itself adds no thread hops. `issue` starts one call and reports success or failure.
 final class LoadDriver {
-    typealias Issue = (_ done: @escaping (Bool) -> Void) -> Void
+    typealias Issue = @Sendable (_ done: @escaping (Bool) -> Void) -> Void
 
     private let name: String
     private let loop: EventLoop
@@ -77,13 +77,13 @@ final class LoadDriver {
     }
 }
 
-/// NIO's event-loop-confined driver is safe to run from its loop; this wrapper hands it there.
+/// Creates and runs a driver on `loop`.
 extension LoadDriver {
     static func run(
         name: String, loop: EventLoop, total: Int, concurrency: Int, issue: @escaping Issue
     ) async throws -> LoadResult {
-        let driver = NIOLoopBound(
-            LoadDriver(name: name, loop: loop, total: total, concurrency: concurrency, issue: issue), eventLoop: loop)
-        return try await loop.flatSubmit { driver.value.run() }.get()
+        try await loop.flatSubmit {
+            LoadDriver(name: name, loop: loop, total: total, concurrency: concurrency, issue: issue).run()
+        }.get()
     }
 }

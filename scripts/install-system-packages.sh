@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Distri builds against (OpenSSL and libpng headers), if missing.
+set -euo pipefail
+packages=(libssl-dev libpng-dev zlib1g-dev pkg-config)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+sudo=""
+if [ "$(id -u)" != "0" ]; then sudo="sudo"; fi
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
