@@ -14,7 +14,7 @@ public struct CloudNodeConfiguration: Sendable {
     public var nodeID: String
     /// Tasks running at once. Default 64.
     public var capacity: Int
-    /// Tasks waiting for a slot before the node answers busy. Default 1024.
+    /// Tasks waiting for a slot before the node answers busy. Default 4096.
     public var queueLimit: Int
     /// Frame and message size limits. Default ``DistriWire/WireLimits/standard`` (64 MiB messages).
     public var limits: WireLimits
@@ -27,7 +27,7 @@ public struct CloudNodeConfiguration: Sendable {
         seeds: [NodeAddress] = [],
         nodeID: String? = nil,
         capacity: Int = 64,
-        queueLimit: Int = 1024,
+        queueLimit: Int = 4096,
         limits: WireLimits = .standard,
         drainTimeout: TimeAmount = .seconds(30)
     ) {
