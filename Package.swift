@@ -80,6 +80,13 @@ let package = Package(
         ),
         .testTarget(name: "DistriImagingTests", dependencies: ["DistriImaging"]),
         .testTarget(
+            name: "DistriEndToEndTests",
+            dependencies: [
+                "Distri", "distri-node",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
             name: "DistriTests",
             dependencies: [
                 "Distri",

@@ -10,6 +10,11 @@ public enum BuiltinServices {
     public static let stats = "Stats"
     /// `Echo`: returns its input. A cheap service for health checks and benchmarks.
     public static let echo = "Echo"
+    /// `Locate`: the address of the node elected to run a task of the service named in the first
+    /// parameter, so a client can send a large payload straight there.
+    public static let locate = "Locate"
+    /// Services only nodes use among themselves; not advertised as offered services.
+    public static let internalNames: Set<String> = [MembershipShell.gossipService, stats, locate]
 
     static func register(on node: CloudNode) {
         node.services.register(

@@ -15,13 +15,18 @@ public struct ClientConfiguration: Sendable {
     public var retryBackoff: TimeAmount
     /// Frame and message size limits. Default ``DistriWire/WireLimits/standard``.
     public var limits: WireLimits
+    /// Payloads at least this large are sent straight to the executor: the client first asks a node
+    /// (`Locate`) which node is elected, so the payload crosses the network once. Default 1 MiB.
+    public var locateThreshold: Int
 
     public init(
         timeout: TimeAmount = .seconds(30),
         connectTimeout: TimeAmount = .seconds(2),
         retryBackoff: TimeAmount = .seconds(1),
-        limits: WireLimits = .standard
+        limits: WireLimits = .standard,
+        locateThreshold: Int = 1 << 20
     ) {
+        self.locateThreshold = locateThreshold
         self.timeout = timeout
         self.connectTimeout = connectTimeout
         self.retryBackoff = retryBackoff
@@ -69,8 +74,9 @@ public final class Client: Sendable {
         self.nodes = nodes
         self.configuration = configuration
         self.eventLoop = group.next()
+        // Clients start their turn at a random node, so many clients spread over the cloud.
         self.state = NIOLoopBoundBox.makeBoxSendingValue(
-            State(links: nodes.map(Link.init(address:))), eventLoop: eventLoop)
+            State(links: nodes.map(Link.init(address:)), next: Int.random(in: 0..<nodes.count)), eventLoop: eventLoop)
     }
 
     // MARK: The seed's API
@@ -114,15 +120,20 @@ public final class Client: Sendable {
     // MARK: Buffer API
 
     /// Calls `service` and completes with the reply's bytes, on ``eventLoop``. When `node` is given
-    /// the call goes to that node only; otherwise to the next reachable node in turn.
+    /// the call goes to that node only; otherwise to the next reachable node in turn, and on to the
+    /// next if that node cannot be reached, is busy or shutting down, or drops the connection. Every
+    /// attempt carries the same task id, so a node that already ran the task answers from its dedup
+    /// window. `routing` `.local` asks the node to run the task itself instead of electing.
     public func call(
         _ data: ByteBuffer, service: String, params: [String] = [], node: NodeAddress? = nil,
-        timeout: TimeAmount? = nil
+        timeout: TimeAmount? = nil, routing: Routing = .elect, taskID: UInt64? = nil
     ) -> EventLoopFuture<ByteBuffer> {
         let timeout = timeout ?? configuration.timeout
+        var generator = SystemRandomNumberGenerator()
         let request = WireRequest(
             service: service, params: params,
-            deadlineMillis: UInt32(clamping: max(1, timeout.nanoseconds / 1_000_000)), data: data)
+            deadlineMillis: UInt32(clamping: max(1, timeout.nanoseconds / 1_000_000)), routing: routing,
+            taskID: taskID ?? max(1, generator.next()), data: data)
         guard request.encodedSize <= configuration.limits.maxMessageSize else {
             return eventLoop.makeFailedFuture(
                 ClientError(
@@ -130,6 +141,9 @@ public final class Client: Sendable {
                     message:
                         "request of \(request.encodedSize) bytes exceeds \(configuration.limits.maxMessageSize)"
                 ))
+        }
+        if node == nil, routing == .elect, data.readableBytes >= configuration.locateThreshold {
+            return callLocated(request, timeout: timeout)
         }
         if eventLoop.inEventLoop {
             return callOnLoop(request, node: node, timeout: timeout)
@@ -147,6 +161,37 @@ public final class Client: Sendable {
             return EventLoopFuture.andAllComplete(closes, on: self.eventLoop)
         }
         try? await closed.get()
+    }
+
+    /// Asks where a large task should run, then sends it there to run locally; falls back to a
+    /// normal call when locating fails or the located node fails before running it.
+    private func callLocated(_ request: WireRequest, timeout: TimeAmount) -> EventLoopFuture<ByteBuffer> {
+        let locate = WireRequest(
+            service: BuiltinServices.locate, params: [request.service], deadlineMillis: request.deadlineMillis,
+            data: ByteBuffer())
+        return eventLoop.flatSubmit {
+            self.callOnLoop(locate, node: nil, timeout: timeout)
+                .flatMap { reply -> EventLoopFuture<ByteBuffer> in
+                    guard let executor = NodeAddress(String(buffer: reply)) else {
+                        return self.callOnLoop(request, node: nil, timeout: timeout)
+                    }
+                    var direct = request
+                    direct.routing = .local
+                    return self.callOnLoop(direct, node: executor, timeout: timeout)
+                        .flatMapError { error in
+                            guard let clientError = error as? ClientError, Self.isRetryable(clientError) else {
+                                return self.eventLoop.makeFailedFuture(error)
+                            }
+                            return self.callOnLoop(request, node: nil, timeout: timeout)
+                        }
+                }
+                .flatMapError { error in
+                    guard (error as? ClientError)?.remoteCode == .unknownService else {
+                        return self.eventLoop.makeFailedFuture(error)
+                    }
+                    return self.callOnLoop(request, node: nil, timeout: timeout)
+                }
+        }
     }
 
     // MARK: On the event loop
@@ -192,8 +237,8 @@ public final class Client: Sendable {
         promise: EventLoopPromise<ByteBuffer>
     ) {
         guard index < candidates.count else {
-            if failures.count == 1, let only = failures.first {
-                promise.fail(only)
+            if failures.count == 1 || failures.allSatisfy({ $0.kind == .remote }), let last = failures.last {
+                promise.fail(last)
             } else {
                 promise.fail(
                     ClientError(
@@ -203,26 +248,47 @@ public final class Client: Sendable {
             return
         }
         let link = candidates[index]
+        let bound = NIOLoopBound(candidates, eventLoop: eventLoop)
+        let attemptPromise = eventLoop.makePromise(of: ByteBuffer.self)
+        attemptPromise.futureResult.whenComplete { result in
+            switch result {
+            case .success(let reply):
+                promise.succeed(reply)
+            case .failure(let error):
+                guard let clientError = error as? ClientError, Self.isRetryable(clientError) else {
+                    promise.fail(error)
+                    return
+                }
+                self.attempt(
+                    request, candidates: bound.value, index: index + 1, failures: failures + [clientError],
+                    timeout: timeout, promise: promise)
+            }
+        }
         if let handler = link.handler, handler.isUsable {
-            handler.send(request, timeout: timeout, promise: promise)
+            handler.send(request, timeout: timeout, promise: attemptPromise)
             return
         }
-        let bound = NIOLoopBound(candidates, eventLoop: eventLoop)
         connect(link).whenComplete { result in
             let candidates = bound.value
             let link = candidates[index]
             switch result {
             case .success(let handler):
-                handler.send(request, timeout: timeout, promise: promise)
+                handler.send(request, timeout: timeout, promise: attemptPromise)
             case .failure(let error):
                 link.downUntil = .now() + self.configuration.retryBackoff
-                let failure =
-                    error as? ClientError
-                    ?? ClientError(.connectFailed, node: link.address, message: "\(error)")
-                self.attempt(
-                    request, candidates: candidates, index: index + 1, failures: failures + [failure],
-                    timeout: timeout, promise: promise)
+                attemptPromise.fail(
+                    error as? ClientError ?? ClientError(.connectFailed, node: link.address, message: "\(error)"))
             }
+        }
+    }
+
+    /// Failures after which the same task may be sent to another node: it did not run, or its node
+    /// went away (a node that did run it answers the retry from its dedup window).
+    static func isRetryable(_ error: ClientError) -> Bool {
+        switch error.kind {
+        case .connectFailed, .connectionLost: return true
+        case .remote: return [.busy, .shuttingDown, .unavailable].contains(error.remoteCode)
+        default: return false
         }
     }
 

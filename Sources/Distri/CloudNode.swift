@@ -27,6 +27,8 @@ public final class CloudNode: Service, Sendable {
         var boundAddress: NodeAddress?
         var connections: [ObjectIdentifier: Channel] = [:]
         var shutdown: EventLoopFuture<Void>?
+        var membership: MembershipShell?
+        var peers: Client?
     }
 
     public init(
@@ -44,7 +46,9 @@ public final class CloudNode: Service, Sendable {
             registry: services,
             runtime: NodeRuntime(
                 nodeID: configuration.nodeID, address: configuration.listen.description,
-                capacity: configuration.capacity, queueLimit: configuration.queueLimit),
+                capacity: configuration.capacity, queueLimit: configuration.queueLimit,
+                settings: configuration.cluster),
+            capacity: configuration.capacity,
             logger: logger)
         BuiltinServices.register(on: self)
     }
@@ -77,7 +81,17 @@ public final class CloudNode: Service, Sendable {
         let uptime = NIODeadline.now() - started
         var stats = dispatcher.runtime.withLockedValue { $0.snapshot(uptime: uptime, collections: [:]) }
         stats.residentBytes = ProcessMemory.residentBytes()
+        if let shell = state.withLockedValue({ $0.membership }) {
+            (stats.members, stats.cluster) = shell.snapshot()
+            stats.serverFails = stats.cluster.chaosOutages
+        }
         return stats
+    }
+
+    /// Makes the node drop all traffic for a while, as if cut off from the network. For fault
+    /// injection in tests and demos; counted in the stats as a server fail.
+    public func goDark(for duration: TimeAmount) {
+        state.withLockedValue { $0.membership }?.goDark(millis: UInt64(max(0, duration.nanoseconds / 1_000_000)))
     }
 
     /// Binds the listening socket and starts serving. Returns the address clients should use.
@@ -108,9 +122,9 @@ public final class CloudNode: Service, Sendable {
             $0.serverChannel = channel
             $0.boundAddress = configuration.advertise ?? bound
         }
-        dispatcher.runtime.withLockedValue {
-            $0.counters.address = (configuration.advertise ?? bound).description
-        }
+        let advertised = configuration.advertise ?? bound
+        dispatcher.runtime.withLockedValue { $0.counters.address = advertised.description }
+        joinCluster(advertised: advertised)
         logger.info(
             "node started",
             metadata: [
@@ -135,7 +149,7 @@ public final class CloudNode: Service, Sendable {
 
     /// Runs the node until graceful shutdown (SIGTERM/SIGINT through a `ServiceGroup`) or cancellation.
     public func run() async throws {
-        try await start()
+        if address == nil { try await start() }
         let closed = state.withLockedValue { $0.serverChannel?.closeFuture }
         await withTaskCancellationOrGracefulShutdownHandler {
             try? await closed?.get()
@@ -145,8 +159,59 @@ public final class CloudNode: Service, Sendable {
         await shutdown()
     }
 
+    private func joinCluster(advertised: NodeAddress) {
+        let peers = Client(
+            nodes: [advertised], configuration: ClientConfiguration(connectTimeout: .milliseconds(500)), group: group)
+        let myself = Member(
+            id: configuration.nodeID, address: advertised.description, status: .alive,
+            // A fresh incarnation on every start, so a restarted node outranks what others remember of it.
+            incarnation: UInt64(max(0, Date().timeIntervalSince1970 * 1000)),
+            metadata: MemberMetadata(capacity: configuration.capacity), metadataVersion: 0)
+        let shell = MembershipShell(
+            myself: myself, seeds: configuration.seeds.filter { $0 != advertised }, settings: configuration.cluster,
+            peers: peers, logger: logger)
+        services.register(
+            RegisteredService(
+                name: MembershipShell.gossipService,
+                execution: .inline { request in
+                    try shell.receive(request.data)
+                    return ByteBuffer()
+                },
+                bypassesAdmission: true))
+        let dispatcher = self.dispatcher
+        services.register(
+            RegisteredService(
+                name: BuiltinServices.locate,
+                execution: .inline { request in
+                    let service = try request.param(0, "service")
+                    guard let address = dispatcher.locate(service: service, taskID: request.requestID) else {
+                        throw ServiceError(.unavailable, "no alive node offers \(service)")
+                    }
+                    return ByteBuffer(string: address.description)
+                },
+                bypassesAdmission: true))
+        dispatcher.attach(shell: shell, peers: peers)
+        state.withLockedValue {
+            $0.membership = shell
+            $0.peers = peers
+        }
+        let services = self.services
+        let capacity = configuration.capacity
+        shell.start {
+            let load = dispatcher.runtime.withLockedValue { $0.admission.load }
+            let names = services.names.filter { !BuiltinServices.internalNames.contains($0) }
+            return MemberMetadata(load: load, capacity: capacity, services: names)
+        }
+    }
+
     private func beginShutdown(on loop: EventLoop, state: inout State) -> EventLoopFuture<Void> {
         dispatcher.runtime.withLockedValue { $0.admission.beginDrain() }
+        if let shell = state.membership, let peers = state.peers {
+            Task {
+                await shell.leave()
+                await peers.shutdown()
+            }
+        }
         let serverClosed = state.serverChannel?.close() ?? loop.makeSucceededVoidFuture()
         let drained = dispatcher.whenIdle(on: loop)
         let timeout = loop.scheduleTask(in: configuration.drainTimeout) {}

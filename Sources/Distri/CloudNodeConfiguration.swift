@@ -20,6 +20,8 @@ public struct CloudNodeConfiguration: Sendable {
     public var limits: WireLimits
     /// How long a graceful shutdown waits for work in flight. Default 30 s.
     public var drainTimeout: TimeAmount
+    /// Membership, election, deduplication and chaos settings.
+    public var cluster: ClusterSettings
 
     public init(
         listen: NodeAddress = NodeAddress(host: "127.0.0.1", port: 0),
@@ -29,8 +31,10 @@ public struct CloudNodeConfiguration: Sendable {
         capacity: Int = 64,
         queueLimit: Int = 4096,
         limits: WireLimits = .standard,
-        drainTimeout: TimeAmount = .seconds(30)
+        drainTimeout: TimeAmount = .seconds(30),
+        cluster: ClusterSettings = .init()
     ) {
+        self.cluster = cluster
         self.listen = listen
         self.advertise = advertise
         self.seeds = seeds

@@ -1,4 +1,5 @@
 import DistriCore
+import DistriWire
 import Histogram
 import NIOCore
 
@@ -8,18 +9,22 @@ struct PendingTask: Sendable {
     var request: ServiceRequest
     var responder: Responder
     var arrival: NIODeadline
+    /// The caller's task id; 0 = no deduplication.
+    var taskID: UInt64
 }
 
 /// The node's mutable counters and admission state, kept together under one lock so that a request
 /// takes it once on arrival and once on completion.
 struct NodeRuntime {
     var admission: AdmissionControl<PendingTask>
+    var dedup: DedupWindow<Result<ByteBuffer, WireErrorReply>, Responder>
     var counters: NodeStats
     var serviceTimes = Histogram<UInt64>(
         highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .two)
 
-    init(nodeID: String, address: String, capacity: Int, queueLimit: Int) {
+    init(nodeID: String, address: String, capacity: Int, queueLimit: Int, settings: ClusterSettings) {
         admission = AdmissionControl(capacity: capacity, queueLimit: queueLimit)
+        dedup = DedupWindow(capacity: settings.dedupCapacity, retention: settings.dedupRetentionMillis)
         counters = NodeStats(nodeID: nodeID, address: address)
     }
 

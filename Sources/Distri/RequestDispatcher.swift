@@ -4,37 +4,49 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 
-/// Runs requests on a node: looks the service up, applies admission control, runs the service inline
-/// or as a task, replies, and records stats. Shared by all of a node's connections.
+/// Runs requests on a node: looks the service up, elects the executor (this node, or another one it
+/// forwards to), deduplicates retries, applies admission control, runs the service inline or as a
+/// task, replies, and records stats. Shared by all of a node's connections.
 final class RequestDispatcher: Sendable {
     let registry: ServiceRegistry
     let runtime: NIOLockedValueBox<NodeRuntime>
+    let capacity: Int
+    private let cluster = NIOLockedValueBox<(shell: MembershipShell, peers: Client)?>(nil)
     private let idleWaiters = NIOLockedValueBox<[EventLoopPromise<Void>]>([])
     private let logger: Logger
 
-    init(registry: ServiceRegistry, runtime: NodeRuntime, logger: Logger) {
+    init(registry: ServiceRegistry, runtime: NodeRuntime, capacity: Int, logger: Logger) {
         self.registry = registry
         self.runtime = NIOLockedValueBox(runtime)
+        self.capacity = capacity
         self.logger = logger
     }
 
-    /// Handles one decoded request. Every path ends in exactly one reply.
+    /// Connects the dispatcher to the cluster once the node has started.
+    func attach(shell: MembershipShell, peers: Client) {
+        cluster.withLockedValue { $0 = (shell, peers) }
+    }
+
+    /// Handles one decoded request. Every path ends in exactly one reply, except while chaos mode
+    /// keeps the node dark, when requests are dropped as a dead node would drop them.
     func dispatch(_ wire: WireRequest, responder: Responder) {
         let now = NIODeadline.now()
         let request = ServiceRequest(
             service: wire.service, params: wire.params, data: wire.data, requestID: responder.requestID,
             deadline: wire.deadlineMillis == 0 ? nil : now + .milliseconds(Int64(wire.deadlineMillis)))
+        let cluster = self.cluster.withLockedValue { $0 }
+        if let cluster, cluster.shell.isDark { return }
         guard let service = registry.lookup(wire.service) else {
             runtime.withLockedValue {
                 $0.counters.requestsReceived += 1
                 $0.counters.failed += 1
             }
             responder.reply(
-                .failure(
-                    WireErrorReply(code: .unknownService, message: "no service named '\(wire.service)'")))
+                .failure(WireErrorReply(code: .unknownService, message: "no service named '\(wire.service)'")))
             return
         }
-        let task = PendingTask(service: service, request: request, responder: responder, arrival: now)
+        let task = PendingTask(
+            service: service, request: request, responder: responder, arrival: now, taskID: wire.taskID)
         if service.bypassesAdmission {
             runtime.withLockedValue {
                 $0.counters.requestsReceived += 1
@@ -43,28 +55,31 @@ final class RequestDispatcher: Sendable {
             run(task, counted: false)
             return
         }
-        let decision = runtime.withLockedValue { state -> AdmissionControl<PendingTask>.Decision in
-            state.counters.requestsReceived += 1
-            let decision = state.admission.admit(task)
-            switch decision {
-            case .start, .queued: state.counters.accepted += 1
-            case .busy: state.counters.rejectedBusy += 1
-            case .shuttingDown: state.counters.failed += 1
+        if wire.routing == .elect, let cluster {
+            let load = runtime.withLockedValue { $0.admission.load }
+            let candidates = cluster.shell.candidates(
+                for: wire.service, localLoad: load, localCapacity: capacity, excluding: [])
+            if let executor = cluster.shell.elect(candidates, taskID: wire.taskID),
+                executor.id != cluster.shell.localID
+            {
+                runtime.withLockedValue { $0.counters.requestsReceived += 1 }
+                forward(task, wire: wire, to: executor, cluster: cluster, excluded: [])
+                return
             }
-            return decision
+            cluster.shell.countElectionWon()
         }
-        switch decision {
-        case .start:
-            run(task, counted: true)
-        case .queued:
-            break
-        case .busy:
-            responder.reply(
-                .failure(WireErrorReply(code: .busy, message: "node at capacity with a full queue")))
-        case .shuttingDown:
-            responder.reply(
-                .failure(WireErrorReply(code: .shuttingDown, message: "node is shutting down")))
-        }
+        runLocally(task)
+    }
+
+    /// The address of the node that would be elected for a task of `service` now.
+    func locate(service: String, taskID: UInt64) -> NodeAddress? {
+        guard let cluster = cluster.withLockedValue({ $0 }) else { return nil }
+        let load = runtime.withLockedValue { $0.admission.load }
+        let local = registry.lookup(service) != nil
+        let candidates = cluster.shell.candidates(for: service, localLoad: load, localCapacity: capacity, excluding: [])
+            .filter { $0.id != cluster.shell.localID || local }
+        guard let executor = cluster.shell.elect(candidates, taskID: taskID) else { return nil }
+        return cluster.shell.address(of: executor.id)
     }
 
     /// Counts a request that could not even be decoded.
@@ -83,6 +98,54 @@ final class RequestDispatcher: Sendable {
         return promise.futureResult
     }
 
+    // MARK: Running here
+
+    private func runLocally(_ task: PendingTask) {
+        let nowMillis = MonotonicClock.millis()
+        let decision = runtime.withLockedValue { state -> Admitted in
+            state.counters.requestsReceived += 1
+            if task.taskID != 0 {
+                switch state.dedup.begin(task.taskID, waiter: task.responder, now: nowMillis) {
+                case .wait: return .duplicate(nil)
+                case .replay(let result): return .duplicate(result)
+                case .run: break
+                }
+            }
+            let decision = state.admission.admit(task)
+            switch decision {
+            case .start, .queued: state.counters.accepted += 1
+            case .busy: state.counters.rejectedBusy += 1
+            case .shuttingDown: state.counters.failed += 1
+            }
+            return .admission(decision)
+        }
+        switch decision {
+        case .duplicate(let result):
+            cluster.withLockedValue { $0 }?.shell.countDeduplicated()
+            if let result { task.responder.reply(result) }
+        case .admission(.start):
+            run(task, counted: true)
+        case .admission(.queued):
+            break
+        case .admission(.busy):
+            refuse(task, WireErrorReply(code: .busy, message: "node at capacity with a full queue"))
+        case .admission(.shuttingDown):
+            refuse(task, WireErrorReply(code: .shuttingDown, message: "node is shutting down"))
+        }
+    }
+
+    private enum Admitted {
+        case duplicate(Result<ByteBuffer, WireErrorReply>?)
+        case admission(AdmissionControl<PendingTask>.Decision)
+    }
+
+    /// Answers a task that did not run; retries of it (and waiters on it) may run it later.
+    private func refuse(_ task: PendingTask, _ reply: WireErrorReply) {
+        let waiters = task.taskID == 0 ? [] : runtime.withLockedValue { $0.dedup.abandon(task.taskID) }
+        task.responder.reply(.failure(reply))
+        for waiter in waiters { waiter.reply(.failure(reply)) }
+    }
+
     private func notifyIdle() {
         let waiters = idleWaiters.withLockedValue { waiters in
             defer { waiters = [] }
@@ -95,8 +158,7 @@ final class RequestDispatcher: Sendable {
         if let deadline = task.request.deadline, deadline < .now() {
             finish(
                 task, counted: counted,
-                result: .failure(
-                    WireErrorReply(code: .deadlineExceeded, message: "deadline passed while queued")))
+                result: .failure(WireErrorReply(code: .deadlineExceeded, message: "deadline passed while queued")))
             return
         }
         switch task.service.execution {
@@ -105,9 +167,7 @@ final class RequestDispatcher: Sendable {
             if loop.inEventLoop {
                 finish(task, counted: counted, result: Self.evaluate { try body(task.request) })
             } else {
-                loop.execute {
-                    self.finish(task, counted: counted, result: Self.evaluate { try body(task.request) })
-                }
+                loop.execute { self.finish(task, counted: counted, result: Self.evaluate { try body(task.request) }) }
             }
         case .async(let body):
             Task {
@@ -122,25 +182,108 @@ final class RequestDispatcher: Sendable {
         }
     }
 
-    private func finish(
-        _ task: PendingTask, counted: Bool, result: Result<ByteBuffer, WireErrorReply>
-    ) {
+    private func finish(_ task: PendingTask, counted: Bool, result: Result<ByteBuffer, WireErrorReply>) {
         task.responder.reply(result)
         let now = NIODeadline.now()
+        let nowMillis = MonotonicClock.millis()
         let succeeded = if case .success = result { true } else { false }
-        let (next, idle) = runtime.withLockedValue { state -> (PendingTask?, Bool) in
+        let cost = (try? result.get().readableBytes) ?? 64
+        let (next, idle, waiters) = runtime.withLockedValue { state -> (PendingTask?, Bool, [Responder]) in
             state.record(completedAt: now, arrival: task.arrival, succeeded: succeeded)
-            guard counted else { return (nil, false) }
+            let waiters =
+                counted && task.taskID != 0
+                ? state.dedup.finish(task.taskID, result: result, cost: cost, now: nowMillis) : []
+            guard counted else { return (nil, false, waiters) }
             let next = state.admission.finish()
-            return (next, state.admission.isIdle)
+            return (next, state.admission.isIdle, waiters)
         }
+        for waiter in waiters { waiter.reply(result) }
         if let next { run(next, counted: true) }
         if idle { notifyIdle() }
     }
 
-    private static func evaluate(_ body: () throws -> ByteBuffer) -> Result<
-        ByteBuffer, WireErrorReply
-    > {
+    // MARK: Forwarding to the elected node
+
+    private func forward(
+        _ task: PendingTask, wire: WireRequest, to executor: ElectionCandidate,
+        cluster: (shell: MembershipShell, peers: Client), excluded: Set<String>
+    ) {
+        guard let address = cluster.shell.address(of: executor.id) else {
+            cluster.shell.countElectionWon()
+            runLocally(task)
+            return
+        }
+        let remaining = task.request.deadline.map { $0 - .now() } ?? .seconds(30)
+        cluster.shell.startedForward(to: executor.id)
+        // Whichever comes first settles the forward: the executor's reply, or the membership
+        // suspecting it (a cut-off executor would otherwise hold the task until its deadline).
+        let settled = NIOLockedValueBox(false)
+        let settle: @Sendable () -> Bool = {
+            settled.withLockedValue { done in
+                defer { done = true }; return !done
+            }
+        }
+        let token = cluster.shell.watchDown(executor.id) {
+            guard settle() else { return }
+            self.handleForwardResult(
+                .failure(ClientError(.connectionLost, node: address, message: "executor is suspected down")),
+                task: task, wire: wire, executor: executor, cluster: cluster, excluded: excluded)
+        }
+        cluster.peers.call(
+            wire.data, service: wire.service, params: wire.params, node: address, timeout: remaining,
+            routing: .local, taskID: wire.taskID
+        ).whenComplete { result in
+            cluster.shell.unwatch(executor.id, token: token)
+            guard settle() else { return }
+            self.handleForwardResult(
+                result, task: task, wire: wire, executor: executor, cluster: cluster, excluded: excluded)
+        }
+    }
+
+    private func handleForwardResult(
+        _ result: Result<ByteBuffer, Error>, task: PendingTask, wire: WireRequest, executor: ElectionCandidate,
+        cluster: (shell: MembershipShell, peers: Client), excluded: Set<String>
+    ) {
+        switch result {
+        case .success(let reply):
+            cluster.shell.finishedForward(to: executor.id, failedOver: false)
+            task.responder.reply(.success(reply))
+        case .failure(let error):
+            let clientError = error as? ClientError
+            let retry = clientError.map(Client.isRetryable) ?? false
+            cluster.shell.finishedForward(to: executor.id, failedOver: retry)
+            guard retry, task.request.deadline.map({ $0 > .now() }) ?? true else {
+                task.responder.reply(.failure(Self.relay(error)))
+                return
+            }
+            self.logger.debug(
+                "executor failed, electing another",
+                metadata: ["executor": "\(executor.id)", "error": "\(error)"])
+            let excluded = excluded.union([executor.id])
+            let load = self.runtime.withLockedValue { $0.admission.load }
+            let candidates = cluster.shell.candidates(
+                for: wire.service, localLoad: load, localCapacity: self.capacity, excluding: excluded)
+            guard let next = cluster.shell.elect(candidates, taskID: wire.taskID),
+                next.id != cluster.shell.localID
+            else {
+                self.runtime.withLockedValue { $0.counters.requestsReceived -= 1 }
+                self.runLocally(task)
+                return
+            }
+            self.forward(task, wire: wire, to: next, cluster: cluster, excluded: excluded)
+        }
+    }
+
+    private static func relay(_ error: Error) -> WireErrorReply {
+        guard let clientError = error as? ClientError else { return reply(for: error) }
+        if let code = clientError.remoteCode { return WireErrorReply(code: code, message: clientError.message) }
+        if clientError.kind == .deadlineExceeded {
+            return WireErrorReply(code: .deadlineExceeded, message: clientError.description)
+        }
+        return WireErrorReply(code: .unavailable, message: "executor failed: \(clientError)")
+    }
+
+    private static func evaluate(_ body: () throws -> ByteBuffer) -> Result<ByteBuffer, WireErrorReply> {
         do {
             return .success(try body())
         } catch {

@@ -36,6 +36,10 @@ public struct NodeStats: Codable, Sendable, Equatable {
     public var residentBytes: UInt64 = 0
     /// Documents per DB collection.
     public var collections: [String: Int] = [:]
+    /// The membership as this node sees it.
+    public var members: [MemberSummary] = []
+    /// Elections, forwarding, failovers, deduplication and gossip traffic.
+    public var cluster = ClusterCounters()
 
     public init(nodeID: String, address: String) {
         self.nodeID = nodeID

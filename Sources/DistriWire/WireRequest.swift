@@ -1,5 +1,18 @@
 import NIOCore
 
+/// Where a request may run.
+public struct Routing: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    /// The node asked elects the executor (itself or another node) by load.
+    public static let elect = Routing(rawValue: 0)
+    /// Run on the node asked: it was elected already (a forwarded task, or a client that located it).
+    public static let local = Routing(rawValue: 1)
+
+    public var description: String { self == .elect ? "elect" : self == .local ? "local" : "routing(\(rawValue))" }
+}
+
 /// The payload of a request message: which service to run, its parameters, the caller's remaining
 /// time budget and the input bytes.
 public struct WireRequest: Sendable, Equatable {
@@ -12,18 +25,27 @@ public struct WireRequest: Sendable, Equatable {
     public var params: [String]
     /// Milliseconds the caller will wait, counted from when the node receives the request; 0 = no limit.
     public var deadlineMillis: UInt32
+    /// Where the request may run.
+    public var routing: Routing
+    /// The caller's id for the task, the same on every retry; 0 = none (no deduplication).
+    public var taskID: UInt64
     public var data: ByteBuffer
 
-    public init(service: String, params: [String] = [], deadlineMillis: UInt32 = 0, data: ByteBuffer) {
+    public init(
+        service: String, params: [String] = [], deadlineMillis: UInt32 = 0, routing: Routing = .elect,
+        taskID: UInt64 = 0, data: ByteBuffer
+    ) {
         self.service = service
         self.params = params
         self.deadlineMillis = deadlineMillis
+        self.routing = routing
+        self.taskID = taskID
         self.data = data
     }
 
     /// Bytes this request occupies on the wire, before framing.
     public var encodedSize: Int {
-        4 + 2 + service.utf8.count + 2 + params.reduce(0) { $0 + 4 + $1.utf8.count }
+        4 + 1 + 8 + 2 + service.utf8.count + 2 + params.reduce(0) { $0 + 4 + $1.utf8.count }
             + data.readableBytes
     }
 
@@ -31,6 +53,8 @@ public struct WireRequest: Sendable, Equatable {
     public func encode(allocator: ByteBufferAllocator) -> ByteBuffer {
         var out = allocator.buffer(capacity: encodedSize)
         out.writeInteger(deadlineMillis)
+        out.writeInteger(routing.rawValue)
+        out.writeInteger(taskID)
         out.writeInteger(UInt16(truncatingIfNeeded: service.utf8.count))
         out.writeString(service)
         out.writeInteger(UInt16(truncatingIfNeeded: params.count))
@@ -46,6 +70,8 @@ public struct WireRequest: Sendable, Equatable {
     public static func decode(_ payload: ByteBuffer) throws(WireError) -> WireRequest {
         var buffer = payload
         guard let deadline = buffer.readInteger(as: UInt32.self),
+            let routing = buffer.readInteger(as: UInt8.self),
+            let taskID = buffer.readInteger(as: UInt64.self),
             let nameLength = buffer.readInteger(as: UInt16.self)
         else { throw .malformedMessage("request shorter than its fixed fields") }
         guard Int(nameLength) <= maxServiceNameLength, nameLength > 0 else {
@@ -69,7 +95,9 @@ public struct WireRequest: Sendable, Equatable {
             else { throw .malformedMessage("parameter \(index) is truncated or not UTF-8") }
             params.append(value)
         }
-        return WireRequest(service: name, params: params, deadlineMillis: deadline, data: buffer)
+        return WireRequest(
+            service: name, params: params, deadlineMillis: deadline, routing: Routing(rawValue: routing),
+            taskID: taskID, data: buffer)
     }
 }
 

@@ -70,12 +70,29 @@ struct BenchCommand: AsyncParsableCommand {
                 if case .success = result { done(true) } else { done(false) }
             }
         }
+        // Election overhead: the same small task on one node, elected there vs. sent as already elected.
+        let target = addresses[0]
+        var overhead: [LoadResult] = []
+        for routing in [Routing.local, .elect] {
+            overhead.append(
+                try await LoadDriver.run(
+                    name: "Echo at one node, routing \(routing)", loop: client.eventLoop, total: max(1, calls / 4),
+                    concurrency: 1
+                ) { done in
+                    client.call(data, service: service, node: target, routing: routing).assumeIsolated()
+                        .whenComplete { result in
+                            if case .success = result { done(true) } else { done(false) }
+                        }
+                })
+        }
         let stats = await client.collectStats()
         await client.shutdown()
 
         let report = BenchReport(
             nodes: addresses.count, payloadBytes: payload, baseline: echo, distri: distri,
-            throughputRatio: distri.callsPerSecond / echo.callsPerSecond,
+            throughputRatio: distri.callsPerSecond / echo.callsPerSecond, electionOff: overhead[0],
+            electionOn: overhead[1],
+            electionLatencyRatio: Double(overhead[1].p50Micros) / Double(max(1, overhead[0].p50Micros)),
             nodeResidentMiB: stats.compactMap { try? $0.result.get().residentBytes }.map { Double($0) / 1_048_576 })
         if json {
             print(try JSON.pretty(report))
@@ -91,6 +108,9 @@ struct BenchReport: Codable {
     var baseline: LoadResult
     var distri: LoadResult
     var throughputRatio: Double
+    var electionOff: LoadResult
+    var electionOn: LoadResult
+    var electionLatencyRatio: Double
     var nodeResidentMiB: [Double]
 
     var text: String {
@@ -102,12 +122,13 @@ struct BenchReport: Codable {
         }
         let table = TextTable.render(
             headers: ["run", "calls", "failed", "calls/s", "p50 µs", "p90 µs", "p99 µs", "max µs"],
-            rows: [row(baseline), row(distri)])
+            rows: [row(baseline), row(distri), row(electionOff), row(electionOn)])
         let memory = nodeResidentMiB.map { String(Int($0.rounded())) }.joined(separator: ", ")
         return """
             \(table)
             distri / loopback echo throughput: \(Int((throughputRatio * 100).rounded()))%  \
             (\(nodes) nodes, \(payloadBytes)-byte payload, concurrency \(distri.concurrency))
+            election / no election, p50 latency of one small call at a time: \(Int((electionLatencyRatio * 100).rounded()))%
             node process resident memory (MiB): \(memory)
             """
     }

@@ -11,7 +11,8 @@ struct DistriNode: AsyncParsableCommand {
             `distri-node demo` shows a cloud at work from start to finish.
             """,
         subcommands: [
-            RunCommand.self, LocalCommand.self, StatsCommand.self, BenchCommand.self, DemoCommand.self,
+            RunCommand.self, LocalCommand.self, StatsCommand.self, MembersCommand.self, GossipRateCommand.self,
+            BenchCommand.self, DemoCommand.self,
         ]
     )
 }

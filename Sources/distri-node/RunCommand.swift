@@ -1,5 +1,6 @@
 import ArgumentParser
 import Distri
+import Foundation
 import Logging
 import ServiceLifecycle
 
@@ -29,12 +30,19 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Largest request or reply, in MiB.")
     var maxPayloadMiB = 64
 
+    @Option(name: .long, help: "Chaos mode: chance per second of going dark (dropping all traffic) for 0.5-3 s.")
+    var chaos: Double = 0
+
+    @Flag(name: .long, help: "Also serve the test services Spin, Sleep and GoDark (for load and fault tests).")
+    var testServices = false
+
     @OptionGroup var log: LogOptions
 
     func validate() throws {
         if capacity < 1 { throw ValidationError("--capacity must be at least 1") }
         if queue < 0 { throw ValidationError("--queue must not be negative") }
         if maxPayloadMiB < 1 { throw ValidationError("--max-payload-mib must be at least 1") }
+        if !(0...1).contains(chaos) { throw ValidationError("--chaos is a rate between 0 and 1 per second") }
     }
 
     func run() async throws {
@@ -45,8 +53,13 @@ struct RunCommand: AsyncParsableCommand {
         let node = CloudNode(
             configuration: CloudNodeConfiguration(
                 listen: listen, advertise: advertise, seeds: seeds?.addresses ?? [], nodeID: id, capacity: capacity,
-                queueLimit: queue, limits: limits),
+                queueLimit: queue, limits: limits, cluster: ClusterSettings(chaosRate: chaos)),
             logger: logger)
+        if chaos > 0 { logger.warning("chaos mode: this node will go dark at random", metadata: ["rate": "\(chaos)"]) }
+        if testServices { TestServices.register(on: node) }
+        let address = try await node.start()
+        // One line on standard output, written at once, for scripts and tests that start nodes.
+        FileHandle.standardOutput.write(Data("node \(node.id) listening on \(address)\n".utf8))
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: [node], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

@@ -7,6 +7,7 @@ import Testing
     func roundTrip() throws {
         let request = WireRequest(
             service: "AddDocument", params: ["catalog", "ünïcode", ""], deadlineMillis: 1500,
+            routing: .local, taskID: 0xDEAD_BEEF,
             data: ByteBuffer(string: #"{"a":1}"#))
         let decoded = try WireRequest.decode(request.encode(allocator: ByteBufferAllocator()))
         #expect(decoded == request)
@@ -33,10 +34,14 @@ import Testing
     func invalidNames() throws {
         var empty = ByteBuffer()
         empty.writeInteger(UInt32(0))
+        empty.writeInteger(UInt8(0))
+        empty.writeInteger(UInt64(0))
         empty.writeInteger(UInt16(0))
         #expect(throws: WireError.self) { try WireRequest.decode(empty) }
         var badUTF8 = ByteBuffer()
         badUTF8.writeInteger(UInt32(0))
+        badUTF8.writeInteger(UInt8(0))
+        badUTF8.writeInteger(UInt64(0))
         badUTF8.writeInteger(UInt16(2))
         badUTF8.writeBytes([0xFF, 0xFE])
         badUTF8.writeInteger(UInt16(0))

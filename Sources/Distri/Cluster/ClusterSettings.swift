@@ -1,0 +1,40 @@
+import DistriCore
+import NIOCore
+
+/// How a node takes part in the cluster: membership, election, deduplication and chaos.
+public struct ClusterSettings: Sendable {
+    /// SWIM/Lifeguard timing. Defaults detect a dead node within about 2 s.
+    public var swim: SWIMSettings
+    /// How executors are elected.
+    public var election: ElectionPolicy
+    /// How long a newly seen member is favoured less by elections, in milliseconds. Default 3000.
+    public var warmUpMillis: UInt64
+    /// Finished tasks remembered for retries. Default 100,000 tasks or 120 s.
+    public var dedupCapacity: Int
+    public var dedupRetentionMillis: UInt64
+    /// Chance per second that the node goes dark (drops all traffic) for a random 0.5 to 3 s; 0 = never.
+    public var chaosRate: Double
+
+    public init(
+        swim: SWIMSettings = .init(),
+        election: ElectionPolicy = .init(),
+        warmUpMillis: UInt64 = 3000,
+        dedupCapacity: Int = 100_000,
+        dedupRetentionMillis: UInt64 = 120_000,
+        chaosRate: Double = 0
+    ) {
+        self.swim = swim
+        self.election = election
+        self.warmUpMillis = warmUpMillis
+        self.dedupCapacity = dedupCapacity
+        self.dedupRetentionMillis = dedupRetentionMillis
+        self.chaosRate = chaosRate
+    }
+}
+
+/// Monotonic milliseconds for the pure cores.
+enum MonotonicClock {
+    static func millis() -> UInt64 {
+        NIODeadline.now().uptimeNanoseconds / 1_000_000
+    }
+}

@@ -1,0 +1,46 @@
+/// How a member looks in a node's stats.
+public struct MemberSummary: Codable, Sendable, Equatable {
+    public var id: String
+    public var address: String
+    public var status: String
+    public var incarnation: UInt64
+    public var load: Double
+    public var services: [String]
+    /// For a member seen to fail: milliseconds from its last sign of life to being declared dead here.
+    public var detectionMillis: UInt64?
+
+    public init(
+        id: String, address: String, status: String, incarnation: UInt64, load: Double, services: [String],
+        detectionMillis: UInt64?
+    ) {
+        self.id = id
+        self.address = address
+        self.status = status
+        self.incarnation = incarnation
+        self.load = load
+        self.services = services
+        self.detectionMillis = detectionMillis
+    }
+}
+
+/// The node's cluster counters.
+public struct ClusterCounters: Codable, Sendable, Equatable {
+    /// Tasks this node elected itself to run.
+    public var electionsWon: UInt64 = 0
+    /// Tasks this node elected another node for and forwarded.
+    public var tasksForwarded: UInt64 = 0
+    /// Forwarded tasks sent again to another executor after the first failed.
+    public var failovers: UInt64 = 0
+    /// Retries answered from the dedup window (or joined to the run in progress).
+    public var deduplicated: UInt64 = 0
+    /// Periods this node went dark in chaos mode.
+    public var chaosOutages: UInt64 = 0
+    /// Membership messages and bytes sent and received.
+    public var gossipMessagesSent: UInt64 = 0
+    public var gossipBytesSent: UInt64 = 0
+    public var gossipBytesReceived: UInt64 = 0
+    /// Members seen to fail and how long each detection took, in milliseconds.
+    public var detections: [String: UInt64] = [:]
+
+    public init() {}
+}

@@ -1,0 +1,126 @@
+import Distri
+import Foundation
+
+/// A real `distri-node run` process started by a test, stopped (or killed) by its PID.
+final class NodeProcess {
+    private(set) var process: Process
+    let id: String
+    private(set) var address: NodeAddress
+    private let seeds: [NodeAddress]
+    private var input = Pipe()
+
+    struct StartError: Error, CustomStringConvertible { var description: String }
+
+    /// The `distri-node` binary built beside the test bundle.
+    static var executable: URL {
+        let me = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        var directory = me.deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = directory.appendingPathComponent("distri-node")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            directory = directory.deletingLastPathComponent()
+        }
+        return URL(fileURLWithPath: ".build/debug/distri-node")
+    }
+
+    init(id: String, listen: NodeAddress = NodeAddress(host: "127.0.0.1", port: 0), seeds: [NodeAddress]) throws {
+        self.id = id
+        self.seeds = seeds
+        self.address = listen
+        self.process = Process()
+        try launch(listen: listen)
+    }
+
+    private func launch(listen: NodeAddress) throws {
+        let process = Process()
+        process.executableURL = Self.executable
+        var arguments = [
+            "run", "--listen", listen.description, "--id", id, "--test-services", "--log-level", "warning",
+        ]
+        if !seeds.isEmpty { arguments += ["--seeds", seeds.map(\.description).joined(separator: ",")] }
+        process.arguments = arguments
+        let output = Pipe()
+        input = Pipe()
+        process.standardOutput = output
+        process.standardInput = input
+        try process.run()
+        self.process = process
+        let reader = output.fileHandleForReading
+        var text = ""
+        let deadline = Date().addingTimeInterval(30)
+        while !text.contains("\n"), Date() < deadline {
+            let chunk = reader.availableData
+            if chunk.isEmpty { throw StartError(description: "node \(id) exited before listening: \(text)") }
+            text += String(decoding: chunk, as: UTF8.self)
+        }
+        guard let range = text.range(of: "listening on "),
+            let address = NodeAddress(String(text[range.upperBound...].prefix { !$0.isNewline }))
+        else { throw StartError(description: "node \(id) printed no address: \(text)") }
+        self.address = address
+    }
+
+    var pid: Int32 { process.processIdentifier }
+
+    /// kill -9.
+    func kill9() {
+        guard process.isRunning else { return }
+        kill(pid, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// Starts the node again with the same id on the same address.
+    func restart() throws {
+        try launch(listen: address)
+    }
+
+    /// SIGTERM, then wait.
+    func stop() {
+        guard process.isRunning else { return }
+        process.terminate()
+        process.waitUntilExit()
+    }
+}
+
+/// Starts `count` nodes, the first as everyone's seed; stops them all after `body`.
+func withNodeProcesses<T>(_ count: Int, _ body: ([NodeProcess]) async throws -> T) async throws -> T {
+    var nodes: [NodeProcess] = []
+    defer { for node in nodes { node.stop() } }
+    let first = try NodeProcess(id: "node-1", seeds: [])
+    nodes.append(first)
+    for index in 2...max(2, count) where index <= count {
+        nodes.append(try NodeProcess(id: "node-\(index)", seeds: [first.address]))
+    }
+    return try await body(nodes)
+}
+
+/// Polls until `condition` holds, or `timeout` passes; returns whether it held.
+func poll(timeout: Duration, every interval: Duration = .milliseconds(50), _ condition: () async -> Bool) async -> Bool
+{
+    let clock = ContinuousClock()
+    let end = clock.now + timeout
+    while clock.now < end {
+        if await condition() { return true }
+        try? await Task.sleep(for: interval)
+    }
+    return await condition()
+}
+
+/// Each node's stats by address (nil for an unreachable node).
+func stats(of nodes: [NodeAddress]) async -> [NodeAddress: NodeStats] {
+    let client = Client(nodes: nodes, configuration: ClientConfiguration(timeout: .seconds(2)))
+    defer { Task { await client.shutdown() } }
+    var result: [NodeAddress: NodeStats] = [:]
+    for item in await client.collectStats() {
+        if case .success(let stats) = item.result { result[item.node] = stats }
+    }
+    return result
+}
+
+/// True when every node in `observers` sees exactly `alive` as its alive members.
+func membershipAgrees(observers: [NodeAddress], alive: Set<String>) async -> Bool {
+    let views = await stats(of: observers)
+    guard views.count == observers.count else { return false }
+    return views.values.allSatisfy { view in
+        Set(view.members.filter { $0.status == "alive" }.map(\.id)) == alive
+    }
+}
