@@ -24,7 +24,8 @@ struct NodeRuntime {
 
     init(nodeID: String, address: String, capacity: Int, queueLimit: Int, settings: ClusterSettings) {
         admission = AdmissionControl(capacity: capacity, queueLimit: queueLimit)
-        dedup = DedupWindow(capacity: settings.dedupCapacity, retention: settings.dedupRetentionMillis)
+        dedup = DedupWindow(
+            capacity: settings.dedupCapacity, retention: settings.dedupRetentionMillis, costBudget: settings.dedupBytes)
         counters = NodeStats(nodeID: nodeID, address: address)
     }
 

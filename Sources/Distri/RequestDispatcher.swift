@@ -187,12 +187,14 @@ final class RequestDispatcher: Sendable {
         let now = NIODeadline.now()
         let nowMillis = MonotonicClock.millis()
         let succeeded = if case .success = result { true } else { false }
-        let cost = (try? result.get().readableBytes) ?? 64
+        // The window keeps a compact copy: a slice would pin the whole receive buffer it came from.
+        let remembered = result.map { ByteBuffer(bytes: $0.readableBytesView) }
+        let cost = 128 + ((try? result.get().readableBytes) ?? 0)
         let (next, idle, waiters) = runtime.withLockedValue { state -> (PendingTask?, Bool, [Responder]) in
             state.record(completedAt: now, arrival: task.arrival, succeeded: succeeded)
             let waiters =
                 counted && task.taskID != 0
-                ? state.dedup.finish(task.taskID, result: result, cost: cost, now: nowMillis) : []
+                ? state.dedup.finish(task.taskID, result: remembered, cost: cost, now: nowMillis) : []
             guard counted else { return (nil, false, waiters) }
             let next = state.admission.finish()
             return (next, state.admission.isIdle, waiters)

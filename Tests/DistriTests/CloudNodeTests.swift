@@ -1,6 +1,7 @@
 import Distri
 import DistriCore
 import DistriWire
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Testing
@@ -191,5 +192,110 @@ import Testing
         #expect(String(buffer: try await inFlight.get()) == "finish me")
         await stopped
         await client.shutdown()
+    }
+}
+
+@Suite struct ClusterInProcessTests {
+    @Test("nodes started from one seed converge on one membership and elect across it")
+    func joinAndElect() async throws {
+        var nodes: [CloudNode] = []
+        var addresses: [NodeAddress] = []
+        for _ in 0..<3 {
+            let node = CloudNode(configuration: CloudNodeConfiguration(seeds: Array(addresses.prefix(1))))
+            node.register("Where") { _ in Array(node.id.utf8) }
+            addresses.append(try await node.start())
+            nodes.append(node)
+        }
+        let ids = Set(nodes.map(\.id))
+        #expect(
+            await eventually {
+                nodes.allSatisfy { node in Set(node.stats().members.filter { $0.status == "alive" }.map(\.id)) == ids }
+            })
+        // Every node advertises the user service, and tasks sent to one node run on exactly one node.
+        #expect(
+            await eventually {
+                nodes[0].stats().members.allSatisfy { $0.id == nodes[0].id || $0.services.contains("Where") }
+            })
+        let client = Client(nodes: [addresses[0]])
+        var executors: [String: Int] = [:]
+        for _ in 0..<50 {
+            let reply = try await client.send([], service: "Where")
+            executors[String(decoding: reply, as: UTF8.self), default: 0] += 1
+        }
+        #expect(executors.values.reduce(0, +) == 50)
+        #expect(nodes[0].stats().cluster.electionsWon + nodes[0].stats().cluster.tasksForwarded >= 50)
+        await client.shutdown()
+        for node in nodes { await node.shutdown() }
+    }
+
+    @Test("an entry node that is busier forwards to an idle node; the forwarded task runs once")
+    func forwardsWhenBusy() async throws {
+        let gate = Gate()
+        var nodes: [CloudNode] = []
+        var addresses: [NodeAddress] = []
+        for _ in 0..<2 {
+            let node = CloudNode(configuration: CloudNodeConfiguration(seeds: Array(addresses.prefix(1)), capacity: 8))
+            node.register("Hold") { _ in
+                await gate.wait()
+                return Array(node.id.utf8)
+            }
+            addresses.append(try await node.start())
+            nodes.append(node)
+        }
+        #expect(
+            await eventually {
+                nodes[0].stats().members.filter { $0.status == "alive" && $0.services.contains("Hold") }.count == 2
+            })
+        let client = Client(nodes: [addresses[0]])
+        let calls = (0..<8).map { _ in client.call(ByteBuffer(), service: "Hold") }
+        #expect(await eventually { gate.waiting == 8 })
+        gate.open()
+        var executors: [String: Int] = [:]
+        for call in calls { executors[String(buffer: try await call.get()), default: 0] += 1 }
+        #expect(executors.count == 2, "both nodes ran tasks: \(executors)")
+        #expect(nodes[0].stats().cluster.tasksForwarded > 0)
+        #expect(nodes.reduce(0) { $0 + $1.stats().completed } >= 8)
+        await client.shutdown()
+        for node in nodes { await node.shutdown() }
+    }
+
+    @Test("a retried task id is answered from the dedup window, not run twice")
+    func dedupOnRetry() async throws {
+        try await withCloud(
+            nodes: 1,
+            setUp: { node in
+                let runs = Counter()
+                node.register("Count") { _ in Array("\(runs.increment())".utf8) }
+            }
+        ) { nodes, addresses in
+            let client = Client(nodes: addresses)
+            let first = try await client.call(ByteBuffer(), service: "Count", taskID: 77).get()
+            let retry = try await client.call(ByteBuffer(), service: "Count", taskID: 77).get()
+            let other = try await client.call(ByteBuffer(), service: "Count", taskID: 78).get()
+            #expect(String(buffer: first) == "1")
+            #expect(String(buffer: retry) == "1")
+            #expect(String(buffer: other) == "2")
+            #expect(nodes[0].stats().cluster.deduplicated == 1)
+            await client.shutdown()
+        }
+    }
+
+    @Test("chaos mode makes a node go dark and counts it as a server fail")
+    func chaos() async throws {
+        var configuration = CloudNodeConfiguration()
+        configuration.cluster.chaosRate = 1
+        let node = CloudNode(configuration: configuration)
+        _ = try await node.start()
+        #expect(await eventually(timeout: .seconds(20)) { node.stats().serverFails > 0 })
+        await node.shutdown()
+    }
+}
+
+final class Counter: Sendable {
+    private let value = NIOLockedValueBox(0)
+    func increment() -> Int {
+        value.withLockedValue {
+            $0 += 1; return $0
+        }
     }
 }

@@ -9,9 +9,11 @@ public struct ClusterSettings: Sendable {
     public var election: ElectionPolicy
     /// How long a newly seen member is favoured less by elections, in milliseconds. Default 3000.
     public var warmUpMillis: UInt64
-    /// Finished tasks remembered for retries. Default 100,000 tasks or 120 s.
+    /// Finished tasks remembered for retries: at most this many, this long, and this many bytes of
+    /// results. Defaults 20,000 tasks, 60 s, 16 MiB.
     public var dedupCapacity: Int
     public var dedupRetentionMillis: UInt64
+    public var dedupBytes: Int
     /// Chance per second that the node goes dark (drops all traffic) for a random 0.5 to 3 s; 0 = never.
     public var chaosRate: Double
 
@@ -19,8 +21,9 @@ public struct ClusterSettings: Sendable {
         swim: SWIMSettings = .init(),
         election: ElectionPolicy = .init(),
         warmUpMillis: UInt64 = 3000,
-        dedupCapacity: Int = 100_000,
-        dedupRetentionMillis: UInt64 = 120_000,
+        dedupCapacity: Int = 20_000,
+        dedupRetentionMillis: UInt64 = 60_000,
+        dedupBytes: Int = 16 << 20,
         chaosRate: Double = 0
     ) {
         self.swim = swim
@@ -28,6 +31,7 @@ public struct ClusterSettings: Sendable {
         self.warmUpMillis = warmUpMillis
         self.dedupCapacity = dedupCapacity
         self.dedupRetentionMillis = dedupRetentionMillis
+        self.dedupBytes = dedupBytes
         self.chaosRate = chaosRate
     }
 }
