@@ -48,15 +48,44 @@ struct DemoCommand: AsyncParsableCommand {
         }
         say("\(correct) of 1000 replies correct and matched to their calls")
 
-        step(4, "Every node's stats (collectStats)")
+        step(4, "The membership as the first node sees it (SWIM gossip)")
+        try await waitForMembers(cloud, alive: cloud.nodes.count)
+        printMembers(of: cloud.nodes[0])
+
+        step(5, "Every node's stats (collectStats)")
         let stats = await client.collectStats()
         print(stats.table)
 
-        step(5, "Stop the cloud gracefully")
+        if cloud.nodes.count > 1, let leaving = cloud.nodes.last {
+            step(6, "Node \(leaving.id) leaves; calls go on without it")
+            await leaving.shutdown()
+            let calls = (0..<200).map { i in client.call(ByteBuffer(string: "after \(i)"), service: "Uppercase") }
+            var ok = 0
+            for call in calls where (try? await call.get()) != nil { ok += 1 }
+            say("\(ok) of 200 calls served by the remaining nodes")
+            try await waitForMembers(cloud, alive: cloud.nodes.count - 1)
+            printMembers(of: cloud.nodes[0])
+        }
+
+        step(7, "Stop the cloud gracefully")
         await client.shutdown()
         await cloud.stop()
         say("done")
         if correct != 1000 { throw ExitCode.failure }
+    }
+
+    private func printMembers(of node: CloudNode) {
+        let rows = node.stats().members.map { m in
+            [m.id, m.address, m.status, "\(m.incarnation)", m.services.joined(separator: ",")]
+        }
+        print(TextTable.render(headers: ["id", "address", "status", "incarnation", "services"], rows: rows))
+    }
+
+    private func waitForMembers(_ cloud: LocalCloud, alive: Int) async throws {
+        for _ in 0..<200 {
+            if cloud.nodes[0].stats().members.filter({ $0.status == "alive" }).count == alive { return }
+            try await Task.sleep(for: .milliseconds(25))
+        }
     }
 
     private func step(_ number: Int, _ title: String) {
