@@ -13,8 +13,11 @@ public enum BuiltinServices {
     /// `Locate`: the address of the node elected to run a task of the service named in the first
     /// parameter, so a client can send a large payload straight there.
     public static let locate = "Locate"
+    /// `TaskStatus`: `known` when this node is running or recently ran the task id in the first
+    /// parameter, else `unknown`. Asked by a node handling a retry, so a task runs at most once.
+    public static let taskStatus = "TaskStatus"
     /// Services only nodes use among themselves; not advertised as offered services.
-    public static let internalNames: Set<String> = [MembershipShell.gossipService, stats, locate]
+    public static let internalNames: Set<String> = [MembershipShell.gossipService, stats, locate, taskStatus]
 
     static func register(on node: CloudNode) {
         node.services.register(

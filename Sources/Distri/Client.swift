@@ -259,6 +259,9 @@ public final class Client: Sendable {
                     promise.fail(error)
                     return
                 }
+                // The first attempt may have reached an executor: let the next node look for it first.
+                var request = request
+                if request.routing == .elect { request.routing = .electRetry }
                 self.attempt(
                     request, candidates: bound.value, index: index + 1, failures: failures + [clientError],
                     timeout: timeout, promise: promise)

@@ -190,6 +190,16 @@ public final class CloudNode: Service, Sendable {
                     return ByteBuffer(string: address.description)
                 },
                 bypassesAdmission: true))
+        services.register(
+            RegisteredService(
+                name: BuiltinServices.taskStatus,
+                execution: .inline { request in
+                    guard let taskID = UInt64(try request.param(0, "task id")) else {
+                        throw ServiceError.badParams("TaskStatus needs a numeric task id")
+                    }
+                    return ByteBuffer(string: dispatcher.knowsTask(taskID) ? "known" : "unknown")
+                },
+                bypassesAdmission: true))
         dispatcher.attach(shell: shell, peers: peers)
         state.withLockedValue {
             $0.membership = shell

@@ -55,6 +55,11 @@ final class RequestDispatcher: Sendable {
             run(task, counted: false)
             return
         }
+        if wire.routing == .electRetry, wire.taskID != 0, let cluster {
+            runtime.withLockedValue { $0.counters.requestsReceived += 1 }
+            retry(task, wire: wire, cluster: cluster)
+            return
+        }
         if wire.routing == .elect, let cluster {
             let load = runtime.withLockedValue { $0.admission.load }
             let candidates = cluster.shell.candidates(
@@ -204,6 +209,42 @@ final class RequestDispatcher: Sendable {
         if idle { notifyIdle() }
     }
 
+    /// True when this node is running or has recently run the task.
+    func knowsTask(_ taskID: UInt64) -> Bool {
+        runtime.withLockedValue { $0.dedup.knows(taskID) }
+    }
+
+    /// A retried task: if a member already has it (running or finished), send it there so it runs at
+    /// most once; otherwise elect as usual. Asks only the members offering the service, only on retries.
+    private func retry(_ task: PendingTask, wire: WireRequest, cluster: (shell: MembershipShell, peers: Client)) {
+        if knowsTask(wire.taskID) {
+            runtime.withLockedValue { $0.counters.requestsReceived -= 1 }
+            runLocally(task)
+            return
+        }
+        let others = cluster.shell.candidates(for: wire.service, localLoad: 0, localCapacity: capacity, excluding: [])
+            .filter { $0.id != cluster.shell.localID }
+        let asks = others.compactMap { candidate -> EventLoopFuture<ElectionCandidate?>? in
+            guard let address = cluster.shell.address(of: candidate.id) else { return nil }
+            return cluster.peers.call(
+                ByteBuffer(), service: BuiltinServices.taskStatus, params: [String(wire.taskID)], node: address,
+                timeout: .seconds(1), routing: .local, taskID: 0
+            ).map { String(buffer: $0) == "known" ? candidate : nil }.recover { _ in nil }
+        }
+        let loop = task.responder.eventLoop
+        EventLoopFuture.whenAllComplete(asks, on: loop).whenSuccess { answers in
+            let holder = answers.compactMap { try? $0.get() }.compactMap { $0 }.first
+            var elect = wire
+            elect.routing = .elect
+            guard let holder else {
+                self.runtime.withLockedValue { $0.counters.requestsReceived -= 1 }
+                self.dispatch(elect, responder: task.responder)
+                return
+            }
+            self.forward(task, wire: elect, to: holder, cluster: cluster, excluded: [])
+        }
+    }
+
     // MARK: Forwarding to the elected node
 
     private func forward(
@@ -218,7 +259,7 @@ final class RequestDispatcher: Sendable {
         let remaining = task.request.deadline.map { $0 - .now() } ?? .seconds(30)
         cluster.shell.startedForward(to: executor.id)
         // Whichever comes first settles the forward: the executor's reply, or the membership
-        // suspecting it (a cut-off executor would otherwise hold the task until its deadline).
+        // declaring it dead (a cut-off executor would otherwise hold the task until its deadline).
         let settled = NIOLockedValueBox(false)
         let settle: @Sendable () -> Bool = {
             settled.withLockedValue { done in
@@ -228,7 +269,7 @@ final class RequestDispatcher: Sendable {
         let token = cluster.shell.watchDown(executor.id) {
             guard settle() else { return }
             self.handleForwardResult(
-                .failure(ClientError(.connectionLost, node: address, message: "executor is suspected down")),
+                .failure(ClientError(.connectionLost, node: address, message: "executor was declared dead")),
                 task: task, wire: wire, executor: executor, cluster: cluster, excluded: excluded)
         }
         cluster.peers.call(

@@ -9,8 +9,18 @@ public struct Routing: RawRepresentable, Hashable, Sendable, CustomStringConvert
     public static let elect = Routing(rawValue: 0)
     /// Run on the node asked: it was elected already (a forwarded task, or a client that located it).
     public static let local = Routing(rawValue: 1)
+    /// A retry of a task that may have reached an executor already: before electing, the node asks
+    /// the members whether one of them is running or has run this task id, and sends it there.
+    public static let electRetry = Routing(rawValue: 2)
 
-    public var description: String { self == .elect ? "elect" : self == .local ? "local" : "routing(\(rawValue))" }
+    public var description: String {
+        switch self {
+        case .elect: "elect"
+        case .local: "local"
+        case .electRetry: "electRetry"
+        default: "routing(\(rawValue))"
+        }
+    }
 }
 
 /// The payload of a request message: which service to run, its parameters, the caller's remaining

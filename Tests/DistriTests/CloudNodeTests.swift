@@ -201,7 +201,8 @@ import Testing
         var nodes: [CloudNode] = []
         var addresses: [NodeAddress] = []
         for _ in 0..<3 {
-            let node = CloudNode(configuration: CloudNodeConfiguration(seeds: Array(addresses.prefix(1))))
+            let node = CloudNode(
+                configuration: CloudNodeConfiguration(seeds: Array(addresses.prefix(1)), cluster: .patient))
             node.register("Where") { _ in Array(node.id.utf8) }
             addresses.append(try await node.start())
             nodes.append(node)
@@ -230,31 +231,40 @@ import Testing
 
     @Test("an entry node that is busier forwards to an idle node; the forwarded task runs once")
     func forwardsWhenBusy() async throws {
-        let gate = Gate()
+        let gate = NIOLockedValueBox(Gate())
         var nodes: [CloudNode] = []
         var addresses: [NodeAddress] = []
         for _ in 0..<2 {
-            let node = CloudNode(configuration: CloudNodeConfiguration(seeds: Array(addresses.prefix(1)), capacity: 8))
+            let node = CloudNode(
+                configuration: CloudNodeConfiguration(
+                    seeds: Array(addresses.prefix(1)), capacity: 8, cluster: .patient))
             node.register("Hold") { _ in
-                await gate.wait()
+                await gate.withLockedValue { $0 }.wait()
                 return Array(node.id.utf8)
             }
             addresses.append(try await node.start())
             nodes.append(node)
         }
-        #expect(
-            await eventually {
-                nodes[0].stats().members.filter { $0.status == "alive" && $0.services.contains("Hold") }.count == 2
-            })
         let client = Client(nodes: [addresses[0]])
-        let calls = (0..<8).map { _ in client.call(ByteBuffer(), service: "Hold") }
-        #expect(await eventually { gate.waiting == 8 })
-        gate.open()
+        // A machine busy with other tests can make a node briefly suspect its peer (and keep every
+        // task): try up to three bursts, each once the entry node sees its peer alive.
         var executors: [String: Int] = [:]
-        for call in calls { executors[String(buffer: try await call.get()), default: 0] += 1 }
+        for _ in 0..<3 where executors.count < 2 {
+            let round = Gate()
+            gate.withLockedValue { $0 = round }
+            #expect(
+                await eventually {
+                    nodes[0].stats().members.filter { $0.status == "alive" && $0.services.contains("Hold") }.count == 2
+                })
+            let calls = (0..<8).map { _ in client.call(ByteBuffer(), service: "Hold") }
+            #expect(await eventually { round.waiting == 8 })
+            round.open()
+            executors = [:]
+            for call in calls { executors[String(buffer: try await call.get()), default: 0] += 1 }
+        }
         #expect(executors.count == 2, "both nodes ran tasks: \(executors)")
+        #expect(executors.values.reduce(0, +) == 8)
         #expect(nodes[0].stats().cluster.tasksForwarded > 0)
-        #expect(nodes.reduce(0) { $0 + $1.stats().completed } >= 8)
         await client.shutdown()
         for node in nodes { await node.shutdown() }
     }
@@ -280,6 +290,38 @@ import Testing
         }
     }
 
+    @Test("a retry through another node finds the node that ran the task and is answered from there")
+    func retryFindsExecutor() async throws {
+        let runs = Counter()
+        var nodes: [CloudNode] = []
+        var addresses: [NodeAddress] = []
+        for _ in 0..<2 {
+            let node = CloudNode(
+                configuration: CloudNodeConfiguration(seeds: Array(addresses.prefix(1)), cluster: .patient))
+            node.register("Count") { _ in Array("\(runs.increment())".utf8) }
+            addresses.append(try await node.start())
+            nodes.append(node)
+        }
+        #expect(
+            await eventually {
+                nodes.allSatisfy {
+                    $0.stats().members.filter { $0.status == "alive" && $0.services.contains("Count") }.count == 2
+                }
+            })
+        let client = Client(nodes: addresses)
+        let first = try await client.call(
+            ByteBuffer(), service: "Count", node: addresses[1], routing: .local, taskID: 99
+        ).get()
+        let retried = try await client.call(
+            ByteBuffer(), service: "Count", node: addresses[0], routing: .electRetry, taskID: 99
+        ).get()
+        #expect(String(buffer: first) == "1")
+        #expect(String(buffer: retried) == "1", "the retry is answered by the node that ran it")
+        #expect(runs.increment() == 2, "the task ran once")
+        await client.shutdown()
+        for node in nodes { await node.shutdown() }
+    }
+
     @Test("chaos mode makes a node go dark and counts it as a server fail")
     func chaos() async throws {
         var configuration = CloudNodeConfiguration()
@@ -298,4 +340,9 @@ final class Counter: Sendable {
             $0 += 1; return $0
         }
     }
+}
+
+extension ClusterSettings {
+    /// Slower probing, so that a machine busy with parallel tests does not suspect healthy nodes.
+    static let patient = ClusterSettings(swim: SWIMSettings(probeInterval: 500, probeTimeout: 300))
 }

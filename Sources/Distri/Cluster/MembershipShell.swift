@@ -149,7 +149,7 @@ final class MembershipShell: Sendable {
         }
     }
 
-    /// Calls `action` once if member `id` is suspected, declared dead or leaves before
+    /// Calls `action` once if member `id` is declared dead or leaves before
     /// ``unwatch(_:token:)``. Returns the token.
     func watchDown(_ id: String, action: @escaping @Sendable () -> Void) -> UInt64 {
         state.withLockedValue { state in
@@ -217,7 +217,9 @@ final class MembershipShell: Sendable {
 
     private func observe(_ member: Member, previous: MemberStatus?, now: UInt64) {
         let watchers = state.withLockedValue { state -> [@Sendable () -> Void] in
-            guard member.status != .alive else { return [] }
+            // Only a member declared dead (or gone) gives up its tasks: a suspect may refute and still
+            // be running them, and running a task again elsewhere would run it twice.
+            guard member.status == .dead || member.status == .left else { return [] }
             return state.downWatchers.removeValue(forKey: member.id).map { Array($0.values) } ?? []
         }
         for watcher in watchers { watcher() }

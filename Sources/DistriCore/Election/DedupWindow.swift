@@ -37,6 +37,9 @@ public struct DedupWindow<Result, Waiter> {
     /// Tasks remembered, running or finished.
     public var count: Int { entries.count }
 
+    /// True when the task is running or finished recently here.
+    public func knows(_ taskID: UInt64) -> Bool { entries[taskID] != nil }
+
     /// Registers an arriving task.
     public mutating func begin(_ taskID: UInt64, waiter: Waiter, now: UInt64) -> Decision {
         expire(now: now)
