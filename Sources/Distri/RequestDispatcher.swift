@@ -216,14 +216,19 @@ final class RequestDispatcher: Sendable {
 
     /// A retried task: if a member already has it (running or finished), send it there so it runs at
     /// most once; otherwise elect as usual. Asks only the members offering the service, only on retries.
-    private func retry(_ task: PendingTask, wire: WireRequest, cluster: (shell: MembershipShell, peers: Client)) {
+    private func retry(
+        _ task: PendingTask, wire: WireRequest, cluster: (shell: MembershipShell, peers: Client),
+        excluded: Set<String> = []
+    ) {
         if knowsTask(wire.taskID) {
             runtime.withLockedValue { $0.counters.requestsReceived -= 1 }
             runLocally(task)
             return
         }
-        let others = cluster.shell.candidates(for: wire.service, localLoad: 0, localCapacity: capacity, excluding: [])
-            .filter { $0.id != cluster.shell.localID }
+        let others = cluster.shell.candidates(
+            for: wire.service, localLoad: 0, localCapacity: capacity, excluding: excluded
+        )
+        .filter { $0.id != cluster.shell.localID }
         let asks = others.compactMap { candidate -> EventLoopFuture<ElectionCandidate?>? in
             guard let address = cluster.shell.address(of: candidate.id) else { return nil }
             return cluster.peers.call(
@@ -236,13 +241,29 @@ final class RequestDispatcher: Sendable {
             let holder = answers.compactMap { try? $0.get() }.compactMap { $0 }.first
             var elect = wire
             elect.routing = .elect
-            guard let holder else {
-                self.runtime.withLockedValue { $0.counters.requestsReceived -= 1 }
-                self.dispatch(elect, responder: task.responder)
-                return
+            if let holder {
+                self.forward(task, wire: elect, to: holder, cluster: cluster, excluded: excluded)
+            } else {
+                self.elect(task, wire: elect, cluster: cluster, excluded: excluded)
             }
-            self.forward(task, wire: elect, to: holder, cluster: cluster, excluded: [])
         }
+    }
+
+    /// Elects among the alive members offering the service, except `excluded`, and runs or forwards.
+    private func elect(
+        _ task: PendingTask, wire: WireRequest, cluster: (shell: MembershipShell, peers: Client),
+        excluded: Set<String>
+    ) {
+        let load = runtime.withLockedValue { $0.admission.load }
+        let candidates = cluster.shell.candidates(
+            for: wire.service, localLoad: load, localCapacity: capacity, excluding: excluded)
+        guard let next = cluster.shell.elect(candidates, taskID: wire.taskID), next.id != cluster.shell.localID
+        else {
+            runtime.withLockedValue { $0.counters.requestsReceived -= 1 }
+            runLocally(task)
+            return
+        }
+        forward(task, wire: wire, to: next, cluster: cluster, excluded: excluded)
     }
 
     // MARK: Forwarding to the elected node
@@ -302,18 +323,8 @@ final class RequestDispatcher: Sendable {
             self.logger.debug(
                 "executor failed, electing another",
                 metadata: ["executor": "\(executor.id)", "error": "\(error)"])
-            let excluded = excluded.union([executor.id])
-            let load = self.runtime.withLockedValue { $0.admission.load }
-            let candidates = cluster.shell.candidates(
-                for: wire.service, localLoad: load, localCapacity: self.capacity, excluding: excluded)
-            guard let next = cluster.shell.elect(candidates, taskID: wire.taskID),
-                next.id != cluster.shell.localID
-            else {
-                self.runtime.withLockedValue { $0.counters.requestsReceived -= 1 }
-                self.runLocally(task)
-                return
-            }
-            self.forward(task, wire: wire, to: next, cluster: cluster, excluded: excluded)
+            // The executor may have run it: look for a member that has it before electing again.
+            self.retry(task, wire: wire, cluster: cluster, excluded: excluded.union([executor.id]))
         }
     }
 

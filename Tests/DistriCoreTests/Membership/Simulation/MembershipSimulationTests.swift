@@ -7,20 +7,25 @@ import Testing
 /// replays it alone, with a trace: `DISTRI_SIM_SEED=<seed> [DISTRI_SIM_FAULT_FREE=1] DISTRI_SIM_TRACE=1
 /// swift test --filter MembershipSimulationTests/replay`.
 @Suite struct MembershipSimulationTests {
-    static let faultSchedules: UInt64 = 1_000
-    static let faultFreeSchedules: UInt64 = 200
+    /// Scaled by `DISTRI_SIM_SCHEDULES` (fault schedules; a fifth as many fault-free) for soak runs.
+    static let faultSchedules: UInt64 =
+        ProcessInfo.processInfo.environment["DISTRI_SIM_SCHEDULES"].flatMap { UInt64($0) } ?? 1_000
+    static let faultFreeSchedules: UInt64 = max(200, faultSchedules / 5)
     static let chunks: [UInt64] = Array(0..<8)
 
-    private static func check(seeds: some Sequence<UInt64>, faultFree: Bool) {
-        var slowest: UInt64 = 0
+    private static func check(seeds: Range<UInt64>, faultFree: Bool) {
+        var times: [UInt64] = []
         for seed in seeds {
             let outcome = runSchedule(seed: seed, faultFree: faultFree)
             if outcome.failure != nil {
                 Issue.record("\(outcome)\n\(outcome.replayHint)")
             }
-            slowest = max(slowest, outcome.convergedAfter ?? 0)
+            times.append(outcome.convergedAfter ?? 0)
         }
-        _ = slowest
+        let mean = times.reduce(0, +) / UInt64(max(times.count, 1))
+        print(
+            "\(faultFree ? "fault-free" : "fault") seeds \(seeds.lowerBound)..<\(seeds.upperBound): agreement after "
+                + "mean \(mean) ms, max \(times.max() ?? 0) ms\(faultFree ? " from start" : " after the faults stopped")")
     }
 
     @Test("schedules with crashes, restarts, leaves, partitions, loss, delay and duplicates converge", arguments: chunks)
