@@ -32,7 +32,8 @@ extension Membership {
             if probe?.sequence == acked {
                 probeSucceeded()
             } else if let relay = relays.removeValue(forKey: acked) {
-                let forwarded = SWIMMessage.ack(sequence: relay.requesterSequence, gossip: piggyback(for: relay.requester))
+                let forwarded = SWIMMessage.ack(
+                    sequence: relay.requesterSequence, gossip: piggyback(for: relay.requester))
                 out.append(send(forwarded, to: relay.requesterAddress))
             }
 

@@ -68,6 +68,9 @@ public struct Membership: Sendable {
     /// `myself.incarnation` should be fresh for every start (e.g. wall-clock ms), but a restart at a lower
     /// incarnation is also handled: the node refutes whatever the cluster remembers about it.
     public init(myself: Member, seeds: [String], settings: SWIMSettings = .init(), now: UInt64) {
+        precondition(settings.tickInterval > 0, "tickInterval must be positive")
+        precondition(settings.probeTimeout < settings.probeInterval, "probeTimeout must be shorter than probeInterval")
+        precondition(settings.indirectProbes >= 0 && settings.maxPiggyback >= 0, "counts must not be negative")
         var myself = myself
         myself.status = .alive
         myself.metadata.services.sort()

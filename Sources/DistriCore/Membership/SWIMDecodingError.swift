@@ -1,4 +1,6 @@
 /// Why bytes could not be decoded as a ``SWIMEnvelope``.
+///
+/// Two errors are equal when they are of the same kind, whatever their ``detail``.
 public struct SWIMDecodingError: Error, Sendable, Equatable, CustomStringConvertible {
     private enum Code: Sendable, Equatable {
         case truncated

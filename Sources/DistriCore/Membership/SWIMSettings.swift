@@ -45,7 +45,8 @@ public struct SWIMSettings: Sendable, Hashable {
     /// While no other alive member is known, send our state to every seed this often.
     public var joinRetryInterval: UInt64
     /// Full-state exchange with one retained dead member or unknown seed this often, so that the two
-    /// sides of a healed partition find each other again.
+    /// sides of a healed partition find each other again. A seed whose address matches no known member
+    /// (say, a crashed and forgotten one) keeps being tried at this pace, one full state per interval.
     public var reconnectInterval: UInt64
     /// Dead and left members are remembered this long so their status spreads, then forgotten.
     public var deadRetention: UInt64

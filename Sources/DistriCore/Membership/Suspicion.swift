@@ -47,23 +47,23 @@ struct Suspicion: Sendable {
     /// When the member is declared dead unless it refutes first.
     var deadline: UInt64 { start + timeout }
 
-/// Natural logarithm without Foundation, for positive finite `x`: `x = m × 2^e` with `m` in [1, 2),
-/// `ln m = 2 atanh((m - 1) / (m + 1))` by its series, which converges fast for `m` in [1, 2).
-static func naturalLog(_ x: Double) -> Double {
-    guard x > 0, x.isFinite else { return x == 0 ? -.infinity : .nan }
-    let exponent = Double(x.exponent)
-    let mantissa = x.significand
-    let s = (mantissa - 1) / (mantissa + 1)
-    let s2 = s * s
-    var term = s
-    var sum = 0.0
-    var k = 1.0
-    while k < 60 {
-        sum += term / k
-        term *= s2
-        k += 2
+    /// Natural logarithm without Foundation, for positive finite `x`: `x = m × 2^e` with `m` in [1, 2),
+    /// `ln m = 2 atanh((m - 1) / (m + 1))` by its series, which converges fast for `m` in [1, 2).
+    static func naturalLog(_ x: Double) -> Double {
+        guard x > 0, x.isFinite else { return x == 0 ? -.infinity : .nan }
+        let exponent = Double(x.exponent)
+        let mantissa = x.significand
+        let s = (mantissa - 1) / (mantissa + 1)
+        let s2 = s * s
+        var term = s
+        var sum = 0.0
+        var k = 1.0
+        while k < 60 {
+            sum += term / k
+            term *= s2
+            k += 2
+        }
+        let ln2 = 0.693_147_180_559_945_3
+        return exponent * ln2 + 2 * sum
     }
-    let ln2 = 0.693_147_180_559_945_3
-    return exponent * ln2 + 2 * sum
-}
 }

@@ -239,7 +239,8 @@ private func introduce(_ others: [Membership], to membership: inout Membership, 
 
         // A silent target: nack after 80 % of the probe timeout.
         _ = relay.receive(request, now: 1_000, random: &random)
-        #expect(sends(relay.tick(now: 1_079, random: &random)).allSatisfy { $0.envelope.message != .nack(sequence: 77) })
+        #expect(
+            sends(relay.tick(now: 1_079, random: &random)).allSatisfy { $0.envelope.message != .nack(sequence: 77) })
         let nack = sends(relay.tick(now: 1_080, random: &random)).filter { $0.envelope.message == .nack(sequence: 77) }
         #expect(nack.map(\.to) == ["q:1"])
     }

@@ -91,7 +91,9 @@ import Testing
         for round in 0..<2_000 {
             var bytes: [UInt8]
             if round % 2 == 0 {
-                bytes = (0..<Int.random(in: 0...300, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+                bytes = (0..<Int.random(in: 0...300, using: &random)).map { _ in
+                    UInt8.random(in: 0...255, using: &random)
+                }
                 if !bytes.isEmpty && random.chance(0.5) { bytes[0] = 1 }
             } else {
                 bytes = valid.randomElement(using: &random)!

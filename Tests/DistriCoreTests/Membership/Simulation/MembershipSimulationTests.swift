@@ -25,10 +25,12 @@ import Testing
         let mean = times.reduce(0, +) / UInt64(max(times.count, 1))
         print(
             "\(faultFree ? "fault-free" : "fault") seeds \(seeds.lowerBound)..<\(seeds.upperBound): agreement after "
-                + "mean \(mean) ms, max \(times.max() ?? 0) ms\(faultFree ? " from start" : " after the faults stopped")")
+                + "mean \(mean) ms, max \(times.max() ?? 0) ms\(faultFree ? " from start" : " after the faults stopped")"
+        )
     }
 
-    @Test("schedules with crashes, restarts, leaves, partitions, loss, delay and duplicates converge", arguments: chunks)
+    @Test(
+        "schedules with crashes, restarts, leaves, partitions, loss, delay and duplicates converge", arguments: chunks)
     func faultSchedules(chunk: UInt64) {
         let size = Self.faultSchedules / UInt64(Self.chunks.count)
         Self.check(seeds: (chunk * size)..<((chunk + 1) * size), faultFree: false)

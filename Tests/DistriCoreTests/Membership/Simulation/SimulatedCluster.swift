@@ -142,7 +142,9 @@ struct SimulatedCluster {
                 send(envelope, to: address, from: index)
             case .statusChanged(let member, let previous):
                 statusChanges.append(StatusChange(time: now, observer: index, member: member, previous: previous))
-                log("\(nodes[index].id) sees \(member.id) \(member.status) @\(member.incarnation) (was \(previous.map { "\($0)" } ?? "unknown"))")
+                log(
+                    "\(nodes[index].id) sees \(member.id) \(member.status) @\(member.incarnation) (was \(previous.map { "\($0)" } ?? "unknown"))"
+                )
             }
         }
     }
