@@ -1,18 +1,6 @@
 import DistriCore
 import Testing
 
-/// SplitMix64, so elections that draw random numbers replay.
-private struct Seeded: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 @Suite struct ElectionTests {
     private func candidates(_ loads: [Double], outstanding: [Int]? = nil) -> [ElectionCandidate] {
         loads.enumerated().map { index, load in
@@ -22,14 +10,14 @@ private struct Seeded: RandomNumberGenerator {
 
     @Test("the least loaded node is elected, exactly one")
     func leastLoaded() {
-        var random = Seeded(state: 1)
+        var random = SimulationRandom(seed: 1)
         let winner = Election.elect(candidates([0.9, 0.2, 0.5]), local: nil, taskID: 7, random: &random)
         #expect(winner?.id == "n1")
     }
 
     @Test("outstanding forwards count as load, so a burst does not all go to one node")
     func outstandingCounts() {
-        var random = Seeded(state: 1)
+        var random = SimulationRandom(seed: 1)
         var outstanding = [0, 0, 0]
         var chosen: [String: Int] = [:]
         for task in 0..<30 {
@@ -43,7 +31,7 @@ private struct Seeded: RandomNumberGenerator {
 
     @Test("the electing node keeps ties and near-ties, saving a hop")
     func localPreference() {
-        var random = Seeded(state: 1)
+        var random = SimulationRandom(seed: 1)
         let tie = Election.elect(candidates([0.3, 0.3, 0.3]), local: "n2", taskID: 1, random: &random)
         #expect(tie?.id == "n2")
         let clearlyBusier = Election.elect(candidates([0.1, 0.9, 0.1]), local: "n1", taskID: 1, random: &random)
@@ -52,8 +40,8 @@ private struct Seeded: RandomNumberGenerator {
 
     @Test("ties between remote nodes are broken by a stable hash of task and node")
     func deterministicTies() {
-        var first = Seeded(state: 1)
-        var second = Seeded(state: 99)
+        var first = SimulationRandom(seed: 1)
+        var second = SimulationRandom(seed: 99)
         let ids = (0..<200).map { task in
             Election.elect(candidates([0.5, 0.5, 0.5, 0.5]), local: nil, taskID: UInt64(task), random: &first)!.id
         }
@@ -66,7 +54,7 @@ private struct Seeded: RandomNumberGenerator {
 
     @Test("a node warming up gets fewer tasks than its equals")
     func warmUp() {
-        var random = Seeded(state: 3)
+        var random = SimulationRandom(seed: 3)
         var pool = candidates([0.2, 0.2])
         pool[1].warmUp = 1
         for task in 0..<50 {
@@ -76,7 +64,7 @@ private struct Seeded: RandomNumberGenerator {
 
     @Test("beyond the full-scan limit two random choices are compared, and never the same node twice")
     func powerOfTwo() {
-        var random = Seeded(state: 5)
+        var random = SimulationRandom(seed: 5)
         let many = candidates((0..<40).map { Double($0) / 40 })
         var wins: [String: Int] = [:]
         for task in 0..<2000 {
@@ -89,7 +77,7 @@ private struct Seeded: RandomNumberGenerator {
 
     @Test("no candidates, no executor")
     func empty() {
-        var random = Seeded(state: 1)
+        var random = SimulationRandom(seed: 1)
         #expect(Election.elect([], local: "n0", taskID: 1, random: &random) == nil)
     }
 }
