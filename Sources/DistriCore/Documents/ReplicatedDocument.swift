@@ -1,0 +1,88 @@
+/// One document as a replica holds it: a map of top-level fields, each a last-writer-wins register
+/// stamped with a hybrid logical clock, plus two tombstones: when the document was last deleted and
+/// when it was last replaced whole.
+///
+/// Merging is per field: concurrent updates of different fields both survive; for the same field the
+/// later timestamp wins. A delete removes every field written before it; a field written after the
+/// delete revives the document with just the later fields. ``merge(_:)`` is commutative, associative
+/// and idempotent, so replicas that have seen the same updates in any order hold the same document.
+public struct ReplicatedDocument: Hashable, Sendable, Codable {
+    /// A field's current value (nil: removed) and when it was written.
+    public struct Field: Hashable, Sendable, Codable {
+        public var value: JSONValue?
+        public var stamp: HLCTimestamp
+
+        public init(value: JSONValue?, stamp: HLCTimestamp) {
+            self.value = value
+            self.stamp = stamp
+        }
+    }
+
+    public var id: String
+    public private(set) var fields: [String: Field]
+    /// When the document was last deleted, if ever: fields written at or before it are gone.
+    public private(set) var deleted: HLCTimestamp?
+    /// When the document was last replaced whole, if ever: fields written before it are gone.
+    public private(set) var cleared: HLCTimestamp?
+
+    public init(id: String) {
+        self.id = id
+        self.fields = [:]
+        self.deleted = nil
+        self.cleared = nil
+    }
+
+    /// A document created with `body`'s fields, all stamped `stamp`.
+    public init(id: String, body: [String: JSONValue], stamp: HLCTimestamp) {
+        self.init(id: id)
+        write(body, stamp: stamp, replace: false)
+    }
+
+    /// The newest stamp in the document: its version.
+    public var version: HLCTimestamp {
+        fields.values.map(\.stamp).reduce(max(deleted ?? .zero, cleared ?? .zero), max)
+    }
+
+    /// True when the document is deleted and no field was written after the delete.
+    public var isDeleted: Bool { body == nil }
+
+    /// The document as JSON, or nil when deleted.
+    public var body: [String: JSONValue]? {
+        var out: [String: JSONValue] = [:]
+        for (key, field) in fields {
+            if let deleted, field.stamp <= deleted { continue }
+            if let cleared, field.stamp < cleared { continue }
+            if let value = field.value { out[key] = value }
+        }
+        if out.isEmpty, let deleted, deleted >= (cleared ?? .zero) { return nil }
+        return out
+    }
+
+    /// Sets the given fields (merge), or makes them the whole document (replace: other fields are
+    /// removed), at `stamp`.
+    public mutating func write(_ changes: [String: JSONValue], stamp: HLCTimestamp, replace: Bool) {
+        if replace { cleared = max(cleared ?? stamp, stamp) }
+        for (key, value) in changes { set(key, Field(value: value, stamp: stamp)) }
+    }
+
+    /// Deletes the document at `stamp`.
+    public mutating func delete(stamp: HLCTimestamp) {
+        deleted = max(deleted ?? stamp, stamp)
+    }
+
+    /// Folds another replica's copy of the same document into this one.
+    public mutating func merge(_ other: ReplicatedDocument) {
+        precondition(other.id == id, "merging different documents")
+        for (key, field) in other.fields { set(key, field) }
+        if let theirs = other.deleted { delete(stamp: theirs) }
+        if let theirs = other.cleared { cleared = max(cleared ?? theirs, theirs) }
+    }
+
+    private mutating func set(_ key: String, _ field: Field) {
+        guard let current = fields[key] else {
+            fields[key] = field
+            return
+        }
+        if current.stamp < field.stamp { fields[key] = field }
+    }
+}
