@@ -1,0 +1,103 @@
+/// A replica of the whole document DB: named collections of ``ReplicatedDocument``s. Pure; every
+/// change carries its hybrid-logical-clock stamp, so replicas merge instead of overwriting.
+public struct DocumentStore: Hashable, Sendable, Codable {
+    /// One collection: when it was created and dropped (last writer wins), and its documents.
+    public struct Collection: Hashable, Sendable, Codable {
+        public var created: HLCTimestamp
+        public var dropped: HLCTimestamp?
+        public var documents: [String: ReplicatedDocument] = [:]
+
+        /// True when the collection exists: created after its last drop.
+        public var exists: Bool { dropped.map { created > $0 } ?? true }
+
+        /// Documents that are not deleted, and not written only before the last drop.
+        public var liveCount: Int { documents.values.filter { visibleBody($0) != nil }.count }
+
+        /// A document's body as readers see it, taking the collection's last drop into account.
+        public func visibleBody(_ document: ReplicatedDocument) -> [String: JSONValue]? {
+            guard exists, let body = document.body else { return nil }
+            if let dropped, document.version <= dropped { return nil }
+            return body
+        }
+    }
+
+    public private(set) var collections: [String: Collection] = [:]
+
+    public init() {}
+
+    /// Names of existing collections, sorted.
+    public var collectionNames: [String] { collections.filter { $0.value.exists }.keys.sorted() }
+
+    /// Documents per existing collection (for the stats).
+    public var counts: [String: Int] {
+        collections.filter { $0.value.exists }.mapValues(\.liveCount)
+    }
+
+    /// Tombstoned documents kept for replication (for the stats).
+    public var tombstoneCount: Int {
+        collections.values.reduce(0) { $0 + $1.documents.values.filter(\.isDeleted).count }
+    }
+
+    public mutating func createCollection(_ name: String, stamp: HLCTimestamp) {
+        guard var collection = collections[name] else {
+            collections[name] = Collection(created: stamp)
+            return
+        }
+        collection.created = max(collection.created, stamp)
+        collections[name] = collection
+    }
+
+    public mutating func dropCollection(_ name: String, stamp: HLCTimestamp) {
+        var collection = collections[name] ?? Collection(created: .zero)
+        collection.dropped = max(collection.dropped ?? stamp, stamp)
+        collections[name] = collection
+    }
+
+    /// The live document, or nil.
+    public func document(_ id: String, in collection: String) -> [String: JSONValue]? {
+        guard let stored = collections[collection], let document = stored.documents[id] else { return nil }
+        return stored.visibleBody(document)
+    }
+
+    /// The live documents of a collection, or nil when it does not exist.
+    public func documents(in collection: String) -> [(id: String, body: [String: JSONValue])]? {
+        guard let stored = collections[collection], stored.exists else { return nil }
+        return stored.documents.values.compactMap { document in
+            stored.visibleBody(document).map { (document.id, $0) }
+        }
+    }
+
+    /// Applies a change to one document (creating the collection entry if this replica has not seen
+    /// it yet: the create may arrive later) and returns the document as it now stands.
+    @discardableResult
+    public mutating func update(
+        _ id: String, in collection: String, _ change: (inout ReplicatedDocument) -> Void
+    ) -> ReplicatedDocument {
+        var stored = collections[collection] ?? Collection(created: .zero)
+        var document = stored.documents[id] ?? ReplicatedDocument(id: id)
+        change(&document)
+        stored.documents[id] = document
+        collections[collection] = stored
+        return document
+    }
+
+    /// Folds another replica's copy of one document in.
+    public mutating func merge(_ document: ReplicatedDocument, in collection: String) {
+        update(document.id, in: collection) { $0.merge(document) }
+    }
+
+    /// Folds another whole replica in. Commutative, associative and idempotent.
+    public mutating func merge(_ other: DocumentStore) {
+        for (name, theirs) in other.collections {
+            var mine = collections[name] ?? Collection(created: theirs.created)
+            mine.created = max(mine.created, theirs.created)
+            if let dropped = theirs.dropped { mine.dropped = max(mine.dropped ?? dropped, dropped) }
+            for (id, document) in theirs.documents {
+                var merged = mine.documents[id] ?? ReplicatedDocument(id: id)
+                merged.merge(document)
+                mine.documents[id] = merged
+            }
+            collections[name] = mine
+        }
+    }
+}
