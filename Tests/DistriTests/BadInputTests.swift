@@ -49,7 +49,7 @@ import Testing
             FrameHeader(kind: .request, flags: .endOfMessage, requestID: 8, payloadLength: 3).write(
                 to: &malformed)
             malformed.writeBytes([0, 0, 0])
-            let bad = try await rawExchange(malformed, with: address, timeout: .milliseconds(300))
+            let bad = try await rawExchange(malformed, with: address, untilFrame: true)
             let badReply = try errorReply(in: bad.received)
             #expect(badReply.code == .malformed)
 

@@ -40,14 +40,14 @@ func unusedLoopbackAddress() async throws -> NodeAddress {
 }
 
 /// Sends raw bytes to `address` and collects everything the other side sends until it closes the
-/// connection (or `timeout` passes).
+/// connection, a whole frame has arrived when `untilFrame` is set, or `timeout` passes.
 func rawExchange(
-    _ bytes: ByteBuffer, with address: NodeAddress, closeAfterWrite: Bool = false,
+    _ bytes: ByteBuffer, with address: NodeAddress, closeAfterWrite: Bool = false, untilFrame: Bool = false,
     timeout: TimeAmount = .seconds(10)
 )
     async throws -> (received: ByteBuffer, closedByPeer: Bool)
 {
-    let collector = RawCollector()
+    let collector = RawCollector(closeOnFrame: untilFrame)
     let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
         .channelInitializer { channel in
             channel.eventLoop.makeCompletedFuture {
@@ -70,10 +70,24 @@ final class RawCollector: ChannelInboundHandler, Sendable {
     typealias InboundIn = ByteBuffer
     let received = NIOLockedValueBox(ByteBuffer())
     let closedByPeer = NIOLockedValueBox(false)
+    let closeOnFrame: Bool
+
+    init(closeOnFrame: Bool = false) {
+        self.closeOnFrame = closeOnFrame
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var chunk = unwrapInboundIn(data)
-        _ = received.withLockedValue { $0.writeBuffer(&chunk) }
+        let all = received.withLockedValue { buffer -> ByteBuffer in
+            buffer.writeBuffer(&chunk)
+            return buffer
+        }
+        // A whole frame: the 18-byte header and the payload length it announces.
+        if closeOnFrame, let length = all.getInteger(at: all.readerIndex + 14, as: UInt32.self),
+            all.readableBytes >= 18 + Int(length)
+        {
+            context.close(promise: nil)
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
