@@ -76,7 +76,7 @@ let package = Package(
         .testTarget(name: "DistriCoreTests", dependencies: ["DistriCore"]),
         .testTarget(
             name: "DistriWireTests",
-            dependencies: ["DistriWire", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["DistriWire", "DistriCore", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(name: "DistriImagingTests", dependencies: ["DistriImaging"]),
         .testTarget(

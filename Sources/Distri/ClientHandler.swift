@@ -25,9 +25,6 @@ final class ClientHandler: ChannelInboundHandler {
         self.node = node
     }
 
-    /// Calls in flight on this connection.
-    var inFlight: Int { pending.count }
-
     /// False once the connection failed or closed.
     var isUsable: Bool { context != nil && closedError == nil }
 

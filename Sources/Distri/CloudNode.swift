@@ -137,14 +137,17 @@ public final class CloudNode: Service, Sendable {
     /// Stops taking connections and new requests, lets work in flight finish (up to the drain
     /// timeout), then closes every connection. Safe to call more than once.
     public func shutdown() async {
-        let future: EventLoopFuture<Void> = state.withLockedValue { state in
-            if let existing = state.shutdown { return existing }
-            let loop = group.next()
-            let future = beginShutdown(on: loop, state: &state)
+        let (future, first, shell, peers) = state.withLockedValue { state in
+            if let existing = state.shutdown { return (existing, false, state.membership, state.peers) }
+            let future = beginShutdown(on: group.next(), state: &state)
             state.shutdown = future
-            return future
+            return (future, true, state.membership, state.peers)
         }
+        // The first caller tells the cluster it leaves (so others stop electing this node), waits
+        // for the drain, then closes its links to the other nodes.
+        if first { await shell?.leave() }
         try? await future.get()
+        if first { await peers?.shutdown() }
     }
 
     /// Runs the node until graceful shutdown (SIGTERM/SIGINT through a `ServiceGroup`) or cancellation.
@@ -216,12 +219,6 @@ public final class CloudNode: Service, Sendable {
 
     private func beginShutdown(on loop: EventLoop, state: inout State) -> EventLoopFuture<Void> {
         dispatcher.runtime.withLockedValue { $0.admission.beginDrain() }
-        if let shell = state.membership, let peers = state.peers {
-            Task {
-                await shell.leave()
-                await peers.shutdown()
-            }
-        }
         let serverClosed = state.serverChannel?.close() ?? loop.makeSucceededVoidFuture()
         let drained = dispatcher.whenIdle(on: loop)
         let timeout = loop.scheduleTask(in: configuration.drainTimeout) {}

@@ -36,44 +36,30 @@ final class RequestDispatcher: Sendable {
             deadline: wire.deadlineMillis == 0 ? nil : now + .milliseconds(Int64(wire.deadlineMillis)))
         let cluster = self.cluster.withLockedValue { $0 }
         if let cluster, cluster.shell.isDark { return }
-        guard let service = registry.lookup(wire.service) else {
-            runtime.withLockedValue {
-                $0.counters.requestsReceived += 1
-                $0.counters.failed += 1
-            }
+        let service = registry.lookup(wire.service)
+        // Every request is counted once, here; the paths below count only what becomes of it.
+        runtime.withLockedValue { state in
+            state.counters.requestsReceived += 1
+            if service == nil { state.counters.failed += 1 }
+            if service?.bypassesAdmission == true { state.counters.accepted += 1 }
+        }
+        guard let service else {
             responder.reply(
                 .failure(WireErrorReply(code: .unknownService, message: "no service named '\(wire.service)'")))
             return
         }
         let task = PendingTask(
             service: service, request: request, responder: responder, arrival: now, taskID: wire.taskID)
-        if service.bypassesAdmission {
-            runtime.withLockedValue {
-                $0.counters.requestsReceived += 1
-                $0.counters.accepted += 1
-            }
+        switch (cluster, wire.routing) {
+        case _ where service.bypassesAdmission:
             run(task, counted: false)
-            return
-        }
-        if wire.routing == .electRetry, wire.taskID != 0, let cluster {
-            runtime.withLockedValue { $0.counters.requestsReceived += 1 }
+        case (let cluster?, .electRetry) where wire.taskID != 0:
             retry(task, wire: wire, cluster: cluster)
-            return
+        case (let cluster?, .elect):
+            elect(task, wire: wire, cluster: cluster, excluded: [])
+        default:
+            runLocally(task)
         }
-        if wire.routing == .elect, let cluster {
-            let load = runtime.withLockedValue { $0.admission.load }
-            let candidates = cluster.shell.candidates(
-                for: wire.service, localLoad: load, localCapacity: capacity, excluding: [])
-            if let executor = cluster.shell.elect(candidates, taskID: wire.taskID),
-                executor.id != cluster.shell.localID
-            {
-                runtime.withLockedValue { $0.counters.requestsReceived += 1 }
-                forward(task, wire: wire, to: executor, cluster: cluster, excluded: [])
-                return
-            }
-            cluster.shell.countElectionWon()
-        }
-        runLocally(task)
     }
 
     /// The address of the node that would be elected for a task of `service` now.
@@ -108,7 +94,6 @@ final class RequestDispatcher: Sendable {
     private func runLocally(_ task: PendingTask) {
         let nowMillis = MonotonicClock.millis()
         let decision = runtime.withLockedValue { state -> Admitted in
-            state.counters.requestsReceived += 1
             if task.taskID != 0 {
                 switch state.dedup.begin(task.taskID, waiter: task.responder, now: nowMillis) {
                 case .wait: return .duplicate(nil)
@@ -221,7 +206,6 @@ final class RequestDispatcher: Sendable {
         excluded: Set<String> = []
     ) {
         if knowsTask(wire.taskID) {
-            runtime.withLockedValue { $0.counters.requestsReceived -= 1 }
             runLocally(task)
             return
         }
@@ -249,7 +233,8 @@ final class RequestDispatcher: Sendable {
         }
     }
 
-    /// Elects among the alive members offering the service, except `excluded`, and runs or forwards.
+    /// Elects among the alive members offering the service, except `excluded`, and runs here or
+    /// forwards to the winner.
     private func elect(
         _ task: PendingTask, wire: WireRequest, cluster: (shell: MembershipShell, peers: Client),
         excluded: Set<String>
@@ -259,7 +244,7 @@ final class RequestDispatcher: Sendable {
             for: wire.service, localLoad: load, localCapacity: capacity, excluding: excluded)
         guard let next = cluster.shell.elect(candidates, taskID: wire.taskID), next.id != cluster.shell.localID
         else {
-            runtime.withLockedValue { $0.counters.requestsReceived -= 1 }
+            cluster.shell.countElectionWon()
             runLocally(task)
             return
         }

@@ -4,7 +4,8 @@ import DequeModule
 /// once as busy. Pure: the shell holds the tickets' meaning and runs what this returns.
 ///
 /// A node never drops a task silently: every ticket given to ``admit(_:)`` is either started at once,
-/// returned later by ``finish()`` or ``expire(where:)``, or refused in the returned decision.
+/// returned later by ``finish()``, or refused in the returned decision. (A waiting ticket whose
+/// deadline passed is answered by the shell when ``finish()`` hands it over.)
 public struct AdmissionControl<Ticket> {
     /// What to do with an arriving ticket.
     public enum Decision {
@@ -65,18 +66,6 @@ public struct AdmissionControl<Ticket> {
         if let next = waiting.popFirst() { return next }
         inFlight -= 1
         return nil
-    }
-
-    /// Removes and returns waiting tickets that match (for example, past their deadline), so the
-    /// shell can answer them.
-    public mutating func expire(where isExpired: (Ticket) -> Bool) -> [Ticket] {
-        var expired: [Ticket] = []
-        var kept: Deque<Ticket> = []
-        for ticket in waiting {
-            if isExpired(ticket) { expired.append(ticket) } else { kept.append(ticket) }
-        }
-        waiting = kept
-        return expired
     }
 
     /// Refuse new tickets from now on; running and waiting ones still complete.

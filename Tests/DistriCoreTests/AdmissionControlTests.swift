@@ -34,13 +34,4 @@ import Testing
         #expect(control.finish() == nil)
         #expect(control.isIdle)
     }
-
-    @Test("expired waiting tasks are returned for an answer")
-    func expire() {
-        var control = AdmissionControl<Int>(capacity: 1, queueLimit: 5)
-        for id in 0...5 { _ = control.admit(id) }
-        let expired = control.expire { $0 % 2 == 0 }
-        #expect(expired == [2, 4])
-        #expect(control.queued == 3)
-    }
 }

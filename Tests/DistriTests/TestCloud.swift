@@ -2,10 +2,14 @@ import Distri
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import Testing
 
-/// Starts `count` real nodes on OS-chosen loopback ports, runs `body`, and shuts them down.
+/// Starts `count` real nodes on OS-chosen loopback ports, runs `body`, and shuts them down. With
+/// `clustered`, every node joins through the first one (probing patiently, so a machine busy with
+/// parallel tests does not suspect healthy nodes) and `body` runs once all see each other alive.
 func withCloud<T>(
     nodes count: Int,
+    clustered: Bool = false,
     configure: (inout CloudNodeConfiguration) -> Void = { _ in },
     setUp: (CloudNode) -> Void = { _ in },
     _ body: ([CloudNode], [NodeAddress]) async throws -> T
@@ -14,11 +18,22 @@ func withCloud<T>(
     var addresses: [NodeAddress] = []
     for _ in 0..<count {
         var configuration = CloudNodeConfiguration()
+        if clustered {
+            configuration.seeds = Array(addresses.prefix(1))
+            configuration.cluster = .patient
+        }
         configure(&configuration)
         let node = CloudNode(configuration: configuration)
         setUp(node)
         addresses.append(try await node.start())
         nodes.append(node)
+    }
+    if clustered {
+        let ids = Set(nodes.map(\.id))
+        let converged = await eventually {
+            nodes.allSatisfy { node in Set(node.stats().members.filter { $0.status == "alive" }.map(\.id)) == ids }
+        }
+        #expect(converged, "the test cluster did not converge")
     }
     do {
         let result = try await body(nodes, addresses)

@@ -1,3 +1,4 @@
+import DistriCore
 import DistriWire
 import NIOCore
 import Testing
@@ -49,7 +50,7 @@ private func sampleMessages() -> [WireMessage] {
     func rechunking() throws {
         let messages = sampleMessages()
         let bytes = encode(messages, limits: limits)
-        var generator = SeededGenerator(seed: 42)
+        var generator = SplitMix64(seed: 42)
         let chunkings: [[Int]] = [
             [bytes.readableBytes], [bytes.readableBytes / 2 + 1], [1], [2, 3, 5, 7, 11],
             (0..<50).map { _ in Int.random(in: 1...300, using: &generator) },
@@ -148,7 +149,7 @@ private func sampleMessages() -> [WireMessage] {
 
     @Test("random and mutated bytes never crash the decoder")
     func fuzz() throws {
-        var generator = SeededGenerator(seed: 7)
+        var generator = SplitMix64(seed: 7)
         let valid = encode(sampleMessages(), limits: limits)
         for round in 0..<2000 {
             var bytes: ByteBuffer
@@ -173,18 +174,5 @@ private func sampleMessages() -> [WireMessage] {
                 // A clear error is the expected outcome for most inputs.
             }
         }
-    }
-}
-
-/// A small deterministic generator (SplitMix64) so failures replay.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
