@@ -17,7 +17,9 @@ public enum BuiltinServices {
     /// parameter, else `unknown`. Asked by a node handling a retry, so a task runs at most once.
     public static let taskStatus = "TaskStatus"
     /// Services only nodes use among themselves; not advertised as offered services.
-    public static let internalNames: Set<String> = [MembershipShell.gossipService, stats, locate, taskStatus]
+    public static let internalNames: Set<String> = [
+        MembershipShell.gossipService, stats, locate, taskStatus, DatabaseReplica.replicateService,
+    ]
 
     static func register(on node: CloudNode) {
         node.services.register(

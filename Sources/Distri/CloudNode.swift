@@ -29,6 +29,7 @@ public final class CloudNode: Service, Sendable {
         var shutdown: EventLoopFuture<Void>?
         var membership: MembershipShell?
         var peers: Client?
+        var database: DatabaseReplica?
     }
 
     public init(
@@ -85,6 +86,11 @@ public final class CloudNode: Service, Sendable {
             (stats.members, stats.cluster) = shell.snapshot()
             stats.serverFails = stats.cluster.chaosOutages
         }
+        if let database = state.withLockedValue({ $0.database }) {
+            let figures = database.stats()
+            stats.database = figures
+            stats.collections = figures.documents
+        }
         return stats
     }
 
@@ -97,6 +103,11 @@ public final class CloudNode: Service, Sendable {
     /// Binds the listening socket and starts serving. Returns the address clients should use.
     @discardableResult
     public func start() async throws -> NodeAddress {
+        let database = try DatabaseReplica(
+            nodeID: configuration.nodeID, limits: configuration.database,
+            dataDirectory: configuration.dataDirectory, logger: logger)
+        DatabaseServices.register(on: services, replica: database)
+        state.withLockedValue { $0.database = database }
         let limits = configuration.limits
         let dispatcher = self.dispatcher
         let logger = self.logger
@@ -147,7 +158,10 @@ public final class CloudNode: Service, Sendable {
         // for the drain, then closes its links to the other nodes.
         if first { await shell?.leave() }
         try? await future.get()
-        if first { await peers?.shutdown() }
+        if first {
+            state.withLockedValue { $0.database }?.stop()
+            await peers?.shutdown()
+        }
     }
 
     /// Runs the node until graceful shutdown (SIGTERM/SIGINT through a `ServiceGroup`) or cancellation.
@@ -204,6 +218,7 @@ public final class CloudNode: Service, Sendable {
                 },
                 bypassesAdmission: true))
         dispatcher.attach(shell: shell, peers: peers)
+        state.withLockedValue { $0.database }?.attach(shell: shell, peers: peers)
         state.withLockedValue {
             $0.membership = shell
             $0.peers = peers

@@ -22,6 +22,11 @@ public struct CloudNodeConfiguration: Sendable {
     public var drainTimeout: TimeAmount
     /// Membership, election, deduplication and chaos settings.
     public var cluster: ClusterSettings
+    /// Document DB limits and replication timing.
+    public var database: DatabaseLimits
+    /// Where the node keeps its DB replica's write-ahead log; nil keeps it in memory only (it refills
+    /// from the other nodes after a restart). Default nil.
+    public var dataDirectory: String?
 
     public init(
         listen: NodeAddress = NodeAddress(host: "127.0.0.1", port: 0),
@@ -32,9 +37,13 @@ public struct CloudNodeConfiguration: Sendable {
         queueLimit: Int = 4096,
         limits: WireLimits = .standard,
         drainTimeout: TimeAmount = .seconds(30),
-        cluster: ClusterSettings = .init()
+        cluster: ClusterSettings = .init(),
+        database: DatabaseLimits = .init(),
+        dataDirectory: String? = nil
     ) {
         self.cluster = cluster
+        self.database = database
+        self.dataDirectory = dataDirectory
         self.listen = listen
         self.advertise = advertise
         self.seeds = seeds

@@ -53,6 +53,8 @@ final class RequestDispatcher: Sendable {
         switch (cluster, wire.routing) {
         case _ where service.bypassesAdmission:
             run(task, counted: false)
+        case _ where service.runsWhereAsked:
+            runLocally(task)
         case (let cluster?, .electRetry) where wire.taskID != 0:
             retry(task, wire: wire, cluster: cluster)
         case (let cluster?, .elect):
@@ -159,6 +161,14 @@ final class RequestDispatcher: Sendable {
             } else {
                 loop.execute { self.finish(task, counted: counted, result: Self.evaluate { try body(task.request) }) }
             }
+        case .future(let body):
+            let loop = task.responder.eventLoop
+            let start: @Sendable () -> Void = {
+                body(task.request, loop).whenComplete { result in
+                    self.finish(task, counted: counted, result: result.mapError(Self.reply(for:)))
+                }
+            }
+            if loop.inEventLoop { start() } else { loop.execute(start) }
         case .async(let body):
             Task {
                 let result: Result<ByteBuffer, WireErrorReply>

@@ -7,6 +7,9 @@ public enum ServiceExecution: Sendable {
     case inline(@Sendable (ServiceRequest) throws -> ByteBuffer)
     /// Runs as a Swift task: for anything that awaits, computes at length or may block.
     case async(@Sendable (ServiceRequest) async throws -> ByteBuffer)
+    /// Starts on the connection's event loop and completes later without blocking it (replicated
+    /// writes waiting for acknowledgements, reads waiting for a pull).
+    case future(@Sendable (ServiceRequest, EventLoop) -> EventLoopFuture<ByteBuffer>)
 }
 
 /// A service as the node knows it.
@@ -15,11 +18,17 @@ public struct RegisteredService: Sendable {
     public var execution: ServiceExecution
     /// Answered by the node asked, at once, outside the capacity limit (Stats).
     public var bypassesAdmission: Bool
+    /// Runs on the node asked instead of an elected one, within its capacity (the DB services: every
+    /// node holds a replica).
+    public var runsWhereAsked: Bool
 
-    public init(name: String, execution: ServiceExecution, bypassesAdmission: Bool = false) {
+    public init(
+        name: String, execution: ServiceExecution, bypassesAdmission: Bool = false, runsWhereAsked: Bool = false
+    ) {
         self.name = name
         self.execution = execution
         self.bypassesAdmission = bypassesAdmission
+        self.runsWhereAsked = runsWhereAsked
     }
 }
 

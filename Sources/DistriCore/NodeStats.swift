@@ -36,6 +36,8 @@ public struct NodeStats: Codable, Sendable, Equatable {
     public var residentBytes: UInt64 = 0
     /// Documents per DB collection.
     public var collections: [String: Int] = [:]
+    /// The DB replica: tombstones, replication lag, anti-entropy traffic.
+    public var database: DatabaseStats?
     /// The membership as this node sees it.
     public var members: [MemberSummary] = []
     /// Elections, forwarding, failovers, deduplication and gossip traffic.
@@ -44,5 +46,43 @@ public struct NodeStats: Codable, Sendable, Equatable {
     public init(nodeID: String, address: String) {
         self.nodeID = nodeID
         self.address = address
+    }
+}
+
+/// A node's document DB replica, as the `Stats` service reports it.
+public struct DatabaseStats: Codable, Sendable, Equatable {
+    /// Live documents per collection.
+    public var documents: [String: Int]
+    /// Deleted documents kept until every replica has seen the delete.
+    public var tombstones: Int
+    /// Per peer, this replica's changes the peer has not yet confirmed pulling.
+    public var replicationLag: [String: UInt64]
+    /// Bytes of pull replies received (anti-entropy).
+    public var antiEntropyBytes: UInt64
+    /// Changes received through pull replies.
+    public var antiEntropyChanges: UInt64
+    /// Changes this replica has made or merged.
+    public var changeSequence: UInt64
+    /// True when the node keeps its replica in a write-ahead log (`--data-dir`).
+    public var durable: Bool
+    /// Log entries recovered at start.
+    public var recoveredEntries: Int
+    /// The first write-ahead log error, if any.
+    public var storageError: String?
+
+    public init(
+        documents: [String: Int], tombstones: Int, replicationLag: [String: UInt64], antiEntropyBytes: UInt64,
+        antiEntropyChanges: UInt64, changeSequence: UInt64, durable: Bool, recoveredEntries: Int,
+        storageError: String?
+    ) {
+        self.documents = documents
+        self.tombstones = tombstones
+        self.replicationLag = replicationLag
+        self.antiEntropyBytes = antiEntropyBytes
+        self.antiEntropyChanges = antiEntropyChanges
+        self.changeSequence = changeSequence
+        self.durable = durable
+        self.recoveredEntries = recoveredEntries
+        self.storageError = storageError
     }
 }

@@ -166,6 +166,11 @@ final class MembershipShell: Sendable {
     func countElectionWon() { state.withLockedValue { $0.counters.electionsWon += 1 } }
     func countDeduplicated() { state.withLockedValue { $0.counters.deduplicated += 1 } }
 
+    /// Runs `body` on the current member list.
+    func withMembers<T>(_ body: ([Member]) -> T) -> T {
+        state.withLockedValue { body($0.membership.members) }
+    }
+
     /// Members and counters for the stats.
     func snapshot() -> (members: [MemberSummary], counters: ClusterCounters) {
         state.withLockedValue { state in
@@ -241,5 +246,21 @@ final class MembershipShell: Sendable {
                 "member.id": "\(member.id)", "member.address": "\(member.address)",
                 "previous": "\(previous.map { "\($0)" } ?? "unknown")", "incarnation": "\(member.incarnation)",
             ])
+    }
+}
+
+extension MembershipShell {
+    /// The other replicas for the DB: `known` (every member that has not left, for quorums) and
+    /// `alive` (alive or suspected: they get messages).
+    func replicaPeers() -> (known: Set<String>, alive: Set<String>) {
+        withMembers { members in
+            var known: Set<String> = []
+            var alive: Set<String> = []
+            for member in members where member.id != localID && member.status != .left {
+                known.insert(member.id)
+                if member.status == .alive || member.status == .suspect { alive.insert(member.id) }
+            }
+            return (known, alive)
+        }
     }
 }

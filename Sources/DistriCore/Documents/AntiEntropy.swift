@@ -62,11 +62,26 @@ public enum AntiEntropy {
             guard let field = document.fields[key] else { continue }
             hash = mix(hash ^ fnv(key))
             hash = mix(hash ^ stampHash(field.stamp))
-            hash = mix(hash ^ fnv(field.value.map { "\($0)" } ?? "∅"))
+            hash = mix(hash ^ (field.value.map(valueHash) ?? 0x5EED))
         }
         if let deleted = document.deleted { hash = mix(hash ^ stampHash(deleted) ^ 0xD) }
         if let cleared = document.cleared { hash = mix(hash ^ stampHash(cleared) ^ 0xC) }
         return hash
+    }
+
+    /// A structural hash of a JSON value (objects hashed in key order).
+    static func valueHash(_ value: JSONValue) -> UInt64 {
+        switch value {
+        case .null: return 0x11
+        case .bool(let flag): return flag ? 0x13 : 0x17
+        case .number(let number): return mix(number.bitPattern ^ 0x19)
+        case .string(let text): return mix(fnv(text) ^ 0x1D)
+        case .array(let items): return items.reduce(UInt64(0x1F)) { mix($0 ^ valueHash($1)) }
+        case .object(let fields):
+            return fields.keys.sorted().reduce(UInt64(0x25)) { hash, key in
+                mix(mix(hash ^ fnv(key)) ^ valueHash(fields[key]!))
+            }
+        }
     }
 
     private static func stampHash(_ stamp: HLCTimestamp) -> UInt64 {

@@ -21,7 +21,7 @@ public struct DocumentStore: Hashable, Sendable, Codable {
         }
     }
 
-    public private(set) var collections: [String: Collection] = [:]
+    public internal(set) var collections: [String: Collection] = [:]
 
     public init() {}
 

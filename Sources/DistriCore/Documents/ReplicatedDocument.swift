@@ -32,6 +32,15 @@ public struct ReplicatedDocument: Hashable, Sendable, Codable {
         self.cleared = nil
     }
 
+    /// A document as decoded from the wire or a log (normalised as every merge leaves it).
+    public init(id: String, fields: [String: Field], deleted: HLCTimestamp?, cleared: HLCTimestamp?) {
+        self.id = id
+        self.fields = fields
+        self.deleted = deleted
+        self.cleared = cleared
+        prune()
+    }
+
     /// A document created with `body`'s fields, all stamped `stamp`.
     public init(id: String, body: [String: JSONValue], stamp: HLCTimestamp) {
         self.init(id: id)
@@ -63,11 +72,13 @@ public struct ReplicatedDocument: Hashable, Sendable, Codable {
     public mutating func write(_ changes: [String: JSONValue], stamp: HLCTimestamp, replace: Bool) {
         if replace { cleared = max(cleared ?? stamp, stamp) }
         for (key, value) in changes { set(key, Field(value: value, stamp: stamp)) }
+        prune()
     }
 
     /// Deletes the document at `stamp`.
     public mutating func delete(stamp: HLCTimestamp) {
         deleted = max(deleted ?? stamp, stamp)
+        prune()
     }
 
     /// Folds another replica's copy of the same document into this one.
@@ -76,6 +87,18 @@ public struct ReplicatedDocument: Hashable, Sendable, Codable {
         for (key, field) in other.fields { set(key, field) }
         if let theirs = other.deleted { delete(stamp: theirs) }
         if let theirs = other.cleared { cleared = max(cleared ?? theirs, theirs) }
+        prune()
+    }
+
+    /// Drops fields a delete or a replace has superseded, so that equal histories give equal states
+    /// and a tombstone carries no old values.
+    private mutating func prune() {
+        guard deleted != nil || cleared != nil else { return }
+        fields = fields.filter { _, field in
+            if let deleted, field.stamp <= deleted { return false }
+            if let cleared, field.stamp < cleared { return false }
+            return true
+        }
     }
 
     private mutating func set(_ key: String, _ field: Field) {

@@ -1,0 +1,261 @@
+import DistriCore
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// Runs a node's ``DistriCore/ReplicaEngine``: feeds it client operations, peer requests, answers and
+/// clock ticks, and performs what it asks (sends over the internal `Replicate` service, appends to the
+/// optional write-ahead log, completes callers' futures). The engine sits behind one lock that each
+/// event is in and out of quickly, so requests stay on their own event loops.
+final class DatabaseReplica: Sendable {
+    static let replicateService = "Replicate"
+
+    let nodeID: String
+    let limits: DatabaseLimits
+    private let state: NIOLockedValueBox<State>
+    private let durable: DurableLog?
+    private let cluster = NIOLockedValueBox<(shell: MembershipShell, peers: Client)?>(nil)
+    private let ticker = NIOLockedValueBox<RepeatedTask?>(nil)
+    private let logger: Logger
+
+    private struct State {
+        var engine: ReplicaEngine
+        var writeWaiters: [UInt64: EventLoopPromise<WriteReceipt>] = [:]
+        var readWaiters: [UInt64: EventLoopPromise<Void>] = [:]
+        var nextOperation: UInt64 = 1
+        var flushScheduled = false
+        var known: Set<String> = []
+        var alive: Set<String> = []
+        var antiEntropyBytes: UInt64 = 0
+        var recoveredEntries = 0
+    }
+
+    init(nodeID: String, limits: DatabaseLimits, dataDirectory: String?, logger: Logger) throws {
+        self.nodeID = nodeID
+        self.limits = limits
+        self.logger = logger
+        var generator = SystemRandomNumberGenerator()
+        var engine = ReplicaEngine(
+            node: nodeID, epoch: generator.next(), seed: generator.next(), settings: limits.replication)
+        var recovered = 0
+        if let dataDirectory {
+            let (log, entries, truncated) = try DurableLog.open(directory: dataDirectory)
+            engine.restore(entries, now: Self.wallMillis())
+            recovered = entries.count
+            durable = log
+            logger.info(
+                "replica recovered from its log",
+                metadata: [
+                    "entries": "\(entries.count)", "documents": "\(engine.store.counts.values.reduce(0, +))",
+                    "truncated.bytes": "\(truncated)", "dir": "\(dataDirectory)",
+                ])
+            log.compact(engine.snapshot())
+        } else {
+            durable = nil
+        }
+        var initial = State(engine: engine)
+        initial.recoveredEntries = recovered
+        state = NIOLockedValueBox(initial)
+    }
+
+    /// Connects the replica to the cluster and starts its timer.
+    func attach(shell: MembershipShell, peers: Client) {
+        cluster.withLockedValue { $0 = (shell, peers) }
+        let task = peers.eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(20)) { [self] _ in
+            tick(shell: shell)
+        }
+        ticker.withLockedValue { $0 = task }
+    }
+
+    func stop() {
+        ticker.withLockedValue { $0?.cancel() }
+        durable?.close()
+    }
+
+    static func wallMillis() -> UInt64 {
+        UInt64(max(0, Date().timeIntervalSince1970 * 1000))
+    }
+
+    // MARK: Client operations
+
+    /// Applies a write and completes once the consistency asked for is met.
+    func write(
+        _ operation: DatabaseOperation, consistency: WriteConsistency, deadline: NIODeadline?, on loop: EventLoop
+    ) -> EventLoopFuture<WriteReceipt> {
+        let promise = loop.makePromise(of: WriteReceipt.self)
+        let now = Self.wallMillis()
+        let expires = now + Self.millis(until: deadline, default: limits.defaultTimeoutMillis)
+        let (actions, scheduleFlush) = state.withLockedValue { state in
+            let id = state.nextOperation
+            state.nextOperation += 1
+            state.writeWaiters[id] = promise
+            let actions = state.engine.perform(operation, consistency: consistency, id: id, now: now, deadline: expires)
+            defer { state.flushScheduled = true }
+            return (actions, !state.flushScheduled)
+        }
+        perform(actions)
+        if scheduleFlush { loop.execute { self.flush() } }
+        return promise.futureResult
+    }
+
+    /// Runs `body` on the local store once the read's consistency and session are met.
+    func read<T: Sendable>(
+        consistency: ReadConsistency, session: SessionToken?, deadline: NIODeadline?, on loop: EventLoop,
+        _ body: @escaping @Sendable (DocumentStore) throws -> T
+    ) -> EventLoopFuture<T> {
+        let promise = loop.makePromise(of: Void.self)
+        let now = Self.wallMillis()
+        let expires = now + Self.millis(until: deadline, default: limits.defaultTimeoutMillis)
+        let actions = state.withLockedValue { state in
+            let id = state.nextOperation
+            state.nextOperation += 1
+            state.readWaiters[id] = promise
+            return state.engine.prepareRead(
+                id: id, consistency: consistency, session: session, now: now, deadline: expires)
+        }
+        perform(actions)
+        return promise.futureResult.flatMapThrowing { _ in
+            try self.state.withLockedValue { try body($0.engine.store) }
+        }
+    }
+
+    /// Reads the local store as it is now.
+    func withStore<T>(_ body: (DocumentStore) throws -> T) rethrows -> T {
+        try state.withLockedValue { try body($0.engine.store) }
+    }
+
+    private static func millis(until deadline: NIODeadline?, default fallback: UInt64) -> UInt64 {
+        guard let deadline else { return fallback }
+        return UInt64(max(1, (deadline - .now()).nanoseconds / 1_000_000))
+    }
+
+    // MARK: Peer requests
+
+    /// A peer's `Replicate` request: answers once anything it changed is durable.
+    func handle(_ bytes: ByteBuffer, from peer: String, on loop: EventLoop) -> EventLoopFuture<ByteBuffer> {
+        let request: ReplicaRequest
+        do {
+            request = try ReplicaCodec.decodeRequest(Array(buffer: bytes))
+        } catch {
+            return loop.makeFailedFuture(ServiceError(.malformed, "bad replication request: \(error)"))
+        }
+        let now = Self.wallMillis()
+        let (response, actions) = state.withLockedValue { $0.engine.handle(request, from: peer, now: now) }
+        let reply = ByteBuffer(bytes: ReplicaCodec.encode(response))
+        let persisted = actions.flatMap { action -> [PersistedEntry] in
+            if case .persist(let entries) = action { return entries }
+            return []
+        }
+        guard let durable, !persisted.isEmpty else { return loop.makeSucceededFuture(reply) }
+        let promise = loop.makePromise(of: ByteBuffer.self)
+        durable.append(persisted) { promise.succeed(reply) }
+        return promise.futureResult
+    }
+
+    // MARK: Performing actions
+
+    private func flush() {
+        let now = Self.wallMillis()
+        let actions = state.withLockedValue { state in
+            state.flushScheduled = false
+            return state.engine.flush(now: now)
+        }
+        perform(actions)
+    }
+
+    private func tick(shell: MembershipShell) {
+        let now = Self.wallMillis()
+        let (known, alive) = shell.replicaPeers()
+        let actions = state.withLockedValue { state in
+            var actions: [ReplicaAction] = []
+            if known != state.known || alive != state.alive {
+                state.known = known
+                state.alive = alive
+                actions += state.engine.setPeers(known: known, alive: alive, now: now)
+            }
+            actions += state.engine.tick(now: now)
+            return actions
+        }
+        perform(actions)
+        if let durable, durable.entriesSinceCompaction > limits.compactionEntries {
+            durable.compact(state.withLockedValue { $0.engine.snapshot() })
+        }
+    }
+
+    private func perform(_ actions: [ReplicaAction]) {
+        for (index, action) in actions.enumerated() {
+            switch action {
+            case .persist(let entries):
+                guard let durable else { continue }
+                let rest = Array(actions[(index + 1)...])
+                durable.append(entries) { self.perform(rest) }
+                return
+            case .send(let peer, let number, let request):
+                send(request, number: number, to: peer)
+            case .completed(let id, let result):
+                let promise = state.withLockedValue { $0.writeWaiters.removeValue(forKey: id) }
+                switch result {
+                case .success(let receipt): promise?.succeed(receipt)
+                case .failure(let error): promise?.fail(ServiceError(error))
+                }
+            case .readable(let id, let result):
+                let promise = state.withLockedValue { $0.readWaiters.removeValue(forKey: id) }
+                switch result {
+                case .success: promise?.succeed(())
+                case .failure(let error): promise?.fail(ServiceError(error))
+                }
+            }
+        }
+    }
+
+    private func send(_ request: ReplicaRequest, number: UInt64, to peer: String) {
+        guard let cluster = cluster.withLockedValue({ $0 }), let address = cluster.shell.address(of: peer) else {
+            let now = Self.wallMillis()
+            perform(state.withLockedValue { $0.engine.requestFailed(number, now: now) })
+            return
+        }
+        let isPull = if case .pull = request { true } else { false }
+        cluster.peers.call(
+            ByteBuffer(bytes: ReplicaCodec.encode(request)), service: Self.replicateService, params: [nodeID],
+            node: address, timeout: .milliseconds(Int64(limits.peerTimeoutMillis)), routing: .local, taskID: 0
+        ).whenComplete { result in
+            let now = Self.wallMillis()
+            let actions = self.state.withLockedValue { state -> [ReplicaAction] in
+                guard case .success(let bytes) = result,
+                    let response = try? ReplicaCodec.decodeResponse(Array(buffer: bytes))
+                else { return state.engine.requestFailed(number, now: now) }
+                if isPull { state.antiEntropyBytes += UInt64(bytes.readableBytes) }
+                return state.engine.receive(response, for: number, now: now)
+            }
+            self.perform(actions)
+        }
+    }
+
+    // MARK: Stats
+
+    /// The replica's figures for the node's stats.
+    func stats() -> DatabaseStats {
+        state.withLockedValue { state in
+            DatabaseStats(
+                documents: state.engine.store.counts, tombstones: state.engine.tombstoneCount,
+                replicationLag: state.engine.lag, antiEntropyBytes: state.antiEntropyBytes,
+                antiEntropyChanges: state.engine.antiEntropyChanges, changeSequence: state.engine.changeSequence,
+                durable: durable != nil, recoveredEntries: state.recoveredEntries, storageError: durable?.failure)
+        }
+    }
+}
+
+extension ServiceError {
+    init(_ error: DatabaseError) {
+        let code: ErrorCode =
+            switch error.kind {
+            case .notFound: .notFound
+            case .badRequest: .badParams
+            case .conditionFailed: .conflict
+            case .unavailable: .unavailable
+            case .limit: .tooLarge
+            }
+        self.init(code, error.message)
+    }
+}

@@ -1,0 +1,250 @@
+import DistriCore
+import NIOCore
+
+/// The DB services by the seed's names. Each runs on the node asked (every node holds a replica):
+/// writes apply locally and replicate with the consistency the caller asks for (default `majority`);
+/// reads run on the local replica (`read=majority` first pulls from a majority; `session=` waits for
+/// the caller's own writes). Replies are JSON.
+enum DatabaseServices {
+    static let names = [
+        "CreateCollection", "DropCollection", "ListCollections", "AddDocument", "UpdateDocument", "DeleteDocument",
+        "ReadCollection", "Count",
+    ]
+
+    static func register(on registry: ServiceRegistry, replica: DatabaseReplica) {
+        func service(
+            _ name: String,
+            _ body: @escaping @Sendable (DatabaseRequest, EventLoop) throws -> EventLoopFuture<ByteBuffer>
+        ) {
+            registry.register(
+                RegisteredService(
+                    name: name,
+                    execution: .future { request, loop in
+                        do {
+                            return try body(try DatabaseRequest(request), loop)
+                        } catch {
+                            return loop.makeFailedFuture(error)
+                        }
+                    },
+                    runsWhereAsked: true))
+        }
+        let limit = replica.limits.maxDocumentBytes
+
+        service("CreateCollection") { request, loop in
+            let name = try request.argument(0, "collection")
+            return replica.write(
+                .createCollection(name), consistency: try request.writeConsistency,
+                deadline: request.request.deadline, on: loop
+            ).map { DatabaseReply.write($0, extra: ["collection": .string(name)]) }
+        }
+        service("DropCollection") { request, loop in
+            let name = try request.argument(0, "collection")
+            return writeCatchingUp(.dropCollection(name), request, replica, loop).map {
+                DatabaseReply.write($0, extra: ["collection": .string(name)])
+            }
+        }
+        service("ListCollections") { request, loop in
+            read(request, replica, loop) { store in
+                DatabaseReply.json(.object(["collections": .array(store.collectionNames.map(JSONValue.string))]))
+            }
+        }
+        service("AddDocument") { request, loop in
+            let collection = try request.argument(0, "collection")
+            var body = try request.object(limit: limit)
+            let id: String
+            switch body.removeValue(forKey: "_id") {
+            case .string(let given)? where !given.isEmpty && given.utf8.count <= 256: id = given
+            case nil: id = DocumentID.random()
+            default: throw ServiceError.badParams("_id must be a string of 1 to 256 bytes")
+            }
+            return writeCatchingUp(.add(collection: collection, id: id, body: body), request, replica, loop)
+                .map { DatabaseReply.write($0) }
+        }
+        service("UpdateDocument") { request, loop in
+            let collection = try request.argument(0, "collection")
+            let id = try request.argument(1, "document id")
+            let update = try documentUpdate(request, limit: limit)
+            let operation: DatabaseOperation
+            if let condition = request.options["if"] {
+                let filter = try DatabaseRequest.filter(try DatabaseRequest.parse(condition))
+                operation = .conditional(collection: collection, id: id, condition: filter, update: update)
+            } else {
+                operation = .update(collection: collection, id: id, update)
+            }
+            return writeCatchingUp(operation, request, replica, loop).map { DatabaseReply.write($0) }
+        }
+        service("DeleteDocument") { request, loop in
+            let collection = try request.argument(0, "collection")
+            if request.positional.count > 1 {
+                let id = try request.argument(1, "document id")
+                return writeCatchingUp(.delete(collection: collection, ids: [id]), request, replica, loop).map {
+                    DatabaseReply.write($0, extra: ["deleted": .number(1)])
+                }
+            }
+            guard let filterJSON = try request.body(limit: limit) else {
+                throw ServiceError.badParams("DeleteDocument needs a document id or a JSON filter")
+            }
+            let filter = try DatabaseRequest.filter(filterJSON)
+            let consistency = try request.writeConsistency
+            return read(request, replica, loop) { store -> [String] in
+                guard let documents = store.documents(in: collection) else {
+                    throw ServiceError.notFound("no collection '\(collection)'")
+                }
+                return documents.filter { filter.matches(withID($0)) }.map(\.id)
+            }.flatMap { ids in
+                guard !ids.isEmpty else {
+                    return loop.makeSucceededFuture(DatabaseReply.json(.object(["deleted": .number(0)])))
+                }
+                return replica.write(
+                    .delete(collection: collection, ids: ids), consistency: consistency,
+                    deadline: request.request.deadline, on: loop
+                ).map { DatabaseReply.write($0, extra: ["deleted": .number(Double(ids.count))]) }
+            }
+        }
+        service("ReadCollection") { request, loop in
+            let collection = try request.argument(0, "collection")
+            let query = try documentQuery(try request.body(limit: limit))
+            return read(request, replica, loop) { store in
+                guard let documents = store.documents(in: collection) else {
+                    throw ServiceError.notFound("no collection '\(collection)'")
+                }
+                let page = query.run(over: documents.lazy.map { ($0.id, withID($0)) })
+                var reply: [String: JSONValue] = [
+                    "documents": .array(page.documents.map { .object($0.body) })
+                ]
+                reply["next"] = page.next.map { .string(DatabaseReply.cursor($0)) } ?? .null
+                return DatabaseReply.json(.object(reply))
+            }
+        }
+        service("Count") { request, loop in
+            let collection = try request.argument(0, "collection")
+            let filter = try DatabaseRequest.filter(try request.body(limit: limit))
+            return read(request, replica, loop) { store in
+                guard let documents = store.documents(in: collection) else {
+                    throw ServiceError.notFound("no collection '\(collection)'")
+                }
+                let count = filter == .all ? documents.count : documents.filter { filter.matches(withID($0)) }.count
+                return DatabaseReply.json(.object(["count": .number(Double(count))]))
+            }
+        }
+        registry.register(
+            RegisteredService(
+                name: DatabaseReplica.replicateService,
+                execution: .future { request, loop in
+                    guard let peer = request.params.first else {
+                        return loop.makeFailedFuture(ServiceError.badParams("Replicate needs the sender's id"))
+                    }
+                    return replica.handle(request.data, from: peer, on: loop)
+                },
+                bypassesAdmission: true))
+    }
+
+    /// A document's body with its id under `_id`, for filters and replies.
+    private static func withID(_ document: (id: String, body: [String: JSONValue])) -> [String: JSONValue] {
+        var body = document.body
+        body["_id"] = .string(document.id)
+        return body
+    }
+
+    private static func read<T: Sendable>(
+        _ request: DatabaseRequest, _ replica: DatabaseReplica, _ loop: EventLoop,
+        _ body: @escaping @Sendable (DocumentStore) throws -> T
+    ) -> EventLoopFuture<T> {
+        do {
+            return replica.read(
+                consistency: try request.readConsistency, session: try request.session,
+                deadline: request.request.deadline, on: loop, body)
+        } catch {
+            return loop.makeFailedFuture(error)
+        }
+    }
+
+    /// Writes; when the document or collection is not found here, pulls from the other replicas
+    /// once (it may have been written elsewhere a moment ago) and tries again.
+    private static func writeCatchingUp(
+        _ operation: DatabaseOperation, _ request: DatabaseRequest, _ replica: DatabaseReplica, _ loop: EventLoop
+    ) -> EventLoopFuture<WriteReceipt> {
+        let consistency: WriteConsistency
+        let session: SessionToken?
+        do {
+            consistency = try request.writeConsistency
+            session = try request.session
+        } catch {
+            return loop.makeFailedFuture(error)
+        }
+        let deadline = request.request.deadline
+        let attempt: @Sendable () -> EventLoopFuture<WriteReceipt> = {
+            replica.write(operation, consistency: consistency, deadline: deadline, on: loop)
+        }
+        // A session names writes made elsewhere: wait for them first, so an update sees its own add.
+        let ready =
+            session == nil
+            ? loop.makeSucceededVoidFuture()
+            : replica.read(consistency: .local, session: session, deadline: deadline, on: loop) { _ in }
+        return ready.flatMap { attempt() }.flatMapError { error in
+            guard (error as? ServiceError)?.code == .notFound else { return loop.makeFailedFuture(error) }
+            return replica.read(consistency: .majority, session: nil, deadline: deadline, on: loop) { _ in }
+                .flatMapError { _ in loop.makeSucceededVoidFuture() }
+                .flatMap { attempt() }
+        }
+    }
+
+    private static func documentUpdate(_ request: DatabaseRequest, limit: Int) throws(ServiceError) -> DocumentUpdate {
+        var fields = try request.object(limit: limit)
+        var increment: [String: Double] = [:]
+        if let inc = fields.removeValue(forKey: "$inc") {
+            guard case .object(let amounts) = inc else { throw .badParams("$inc needs an object of numbers") }
+            for (field, amount) in amounts {
+                guard case .number(let value) = amount else { throw .badParams("$inc on \(field) needs a number") }
+                increment[field] = value
+            }
+        }
+        if let reserved = fields.keys.first(where: { $0.hasPrefix("$") || $0 == "_id" }) {
+            throw .badParams("unknown update operator or reserved field \(reserved)")
+        }
+        let mode = request.options["mode"] ?? "merge"
+        guard mode == "merge" || mode == "replace" else { throw .badParams("mode is merge or replace, not \(mode)") }
+        return DocumentUpdate(set: fields, increment: increment, replace: mode == "replace")
+    }
+
+    /// `{"filter": {...}, "sort": "field", "order": "asc|desc", "limit": n, "after": "cursor"}`.
+    static func documentQuery(_ json: JSONValue?) throws(ServiceError) -> DocumentQuery {
+        guard let json else { return DocumentQuery() }
+        guard case .object(let fields) = json else { throw .badParams("a query must be a JSON object") }
+        let known: Set<String> = ["filter", "sort", "order", "limit", "after"]
+        if let unknown = fields.keys.first(where: { !known.contains($0) }) {
+            throw .badParams("unknown query key '\(unknown)' (use filter, sort, order, limit, after)")
+        }
+        var query = DocumentQuery(filter: try DatabaseRequest.filter(fields["filter"]))
+        switch fields["sort"] {
+        case .string(let path)?: query.sortBy = path
+        case nil, .null?: break
+        default: throw .badParams("sort takes a field path")
+        }
+        switch fields["order"] {
+        case .string("desc")?: query.descending = true
+        case .string("asc")?, nil, .null?: break
+        default: throw .badParams("order is asc or desc")
+        }
+        switch fields["limit"] {
+        case .number(let limit)? where limit >= 1 && limit == limit.rounded(): query.limit = Int(min(limit, 1e9))
+        case nil, .null?: break
+        default: throw .badParams("limit takes a positive whole number")
+        }
+        switch fields["after"] {
+        case .string(let cursor)?: query.after = try DatabaseReply.parseCursor(cursor)
+        case nil, .null?: break
+        default: throw .badParams("after takes the cursor of the previous page")
+        }
+        return query
+    }
+}
+
+/// Document ids: random, 16 hex digits.
+enum DocumentID {
+    static func random() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let hex = String(generator.next() as UInt64, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+}

@@ -1,0 +1,115 @@
+import DistriCore
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// Group commit for a replica's write-ahead log: entries from any thread queue up, one background
+/// thread appends whatever has queued with a single fdatasync, then runs the continuations of that
+/// group in order. Entries reach the disk in the order they were queued.
+final class DurableLog: Sendable {
+    private struct Queue {
+        var records: [[UInt8]] = []
+        var continuations: [@Sendable () -> Void] = []
+        var draining = false
+        var failed: String?
+        var sinceCompaction = 0
+    }
+
+    private let log: LockedLog
+    private let queue = NIOLockedValueBox(Queue())
+    private let pool: NIOThreadPool
+    let directory: String
+
+    /// Opens the log in `directory` and returns it with the entries it recovered.
+    static func open(directory: String) throws -> (DurableLog, [PersistedEntry], truncatedBytes: Int) {
+        let wal = try WriteAheadLog(directory: directory)
+        let (records, truncated) = try wal.recover()
+        var entries: [PersistedEntry] = []
+        entries.reserveCapacity(records.count)
+        for record in records {
+            // A record that does not decode ends the usable log, as a bad checksum would.
+            guard let entry = try? ReplicaCodec.decodeEntry(record) else { break }
+            entries.append(entry)
+        }
+        return (DurableLog(log: wal, directory: directory), entries, truncated)
+    }
+
+    private init(log: WriteAheadLog, directory: String) {
+        self.log = LockedLog(log)
+        self.directory = directory
+        self.pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+    }
+
+    /// Queues `entries`; `then` runs once they are durable (on the log's thread).
+    func append(_ entries: [PersistedEntry], then: @escaping @Sendable () -> Void) {
+        let records = entries.map(ReplicaCodec.encode)
+        let start = queue.withLockedValue { queue -> Bool in
+            queue.records += records
+            queue.continuations.append(then)
+            queue.sinceCompaction += records.count
+            defer { queue.draining = true }
+            return !queue.draining
+        }
+        if start { pool.submit { _ in self.drain() } }
+    }
+
+    /// Entries appended since the last compaction.
+    var entriesSinceCompaction: Int { queue.withLockedValue { $0.sinceCompaction } }
+
+    /// Replaces the log with `snapshot` (queued behind appends already waiting).
+    func compact(_ snapshot: [PersistedEntry]) {
+        let records = snapshot.map(ReplicaCodec.encode)
+        queue.withLockedValue { $0.sinceCompaction = 0 }
+        pool.submit { _ in
+            self.log.withLog { try? $0.replace(with: records) }
+        }
+    }
+
+    /// The first write error, if any: after it the node keeps serving from memory.
+    var failure: String? { queue.withLockedValue { $0.failed } }
+
+    private func drain() {
+        while true {
+            let batch = queue.withLockedValue { queue -> ([[UInt8]], [@Sendable () -> Void])? in
+                guard !queue.continuations.isEmpty else {
+                    queue.draining = false
+                    return nil
+                }
+                defer {
+                    queue.records = []
+                    queue.continuations = []
+                }
+                return (queue.records, queue.continuations)
+            }
+            guard let (records, continuations) = batch else { return }
+            do {
+                try log.withLog { try $0.append(records) }
+            } catch {
+                queue.withLockedValue { $0.failed = $0.failed ?? "\(error)" }
+            }
+            for continuation in continuations { continuation() }
+        }
+    }
+
+    func close() {
+        try? pool.syncShutdownGracefully()
+        log.withLog { $0.close() }
+    }
+}
+
+/// The write-ahead log behind a lock.
+///
+/// `WriteAheadLog` is a non-Sendable class; this wrapper is `@unchecked Sendable` because its only
+/// stored `WriteAheadLog` is reached solely through ``withLog(_:)``, which holds `lock` for the whole
+/// call, so no two threads ever use it at once.
+private final class LockedLog: @unchecked Sendable {
+    private let lock = NIOLock()
+    private let wal: WriteAheadLog
+
+    init(_ wal: WriteAheadLog) { self.wal = wal }
+
+    func withLog<T>(_ body: (WriteAheadLog) throws -> T) rethrows -> T {
+        try lock.withLock { try body(wal) }
+    }
+}

@@ -1,0 +1,62 @@
+/// The order in which a replica's documents last changed: each change gets the next sequence number,
+/// so "everything changed since N" is a walk from N instead of a scan, and remembers which peer
+/// sent exactly this state (so anti-entropy does not echo it back). Pure.
+struct ChangeLog: Sendable {
+    struct Entry: Hashable, Sendable {
+        var sequence: UInt64
+        /// The peer that holds exactly this state, because it sent it; nil for local writes and merges.
+        var source: String?
+    }
+
+    private(set) var sequence: UInt64 = 0
+    private(set) var latest: [DocumentKey: Entry] = [:]
+    /// Keys in the order of their changes; stale positions (a key changed again later) are skipped.
+    private var order: [(sequence: UInt64, key: DocumentKey)] = []
+
+    /// Records a change of `key` and returns its sequence number.
+    @discardableResult
+    mutating func record(_ key: DocumentKey, source: String?) -> UInt64 {
+        sequence += 1
+        latest[key] = Entry(sequence: sequence, source: source)
+        order.append((sequence, key))
+        if order.count > 1024 && order.count > 2 * latest.count { compact() }
+        return sequence
+    }
+
+    /// Restores an entry from a snapshot or log (sequence numbers survive a restart with a data dir).
+    mutating func restore(_ key: DocumentKey, sequence restored: UInt64) {
+        sequence = max(sequence, restored)
+        if let current = latest[key], current.sequence >= restored { return }
+        latest[key] = Entry(sequence: restored, source: nil)
+        order.append((restored, key))
+    }
+
+    /// Sorts after a restore, whose entries may come out of order.
+    mutating func finishRestore() {
+        compact()
+    }
+
+    mutating func remove(_ key: DocumentKey) {
+        latest[key] = nil
+    }
+
+    /// Keys changed after `sequence`, in order, with their latest entries.
+    func changes(after sequence: UInt64) -> [(key: DocumentKey, entry: Entry)] {
+        var low = 0
+        var high = order.count
+        while low < high {
+            let middle = (low + high) / 2
+            if order[middle].sequence <= sequence { low = middle + 1 } else { high = middle }
+        }
+        var out: [(key: DocumentKey, entry: Entry)] = []
+        for index in low..<order.count {
+            let (position, key) = order[index]
+            if let entry = latest[key], entry.sequence == position { out.append((key, entry)) }
+        }
+        return out
+    }
+
+    private mutating func compact() {
+        order = latest.map { ($0.value.sequence, $0.key) }.sorted { $0.sequence < $1.sequence }
+    }
+}

@@ -1,0 +1,50 @@
+extension DocumentStore {
+    /// The replicated state at `key`, as a change to send, or nil when this replica has none.
+    public func change(at key: DocumentKey) -> DocumentChange? {
+        guard let collection = collections[key.collection] else { return nil }
+        guard let id = key.id else {
+            return .collection(name: key.collection, created: collection.created, dropped: collection.dropped)
+        }
+        return collection.documents[id].map { .document(collection: key.collection, $0) }
+    }
+
+    /// Merges a change in; returns the key it touched and whether this replica's state changed, and
+    /// whether the result is exactly the incoming state.
+    @discardableResult
+    public mutating func apply(_ change: DocumentChange) -> (key: DocumentKey, changed: Bool, equalsIncoming: Bool) {
+        switch change {
+        case .collection(let name, let created, let dropped):
+            let before = collections[name]
+            var collection = before ?? Collection(created: created)
+            collection.created = max(collection.created, created)
+            if let dropped { collection.dropped = max(collection.dropped ?? dropped, dropped) }
+            collections[name] = collection
+            let changed = before?.created != collection.created || before?.dropped != collection.dropped
+            let equal = collection.created == created && collection.dropped == dropped
+            return (DocumentKey(collection: name, id: nil), changed, equal)
+        case .document(let name, let incoming):
+            var collection = collections[name] ?? Collection(created: .zero)
+            let before = collection.documents[incoming.id]
+            var merged = before ?? ReplicatedDocument(id: incoming.id)
+            merged.merge(incoming)
+            collection.documents[incoming.id] = merged
+            collections[name] = collection
+            return (DocumentKey(collection: name, id: incoming.id), merged != before, merged == incoming)
+        }
+    }
+
+    /// Forgets a document entirely (a tombstone every replica has seen).
+    public mutating func purge(_ key: DocumentKey) {
+        guard let id = key.id else { return }
+        collections[key.collection]?.documents[id] = nil
+    }
+
+    /// Every stamp in a change (fields, tombstones, collection stamps).
+    static func stamps(of change: DocumentChange) -> [HLCTimestamp] {
+        switch change {
+        case .collection(_, let created, let dropped): return [created] + (dropped.map { [$0] } ?? [])
+        case .document(_, let document):
+            return document.fields.values.map(\.stamp) + [document.deleted, document.cleared].compactMap { $0 }
+        }
+    }
+}

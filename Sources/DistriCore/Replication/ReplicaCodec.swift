@@ -1,0 +1,383 @@
+/// The binary encoding of replication messages and log entries: compact, versioned by a leading
+/// byte, and strict on input (bounds-checked, depth-limited, no trailing bytes).
+public enum ReplicaCodec {
+    static let version: UInt8 = 1
+    static let maxDepth = 64
+
+    public static func encode(_ request: ReplicaRequest) -> [UInt8] {
+        var out = BinaryWriter()
+        out.byte(version)
+        switch request {
+        case .push(let changes):
+            out.byte(1)
+            write(changes, to: &out)
+        case .pull(let pull):
+            out.byte(2)
+            write(pull.since, to: &out)
+            out.bool(pull.digests != nil)
+            if let digests = pull.digests {
+                out.varint(UInt64(digests.count))
+                for (name, digest) in digests.sorted(by: { $0.key < $1.key }) {
+                    out.string(name)
+                    write(digest.created, to: &out)
+                    write(digest.dropped, to: &out)
+                    out.varint(UInt64(digest.ranges.count))
+                    for hash in digest.ranges { out.fixed64(hash) }
+                }
+            }
+            write(pull.coverage, to: &out)
+        case .prepare(let key, let ballot):
+            out.byte(3)
+            write(key, to: &out)
+            write(ballot, to: &out)
+        case .propose(let key, let ballot, let document):
+            out.byte(4)
+            write(key, to: &out)
+            write(ballot, to: &out)
+            write(document, to: &out)
+        case .commit(let key, let ballot, let document):
+            out.byte(5)
+            write(key, to: &out)
+            write(ballot, to: &out)
+            write(document, to: &out)
+        }
+        return out.bytes
+    }
+
+    public static func decodeRequest(_ bytes: [UInt8]) throws(ReplicaDecodingError) -> ReplicaRequest {
+        var input = BinaryReader(bytes)
+        try checkVersion(&input)
+        let request: ReplicaRequest
+        switch try input.byte() {
+        case 1: request = .push(try readChanges(&input))
+        case 2:
+            let since = try readWatermark(&input)
+            var digests: [String: AntiEntropy.CollectionDigest]?
+            if try input.bool() {
+                var all: [String: AntiEntropy.CollectionDigest] = [:]
+                for _ in 0..<(try input.count()) {
+                    let name = try input.string()
+                    let created = try readStamp(&input)
+                    let dropped = try readOptionalStamp(&input)
+                    let count = try input.count()
+                    guard count == AntiEntropy.rangeCount else { throw ReplicaDecodingError("digest of \(count) ranges") }
+                    var ranges: [UInt64] = []
+                    ranges.reserveCapacity(count)
+                    for _ in 0..<count { ranges.append(try input.fixed64()) }
+                    all[name] = AntiEntropy.CollectionDigest(created: created, dropped: dropped, ranges: ranges)
+                }
+                digests = all
+            }
+            request = .pull(PullRequest(since: since, digests: digests, coverage: try readCoverage(&input)))
+        case 3: request = .prepare(try readKey(&input), try readBallot(&input))
+        case 4: request = .propose(try readKey(&input), try readBallot(&input), try readDocument(&input))
+        case 5: request = .commit(try readKey(&input), try readBallot(&input), try readDocument(&input))
+        case let tag: throw ReplicaDecodingError("unknown request tag \(tag)")
+        }
+        try checkEnd(input)
+        return request
+    }
+
+    public static func encode(_ response: ReplicaResponse) -> [UInt8] {
+        var out = BinaryWriter()
+        out.byte(version)
+        switch response {
+        case .merged: out.byte(1)
+        case .pulled(let reply):
+            out.byte(2)
+            write(reply.upTo, to: &out)
+            out.bool(reply.complete)
+            out.bool(reply.understood)
+            write(reply.coverage, to: &out)
+            write(reply.changes, to: &out)
+        case .promise(let promise, let promised):
+            out.byte(3)
+            write(promised, to: &out)
+            out.bool(promise != nil)
+            if let promise {
+                out.bool(promise.accepted != nil)
+                if let accepted = promise.accepted { write(accepted, to: &out) }
+                out.bool(promise.acceptedDocument != nil)
+                if let document = promise.acceptedDocument { write(document, to: &out) }
+                write(promise.committed, to: &out)
+                out.bool(promise.current != nil)
+                if let current = promise.current { write(current, to: &out) }
+            }
+        case .accepted(let accepted, let promised):
+            out.byte(4)
+            out.bool(accepted)
+            write(promised, to: &out)
+        }
+        return out.bytes
+    }
+
+    public static func decodeResponse(_ bytes: [UInt8]) throws(ReplicaDecodingError) -> ReplicaResponse {
+        var input = BinaryReader(bytes)
+        try checkVersion(&input)
+        let response: ReplicaResponse
+        switch try input.byte() {
+        case 1: response = .merged
+        case 2:
+            guard let upTo = try readWatermark(&input) else { throw ReplicaDecodingError("pull reply without watermark") }
+            let complete = try input.bool()
+            let understood = try input.bool()
+            let coverage = try readCoverage(&input)
+            response = .pulled(
+                PullReply(
+                    upTo: upTo, complete: complete, understood: understood, coverage: coverage,
+                    changes: try readChanges(&input)))
+        case 3:
+            let promised = try readBallot(&input)
+            guard try input.bool() else {
+                response = .promise(nil, promised: promised)
+                break
+            }
+            let accepted = try input.bool() ? try readBallot(&input) : nil
+            let acceptedDocument = try input.bool() ? try readDocument(&input) : nil
+            let committed = try readBallot(&input)
+            let current = try input.bool() ? try readDocument(&input) : nil
+            response = .promise(
+                CASPromise(
+                    accepted: accepted, acceptedDocument: acceptedDocument, committed: committed, current: current),
+                promised: promised)
+        case 4: response = .accepted(try input.bool(), promised: try readBallot(&input))
+        case let tag: throw ReplicaDecodingError("unknown response tag \(tag)")
+        }
+        try checkEnd(input)
+        return response
+    }
+
+    public static func encode(_ entry: PersistedEntry) -> [UInt8] {
+        var out = BinaryWriter()
+        out.byte(version)
+        switch entry {
+        case .change(let sequence, let change):
+            out.byte(1)
+            out.varint(sequence)
+            write(change, to: &out)
+        case .syncState(let state):
+            out.byte(2)
+            out.varint(state.epoch)
+            out.varint(UInt64(state.pulled.count))
+            for (peer, mark) in state.pulled.sorted(by: { $0.key < $1.key }) {
+                out.string(peer)
+                write(mark, to: &out)
+            }
+            write(state.coverage, to: &out)
+            write(state.clock, to: &out)
+        }
+        return out.bytes
+    }
+
+    public static func decodeEntry(_ bytes: [UInt8]) throws(ReplicaDecodingError) -> PersistedEntry {
+        var input = BinaryReader(bytes)
+        try checkVersion(&input)
+        let entry: PersistedEntry
+        switch try input.byte() {
+        case 1: entry = .change(sequence: try input.varint(), try readChange(&input))
+        case 2:
+            let epoch = try input.varint()
+            var pulled: [String: Watermark] = [:]
+            for _ in 0..<(try input.count()) {
+                let peer = try input.string()
+                guard let mark = try readWatermark(&input) else { throw ReplicaDecodingError("missing watermark") }
+                pulled[peer] = mark
+            }
+            let coverage = try readCoverage(&input)
+            entry = .syncState(
+                ReplicaSyncState(epoch: epoch, pulled: pulled, coverage: coverage, clock: try readStamp(&input)))
+        case let tag: throw ReplicaDecodingError("unknown log entry tag \(tag)")
+        }
+        try checkEnd(input)
+        return entry
+    }
+
+    // MARK: Parts
+
+    private static func checkVersion(_ input: inout BinaryReader) throws(ReplicaDecodingError) {
+        let found = try input.byte()
+        guard found == version else { throw ReplicaDecodingError("replication version \(found), expected \(version)") }
+    }
+
+    private static func checkEnd(_ input: BinaryReader) throws(ReplicaDecodingError) {
+        guard input.isAtEnd else { throw ReplicaDecodingError("\(input.bytes.count - input.offset) trailing bytes") }
+    }
+
+    static func write(_ stamp: HLCTimestamp, to out: inout BinaryWriter) {
+        out.varint(stamp.millis)
+        out.varint(UInt64(stamp.counter))
+        out.string(stamp.node)
+    }
+
+    static func readStamp(_ input: inout BinaryReader) throws(ReplicaDecodingError) -> HLCTimestamp {
+        let millis = try input.varint()
+        let counter = try input.varint()
+        guard counter <= UInt64(UInt32.max) else { throw ReplicaDecodingError("clock counter \(counter) too large") }
+        return HLCTimestamp(millis: millis, counter: UInt32(counter), node: try input.string())
+    }
+
+    static func write(_ stamp: HLCTimestamp?, to out: inout BinaryWriter) {
+        out.bool(stamp != nil)
+        if let stamp { write(stamp, to: &out) }
+    }
+
+    static func readOptionalStamp(_ input: inout BinaryReader) throws(ReplicaDecodingError) -> HLCTimestamp? {
+        try input.bool() ? try readStamp(&input) : nil
+    }
+
+    static func write(_ ballot: Ballot, to out: inout BinaryWriter) {
+        out.varint(ballot.round)
+        out.string(ballot.node)
+    }
+
+    static func readBallot(_ input: inout BinaryReader) throws(ReplicaDecodingError) -> Ballot {
+        Ballot(round: try input.varint(), node: try input.string())
+    }
+
+    static func write(_ mark: Watermark?, to out: inout BinaryWriter) {
+        out.bool(mark != nil)
+        if let mark {
+            out.varint(mark.epoch)
+            out.varint(mark.sequence)
+        }
+    }
+
+    static func readWatermark(_ input: inout BinaryReader) throws(ReplicaDecodingError) -> Watermark? {
+        guard try input.bool() else { return nil }
+        return Watermark(epoch: try input.varint(), sequence: try input.varint())
+    }
+
+    static func write(_ key: DocumentKey, to out: inout BinaryWriter) {
+        out.string(key.collection)
+        out.bool(key.id != nil)
+        if let id = key.id { out.string(id) }
+    }
+
+    static func readKey(_ input: inout BinaryReader) throws(ReplicaDecodingError) -> DocumentKey {
+        DocumentKey(collection: try input.string(), id: try input.bool() ? try input.string() : nil)
+    }
+
+    static func write(_ coverage: [String: HLCTimestamp], to out: inout BinaryWriter) {
+        out.varint(UInt64(coverage.count))
+        for stamp in coverage.values.sorted(by: { $0.node < $1.node }) { write(stamp, to: &out) }
+    }
+
+    static func readCoverage(_ input: inout BinaryReader) throws(ReplicaDecodingError) -> [String: HLCTimestamp] {
+        var coverage: [String: HLCTimestamp] = [:]
+        for _ in 0..<(try input.count()) {
+            let stamp = try readStamp(&input)
+            coverage[stamp.node] = stamp
+        }
+        return coverage
+    }
+
+    static func write(_ changes: [DocumentChange], to out: inout BinaryWriter) {
+        out.varint(UInt64(changes.count))
+        for change in changes { write(change, to: &out) }
+    }
+
+    static func readChanges(_ input: inout BinaryReader) throws(ReplicaDecodingError) -> [DocumentChange] {
+        let count = try input.count()
+        var changes: [DocumentChange] = []
+        changes.reserveCapacity(count)
+        for _ in 0..<count { changes.append(try readChange(&input)) }
+        return changes
+    }
+
+    static func write(_ change: DocumentChange, to out: inout BinaryWriter) {
+        switch change {
+        case .collection(let name, let created, let dropped):
+            out.byte(1)
+            out.string(name)
+            write(created, to: &out)
+            write(dropped, to: &out)
+        case .document(let collection, let document):
+            out.byte(2)
+            out.string(collection)
+            write(document, to: &out)
+        }
+    }
+
+    static func readChange(_ input: inout BinaryReader) throws(ReplicaDecodingError) -> DocumentChange {
+        switch try input.byte() {
+        case 1: return .collection(name: try input.string(), created: try readStamp(&input), dropped: try readOptionalStamp(&input))
+        case 2: return .document(collection: try input.string(), try readDocument(&input))
+        case let tag: throw ReplicaDecodingError("unknown change tag \(tag)")
+        }
+    }
+
+    static func write(_ document: ReplicatedDocument, to out: inout BinaryWriter) {
+        out.string(document.id)
+        write(document.deleted, to: &out)
+        write(document.cleared, to: &out)
+        out.varint(UInt64(document.fields.count))
+        for (name, field) in document.fields.sorted(by: { $0.key < $1.key }) {
+            out.string(name)
+            write(field.stamp, to: &out)
+            out.bool(field.value != nil)
+            if let value = field.value { write(value, to: &out) }
+        }
+    }
+
+    static func readDocument(_ input: inout BinaryReader) throws(ReplicaDecodingError) -> ReplicatedDocument {
+        let id = try input.string()
+        let deleted = try readOptionalStamp(&input)
+        let cleared = try readOptionalStamp(&input)
+        var fields: [String: ReplicatedDocument.Field] = [:]
+        for _ in 0..<(try input.count()) {
+            let name = try input.string()
+            let stamp = try readStamp(&input)
+            let value = try input.bool() ? try readValue(&input, depth: 0) : nil
+            fields[name] = ReplicatedDocument.Field(value: value, stamp: stamp)
+        }
+        return ReplicatedDocument(id: id, fields: fields, deleted: deleted, cleared: cleared)
+    }
+
+    static func write(_ value: JSONValue, to out: inout BinaryWriter) {
+        switch value {
+        case .null: out.byte(0)
+        case .bool(false): out.byte(1)
+        case .bool(true): out.byte(2)
+        case .number(let number):
+            out.byte(3)
+            out.fixed64(number.bitPattern)
+        case .string(let string):
+            out.byte(4)
+            out.string(string)
+        case .array(let items):
+            out.byte(5)
+            out.varint(UInt64(items.count))
+            for item in items { write(item, to: &out) }
+        case .object(let fields):
+            out.byte(6)
+            out.varint(UInt64(fields.count))
+            for (key, item) in fields.sorted(by: { $0.key < $1.key }) {
+                out.string(key)
+                write(item, to: &out)
+            }
+        }
+    }
+
+    static func readValue(_ input: inout BinaryReader, depth: Int) throws(ReplicaDecodingError) -> JSONValue {
+        guard depth < maxDepth else { throw ReplicaDecodingError("values nested deeper than \(maxDepth)") }
+        switch try input.byte() {
+        case 0: return .null
+        case 1: return .bool(false)
+        case 2: return .bool(true)
+        case 3: return .number(Double(bitPattern: try input.fixed64()))
+        case 4: return .string(try input.string())
+        case 5:
+            var items: [JSONValue] = []
+            for _ in 0..<(try input.count()) { items.append(try readValue(&input, depth: depth + 1)) }
+            return .array(items)
+        case 6:
+            var fields: [String: JSONValue] = [:]
+            for _ in 0..<(try input.count()) {
+                let key = try input.string()
+                fields[key] = try readValue(&input, depth: depth + 1)
+            }
+            return .object(fields)
+        case let tag: throw ReplicaDecodingError("unknown value tag \(tag)")
+        }
+    }
+}

@@ -1,0 +1,261 @@
+/// One replica's compare-and-set acceptor state for one document.
+struct DocumentAcceptor: Hashable, Sendable {
+    var promised: Ballot = .zero
+    var accepted: (ballot: Ballot, document: ReplicatedDocument)?
+    var committed: Ballot = .zero
+
+    static func == (a: Self, b: Self) -> Bool {
+        a.promised == b.promised && a.committed == b.committed && a.accepted?.ballot == b.accepted?.ballot
+            && a.accepted?.document == b.accepted?.document
+    }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(promised)
+        hasher.combine(committed)
+    }
+}
+
+extension ReplicaEngine {
+    /// A conditional update in progress: Paxos over one document, with the document's merged state
+    /// as the value.
+    struct CASRound: Sendable {
+        enum Phase: Sendable {
+            case waiting(until: UInt64)
+            case preparing(promises: [String: CASPromise])
+            case proposing(ReplicatedDocument, recovering: Bool, accepts: Set<String>)
+            case committing(ReplicatedDocument, recovering: Bool, acks: Set<String>)
+        }
+
+        var key: DocumentKey
+        var condition: DocumentFilter
+        var update: DocumentUpdate
+        var ballot: Ballot
+        var phase: Phase
+        var deadline: UInt64
+        var attempts = 0
+    }
+
+    mutating func startConditional(
+        id: UInt64, key: DocumentKey, condition: DocumentFilter, update: DocumentUpdate, now: UInt64, deadline: UInt64
+    ) -> [ReplicaAction] {
+        guard store.collections[key.collection]?.exists == true else {
+            return [.completed(operation: id, .failure(DatabaseError(.notFound, "no collection '\(key.collection)'")))]
+        }
+        let needed = replicaCount / 2 + 1
+        guard alive.count + 1 >= needed else {
+            let error = DatabaseError(
+                .unavailable, "a conditional update needs \(needed) of \(replicaCount) replicas; \(alive.count + 1) reachable")
+            return [.completed(operation: id, .failure(error))]
+        }
+        rounds[id] = CASRound(
+            key: key, condition: condition, update: update, ballot: .zero, phase: .waiting(until: now),
+            deadline: deadline)
+        return beginRound(id, after: .zero, now: now)
+    }
+
+    /// Starts phase 1 with a ballot above `after` and above every ballot this replica has promised.
+    private mutating func beginRound(_ id: UInt64, after: Ballot, now: UInt64) -> [ReplicaAction] {
+        guard var round = rounds[id] else { return [] }
+        let highest = max(after, acceptors[round.key]?.promised ?? .zero, round.ballot)
+        round.ballot = Ballot(round: highest.round + 1, node: node)
+        round.attempts += 1
+        let own = prepare(round.key, round.ballot)
+        guard case .promise(let promise?, _) = own else {
+            rounds[id] = round
+            return backOff(id, after: round.ballot, now: now)
+        }
+        round.phase = .preparing(promises: [node: promise])
+        rounds[id] = round
+        return alive.sorted().map { peer in casSend(.prepare(round.key, round.ballot), to: peer, id: id, ballot: round.ballot) }
+    }
+
+    private mutating func casSend(_ request: ReplicaRequest, to peer: String, id: UInt64, ballot: Ballot) -> ReplicaAction {
+        let number = nextRequest
+        nextRequest += 1
+        outstanding[number] = .cas(peer: peer, operation: id, ballot: ballot)
+        return .send(to: peer, request: number, request)
+    }
+
+    /// Waits a random while, then tries again with a higher ballot.
+    private mutating func backOff(_ id: UInt64, after ballot: Ballot, now: UInt64) -> [ReplicaAction] {
+        guard var round = rounds[id] else { return [] }
+        let pause = 1 + random.next() % max(1, settings.casBackoff * UInt64(min(round.attempts, 8)))
+        round.ballot = max(round.ballot, ballot)
+        round.phase = .waiting(until: now + pause)
+        rounds[id] = round
+        return []
+    }
+
+    // MARK: Acceptor side
+
+    mutating func prepare(_ key: DocumentKey, _ ballot: Ballot) -> ReplicaResponse {
+        var acceptor = acceptors[key] ?? DocumentAcceptor()
+        guard ballot > acceptor.promised else { return .promise(nil, promised: acceptor.promised) }
+        acceptor.promised = ballot
+        acceptors[key] = acceptor
+        let current = key.id.flatMap { store.collections[key.collection]?.documents[$0] }
+        return .promise(
+            CASPromise(
+                accepted: acceptor.accepted?.ballot, acceptedDocument: acceptor.accepted?.document,
+                committed: acceptor.committed, current: current),
+            promised: ballot)
+    }
+
+    mutating func propose(_ key: DocumentKey, _ ballot: Ballot, _ document: ReplicatedDocument) -> ReplicaResponse {
+        var acceptor = acceptors[key] ?? DocumentAcceptor()
+        guard ballot >= acceptor.promised else { return .accepted(false, promised: acceptor.promised) }
+        acceptor.promised = ballot
+        acceptor.accepted = (ballot, document)
+        acceptors[key] = acceptor
+        return .accepted(true, promised: ballot)
+    }
+
+    mutating func commit(
+        _ key: DocumentKey, _ ballot: Ballot, _ document: ReplicatedDocument, from peer: String?, now: UInt64
+    ) -> [PersistedEntry] {
+        var acceptor = acceptors[key] ?? DocumentAcceptor()
+        acceptor.committed = max(acceptor.committed, ballot)
+        if let accepted = acceptor.accepted, accepted.ballot <= ballot { acceptor.accepted = nil }
+        acceptors[key] = acceptor
+        return merge([.document(collection: key.collection, document)], from: peer, now: now)
+    }
+
+    // MARK: Proposer side
+
+    mutating func casAnswer(
+        _ response: ReplicaResponse, from peer: String, operation id: UInt64, ballot: Ballot, now: UInt64
+    ) -> [ReplicaAction] {
+        guard var round = rounds[id], round.ballot == ballot else { return [] }
+        let needed = replicaCount / 2 + 1
+        switch (round.phase, response) {
+        case (.preparing(var promises), .promise(let promise, let promised)):
+            guard let promise else { return backOff(id, after: promised, now: now) }
+            promises[peer] = promise
+            round.phase = .preparing(promises: promises)
+            rounds[id] = round
+            guard promises.count >= needed else { return [] }
+            return decide(id, promises: promises, now: now)
+        case (.proposing(let document, let recovering, var accepts), .accepted(let accepted, let promised)):
+            guard accepted else { return backOff(id, after: promised, now: now) }
+            accepts.insert(peer)
+            round.phase = .proposing(document, recovering: recovering, accepts: accepts)
+            rounds[id] = round
+            guard accepts.count >= needed else { return [] }
+            return commitRound(id, document: document, recovering: recovering, now: now)
+        case (.committing(let document, let recovering, var acks), .merged):
+            acks.insert(peer)
+            round.phase = .committing(document, recovering: recovering, acks: acks)
+            rounds[id] = round
+            guard acks.count >= needed else { return [] }
+            return finishRound(id, document: document, recovering: recovering, now: now)
+        default:
+            return []
+        }
+    }
+
+    mutating func casFailed(from peer: String, operation id: UInt64, ballot: Ballot, now: UInt64) -> [ReplicaAction] {
+        // A silent replica just does not count; the deadline ends a round that cannot reach a majority.
+        []
+    }
+
+    /// Phase 1 reached a majority: finish a value a previous round left accepted, or test the
+    /// condition on the newest state and propose the update.
+    private mutating func decide(_ id: UInt64, promises: [String: CASPromise], now: UInt64) -> [ReplicaAction] {
+        guard var round = rounds[id] else { return [] }
+        let highestCommit = promises.values.map(\.committed).max() ?? .zero
+        let pending = promises.values.compactMap { promise in
+            promise.accepted.flatMap { ballot in promise.acceptedDocument.map { (ballot, $0) } }
+        }.filter { $0.0 > highestCommit }.max { $0.0 < $1.0 }
+        var merged = store.collections[round.key.collection]?.documents[round.key.id ?? ""]
+            ?? ReplicatedDocument(id: round.key.id ?? "")
+        for promise in promises.values { if let current = promise.current { merged.merge(current) } }
+        let proposal: ReplicatedDocument
+        let recovering: Bool
+        if let pending {
+            proposal = pending.1
+            recovering = true
+        } else {
+            let visible = store.collections[round.key.collection].flatMap { $0.visibleBody(merged) }
+            guard let body = visible else {
+                rounds[id] = nil
+                return [
+                    .completed(
+                        operation: id, .failure(DatabaseError(.notFound, "no document \(round.key.id ?? "") in '\(round.key.collection)'")))
+                ]
+            }
+            guard round.condition.matches(body) else {
+                rounds[id] = nil
+                return [
+                    .completed(
+                        operation: id,
+                        .failure(DatabaseError(.conditionFailed, "the condition does not hold for \(round.key)")))
+                ]
+            }
+            let changes: [String: JSONValue]
+            do {
+                changes = try round.update.changes(from: body)
+            } catch {
+                rounds[id] = nil
+                return [.completed(operation: id, .failure(error))]
+            }
+            clock.observe(merged.version, wallMillis: now)
+            var next = merged
+            next.write(changes, stamp: clock.now(wallMillis: now), replace: round.update.replace)
+            proposal = next
+            recovering = false
+        }
+        guard case .accepted(true, _) = propose(round.key, round.ballot, proposal) else {
+            return backOff(id, after: acceptors[round.key]?.promised ?? round.ballot, now: now)
+        }
+        round.phase = .proposing(proposal, recovering: recovering, accepts: [node])
+        rounds[id] = round
+        return alive.sorted().map { casSend(.propose(round.key, round.ballot, proposal), to: $0, id: id, ballot: round.ballot) }
+    }
+
+    private mutating func commitRound(
+        _ id: UInt64, document: ReplicatedDocument, recovering: Bool, now: UInt64
+    ) -> [ReplicaAction] {
+        guard var round = rounds[id] else { return [] }
+        let entries = commit(round.key, round.ballot, document, from: nil, now: now)
+        round.phase = .committing(document, recovering: recovering, acks: [node])
+        rounds[id] = round
+        var actions: [ReplicaAction] = entries.isEmpty ? [] : [.persist(entries)]
+        actions += alive.sorted().map {
+            casSend(.commit(round.key, round.ballot, document), to: $0, id: id, ballot: round.ballot)
+        }
+        if replicaCount / 2 + 1 <= 1 { actions += finishRound(id, document: document, recovering: recovering, now: now) }
+        return actions
+    }
+
+    private mutating func finishRound(
+        _ id: UInt64, document: ReplicatedDocument, recovering: Bool, now: UInt64
+    ) -> [ReplicaAction] {
+        guard let round = rounds[id] else { return [] }
+        if recovering {
+            // A previous round's value is now committed; run this caller's own change after it.
+            return beginRound(id, after: round.ballot, now: now)
+        }
+        rounds[id] = nil
+        let receipt = WriteReceipt(
+            id: round.key.id, stamp: document.version, replicas: replicaCount / 2 + 1,
+            document: store.collections[round.key.collection]?.visibleBody(document) ?? document.body)
+        return [.completed(operation: id, .success(receipt))]
+    }
+
+    /// Deadlines and retries of conditional updates.
+    mutating func casTimers(now: UInt64) -> [ReplicaAction] {
+        var actions: [ReplicaAction] = []
+        for (id, round) in rounds {
+            if round.deadline <= now {
+                rounds[id] = nil
+                actions.append(
+                    .completed(
+                        operation: id,
+                        .failure(DatabaseError(.unavailable, "no majority decided the conditional update in time"))))
+            } else if case .waiting(let until) = round.phase, until <= now {
+                actions += beginRound(id, after: round.ballot, now: now)
+            }
+        }
+        return actions
+    }
+}

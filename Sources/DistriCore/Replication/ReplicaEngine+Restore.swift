@@ -1,0 +1,32 @@
+extension ReplicaEngine {
+    /// Rebuilds a replica from its log after a restart. The replica takes a fresh `epoch` all the same:
+    /// changes it had not yet made durable may have reached peers under sequence numbers it would
+    /// otherwise hand out again. Peers then compare digests once, and the coverage stamps keep that
+    /// exchange down to what actually differs.
+    public mutating func restore(_ entries: [PersistedEntry], now: UInt64) {
+        for entry in entries {
+            switch entry {
+            case .change(let sequence, let change):
+                let (key, _, _) = store.apply(change)
+                log.restore(key, sequence: sequence)
+                if case .document(_, let document) = change, document.isDeleted { tombstonedAt[key] = now }
+                if let newest = DocumentStore.stamps(of: change).max() { clock.observe(newest, wallMillis: now) }
+            case .syncState(let state):
+                pulled = state.pulled
+                for (origin, stamp) in state.coverage { coverage[origin] = max(coverage[origin] ?? .zero, stamp) }
+                clock.observe(state.clock, wallMillis: now)
+            }
+        }
+        log.finishRestore()
+    }
+
+    /// The whole replica as log entries, to compact the log into.
+    public func snapshot() -> [PersistedEntry] {
+        var entries: [PersistedEntry] = []
+        for (key, entry) in log.latest.sorted(by: { $0.value.sequence < $1.value.sequence }) {
+            if let change = store.change(at: key) { entries.append(.change(sequence: entry.sequence, change)) }
+        }
+        entries.append(.syncState(syncState))
+        return entries
+    }
+}

@@ -1,0 +1,232 @@
+extension ReplicaEngine {
+    /// A read barrier: the read runs once enough peers have answered a pull started after it arrived,
+    /// and this replica covers the client's session stamps.
+    struct ReadBarrier: Sendable {
+        var neededPeers: Int
+        var answered: Set<String> = []
+        var failed: Set<String> = []
+        var session: SessionToken
+        var deadline: UInt64
+    }
+
+    // MARK: Reads
+
+    /// Makes a read wait until it may run on the local store: at once for `local` without a session;
+    /// after pulling from a majority for `majority`; after pulling from the origins of session stamps
+    /// this replica does not cover yet.
+    public mutating func prepareRead(
+        id: UInt64, consistency: ReadConsistency, session: SessionToken?, now: UInt64, deadline: UInt64
+    ) -> [ReplicaAction] {
+        let neededPeers = consistency == .majority ? replicaCount / 2 : 0
+        let barrier = ReadBarrier(neededPeers: neededPeers, session: session ?? SessionToken(), deadline: deadline)
+        let origins = uncovered(barrier.session)
+        if neededPeers == 0 && origins.isEmpty { return [.readable(operation: id, .success(()))] }
+        if neededPeers > alive.count {
+            return [
+                .readable(
+                    operation: id,
+                    .failure(
+                        DatabaseError(
+                            .unavailable, "a majority read needs \(neededPeers) peers; \(alive.count) reachable")))
+            ]
+        }
+        if let missing = origins.first(where: { !alive.contains($0) }) {
+            return [
+                .readable(
+                    operation: id,
+                    .failure(DatabaseError(.unavailable, "this session's writes on \(missing) are not here yet and \(missing) is unreachable")))
+            ]
+        }
+        reads[id] = barrier
+        let targets = neededPeers > 0 ? alive : Set(origins)
+        return targets.sorted().map { pull(from: $0, reads: [id]) }
+    }
+
+    /// Origins of session stamps this replica does not cover yet.
+    func uncovered(_ session: SessionToken) -> [String] {
+        session.stamps.values.filter { $0.node != node && (coverage[$0.node] ?? .zero) < $0 }.map(\.node).sorted()
+    }
+
+    private mutating func readAnswered(_ id: UInt64, by peer: String) -> ReplicaAction? {
+        guard var barrier = reads[id] else { return nil }
+        barrier.answered.insert(peer)
+        reads[id] = barrier
+        guard barrier.answered.count >= barrier.neededPeers, uncovered(barrier.session).isEmpty else { return nil }
+        reads[id] = nil
+        return .readable(operation: id, .success(()))
+    }
+
+    mutating func pullFailed(read id: UInt64, peer: String) -> [ReplicaAction] {
+        guard var barrier = reads[id] else { return [] }
+        barrier.failed.insert(peer)
+        reads[id] = barrier
+        let stillPossible = alive.subtracting(barrier.failed).count >= barrier.neededPeers
+        let sessionPossible = uncovered(barrier.session).allSatisfy { !barrier.failed.contains($0) }
+        guard !stillPossible || !sessionPossible else { return [] }
+        reads[id] = nil
+        return [.readable(operation: id, .failure(DatabaseError(.unavailable, "could not reach the replicas the read needs")))]
+    }
+
+    // MARK: Anti-entropy
+
+    /// A pull request to `peer`, for `reads` waiting on it (none for the periodic anti-entropy).
+    mutating func pull(from peer: String, reads: [UInt64]) -> ReplicaAction {
+        let request = nextRequest
+        nextRequest += 1
+        outstanding[request] = .pull(peer: peer, reads: reads)
+        let since = pulled[peer]
+        let pull = PullRequest(
+            since: since, digests: since == nil ? AntiEntropy.digest(store) : nil, coverage: currentCoverage)
+        return .send(to: peer, request: request, .pull(pull))
+    }
+
+    /// Coverage including this replica's own writes.
+    var currentCoverage: [String: HLCTimestamp] {
+        var all = coverage
+        all[node] = clock.last
+        return all
+    }
+
+    /// What `peer` lacks: changes since its watermark (or in the id ranges whose digests differ),
+    /// leaving out states it sent itself and states made only of writes it covers.
+    func answer(_ request: PullRequest, from peer: String) -> PullReply {
+        let here = Watermark(epoch: epoch, sequence: log.sequence)
+        func needed(_ change: DocumentChange) -> Bool {
+            DocumentStore.stamps(of: change).contains { $0 > (request.coverage[$0.node] ?? .zero) }
+                || DocumentStore.stamps(of: change).isEmpty
+        }
+        if let since = request.since, since.epoch == epoch {
+            var changes: [DocumentChange] = []
+            var upTo = here
+            for (key, entry) in log.changes(after: since.sequence) where entry.source != peer {
+                guard let change = store.change(at: key), needed(change) else { continue }
+                if changes.count == settings.maxChangesPerMessage {
+                    upTo.sequence = entry.sequence - 1
+                    return PullReply(upTo: upTo, complete: false, understood: true, coverage: [:], changes: changes)
+                }
+                changes.append(change)
+            }
+            return PullReply(upTo: upTo, complete: true, understood: true, coverage: currentCoverage, changes: changes)
+        }
+        guard let digests = request.digests else {
+            return PullReply(upTo: here, complete: false, understood: false, coverage: [:], changes: [])
+        }
+        let delta = AntiEntropy.missing(from: store, comparedTo: digests)
+        var changes: [DocumentChange] = []
+        for (name, collection) in delta.collections.sorted(by: { $0.key < $1.key }) {
+            let meta = DocumentChange.collection(name: name, created: collection.created, dropped: collection.dropped)
+            if digests[name]?.created != collection.created || digests[name]?.dropped != collection.dropped {
+                changes.append(meta)
+            }
+            for document in collection.documents.values {
+                let change = DocumentChange.document(collection: name, document)
+                if needed(change) { changes.append(change) }
+            }
+        }
+        // A digest answer is all or nothing: cut short, the requester pulls again with fresh digests.
+        let complete = changes.count <= settings.maxChangesPerMessage * 8
+        return PullReply(
+            upTo: here, complete: complete, understood: true, coverage: complete ? currentCoverage : [:],
+            changes: complete ? changes : Array(changes.prefix(settings.maxChangesPerMessage * 8)))
+    }
+
+    /// Notes what a pull request says the peer holds of this replica (for purging tombstones).
+    mutating func notePull(_ request: PullRequest, from peer: String) {
+        if let since = request.since, since.epoch == epoch {
+            confirmed[peer] = max(confirmed[peer] ?? 0, since.sequence)
+        }
+    }
+
+    mutating func absorb(_ reply: PullReply, from peer: String, reads: [UInt64], now: UInt64) -> [ReplicaAction] {
+        guard reply.understood else {
+            pulled[peer] = nil
+            return reads.flatMap { pullFailed(read: $0, peer: peer) } + [pull(from: peer, reads: [])]
+        }
+        antiEntropyChanges += UInt64(reply.changes.count)
+        var actions: [ReplicaAction] = []
+        let entries = merge(reply.changes, from: peer, now: now)
+        if !entries.isEmpty { actions.append(.persist(entries)) }
+        if reply.complete {
+            for (origin, stamp) in reply.coverage where origin != node {
+                coverage[origin] = max(coverage[origin] ?? .zero, stamp)
+            }
+        }
+        if pulled[peer].map({ $0.epoch != reply.upTo.epoch || $0 < reply.upTo }) ?? true {
+            pulled[peer] = reply.upTo
+        }
+        if reply.complete {
+            actions.append(.persist([.syncState(syncState)]))
+            actions += reads.compactMap { readAnswered($0, by: peer) }
+        } else {
+            // More to come: pull again at once, carrying the reads along.
+            actions.append(pull(from: peer, reads: reads))
+        }
+        return actions
+    }
+
+    /// The sync state to persist.
+    public var syncState: ReplicaSyncState {
+        ReplicaSyncState(epoch: epoch, pulled: pulled, coverage: coverage, clock: clock.last)
+    }
+
+    // MARK: Time
+
+    /// Runs timers: write and read deadlines, compare-and-set retries, the periodic pull, tombstone
+    /// purging.
+    public mutating func tick(now: UInt64) -> [ReplicaAction] {
+        var actions: [ReplicaAction] = []
+        for (id, write) in writes where write.deadline <= now {
+            writes[id] = nil
+            let error = DatabaseError(
+                .unavailable,
+                "only \(write.holders.count) of the \(write.needed) replicas needed confirmed the write in time")
+            actions.append(.completed(operation: id, .failure(error)))
+        }
+        for (id, read) in reads where read.deadline <= now {
+            reads[id] = nil
+            actions.append(
+                .readable(operation: id, .failure(DatabaseError(.unavailable, "replicas did not answer the read in time"))))
+        }
+        actions += casTimers(now: now)
+        if now >= nextSync {
+            nextSync = now + settings.syncInterval
+            let peers = alive.sorted()
+            if !peers.isEmpty {
+                syncCursor = (syncCursor + 1) % peers.count
+                let peer = peers[syncCursor]
+                let inFlight = outstanding.values.contains {
+                    if case .pull(peer, _) = $0 { true } else { false }
+                }
+                if !inFlight { actions.append(pull(from: peer, reads: [])) }
+            }
+        }
+        if now >= nextPurge {
+            nextPurge = now + 1_000
+            purgeTombstones(now: now)
+        }
+        return actions
+    }
+
+    /// Forgets tombstones that every known replica has pulled past and that are older than the grace.
+    mutating func purgeTombstones(now: UInt64) {
+        guard !tombstonedAt.isEmpty else { return }
+        let floor = known.map { confirmed[$0] ?? 0 }.min() ?? log.sequence
+        for (key, since) in tombstonedAt where since + settings.tombstoneGrace <= now {
+            guard let entry = log.latest[key], entry.sequence <= floor else { continue }
+            store.purge(key)
+            log.remove(key)
+            tombstonedAt[key] = nil
+        }
+    }
+
+    /// Tombstones kept for replication.
+    public var tombstoneCount: Int { tombstonedAt.count }
+
+    /// How many changes this replica has made or merged (its change sequence).
+    public var changeSequence: UInt64 { log.sequence }
+
+    /// Per peer, how many of this replica's changes the peer has not confirmed yet (replication lag).
+    public var lag: [String: UInt64] {
+        Dictionary(uniqueKeysWithValues: known.map { ($0, log.sequence - min(log.sequence, confirmed[$0] ?? 0)) })
+    }
+}

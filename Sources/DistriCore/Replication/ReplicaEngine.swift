@@ -1,0 +1,322 @@
+/// One node's replica of the document DB, as a pure state machine: client operations, peer requests,
+/// peer answers and clock ticks go in; messages to send, log entries to persist and operations to
+/// complete come out. The shell supplies the wall clock (for the hybrid logical clock) and the seed.
+///
+/// - Writes are stamped by the hybrid logical clock, applied locally, and pushed to every alive peer
+///   at the next ``flush(now:)`` (one batch per peer per flush); `majority` and `all` writes complete
+///   when enough peers have merged the push.
+/// - Anti-entropy pulls from one peer per ``ReplicaSettings/syncInterval``: the request names how far
+///   the requester has the responder's change sequence (or sends range digests when it does not
+///   know), and per-origin coverage stamps, so only what the requester lacks travels.
+/// - Tombstones are purged once every known replica has pulled past them, after a grace period.
+/// - Conditional updates run one compare-and-set (Paxos) round per attempt among a majority.
+public struct ReplicaEngine: Sendable {
+    public let node: String
+    public let settings: ReplicaSettings
+    public internal(set) var epoch: UInt64
+    public internal(set) var store = DocumentStore()
+    var clock: HybridLogicalClock
+    var log = ChangeLog()
+    var random: SplitMix64
+
+    /// Per origin node, the stamp up to which this replica holds all of its writes.
+    var coverage: [String: HLCTimestamp] = [:]
+    /// What this replica holds of each peer.
+    var pulled: [String: Watermark] = [:]
+    /// What each peer holds of this replica (as its pull requests say).
+    var confirmed: [String: UInt64] = [:]
+    /// Other replicas: every known one counts for quorums; only alive ones get messages.
+    var known: Set<String> = []
+    var alive: Set<String> = []
+
+    var outbox: [String: [DocumentChange]] = [:]
+    var outboxOperations: [String: [UInt64]] = [:]
+    var outstanding: [UInt64: Outstanding] = [:]
+    var nextRequest: UInt64 = 1
+    var writes: [UInt64: QuorumWrite] = [:]
+    var reads: [UInt64: ReadBarrier] = [:]
+    var rounds: [UInt64: CASRound] = [:]
+    var acceptors: [DocumentKey: DocumentAcceptor] = [:]
+    var tombstonedAt: [DocumentKey: UInt64] = [:]
+    var nextSync: UInt64 = 0
+    var nextPurge: UInt64 = 0
+    var syncCursor = 0
+
+    /// Bytes of documents received through anti-entropy (pull replies), for the stats.
+    public internal(set) var antiEntropyChanges: UInt64 = 0
+
+    enum Outstanding: Sendable {
+        case push(peer: String, operations: [UInt64])
+        case pull(peer: String, reads: [UInt64])
+        case cas(peer: String, operation: UInt64, ballot: Ballot)
+    }
+
+    struct QuorumWrite: Sendable {
+        var receipt: WriteReceipt
+        var needed: Int
+        var holders: Set<String>
+        var deadline: UInt64
+    }
+
+    /// A new, empty replica. `epoch` must be fresh (random) for every start without the data dir.
+    public init(node: String, epoch: UInt64, seed: UInt64, settings: ReplicaSettings = .init()) {
+        self.node = node
+        self.epoch = epoch
+        self.settings = settings
+        self.clock = HybridLogicalClock(node: node)
+        self.random = SplitMix64(seed: seed)
+    }
+
+    // MARK: Membership
+
+    /// The other replicas: `known` counts for quorums (alive, suspected or dead, but not left), `alive`
+    /// receive pushes. A peer that becomes alive is pulled from at once (catch-up after a join or a
+    /// restart).
+    public mutating func setPeers(known: Set<String>, alive: Set<String>, now: UInt64) -> [ReplicaAction] {
+        let joined = alive.subtracting(self.alive)
+        self.known = known.union(alive).subtracting([node])
+        self.alive = alive.subtracting([node])
+        for peer in outbox.keys where !self.alive.contains(peer) {
+            outbox[peer] = nil
+            outboxOperations[peer] = nil
+        }
+        return joined.subtracting([node]).sorted().map { pull(from: $0, reads: []) }
+    }
+
+    /// Replicas counted for quorums, this one included.
+    public var replicaCount: Int { known.count + 1 }
+
+    func quorum(_ consistency: WriteConsistency) -> Int {
+        switch consistency {
+        case .one: 1
+        case .majority: replicaCount / 2 + 1
+        case .all: replicaCount
+        }
+    }
+
+    // MARK: Writes
+
+    /// Applies a client's write locally and starts replicating it; completes at once for `one`, or
+    /// when enough replicas hold it, or with `unavailable` at `deadline`.
+    public mutating func perform(
+        _ operation: DatabaseOperation, consistency: WriteConsistency, id: UInt64, now: UInt64, deadline: UInt64
+    ) -> [ReplicaAction] {
+        if case .conditional(let collection, let document, let condition, let update) = operation {
+            return startConditional(
+                id: id, key: DocumentKey(collection: collection, id: document), condition: condition, update: update,
+                now: now, deadline: deadline)
+        }
+        let needed = quorum(consistency)
+        let reachable = alive.count + 1
+        if needed > reachable {
+            let error = DatabaseError(
+                .unavailable, "\(consistency.rawValue) needs \(needed) of \(replicaCount) replicas; \(reachable) reachable")
+            return [.completed(operation: id, .failure(error))]
+        }
+        let applied: (receipt: WriteReceipt, changes: [(DocumentKey, DocumentChange)])
+        do {
+            applied = try apply(operation, now: now)
+        } catch {
+            return [.completed(operation: id, .failure(error))]
+        }
+        var actions: [ReplicaAction] = [.persist(applied.changes.map { record($0.0, $0.1, source: nil, now: now) })]
+        for peer in alive {
+            outbox[peer, default: []].append(contentsOf: applied.changes.map(\.1))
+            if needed > 1 { outboxOperations[peer, default: []].append(id) }
+        }
+        if needed <= 1 {
+            actions.append(.completed(operation: id, .success(applied.receipt)))
+        } else {
+            writes[id] = QuorumWrite(receipt: applied.receipt, needed: needed, holders: [node], deadline: deadline)
+        }
+        return actions
+    }
+
+    /// Records a change in the log and returns its entry for the durable log.
+    mutating func record(_ key: DocumentKey, _ change: DocumentChange, source: String?, now: UInt64) -> PersistedEntry {
+        let sequence = log.record(key, source: source)
+        if case .document(_, let document) = change, document.isDeleted {
+            tombstonedAt[key] = now
+        } else {
+            tombstonedAt[key] = nil
+        }
+        return .change(sequence: sequence, change)
+    }
+
+    private mutating func apply(_ operation: DatabaseOperation, now: UInt64) throws(DatabaseError) -> (
+        receipt: WriteReceipt, changes: [(DocumentKey, DocumentChange)]
+    ) {
+        let name = operation.collection
+        let exists = store.collections[name]?.exists == true
+        switch operation {
+        case .createCollection:
+            try Self.validate(collection: name)
+            if !exists && store.collections[name] == nil && store.collections.count >= settings.maxCollections {
+                throw DatabaseError(.limit, "at most \(settings.maxCollections) collections")
+            }
+            let stamp = clock.now(wallMillis: now)
+            store.createCollection(name, stamp: stamp)
+            return (receipt(nil, stamp), [collectionChange(name)])
+        case .dropCollection:
+            guard exists else { throw DatabaseError(.notFound, "no collection '\(name)'") }
+            let stamp = clock.now(wallMillis: now)
+            store.dropCollection(name, stamp: stamp)
+            return (receipt(nil, stamp), [collectionChange(name)])
+        case .add(_, let id, let body):
+            guard exists else { throw DatabaseError(.notFound, "no collection '\(name)'") }
+            guard store.document(id, in: name) == nil else {
+                throw DatabaseError(.badRequest, "document \(id) already exists in '\(name)'")
+            }
+            let stamp = clock.now(wallMillis: now)
+            let document = store.update(id, in: name) { $0.write(body, stamp: stamp, replace: true) }
+            return (receipt(id, stamp), [(DocumentKey(collection: name, id: id), .document(collection: name, document))])
+        case .update(_, let id, let update):
+            guard exists else { throw DatabaseError(.notFound, "no collection '\(name)'") }
+            guard let body = store.document(id, in: name) else {
+                throw DatabaseError(.notFound, "no document \(id) in '\(name)'")
+            }
+            let changes = try update.changes(from: body)
+            let stamp = clock.now(wallMillis: now)
+            let document = store.update(id, in: name) { $0.write(changes, stamp: stamp, replace: update.replace) }
+            return (receipt(id, stamp), [(DocumentKey(collection: name, id: id), .document(collection: name, document))])
+        case .delete(_, let ids):
+            guard exists else { throw DatabaseError(.notFound, "no collection '\(name)'") }
+            let live = ids.filter { store.document($0, in: name) != nil }
+            if live.isEmpty && ids.count == 1 { throw DatabaseError(.notFound, "no document \(ids[0]) in '\(name)'") }
+            let stamp = clock.now(wallMillis: now)
+            let changes = live.map { id -> (DocumentKey, DocumentChange) in
+                let document = store.update(id, in: name) { $0.delete(stamp: stamp) }
+                return (DocumentKey(collection: name, id: id), .document(collection: name, document))
+            }
+            return (WriteReceipt(id: live.count == 1 ? live[0] : nil, stamp: stamp, replicas: 1), changes)
+        case .conditional:
+            throw DatabaseError(.badRequest, "conditional updates run as a consensus round")
+        }
+    }
+
+    private func receipt(_ id: String?, _ stamp: HLCTimestamp) -> WriteReceipt {
+        WriteReceipt(id: id, stamp: stamp, replicas: 1)
+    }
+
+    private func collectionChange(_ name: String) -> (DocumentKey, DocumentChange) {
+        let collection = store.collections[name]!
+        return (
+            DocumentKey(collection: name, id: nil),
+            .collection(name: name, created: collection.created, dropped: collection.dropped)
+        )
+    }
+
+    /// Collection names: 1 to 128 characters, no control characters.
+    static func validate(collection name: String) throws(DatabaseError) {
+        guard !name.isEmpty, name.utf8.count <= 128 else {
+            throw DatabaseError(.badRequest, "a collection name needs 1 to 128 bytes")
+        }
+        guard !name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+            throw DatabaseError(.badRequest, "a collection name may not hold control characters")
+        }
+    }
+
+    /// Sends what local writes have queued: one push per alive peer.
+    public mutating func flush(now: UInt64) -> [ReplicaAction] {
+        var actions: [ReplicaAction] = []
+        for (peer, changes) in outbox where !changes.isEmpty {
+            let operations = outboxOperations[peer] ?? []
+            var start = 0
+            while start < changes.count {
+                let end = min(changes.count, start + settings.maxChangesPerMessage)
+                let request = nextRequest
+                nextRequest += 1
+                // Every batch of a flush carries the operations: they complete when the last one lands.
+                outstanding[request] = .push(peer: peer, operations: end == changes.count ? operations : [])
+                actions.append(.send(to: peer, request: request, .push(Array(changes[start..<end]))))
+                start = end
+            }
+        }
+        outbox.removeAll(keepingCapacity: true)
+        outboxOperations.removeAll(keepingCapacity: true)
+        return actions
+    }
+
+    // MARK: Answers from peers
+
+    /// A peer answered request `request`.
+    public mutating func receive(_ response: ReplicaResponse, for request: UInt64, now: UInt64) -> [ReplicaAction] {
+        guard let pending = outstanding.removeValue(forKey: request) else { return [] }
+        switch (pending, response) {
+        case (.push(let peer, let operations), .merged):
+            return operations.compactMap { acknowledge($0, by: peer) }
+        case (.pull(let peer, let reads), .pulled(let reply)):
+            return absorb(reply, from: peer, reads: reads, now: now)
+        case (.cas(let peer, let operation, let ballot), _):
+            return casAnswer(response, from: peer, operation: operation, ballot: ballot, now: now)
+        default:
+            return requestFailed(pending, now: now)
+        }
+    }
+
+    /// Request `request` failed: timed out, lost its connection or the peer refused it.
+    public mutating func requestFailed(_ request: UInt64, now: UInt64) -> [ReplicaAction] {
+        guard let pending = outstanding.removeValue(forKey: request) else { return [] }
+        return requestFailed(pending, now: now)
+    }
+
+    private mutating func requestFailed(_ pending: Outstanding, now: UInt64) -> [ReplicaAction] {
+        switch pending {
+        case .push:
+            // The write waits for other replicas or its deadline; anti-entropy delivers it later.
+            return []
+        case .pull(let peer, let reads):
+            return reads.flatMap { pullFailed(read: $0, peer: peer) }
+        case .cas(let peer, let operation, let ballot):
+            return casFailed(from: peer, operation: operation, ballot: ballot, now: now)
+        }
+    }
+
+    private mutating func acknowledge(_ operation: UInt64, by peer: String) -> ReplicaAction? {
+        guard var write = writes[operation] else { return nil }
+        write.holders.insert(peer)
+        guard write.holders.count >= write.needed else {
+            writes[operation] = write
+            return nil
+        }
+        writes[operation] = nil
+        write.receipt.replicas = write.holders.count
+        return .completed(operation: operation, .success(write.receipt))
+    }
+
+    // MARK: Requests from peers
+
+    /// Answers a peer's request; the returned actions (log entries first) must be performed before
+    /// the answer is sent.
+    public mutating func handle(_ request: ReplicaRequest, from peer: String, now: UInt64) -> (
+        ReplicaResponse, [ReplicaAction]
+    ) {
+        switch request {
+        case .push(let changes):
+            let entries = merge(changes, from: peer, now: now)
+            return (.merged, entries.isEmpty ? [] : [.persist(entries)])
+        case .pull(let pull):
+            notePull(pull, from: peer)
+            return (.pulled(answer(pull, from: peer)), [])
+        case .prepare(let key, let ballot):
+            return (prepare(key, ballot), [])
+        case .propose(let key, let ballot, let document):
+            return (propose(key, ballot, document), [])
+        case .commit(let key, let ballot, let document):
+            let entries = commit(key, ballot, document, from: peer, now: now)
+            return (.merged, entries.isEmpty ? [] : [.persist(entries)])
+        }
+    }
+
+    /// Merges changes from a peer; returns the log entries of those that changed this replica.
+    mutating func merge(_ changes: [DocumentChange], from peer: String?, now: UInt64) -> [PersistedEntry] {
+        var entries: [PersistedEntry] = []
+        for change in changes {
+            if let newest = DocumentStore.stamps(of: change).max() { clock.observe(newest, wallMillis: now) }
+            let (key, changed, equal) = store.apply(change)
+            guard changed, let merged = store.change(at: key) else { continue }
+            entries.append(record(key, merged, source: equal ? peer : nil, now: now))
+        }
+        return entries
+    }
+}

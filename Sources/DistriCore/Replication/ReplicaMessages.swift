@@ -1,0 +1,124 @@
+/// One replicated change, as state: merging it is idempotent and commutative, so changes may arrive
+/// late, twice or out of order.
+public enum DocumentChange: Hashable, Sendable {
+    /// A collection's create and drop stamps.
+    case collection(name: String, created: HLCTimestamp, dropped: HLCTimestamp?)
+    /// A document's whole replicated state.
+    case document(collection: String, ReplicatedDocument)
+}
+
+/// A document's address: its collection and id (nil id: the collection's own create/drop stamps).
+public struct DocumentKey: Hashable, Sendable, CustomStringConvertible {
+    public var collection: String
+    public var id: String?
+
+    public init(collection: String, id: String?) {
+        self.collection = collection
+        self.id = id
+    }
+
+    public var description: String { id.map { "\(collection)/\($0)" } ?? collection }
+}
+
+/// How far one replica has another's state: the other's epoch (a fresh random number per start
+/// without its data) and its change sequence number.
+public struct Watermark: Hashable, Sendable, Comparable {
+    public var epoch: UInt64
+    public var sequence: UInt64
+
+    public init(epoch: UInt64, sequence: UInt64) {
+        self.epoch = epoch
+        self.sequence = sequence
+    }
+
+    public static func < (a: Watermark, b: Watermark) -> Bool {
+        (a.epoch, a.sequence) < (b.epoch, b.sequence)
+    }
+}
+
+/// Requests one replica sends another; each has exactly one ``ReplicaResponse``.
+public enum ReplicaRequest: Hashable, Sendable {
+    /// Changes written on the sender, pushed at once (batched per flush).
+    case push([DocumentChange])
+    /// Anti-entropy: "send me what you have that I lack".
+    case pull(PullRequest)
+    /// Compare-and-set phase 1 for one document.
+    case prepare(DocumentKey, Ballot)
+    /// Compare-and-set phase 2: accept this state of the document.
+    case propose(DocumentKey, Ballot, ReplicatedDocument)
+    /// Compare-and-set decided: merge the state and forget the accepted value.
+    case commit(DocumentKey, Ballot, ReplicatedDocument)
+}
+
+/// What the requester already holds of the responder.
+public struct PullRequest: Hashable, Sendable {
+    /// The responder's state the requester holds, when it knows the responder's current epoch.
+    public var since: Watermark?
+    /// Per-collection id-range digests of the requester, sent when `since` is unknown, so the
+    /// responder sends only the ranges that differ.
+    public var digests: [String: AntiEntropy.CollectionDigest]?
+    /// Per origin node, the stamp up to which the requester holds all of that node's writes: the
+    /// responder leaves out changes made entirely of such writes.
+    public var coverage: [String: HLCTimestamp]
+
+    public init(
+        since: Watermark?, digests: [String: AntiEntropy.CollectionDigest]?, coverage: [String: HLCTimestamp]
+    ) {
+        self.since = since
+        self.digests = digests
+        self.coverage = coverage
+    }
+}
+
+/// The answer to a ``PullRequest``.
+public struct PullReply: Hashable, Sendable {
+    /// The responder's epoch and the change sequence these changes bring the requester up to.
+    public var upTo: Watermark
+    /// False when the reply was cut at the size limit: the requester should pull again.
+    public var complete: Bool
+    /// False when the requester named an epoch the responder no longer has and sent no digests:
+    /// it must pull again with digests.
+    public var understood: Bool
+    /// The responder's coverage (its own clock included), which a complete reply passes on.
+    public var coverage: [String: HLCTimestamp]
+    public var changes: [DocumentChange]
+
+    public init(
+        upTo: Watermark, complete: Bool, understood: Bool, coverage: [String: HLCTimestamp],
+        changes: [DocumentChange]
+    ) {
+        self.upTo = upTo
+        self.complete = complete
+        self.understood = understood
+        self.coverage = coverage
+        self.changes = changes
+    }
+}
+
+/// A compare-and-set acceptor's promise, with the replica's current state of the document.
+public struct CASPromise: Hashable, Sendable {
+    public var accepted: Ballot?
+    public var acceptedDocument: ReplicatedDocument?
+    public var committed: Ballot
+    public var current: ReplicatedDocument?
+
+    public init(
+        accepted: Ballot?, acceptedDocument: ReplicatedDocument?, committed: Ballot, current: ReplicatedDocument?
+    ) {
+        self.accepted = accepted
+        self.acceptedDocument = acceptedDocument
+        self.committed = committed
+        self.current = current
+    }
+}
+
+/// Answers to ``ReplicaRequest``s.
+public enum ReplicaResponse: Hashable, Sendable {
+    /// The push or commit was merged (and made durable where the node keeps a log).
+    case merged
+    case pulled(PullReply)
+    /// The prepare was promised, or refused because of a higher promise.
+    case promise(CASPromise?, promised: Ballot)
+    /// The proposal was accepted, or refused because of a higher promise.
+    case accepted(Bool, promised: Ballot)
+}
