@@ -218,7 +218,8 @@ public final class CloudNode: Service, Sendable {
                 },
                 bypassesAdmission: true))
         dispatcher.attach(shell: shell, peers: peers)
-        state.withLockedValue { $0.database }?.attach(shell: shell, peers: peers)
+        state.withLockedValue { $0.database }?.attach(
+            shell: shell, peers: peers, joining: !configuration.seeds.filter { $0 != advertised }.isEmpty)
         state.withLockedValue {
             $0.membership = shell
             $0.peers = peers

@@ -33,7 +33,8 @@ final class RequestDispatcher: Sendable {
         let now = NIODeadline.now()
         let request = ServiceRequest(
             service: wire.service, params: wire.params, data: wire.data, requestID: responder.requestID,
-            deadline: wire.deadlineMillis == 0 ? nil : now + .milliseconds(Int64(wire.deadlineMillis)))
+            deadline: wire.deadlineMillis == 0 ? nil : now + .milliseconds(Int64(wire.deadlineMillis)),
+            taskID: wire.taskID)
         let cluster = self.cluster.withLockedValue { $0 }
         if let cluster, cluster.shell.isDark { return }
         let service = registry.lookup(wire.service)

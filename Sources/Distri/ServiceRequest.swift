@@ -12,11 +12,14 @@ public struct ServiceRequest: Sendable {
     public var requestID: UInt64
     /// When the caller stops waiting, if it said.
     public var deadline: NIODeadline?
+    /// The caller's task id, the same on every retry of the call (0: none).
+    public var taskID: UInt64
 
     public init(
         service: String, params: [String] = [], data: ByteBuffer, requestID: UInt64 = 0,
-        deadline: NIODeadline? = nil
+        deadline: NIODeadline? = nil, taskID: UInt64 = 0
     ) {
+        self.taskID = taskID
         self.service = service
         self.params = params
         self.data = data

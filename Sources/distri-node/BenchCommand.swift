@@ -5,10 +5,19 @@ import Foundation
 import NIOCore
 import NIOPosix
 
-/// `distri-node bench`: throughput and latency of small calls, beside a plain loopback echo.
+/// `distri-node bench`: load runs; `bench calls` (the default) and `bench db`.
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
+        abstract: "Measure a cloud under load: small calls (default) or the document DB.",
+        subcommands: [BenchCallsCommand.self, BenchDBCommand.self],
+        defaultSubcommand: BenchCallsCommand.self)
+}
+
+/// `distri-node bench [calls]`: throughput and latency of small calls, beside a plain loopback echo.
+struct BenchCallsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "calls",
         abstract: "Measure small-call throughput and latency against a cloud, beside a loopback echo.",
         discussion: """
             Without --cloud it starts `distri-node local --nodes N` as a child process and stops it afterwards.

@@ -56,8 +56,11 @@ struct DemoCommand: AsyncParsableCommand {
         let stats = await client.collectStats()
         print(stats.table)
 
+        step(6, "The document DB: every node holds a replica")
+        try await databaseTour(cloud, stats: client)
+
         if cloud.nodes.count > 1, let leaving = cloud.nodes.last {
-            step(6, "Node \(leaving.id) leaves; calls go on without it")
+            step(7, "Node \(leaving.id) leaves; calls go on without it")
             await leaving.shutdown()
             let calls = (0..<200).map { i in client.call(ByteBuffer(string: "after \(i)"), service: "Uppercase") }
             var ok = 0
@@ -67,11 +70,83 @@ struct DemoCommand: AsyncParsableCommand {
             printMembers(of: cloud.nodes[0])
         }
 
-        step(7, "Stop the cloud gracefully")
+        step(8, "Stop the cloud gracefully")
         await client.shutdown()
         await cloud.stop()
         say("done")
         if correct != 1000 { throw ExitCode.failure }
+    }
+
+    /// Writes on different nodes, a filtered and sorted read on another, a conditional update, and
+    /// each node's document count.
+    private func databaseTour(_ cloud: LocalCloud, stats: Client) async throws {
+        // One client per node, so that each call below goes where it says.
+        let clients = cloud.addresses.map { Client(nodes: [$0]) }
+        let databases = clients.map { DocumentDatabase(client: $0) }
+        func node(_ index: Int) -> String { cloud.nodes[index % cloud.nodes.count].id }
+        func at(_ index: Int) -> DocumentDatabase { databases[index % databases.count] }
+        do {
+            try await at(0).createCollection("cities")
+            say("CreateCollection cities on node \(node(0)) (writes wait for a majority by default)")
+            let cities: [(String, String, Double)] = [
+                ("Lisbon", "PT", 545_000), ("Oslo", "NO", 709_000), ("Porto", "PT", 232_000),
+            ]
+            for (index, (name, country, population)) in cities.enumerated() {
+                let id = try await at(index).add(
+                    ["name": .string(name), "country": .string(country), "population": .number(population)],
+                    to: "cities")
+                say("AddDocument {\"name\":\"\(name)\",...} on node \(node(index)) -> id \(id)")
+            }
+            let reader = cloud.nodes.count - 1
+            var majority = at(reader)
+            majority.readConsistency = .majority
+            let page = try await majority.read(
+                "cities", filter: .object(["country": .string("PT")]), sort: "population", descending: true)
+            say(
+                "ReadCollection on node \(node(reader)), filter {\"country\":\"PT\"}, sort population descending, read=majority:"
+            )
+            for document in page.documents {
+                say(
+                    "  \(document.id)  \(document.body["name"]?.stringValue ?? "?")  \(document.body["population"]?.jsonText ?? "?")"
+                )
+            }
+            guard let porto = page.documents.last?.id else {
+                throw DemoFailure(description: "the read found no documents")
+            }
+            let condition = JSONValue.object(["population": .number(232_000)])
+            let written = try await at(1).update(porto, in: "cities", increment: ["population": 1_000], if: condition)
+            say(
+                "UpdateDocument \(porto) $inc population 1000, if {\"population\":232000} on node \(node(1)) -> population \(written?["population"]?.jsonText ?? "?")"
+            )
+            do {
+                try await at(2).update(porto, in: "cities", increment: ["population": 1_000], if: condition)
+                say("the same conditional update again -> applied (unexpected)")
+            } catch let error as ClientError where error.remoteCode == .conflict {
+                say("the same conditional update again on node \(node(2)) -> conflict: \(error.message)")
+            }
+            // Majority writes are acknowledged before the last replica has them: give it a moment.
+            var counts: [String] = []
+            for _ in 0..<40 {
+                let results = await stats.collectStats()
+                counts = results.map { item in
+                    let documents = (try? item.result.get())?.database?.documents["cities"]
+                    return documents.map(String.init) ?? "?"
+                }
+                if Set(counts) == ["3"] { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            say(
+                "documents in cities per node (stats): \(zip(cloud.nodes, counts).map { "\($0.id)=\($1)" }.joined(separator: ", "))"
+            )
+        } catch {
+            for client in clients { await client.shutdown() }
+            throw error
+        }
+        for client in clients { await client.shutdown() }
+    }
+
+    struct DemoFailure: Error, CustomStringConvertible {
+        var description: String
     }
 
     private func printMembers(of node: CloudNode) {

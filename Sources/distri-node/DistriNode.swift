@@ -8,11 +8,11 @@ struct DistriNode: AsyncParsableCommand {
         abstract: "Run and inspect Distri cloud nodes.",
         discussion: """
             Start a local cloud of three nodes with `distri-node local`, or one node with `distri-node run`.
-            `distri-node demo` shows a cloud at work from start to finish.
+            `distri-node demo` shows a cloud at work from start to finish; `distri-node db` works its document DB.
             """,
         subcommands: [
             RunCommand.self, LocalCommand.self, StatsCommand.self, MembersCommand.self, GossipRateCommand.self,
-            BenchCommand.self, DemoCommand.self,
+            DBCommand.self, BenchCommand.self, DemoCommand.self,
         ]
     )
 }

@@ -18,6 +18,13 @@ struct LocalCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Tasks that may run at once, per node.")
     var capacity = 64
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Directory for the nodes' DB write-ahead logs: node i (1...N) uses DIR/node-i and keeps its id there (default: in memory).",
+            valueName: "dir"))
+    var dataDir: String?
+
     @Flag(name: .long, help: "Stop when standard input closes (used when started by another process).")
     var stopOnEOF = false
 
@@ -30,7 +37,8 @@ struct LocalCommand: AsyncParsableCommand {
     func run() async throws {
         log.bootstrap()
         let logger = Logger(label: "distri.local")
-        let cloud = try await LocalCloud.start(nodes: nodes, host: host, capacity: capacity, logger: logger)
+        let cloud = try await LocalCloud.start(
+            nodes: nodes, host: host, capacity: capacity, dataDirectory: dataDir, logger: logger)
         var listing = ""
         for (node, address) in zip(cloud.nodes, cloud.addresses) {
             listing += "node \(node.id) listening on \(address)\n"
@@ -61,14 +69,20 @@ final class LocalCloud: Service, Sendable {
         self.addresses = addresses
     }
 
-    static func start(nodes count: Int, host: String, capacity: Int = 64, logger: Logger) async throws -> LocalCloud {
+    /// Starts `count` nodes, each joining through the first. With `dataDirectory`, node i (from 1)
+    /// keeps its DB log and its id in `dataDirectory/node-i`.
+    static func start(
+        nodes count: Int, host: String, capacity: Int = 64, dataDirectory: String? = nil, logger: Logger
+    ) async throws -> LocalCloud {
         var nodes: [CloudNode] = []
         var addresses: [NodeAddress] = []
-        for _ in 0..<count {
+        for index in 1...count {
+            let directory = dataDirectory.map { ($0 as NSString).appendingPathComponent("node-\(index)") }
             let node = CloudNode(
                 configuration: CloudNodeConfiguration(
                     listen: NodeAddress(host: host, port: 0), seeds: addresses.prefix(1).map { $0 },
-                    capacity: capacity),
+                    nodeID: try directory.map { try DataDirectory.nodeID(in: $0, requested: nil) },
+                    capacity: capacity, dataDirectory: directory),
                 logger: logger)
             addresses.append(try await node.start())
             nodes.append(node)

@@ -45,3 +45,9 @@ struct LogOptions: ParsableArguments {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// `one`, `majority` or `all`.
+extension WriteConsistency: ExpressibleByArgument {}
+
+/// `local` or `majority`.
+extension ReadConsistency: ExpressibleByArgument {}

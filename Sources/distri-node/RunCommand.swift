@@ -30,6 +30,13 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Largest request or reply, in MiB.")
     var maxPayloadMiB = 64
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Directory for the DB replica's write-ahead log and the node's id (default: keep the DB in memory).",
+            valueName: "dir"))
+    var dataDir: String?
+
     @Option(name: .long, help: "Chaos mode: chance per second of going dark (dropping all traffic) for 0.5-3 s.")
     var chaos: Double = 0
 
@@ -50,10 +57,12 @@ struct RunCommand: AsyncParsableCommand {
         let logger = Logger(label: "distri.node")
         var limits = WireLimits.standard
         limits.maxMessageSize = maxPayloadMiB << 20
+        let nodeID = try dataDir.map { try DataDirectory.nodeID(in: $0, requested: id) } ?? id
         let node = CloudNode(
             configuration: CloudNodeConfiguration(
-                listen: listen, advertise: advertise, seeds: seeds?.addresses ?? [], nodeID: id, capacity: capacity,
-                queueLimit: queue, limits: limits, cluster: ClusterSettings(chaosRate: chaos)),
+                listen: listen, advertise: advertise, seeds: seeds?.addresses ?? [], nodeID: nodeID,
+                capacity: capacity, queueLimit: queue, limits: limits, cluster: ClusterSettings(chaosRate: chaos),
+                dataDirectory: dataDir),
             logger: logger)
         if chaos > 0 { logger.warning("chaos mode: this node will go dark at random", metadata: ["rate": "\(chaos)"]) }
         if testServices { TestServices.register(on: node) }

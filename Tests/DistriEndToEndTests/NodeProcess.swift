@@ -7,6 +7,7 @@ final class NodeProcess {
     let id: String
     private(set) var address: NodeAddress
     private let seeds: [NodeAddress]
+    private let extraArguments: [String]
     private var input = Pipe()
 
     struct StartError: Error, CustomStringConvertible { var description: String }
@@ -23,9 +24,13 @@ final class NodeProcess {
         return URL(fileURLWithPath: ".build/debug/distri-node")
     }
 
-    init(id: String, listen: NodeAddress = NodeAddress(host: "127.0.0.1", port: 0), seeds: [NodeAddress]) throws {
+    init(
+        id: String, listen: NodeAddress = NodeAddress(host: "127.0.0.1", port: 0), seeds: [NodeAddress],
+        extraArguments: [String] = []
+    ) throws {
         self.id = id
         self.seeds = seeds
+        self.extraArguments = extraArguments
         self.address = listen
         self.process = Process()
         try launch(listen: listen)
@@ -38,6 +43,7 @@ final class NodeProcess {
             "run", "--listen", listen.description, "--id", id, "--test-services", "--log-level", "warning",
         ]
         if !seeds.isEmpty { arguments += ["--seeds", seeds.map(\.description).joined(separator: ",")] }
+        arguments += extraArguments
         process.arguments = arguments
         let output = Pipe()
         input = Pipe()

@@ -10,6 +10,8 @@ public struct DatabaseLimits: Sendable {
     public var peerTimeoutMillis: UInt64
     /// Log entries after which the write-ahead log is compacted into a snapshot. Default 200,000.
     public var compactionEntries: Int
+    /// How long a node that joins through seeds holds client operations for its first sync. Default 5 s.
+    public var catchUpMillis: UInt64 = 5_000
     /// The replication core's settings (sync interval, collection limit, tombstone grace).
     public var replication: ReplicaSettings
 

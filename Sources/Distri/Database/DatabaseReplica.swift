@@ -29,6 +29,9 @@ final class DatabaseReplica: Sendable {
         var alive: Set<String> = []
         var antiEntropyBytes: UInt64 = 0
         var recoveredEntries = 0
+        /// Operations that arrived before the first sync of a node that joined through seeds.
+        var notReady: [@Sendable () -> Void]? = nil
+        var readySince: UInt64 = 0
     }
 
     init(nodeID: String, limits: DatabaseLimits, dataDirectory: String?, logger: Logger) throws {
@@ -59,9 +62,18 @@ final class DatabaseReplica: Sendable {
         state = NIOLockedValueBox(initial)
     }
 
-    /// Connects the replica to the cluster and starts its timer.
-    func attach(shell: MembershipShell, peers: Client) {
+    /// Connects the replica to the cluster and starts its timer. A node that joins through seeds
+    /// holds its clients' operations until its first sync with a peer (at most `catchUpMillis`), so a
+    /// restarted empty node does not answer "not found" for what the others hold.
+    func attach(shell: MembershipShell, peers: Client, joining: Bool) {
         cluster.withLockedValue { $0 = (shell, peers) }
+        if joining {
+            let now = Self.wallMillis()
+            state.withLockedValue {
+                $0.notReady = []
+                $0.readySince = now + limits.catchUpMillis
+            }
+        }
         let task = peers.eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(20)) { [self] _ in
             tick(shell: shell)
         }
@@ -83,6 +95,9 @@ final class DatabaseReplica: Sendable {
     func write(
         _ operation: DatabaseOperation, consistency: WriteConsistency, deadline: NIODeadline?, on loop: EventLoop
     ) -> EventLoopFuture<WriteReceipt> {
+        if let waiting = whenReady(on: loop) {
+            return waiting.flatMap { self.write(operation, consistency: consistency, deadline: deadline, on: loop) }
+        }
         let promise = loop.makePromise(of: WriteReceipt.self)
         let now = Self.wallMillis()
         let expires = now + Self.millis(until: deadline, default: limits.defaultTimeoutMillis)
@@ -104,6 +119,11 @@ final class DatabaseReplica: Sendable {
         consistency: ReadConsistency, session: SessionToken?, deadline: NIODeadline?, on loop: EventLoop,
         _ body: @escaping @Sendable (DocumentStore) throws -> T
     ) -> EventLoopFuture<T> {
+        if let waiting = whenReady(on: loop) {
+            return waiting.flatMap {
+                self.read(consistency: consistency, session: session, deadline: deadline, on: loop, body)
+            }
+        }
         let promise = loop.makePromise(of: Void.self)
         let now = Self.wallMillis()
         let expires = now + Self.millis(until: deadline, default: limits.defaultTimeoutMillis)
@@ -118,6 +138,31 @@ final class DatabaseReplica: Sendable {
         return promise.futureResult.flatMapThrowing { _ in
             try self.state.withLockedValue { try body($0.engine.store) }
         }
+    }
+
+    /// Nil once the replica is ready; else a future that completes when it is.
+    private func whenReady(on loop: EventLoop) -> EventLoopFuture<Void>? {
+        let promise = loop.makePromise(of: Void.self)
+        let queued = state.withLockedValue { state -> Bool in
+            guard state.notReady != nil else { return false }
+            state.notReady?.append { promise.succeed(()) }
+            return true
+        }
+        guard queued else {
+            promise.succeed(())
+            return nil
+        }
+        return promise.futureResult
+    }
+
+    /// Releases operations held until the first sync.
+    private func releaseIfReady(now: UInt64) {
+        let waiting = state.withLockedValue { state -> [@Sendable () -> Void] in
+            guard let waiting = state.notReady, state.engine.hasSynced || now >= state.readySince else { return [] }
+            state.notReady = nil
+            return waiting
+        }
+        for resume in waiting { resume() }
     }
 
     /// Reads the local store as it is now.
@@ -178,6 +223,7 @@ final class DatabaseReplica: Sendable {
             return actions
         }
         perform(actions)
+        releaseIfReady(now: now)
         if let durable, durable.entriesSinceCompaction > limits.compactionEntries {
             durable.compact(state.withLockedValue { $0.engine.snapshot() })
         }
@@ -251,6 +297,7 @@ extension ServiceError {
         let code: ErrorCode =
             switch error.kind {
             case .notFound: .notFound
+            case .exists: .conflict
             case .badRequest: .badParams
             case .conditionFailed: .conflict
             case .unavailable: .unavailable

@@ -49,7 +49,7 @@ struct DatabaseRequest {
         get throws(ServiceError) {
             guard let text = options["read"] else { return .local }
             guard let level = ReadConsistency(rawValue: text) else {
-                throw .badParams("read is local or majority, not '\(text)'")
+                throw .badParams("read is local, majority or all, not '\(text)'")
             }
             return level
         }

@@ -11,11 +11,13 @@ enum DatabaseServices {
         "ReadCollection", "Count",
     ]
 
+    /// Registers the services, except where the node's owner already registered one by that name.
     static func register(on registry: ServiceRegistry, replica: DatabaseReplica) {
         func service(
             _ name: String,
             _ body: @escaping @Sendable (DatabaseRequest, EventLoop) throws -> EventLoopFuture<ByteBuffer>
         ) {
+            guard registry.lookup(name) == nil else { return }
             registry.register(
                 RegisteredService(
                     name: name,
@@ -52,13 +54,20 @@ enum DatabaseServices {
             let collection = try request.argument(0, "collection")
             var body = try request.object(limit: limit)
             let id: String
+            let derived: Bool
             switch body.removeValue(forKey: "_id") {
-            case .string(let given)? where !given.isEmpty && given.utf8.count <= 256: id = given
-            case nil: id = DocumentID.random()
+            case .string(let given)? where !given.isEmpty && given.utf8.count <= 256: (id, derived) = (given, false)
+            // Named after the task id, which every retry of the call carries: a retry that lands on
+            // another node after the first attempt's node died finds the document instead of adding a twin.
+            case nil: (id, derived) = (request.request.taskID == 0 ? DocumentID.random() : DocumentID.id(request.request.taskID), true)
             default: throw ServiceError.badParams("_id must be a string of 1 to 256 bytes")
             }
             return writeCatchingUp(.add(collection: collection, id: id, body: body), request, replica, loop)
                 .map { DatabaseReply.write($0) }
+                .flatMapError { error in
+                    guard derived, (error as? ServiceError)?.code == .conflict else { return loop.makeFailedFuture(error) }
+                    return loop.makeSucceededFuture(DatabaseReply.json(.object(["id": .string(id), "retried": true])))
+                }
         }
         service("UpdateDocument") { request, loop in
             let collection = try request.argument(0, "collection")
@@ -183,7 +192,7 @@ enum DatabaseServices {
             : replica.read(consistency: .local, session: session, deadline: deadline, on: loop) { _ in }
         return ready.flatMap { attempt() }.flatMapError { error in
             guard (error as? ServiceError)?.code == .notFound else { return loop.makeFailedFuture(error) }
-            return replica.read(consistency: .majority, session: nil, deadline: deadline, on: loop) { _ in }
+            return replica.read(consistency: .all, session: nil, deadline: deadline, on: loop) { _ in }
                 .flatMapError { _ in loop.makeSucceededVoidFuture() }
                 .flatMap { attempt() }
         }
@@ -244,7 +253,11 @@ enum DatabaseServices {
 enum DocumentID {
     static func random() -> String {
         var generator = SystemRandomNumberGenerator()
-        let hex = String(generator.next() as UInt64, radix: 16)
+        return id(generator.next())
+    }
+
+    static func id(_ value: UInt64) -> String {
+        let hex = String(value, radix: 16)
         return String(repeating: "0", count: 16 - hex.count) + hex
     }
 }

@@ -14,6 +14,8 @@ public enum ReadConsistency: String, Sendable, CaseIterable, Codable {
     case local
     /// This replica after pulling from a majority: sees every write acknowledged at `majority` or `all`.
     case majority
+    /// This replica after pulling from every alive replica: sees every write any of them holds.
+    case all
 }
 
 /// Changes to one document's fields: values to set (top level), numbers to add to, and whether the
@@ -73,6 +75,8 @@ public enum DatabaseOperation: Hashable, Sendable {
 public struct DatabaseError: Error, Hashable, Sendable, CustomStringConvertible {
     public enum Kind: Hashable, Sendable {
         case notFound
+        /// An add found the id taken.
+        case exists
         case badRequest
         /// A conditional update's condition did not hold: nothing was written.
         case conditionFailed

@@ -22,7 +22,7 @@ extension ReplicaEngine {
         enum Phase: Sendable {
             case waiting(until: UInt64)
             case preparing(promises: [String: CASPromise])
-            case proposing(ReplicatedDocument, recovering: Bool, accepts: Set<String>)
+            case proposing(ReplicatedDocument, recovering: Bool, accepts: Set<String>, refusals: Set<String>)
             case committing(ReplicatedDocument, recovering: Bool, acks: Set<String>)
         }
 
@@ -33,6 +33,9 @@ extension ReplicaEngine {
         var phase: Phase
         var deadline: UInt64
         var attempts = 0
+        /// Stamps of this round's own earlier proposals: if one shows up committed (another coordinator
+        /// finished it), the update took effect and must not be applied again.
+        var proposed: Set<HLCTimestamp> = []
     }
 
     mutating func startConditional(
@@ -135,11 +138,13 @@ extension ReplicaEngine {
             rounds[id] = round
             guard promises.count >= needed else { return [] }
             return decide(id, promises: promises, now: now)
-        case (.proposing(let document, let recovering, var accepts), .accepted(let accepted, let promised)):
-            guard accepted else { return backOff(id, after: promised, now: now) }
-            accepts.insert(peer)
-            round.phase = .proposing(document, recovering: recovering, accepts: accepts)
+        case (.proposing(let document, let recovering, var accepts, var refusals), .accepted(let accepted, let promised)):
+            // One refusal does not end the round: the value is chosen if a majority accepts it anyway,
+            // and backing off then would leave this caller unsure whether its update took effect.
+            if accepted { accepts.insert(peer) } else { refusals.insert(peer) }
+            round.phase = .proposing(document, recovering: recovering, accepts: accepts, refusals: refusals)
             rounds[id] = round
+            if refusals.count > replicaCount - needed { return backOff(id, after: promised, now: now) }
             guard accepts.count >= needed else { return [] }
             return commitRound(id, document: document, recovering: recovering, now: now)
         case (.committing(let document, let recovering, var acks), .merged):
@@ -171,6 +176,14 @@ extension ReplicaEngine {
         for promise in promises.values { if let current = promise.current { merged.merge(current) } }
         let proposal: ReplicatedDocument
         let recovering: Bool
+        if !round.proposed.isEmpty, merged.fields.values.contains(where: { round.proposed.contains($0.stamp) }) {
+            // An earlier proposal of ours was committed by a coordinator that recovered it.
+            rounds[id] = nil
+            let receipt = WriteReceipt(
+                id: round.key.id, stamp: merged.version, replicas: replicaCount / 2 + 1,
+                document: store.collections[round.key.collection]?.visibleBody(merged) ?? merged.body)
+            return [.completed(operation: id, .success(receipt))]
+        }
         if let pending {
             proposal = pending.1
             recovering = true
@@ -200,14 +213,16 @@ extension ReplicaEngine {
             }
             clock.observe(merged.version, wallMillis: now)
             var next = merged
-            next.write(changes, stamp: clock.now(wallMillis: now), replace: round.update.replace)
+            let stamp = clock.now(wallMillis: now)
+            next.write(changes, stamp: stamp, replace: round.update.replace)
+            round.proposed.insert(stamp)
             proposal = next
             recovering = false
         }
         guard case .accepted(true, _) = propose(round.key, round.ballot, proposal) else {
             return backOff(id, after: acceptors[round.key]?.promised ?? round.ballot, now: now)
         }
-        round.phase = .proposing(proposal, recovering: recovering, accepts: [node])
+        round.phase = .proposing(proposal, recovering: recovering, accepts: [node], refusals: [])
         rounds[id] = round
         return alive.sorted().map { casSend(.propose(round.key, round.ballot, proposal), to: $0, id: id, ballot: round.ballot) }
     }

@@ -3,6 +3,9 @@ extension ReplicaEngine {
     /// and this replica covers the client's session stamps.
     struct ReadBarrier: Sendable {
         var neededPeers: Int
+        /// Peers asked; once all have answered, session stamps still not covered are taken as lost
+        /// with a replica that died (a `majority` write is never lost that way).
+        var asked: Set<String> = []
         var answered: Set<String> = []
         var failed: Set<String> = []
         var session: SessionToken
@@ -17,8 +20,13 @@ extension ReplicaEngine {
     public mutating func prepareRead(
         id: UInt64, consistency: ReadConsistency, session: SessionToken?, now: UInt64, deadline: UInt64
     ) -> [ReplicaAction] {
-        let neededPeers = consistency == .majority ? replicaCount / 2 : 0
-        let barrier = ReadBarrier(neededPeers: neededPeers, session: session ?? SessionToken(), deadline: deadline)
+        let neededPeers =
+            switch consistency {
+            case .local: 0
+            case .majority: replicaCount / 2
+            case .all: alive.count
+            }
+        var barrier = ReadBarrier(neededPeers: neededPeers, session: session ?? SessionToken(), deadline: deadline)
         let origins = uncovered(barrier.session)
         if neededPeers == 0 && origins.isEmpty { return [.readable(operation: id, .success(()))] }
         if neededPeers > alive.count {
@@ -30,28 +38,25 @@ extension ReplicaEngine {
                             .unavailable, "a majority read needs \(neededPeers) peers; \(alive.count) reachable")))
             ]
         }
-        if let missing = origins.first(where: { !alive.contains($0) }) {
-            return [
-                .readable(
-                    operation: id,
-                    .failure(DatabaseError(.unavailable, "this session's writes on \(missing) are not here yet and \(missing) is unreachable")))
-            ]
-        }
+        // Session stamps name a node incarnation; pulling from every alive peer finds them wherever
+        // they went, and the coverage that complete replies pass on settles the barrier.
+        barrier.asked = alive
+        if barrier.asked.isEmpty { return [.readable(operation: id, .success(()))] }
         reads[id] = barrier
-        let targets = neededPeers > 0 ? alive : Set(origins)
-        return targets.sorted().map { pull(from: $0, reads: [id]) }
+        return alive.sorted().map { pull(from: $0, reads: [id]) }
     }
 
     /// Origins of session stamps this replica does not cover yet.
     func uncovered(_ session: SessionToken) -> [String] {
-        session.stamps.values.filter { $0.node != node && (coverage[$0.node] ?? .zero) < $0 }.map(\.node).sorted()
+        session.stamps.values.filter { $0.node != clock.node && (coverage[$0.node] ?? .zero) < $0 }.map(\.node).sorted()
     }
 
-    private mutating func readAnswered(_ id: UInt64, by peer: String) -> ReplicaAction? {
+    private mutating func readAnswered(_ id: UInt64, by peer: String?) -> ReplicaAction? {
         guard var barrier = reads[id] else { return nil }
-        barrier.answered.insert(peer)
+        if let peer { barrier.answered.insert(peer) }
         reads[id] = barrier
-        guard barrier.answered.count >= barrier.neededPeers, uncovered(barrier.session).isEmpty else { return nil }
+        let sessionMet = uncovered(barrier.session).isEmpty || barrier.answered.isSuperset(of: barrier.asked)
+        guard barrier.answered.count >= barrier.neededPeers, sessionMet else { return nil }
         reads[id] = nil
         return .readable(operation: id, .success(()))
     }
@@ -60,9 +65,13 @@ extension ReplicaEngine {
         guard var barrier = reads[id] else { return [] }
         barrier.failed.insert(peer)
         reads[id] = barrier
-        let stillPossible = alive.subtracting(barrier.failed).count >= barrier.neededPeers
-        let sessionPossible = uncovered(barrier.session).allSatisfy { !barrier.failed.contains($0) }
-        guard !stillPossible || !sessionPossible else { return [] }
+        let stillPossible = barrier.asked.subtracting(barrier.failed).count >= barrier.neededPeers
+        if stillPossible {
+            // A failed peer no longer holds the session barrier up.
+            barrier.asked.remove(peer)
+            reads[id] = barrier
+            return readAnswered(id, by: nil).map { [$0] } ?? []
+        }
         reads[id] = nil
         return [.readable(operation: id, .failure(DatabaseError(.unavailable, "could not reach the replicas the read needs")))]
     }
@@ -83,7 +92,7 @@ extension ReplicaEngine {
     /// Coverage including this replica's own writes.
     var currentCoverage: [String: HLCTimestamp] {
         var all = coverage
-        all[node] = clock.last
+        all[clock.node] = clock.last
         return all
     }
 
@@ -147,7 +156,7 @@ extension ReplicaEngine {
         let entries = merge(reply.changes, from: peer, now: now)
         if !entries.isEmpty { actions.append(.persist(entries)) }
         if reply.complete {
-            for (origin, stamp) in reply.coverage where origin != node {
+            for (origin, stamp) in reply.coverage where origin != clock.node {
                 coverage[origin] = max(coverage[origin] ?? .zero, stamp)
             }
         }
@@ -155,6 +164,7 @@ extension ReplicaEngine {
             pulled[peer] = reply.upTo
         }
         if reply.complete {
+            hasSynced = true
             actions.append(.persist([.syncState(syncState)]))
             actions += reads.compactMap { readAnswered($0, by: peer) }
         } else {
@@ -185,7 +195,13 @@ extension ReplicaEngine {
         for (id, read) in reads where read.deadline <= now {
             reads[id] = nil
             actions.append(
-                .readable(operation: id, .failure(DatabaseError(.unavailable, "replicas did not answer the read in time"))))
+                .readable(
+                    operation: id,
+                    .failure(
+                        DatabaseError(
+                            .unavailable,
+                            "replicas did not answer the read in time (asked \(read.asked.sorted()), answered "
+                                + "\(read.answered.sorted()), session stamps not here: \(uncovered(read.session)))"))))
         }
         actions += casTimers(now: now)
         if now >= nextSync {

@@ -42,6 +42,10 @@ public struct ReplicaEngine: Sendable {
     var nextPurge: UInt64 = 0
     var syncCursor = 0
 
+    /// True once a complete pull from some peer has been merged: a node that joins or restarts
+    /// holds what that peer held.
+    public internal(set) var hasSynced = false
+
     /// Bytes of documents received through anti-entropy (pull replies), for the stats.
     public internal(set) var antiEntropyChanges: UInt64 = 0
 
@@ -53,6 +57,8 @@ public struct ReplicaEngine: Sendable {
 
     struct QuorumWrite: Sendable {
         var receipt: WriteReceipt
+        /// The write's changes, pushed again to a peer whose push failed while the write still waits.
+        var changes: [DocumentChange]
         var needed: Int
         var holders: Set<String>
         var deadline: UInt64
@@ -63,7 +69,9 @@ public struct ReplicaEngine: Sendable {
         self.node = node
         self.epoch = epoch
         self.settings = settings
-        self.clock = HybridLogicalClock(node: node)
+        // Stamps name the incarnation (node and epoch), so that a node restarted without its data does
+        // not claim to hold the writes of its former self.
+        self.clock = HybridLogicalClock(node: "\(node)~\(String(epoch & 0xFFFF_FFFF, radix: 36))")
         self.random = SplitMix64(seed: seed)
     }
 
@@ -80,7 +88,17 @@ public struct ReplicaEngine: Sendable {
             outbox[peer] = nil
             outboxOperations[peer] = nil
         }
-        return joined.subtracting([node]).sorted().map { pull(from: $0, reads: []) }
+        for peer in joined where peer != node {
+            for id in writes.keys { requeue(id, to: peer) }
+        }
+        return joined.subtracting([node]).sorted().map { pull(from: $0, reads: []) } + flush(now: now)
+    }
+
+    /// Queues a waiting write's changes for `peer` again, unless the peer already holds them.
+    mutating func requeue(_ id: UInt64, to peer: String) {
+        guard let write = writes[id], !write.holders.contains(peer) else { return }
+        outbox[peer, default: []].append(contentsOf: write.changes)
+        outboxOperations[peer, default: []].append(id)
     }
 
     /// Replicas counted for quorums, this one included.
@@ -127,7 +145,9 @@ public struct ReplicaEngine: Sendable {
         if needed <= 1 {
             actions.append(.completed(operation: id, .success(applied.receipt)))
         } else {
-            writes[id] = QuorumWrite(receipt: applied.receipt, needed: needed, holders: [node], deadline: deadline)
+            writes[id] = QuorumWrite(
+                receipt: applied.receipt, changes: applied.changes.map(\.1), needed: needed, holders: [node],
+                deadline: deadline)
         }
         return actions
     }
@@ -165,7 +185,7 @@ public struct ReplicaEngine: Sendable {
         case .add(_, let id, let body):
             guard exists else { throw DatabaseError(.notFound, "no collection '\(name)'") }
             guard store.document(id, in: name) == nil else {
-                throw DatabaseError(.badRequest, "document \(id) already exists in '\(name)'")
+                throw DatabaseError(.exists, "document \(id) already exists in '\(name)'")
             }
             let stamp = clock.now(wallMillis: now)
             let document = store.update(id, in: name) { $0.write(body, stamp: stamp, replace: true) }
@@ -262,9 +282,12 @@ public struct ReplicaEngine: Sendable {
 
     private mutating func requestFailed(_ pending: Outstanding, now: UInt64) -> [ReplicaAction] {
         switch pending {
-        case .push:
-            // The write waits for other replicas or its deadline; anti-entropy delivers it later.
-            return []
+        case .push(let peer, let operations):
+            // Writes still waiting for replicas push again to this peer while it is alive (a lost
+            // connection, a slow moment); the rest reach it through anti-entropy.
+            guard alive.contains(peer) else { return [] }
+            for id in operations { requeue(id, to: peer) }
+            return flush(now: now)
         case .pull(let peer, let reads):
             return reads.flatMap { pullFailed(read: $0, peer: peer) }
         case .cas(let peer, let operation, let ballot):

@@ -1,0 +1,349 @@
+import Testing
+
+@testable import DistriCore
+
+/// Focused scenarios of one ``ReplicaEngine`` and its peers, driven message by message.
+@Suite struct ReplicaEngineTests {
+    private static let body: [String: JSONValue] = ["x": .number(1)]
+
+    /// Three connected nodes that all hold collection `c`.
+    private static func cluster(_ nodes: [String] = ["n1", "n2", "n3"], settings: ReplicaSettings = .init())
+        -> ReplicaTestNetwork
+    {
+        var net = ReplicaTestNetwork(nodes: nodes, settings: settings)
+        net.connectAll()
+        net.deliverAll()
+        net.perform(.createCollection("c"), .one, id: 1, at: nodes[0])
+        net.deliverAll()
+        return net
+    }
+
+    private static func isUnavailable<T>(_ result: Result<T, DatabaseError>?) -> Bool {
+        if case .failure(let error)? = result { return error.kind == .unavailable }
+        return false
+    }
+
+    @Test("a majority write of three nodes completes when one peer has merged the push, not before")
+    func majorityAfterOnePeer() throws {
+        var net = Self.cluster()
+        net.perform(.add(collection: "c", id: "a", body: Self.body), .majority, id: 2, at: "n1")
+        #expect(net.completed[2] == nil, "the write waits for a peer")
+        #expect(net.requests.filter { $0.from == "n1" }.map(\.to).sorted() == ["n2", "n3"])
+        net.deliverRequest { $0.to == "n2" }
+        #expect(net.completed[2] == nil, "n2 merged it, but n1 does not know yet")
+        net.deliverAnswer { $0.from == "n2" }
+        let receipt = try #require(try net.completed[2]?.get())
+        #expect(receipt.replicas == 2)
+        #expect(receipt.id == "a")
+        #expect(net.engines["n2"]!.store.document("a", in: "c") == Self.body)
+        net.deliverAll()
+        #expect(net.engines["n3"]!.store.document("a", in: "c") == Self.body)
+    }
+
+    @Test("an `all` write with a known peer down fails at once with unavailable, and writes nothing")
+    func allWithDeadPeer() {
+        var net = Self.cluster()
+        net.setAlive(["n2"], at: "n1")
+        net.perform(.add(collection: "c", id: "a", body: Self.body), .all, id: 2, at: "n1")
+        #expect(Self.isUnavailable(net.completed[2]))
+        #expect(net.engines["n1"]!.store.document("a", in: "c") == nil)
+        #expect(net.requests.isEmpty)
+        // A majority is still possible.
+        net.perform(.add(collection: "c", id: "b", body: Self.body), .majority, id: 3, at: "n1")
+        net.deliverAll()
+        #expect((try? net.completed[3]?.get()) != nil)
+    }
+
+    @Test("a write whose peers never answer fails with unavailable at its deadline, through tick")
+    func writeTimesOut() {
+        var net = Self.cluster()
+        let start = net.now
+        net.perform(.add(collection: "c", id: "a", body: Self.body), .majority, id: 2, at: "n1", timeout: 1_500)
+        net.requests.removeAll()
+        net.now = start + 1_499
+        net.tick("n1")
+        #expect(net.completed[2] == nil)
+        net.now = start + 1_500
+        net.tick("n1")
+        #expect(Self.isUnavailable(net.completed[2]))
+        net.now += 5_000
+        net.tick("n1")
+        #expect(net.completed.count == 2, "no second completion")
+    }
+
+    @Test("a pull answers only changes after its watermark, and not the state the requester pushed")
+    func watermarkAndEchoSuppression() throws {
+        var net = Self.cluster(["n1", "n2"])
+        net.perform(.add(collection: "c", id: "before", body: Self.body), id: 2, at: "n1")
+        net.deliverAll()
+        let n1 = net.engines["n1"]!
+        let mark = Watermark(epoch: n1.epoch, sequence: n1.changeSequence)
+        net.perform(.add(collection: "c", id: "after", body: Self.body), id: 3, at: "n1")
+        net.perform(.add(collection: "c", id: "echo", body: Self.body), id: 4, at: "n2")
+        net.deliverAll()
+        #expect(net.documents("c", on: "n1") == ["after", "before", "echo"])
+
+        func ids(_ pull: PullRequest, from peer: String) -> [String] {
+            guard case .pulled(let reply) = net.engines["n1"]!.handle(.pull(pull), from: peer, now: net.now).0 else {
+                return ["not a pull reply"]
+            }
+            return reply.changes.compactMap { change in
+                if case .document(_, let document) = change { return document.id }
+                return nil
+            }.sorted()
+        }
+        // Coverage left empty, so only the watermark and the echo rule filter.
+        let since = PullRequest(since: mark, digests: nil, coverage: [:])
+        #expect(ids(since, from: "n2") == ["after"], "n2 pushed `echo` itself")
+        #expect(ids(since, from: "n3") == ["after", "echo"])
+        // Coverage leaves out what the requester holds of an origin: here, all of n1's writes so far.
+        let covered = PullRequest(since: mark, digests: nil, coverage: net.engines["n1"]!.currentCoverage)
+        #expect(ids(covered, from: "n3") == ["echo"])
+        // Once n1 changes `echo`, n2 no longer holds that state.
+        net.perform(.update(collection: "c", id: "echo", DocumentUpdate(set: ["y": .bool(true)])), id: 5, at: "n1")
+        net.requests.removeAll()
+        #expect(ids(since, from: "n2") == ["after", "echo"])
+        // The engine's own pulls bring n2 up to date and then carry nothing.
+        net.pull("n2", from: "n1")
+        #expect(net.engines["n2"]!.store == net.engines["n1"]!.store)
+        let before = net.pulledChanges["n2", default: 0]
+        net.pull("n2", from: "n1")
+        #expect(net.pulledChanges["n2", default: 0] == before)
+    }
+
+    /// Ten thousand documents on three nodes; n3 goes away while n1 changes `missed` of them, then
+    /// comes back with its data dir (or its partition heals) and catches up from n1 and n2.
+    private static func rejoin(missed: Int, restart: Bool, sequential: Bool) -> (received: Int, equal: Bool) {
+        var net = cluster()
+        for index in 0..<10_000 {
+            let body: [String: JSONValue] = ["i": .number(Double(index))]
+            net.run(
+                net.engines["n1"]!.perform(
+                    .add(collection: "c", id: "d\(index)", body: body), consistency: .one, id: 100 + UInt64(index),
+                    now: net.now, deadline: net.now + 1_000),
+                at: "n1")
+        }
+        net.run(net.engines["n1"]!.flush(now: net.now), at: "n1")
+        net.deliverAll()
+        // Watermarks settle: everyone pulls from everyone twice.
+        for _ in 0..<2 {
+            for node in net.nodes { for peer in net.nodes where peer != node { net.pull(node, from: peer) } }
+        }
+        net.now += 1_000
+        net.setAlive([], at: "n3")
+        net.setAlive(["n2"], at: "n1")
+        net.setAlive(["n1"], at: "n2")
+        for index in 0..<missed {
+            let operation: DatabaseOperation =
+                index % 2 == 0
+                ? .add(collection: "c", id: "new\(index)", body: Self.body)
+                : .update(collection: "c", id: "d\(index * 97)", DocumentUpdate(set: ["changed": .bool(true)]))
+            net.run(
+                net.engines["n1"]!.perform(
+                    operation, consistency: .one, id: 20_000 + UInt64(index), now: net.now, deadline: net.now + 1_000),
+                at: "n1")
+        }
+        net.run(net.engines["n1"]!.flush(now: net.now), at: "n1")
+        net.deliverAll()
+        net.now += 1_000
+        if restart { net.start("n3", fromLog: true) }
+        net.pulledChanges["n3"] = 0
+        if sequential {
+            // Periodic anti-entropy: one peer per sync interval.
+            net.setAlive([], at: "n3")
+            net.setAlive(["n1"], at: "n3")
+            net.deliverAll()
+            net.setAlive(["n1", "n2"], at: "n3")
+            net.deliverAll()
+        } else {
+            net.setAlive(["n1", "n2"], at: "n3")
+        }
+        net.setAlive(["n2", "n3"], at: "n1")
+        net.setAlive(["n1", "n3"], at: "n2")
+        net.deliverAll()
+        let equal = net.engines["n3"]!.store == net.engines["n1"]!.store && net.engines["n2"]!.store == net.engines["n1"]!.store
+        return (net.pulledChanges["n3", default: 0], equal)
+    }
+
+    @Test("a replica that catches up from two peers in turn receives little more than it missed")
+    func rejoinSequential() {
+        let outcome = Self.rejoin(missed: 100, restart: true, sequential: true)
+        #expect(outcome.equal)
+        #expect(outcome.received >= 100 && outcome.received <= 110, "received \(outcome.received) for 100 missed")
+    }
+
+    @Test(
+        "a rejoining replica that missed 1% of 10,000 documents receives at most 1.1x of them from two peers",
+        arguments: [true, false])
+    func rejoinFromTwoPeers(restart: Bool) {
+        let outcome = Self.rejoin(missed: 100, restart: restart, sequential: false)
+        #expect(outcome.equal)
+        #expect(outcome.received >= 100 && outcome.received <= 110, "received \(outcome.received) for 100 missed")
+    }
+
+    @Test("a read with a session token on another node waits for a pull from the write's origin")
+    func sessionRead() throws {
+        var net = Self.cluster()
+        net.perform(.add(collection: "c", id: "mine", body: Self.body), .one, id: 2, at: "n1")
+        net.drop { _ in true }
+        let receipt = try #require(try net.completed[2]?.get())
+        var session = SessionToken()
+        session.observe(receipt.stamp)
+        #expect(net.engines["n2"]!.store.document("mine", in: "c") == nil)
+
+        net.run(
+            net.engines["n2"]!.prepareRead(
+                id: 9, consistency: .local, session: session, now: net.now, deadline: net.now + 1_000),
+            at: "n2")
+        #expect(net.readable[9] == nil, "n2 does not hold the session's write yet")
+        #expect(net.requests.contains { $0.from == "n2" && $0.to == "n1" }, "it pulls from the origin")
+        // Another peer's answer does not settle it.
+        while net.deliverRequest(where: { $0.to == "n3" }) || net.deliverAnswer(where: { $0.from == "n3" }) {}
+        #expect(net.readable[9] == nil, "n3 does not hold the write either")
+        net.deliverRequest { $0.to == "n1" }
+        #expect(net.readable[9] == nil)
+        net.deliverAnswer { $0.from == "n1" }
+        #expect((try? net.readable[9]?.get()) != nil)
+        #expect(net.engines["n2"]!.store.document("mine", in: "c") == Self.body)
+
+        // Without a session a local read runs at once.
+        net.run(
+            net.engines["n3"]!.prepareRead(id: 10, consistency: .local, session: nil, now: net.now, deadline: net.now + 1),
+            at: "n3")
+        #expect((try? net.readable[10]?.get()) != nil)
+    }
+
+    /// Read-your-writes: whatever a replica answers, a session read that succeeds shows the session's
+    /// writes. Here the reader cannot reach the origin (nor, in the second case, anyone).
+    @Test("a session read that cannot reach the write's origin does not succeed without the write", arguments: [
+        ["n2"], [],
+    ])
+    func sessionReadCutOffFromOrigin(alive: [String]) throws {
+        var net = Self.cluster()
+        net.perform(.add(collection: "c", id: "mine", body: Self.body), .majority, id: 2, at: "n1")
+        net.deliverRequest { $0.to == "n2" }
+        net.deliverAnswer()
+        net.drop { _ in true }
+        let receipt = try #require(try net.completed[2]?.get(), "acknowledged by n1 and n2")
+        var session = SessionToken()
+        session.observe(receipt.stamp)
+        net.setAlive(Set(alive), at: "n3")
+        net.drop { $0.from == "n3" && $0.to == "n1" }
+        net.run(
+            net.engines["n3"]!.prepareRead(
+                id: 9, consistency: .local, session: session, now: net.now, deadline: net.now + 1_000),
+            at: "n3")
+        net.deliverAll()
+        net.now += 1_000
+        net.tick("n3")
+        net.drop { _ in true }
+        let result = try #require(net.readable[9])
+        if case .success = result {
+            #expect(
+                net.engines["n3"]!.store.document("mine", in: "c") == Self.body,
+                "n3 answered the session read without the session's \(receipt.stamp) write")
+        }
+    }
+
+    @Test("tombstones are purged only after every known peer pulled past them and the grace elapsed")
+    func tombstonePurge() {
+        var net = Self.cluster(settings: ReplicaSettings(tombstoneGrace: 5_000))
+        net.perform(.add(collection: "c", id: "old", body: Self.body), id: 2, at: "n1")
+        net.perform(.delete(collection: "c", ids: ["old"]), id: 3, at: "n1")
+        net.deliverAll()
+        #expect(net.engines["n1"]!.tombstoneCount == 1)
+        let deleted = net.now
+
+        // Grace elapsed, but no peer has confirmed.
+        net.now = deleted + 6_000
+        net.tick("n1")
+        net.requests.removeAll()
+        #expect(net.engines["n1"]!.tombstoneCount == 1)
+        // n2 pulls past it (the second pull's watermark confirms the first's).
+        net.pull("n2", from: "n1")
+        net.pull("n2", from: "n1")
+        net.now += 1_000
+        net.tick("n1")
+        net.requests.removeAll()
+        #expect(net.engines["n1"]!.tombstoneCount == 1, "n3 has not confirmed")
+
+        // A second tombstone, confirmed by everyone at once but inside its grace.
+        net.perform(.add(collection: "c", id: "young", body: Self.body), id: 4, at: "n1")
+        net.perform(.delete(collection: "c", ids: ["young"]), id: 5, at: "n1")
+        net.deliverAll()
+        let young = net.now
+        for peer in ["n2", "n3"] {
+            net.pull(peer, from: "n1")
+            net.pull(peer, from: "n1")
+        }
+        net.now += 1_000
+        net.tick("n1")
+        net.requests.removeAll()
+        #expect(net.engines["n1"]!.tombstoneCount == 1, "`old` purged, `young` still in its grace")
+        #expect(net.engines["n1"]!.store.collections["c"]?.documents["old"] == nil)
+        #expect(net.engines["n1"]!.store.collections["c"]?.documents["young"] != nil)
+        net.now = young + 5_000
+        net.tick("n1")
+        #expect(net.engines["n1"]!.tombstoneCount == 0)
+        #expect(net.engines["n1"]!.store.collections["c"]?.documents["young"] == nil)
+    }
+
+    @Test("a conditional update on the minority side fails with unavailable, at once or at its deadline")
+    func conditionalOnMinority() throws {
+        let nodes = ["n1", "n2", "n3", "n4", "n5"]
+        var net = Self.cluster(nodes)
+        net.perform(.add(collection: "c", id: "counter", body: ["n": .number(0)]), .all, id: 2, at: "n1")
+        net.deliverAll()
+        #expect((try? net.completed[2]?.get()) != nil)
+        let increment = DatabaseOperation.conditional(
+            collection: "c", id: "counter", condition: try DocumentFilter(.object(["n": .object(["$lt": .number(5)])])),
+            update: DocumentUpdate(increment: ["n": 1]))
+
+        // Membership already knows n1 and n2 are cut off.
+        net.setAlive(["n2"], at: "n1")
+        net.perform(increment, id: 3, at: "n1")
+        #expect(Self.isUnavailable(net.completed[3]))
+
+        // Membership does not know yet: only n2 answers; the round waits for its deadline.
+        net.setAlive(["n2", "n3", "n4", "n5"], at: "n1")
+        let start = net.now
+        net.perform(increment, id: 4, at: "n1", timeout: 2_000)
+        for _ in 0..<100 {
+            net.drop { $0.to != "n2" && $0.from != "n2" }
+            net.deliverAll()
+            net.now += 20
+            if net.now >= start + 2_000 { break }
+            net.tick("n1")
+            #expect(net.completed[4] == nil)
+        }
+        net.now = start + 2_000
+        net.tick("n1")
+        #expect(Self.isUnavailable(net.completed[4]))
+        for node in nodes { #expect(net.engines[node]!.store.document("counter", in: "c") == ["n": .number(0)]) }
+
+        // With the majority reachable again, the increment goes through.
+        net.requests.removeAll()
+        net.perform(increment, id: 5, at: "n1")
+        net.deliverAll()
+        let receipt = try #require(try net.completed[5]?.get())
+        #expect(receipt.document == ["n": .number(1)])
+    }
+
+    @Test("a push delivered twice, and a restart from the log, change nothing")
+    func duplicatesAndRestart() {
+        var net = Self.cluster()
+        net.perform(.add(collection: "c", id: "a", body: Self.body), .majority, id: 2, at: "n1")
+        let push = net.requests.first { $0.to == "n2" }!
+        net.deliverAll()
+        let store = net.engines["n2"]!.store
+        let logged = net.logs["n2"]!.count
+        let (response, actions) = net.engines["n2"]!.handle(push.request, from: "n1", now: net.now)
+        #expect(response == .merged)
+        #expect(actions.isEmpty, "nothing new to persist")
+        #expect(net.engines["n2"]!.store == store)
+        #expect(net.logs["n2"]!.count == logged)
+        net.start("n2", fromLog: true)
+        #expect(net.engines["n2"]!.store == store)
+        #expect(net.engines["n2"]!.changeSequence >= 2)
+    }
+}
