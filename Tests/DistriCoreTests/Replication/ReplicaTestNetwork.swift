@@ -25,6 +25,8 @@ struct ReplicaTestNetwork {
     var answers: [Answer] = []
     var completed: [UInt64: Result<WriteReceipt, DatabaseError>] = [:]
     var readable: [UInt64: Result<Void, DatabaseError>] = [:]
+    /// The reader's store at the moment each read became readable (what the read would return).
+    var readStores: [UInt64: DocumentStore] = [:]
     /// Changes each node received in answers to its pulls.
     var pulledChanges: [String: Int] = [:]
     var now: UInt64 = 10_000
@@ -73,6 +75,7 @@ struct ReplicaTestNetwork {
             case .readable(let operation, let result):
                 #expect(readable[operation] == nil, "read \(operation) answered twice")
                 readable[operation] = result
+                readStores[operation] = engines[node]!.store
             }
         }
     }

@@ -45,8 +45,11 @@ struct ReplicationOracle {
         var generation: Int
         var kind: Kind
         var client: Int
-        /// For reads: the writes the read must see.
+        /// For reads: the writes the read must see, and whether they are the client's own.
         var required: [UInt64] = []
+        var session = false
+        /// The cluster's topology version when a read started.
+        var topology = 0
     }
 
     let limit: Double
@@ -80,8 +83,13 @@ struct ReplicationOracle {
         open[operation] = Open(node: node, generation: generation, kind: kind, client: client)
     }
 
-    mutating func startedRead(_ operation: UInt64, at node: Int, generation: Int, client: Int, required: [UInt64]) {
-        open[operation] = Open(node: node, generation: generation, kind: .read, client: client, required: required)
+    mutating func startedRead(
+        _ operation: UInt64, at node: Int, generation: Int, client: Int, required: [UInt64], session: Bool,
+        topology: Int
+    ) {
+        open[operation] = Open(
+            node: node, generation: generation, kind: .read, client: client, required: required, session: session,
+            topology: topology)
     }
 
     /// Records what a write applied on `node`, reading the fields it wrote back from the store.
@@ -150,16 +158,21 @@ struct ReplicationOracle {
         }
     }
 
-    mutating func readable(_ operation: UInt64, _ result: Result<Void, DatabaseError>, store: DocumentStore) {
+    /// A read may run: it must show what it requires (a session read only when nothing crashed, restarted
+    /// or moved in the network while it waited, since it settles for the peers it can reach).
+    mutating func readable(
+        _ operation: UInt64, _ result: Result<Void, DatabaseError>, store: DocumentStore, topology: Int
+    ) {
         guard let read = open.removeValue(forKey: operation), read.kind == .read else {
             fail("read \(operation) answered twice, or was never started")
             return
         }
-        guard case .success = result else { return }
+        guard case .success = result, !read.session || read.topology == topology else { return }
         readsChecked += 1
         for id in read.required {
             guard let write = writes[id], let problem = problem(with: write, in: store) else { continue }
-            fail("read \(operation) on n\(read.node) missed op \(id) (acknowledged before it): \(problem)")
+            let kind = read.session ? "session read" : "majority read"
+            fail("\(kind) \(operation) on n\(read.node) missed op \(id) (acknowledged before it): \(problem)")
         }
     }
 

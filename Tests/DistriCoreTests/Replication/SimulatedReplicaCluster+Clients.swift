@@ -109,10 +109,16 @@ extension SimulatedReplicaCluster {
                 id: id, consistency: .majority, session: nil, required: workload.checkReads ? oracle.durable : [],
                 client: client, at: node, deadline: deadline)
         default:
+            // The engine settles a session read once every alive peer answered, taking stamps nobody
+            // had as lost with a dead replica: only writes whose origin it can reach must show.
+            let alive = nodes[node].engine!.alive
+            let reachable = oracle.sessionWrites[client].filter { write in
+                let origin = oracle.writes[write]!.node
+                return origin == node || (alive.contains(nodes[origin].id) && nodes[origin].isUp && self.reachable(node, origin))
+            }
             read(
                 id: id, consistency: .local, session: oracle.sessions[client],
-                required: workload.checkReads ? oracle.sessionWrites[client] : [], client: client, at: node,
-                deadline: deadline)
+                required: workload.checkReads ? reachable : [], client: client, at: node, deadline: deadline)
         }
     }
 }

@@ -67,6 +67,8 @@ struct SimulatedReplicaCluster {
     /// Nodes ever restarted with an empty data dir.
     private(set) var wiped: Set<Int> = []
     private(set) var restarts = 0
+    /// Bumped on every partition, heal, crash and start.
+    private(set) var topology = 0
     /// When set, every event is described here.
     var traceLog: TraceLog?
     var trace: [String]? { traceLog?.lines }
@@ -217,6 +219,7 @@ struct SimulatedReplicaCluster {
 
     /// Every up node learns the current topology after its own lag.
     mutating func membershipChanged() {
+        topology += 1
         for node in upNodes {
             let lag = network.membershipLag == 0 ? 0 : UInt64.random(in: 0...network.membershipLag, using: &netRandom)
             queue.schedule(.membership(node, generation: nodes[node].generation), at: now + lag)
@@ -252,7 +255,7 @@ struct SimulatedReplicaCluster {
                 oracle.completed(operation, result, at: node, time: now)
             case .readable(let operation, let result):
                 note("\(nodes[node].id) read \(operation) readable: \(result)")
-                oracle.readable(operation, result, store: nodes[node].engine!.store)
+                oracle.readable(operation, result, store: nodes[node].engine!.store, topology: topology)
             }
         }
         check(node)
@@ -283,13 +286,16 @@ struct SimulatedReplicaCluster {
         _ operation: DatabaseOperation, consistency: WriteConsistency, id: UInt64, client: Int, at node: Int,
         deadline: UInt64
     ) {
-        let before = nodes[node].engine!.changeSequence
         oracle.started(
             id, at: node, generation: nodes[node].generation, kind: operation.isConditional ? .cas : .write, client: client)
         let actions = nodes[node].engine!.perform(
             operation, consistency: consistency, id: id, now: local(node), deadline: local(node) + deadline)
         let engine = nodes[node].engine!
-        if engine.changeSequence != before, !operation.isConditional {
+        let refused = actions.contains {
+            if case .completed(id, .failure) = $0 { return true }
+            return false
+        }
+        if !refused, !operation.isConditional {
             oracle.applied(
                 operation, id: id, consistency: consistency, node: node, stamp: engine.clock.last,
                 store: engine.store)
@@ -307,7 +313,9 @@ struct SimulatedReplicaCluster {
         id: UInt64, consistency: ReadConsistency, session: SessionToken?, required: [UInt64], client: Int,
         at node: Int, deadline: UInt64
     ) {
-        oracle.startedRead(id, at: node, generation: nodes[node].generation, client: client, required: required)
+        oracle.startedRead(
+            id, at: node, generation: nodes[node].generation, client: client, required: required,
+            session: session != nil, topology: topology)
         note("\(nodes[node].id) reads \(id) \(consistency) session \(session?.description ?? "-")")
         let actions = nodes[node].engine!.prepareRead(
             id: id, consistency: consistency, session: session, now: local(node), deadline: local(node) + deadline)
@@ -318,7 +326,7 @@ struct SimulatedReplicaCluster {
 
     private func describe(_ request: ReplicaRequest) -> String {
         switch request {
-        case .push(let changes): "push(\(changes.count))"
+        case .push(let changes): "push(\(describe(changes)))"
         case .pull(let pull): "pull(since: \(pull.since.map { "\($0.epoch % 1000).\($0.sequence)" } ?? "digests"))"
         case .prepare(let key, let ballot): "prepare(\(key), \(ballot))"
         case .propose(let key, let ballot, let document): "propose(\(key), \(ballot), \(document.body ?? [:]))"
@@ -326,11 +334,22 @@ struct SimulatedReplicaCluster {
         }
     }
 
+    private func describe(_ changes: [DocumentChange]) -> String {
+        changes.map { change in
+            switch change {
+            case .collection(let name, let created, let dropped):
+                "\(name)[\(created)/\(dropped.map(\.description) ?? "-")]"
+            case .document(let name, let document):
+                "\(name)/\(document.id)@\(document.version)\(document.isDeleted ? "(deleted)" : "")"
+            }
+        }.joined(separator: " ")
+    }
+
     private func describe(_ response: ReplicaResponse) -> String {
         switch response {
         case .merged: "merged"
         case .pulled(let reply):
-            "pulled(\(reply.changes.count), upTo: \(reply.upTo.sequence), complete: \(reply.complete), "
+            "pulled(\(describe(reply.changes)), upTo: \(reply.upTo.sequence), complete: \(reply.complete), "
                 + "understood: \(reply.understood))"
         case .promise(let promise, let promised): "promise(\(promise != nil), \(promised))"
         case .accepted(let accepted, let promised): "accepted(\(accepted), \(promised))"
