@@ -483,7 +483,7 @@ private let openBugs = ProcessInfo.processInfo.environment["DISTRI_OPEN_BUGS"] !
     /// epoch) counts as a failed peer for the reads riding on it: the session read drops the origin,
     /// settles for the other peers' answers and runs without the session's write, although the origin
     /// is up, reachable, and pulled again at once (without the read).
-    @Test("a session read still waits for the write's origin when the origin restarted since the last pull")
+    @Test("a session read still waits for the write's origin when the origin restarted since the last pull", .enabled(if: openBugs, "an open engine bug this test found (issue 4); DISTRI_OPEN_BUGS=1 runs it"))
     func sessionReadAfterOriginRestart() throws {
         var net = Self.cluster()
         net.perform(.add(collection: "c", id: "mine", body: Self.body), .one, id: 2, at: "n1")
