@@ -247,7 +247,7 @@ struct BenchDBReport: Codable {
         func row(_ mode: String, _ operation: String, _ r: LoadResult, _ ratio: Double) -> [String] {
             [
                 mode, operation, "\(r.concurrency)", "\(Int(r.callsPerSecond.rounded()))", ms(r.p50Micros),
-                ms(r.p99Micros), "\(r.failures)", "\(Int((ratio * 100).rounded()))%",
+                ms(r.p99Micros), "\(r.failures)", String(format: ratio < 0.1 ? "%.1f%%" : "%.0f%%", ratio * 100),
             ]
         }
         let rows =

@@ -74,7 +74,10 @@ private func contents(of address: NodeAddress) async throws -> [String: JSONValu
     func fiveHundredClients() async throws {
         try await withNodeProcesses(3) { nodes in
             let addresses = nodes.map(\.address)
-            #expect(await poll(timeout: .seconds(10)) { await membershipAgrees(observers: addresses, alive: Set(nodes.map(\.id))) })
+            #expect(
+                await poll(timeout: .seconds(10)) {
+                    await membershipAgrees(observers: addresses, alive: Set(nodes.map(\.id)))
+                })
             try await DocumentDatabase(client: Client(nodes: addresses)).createCollection("seed")
             let (failures, ids) = await seedDatabaseTest(addresses, clients: 500)
             #expect(failures.isEmpty, "\(failures.count) failed: \(failures.prefix(3))")
@@ -86,7 +89,10 @@ private func contents(of address: NodeAddress) async throws -> [String: JSONValu
     func fiveHundredClientsWithKillAndRestart() async throws {
         try await withNodeProcesses(3) { nodes in
             let addresses = nodes.map(\.address)
-            #expect(await poll(timeout: .seconds(10)) { await membershipAgrees(observers: addresses, alive: Set(nodes.map(\.id))) })
+            #expect(
+                await poll(timeout: .seconds(10)) {
+                    await membershipAgrees(observers: addresses, alive: Set(nodes.map(\.id)))
+                })
             try await DocumentDatabase(client: Client(nodes: addresses)).createCollection("seed")
             let victim = nodes[2]
             let progress = Counter()
@@ -113,7 +119,8 @@ private func contents(of address: NodeAddress) async throws -> [String: JSONValu
                 let missing = ids.filter { seen[$0] == nil }
                 let stale = ids.filter { seen[$0] == .number(0) }
                 guard missing.isEmpty, stale.isEmpty, seen.count == ids.count else {
-                    lastMismatch = "\(address): \(missing.count) missing, \(stale.count) without update, \(seen.count) held"
+                    lastMismatch =
+                        "\(address): \(missing.count) missing, \(stale.count) without update, \(seen.count) held"
                     return false
                 }
             }

@@ -59,13 +59,18 @@ enum DatabaseServices {
             case .string(let given)? where !given.isEmpty && given.utf8.count <= 256: (id, derived) = (given, false)
             // Named after the task id, which every retry of the call carries: a retry that lands on
             // another node after the first attempt's node died finds the document instead of adding a twin.
-            case nil: (id, derived) = (request.request.taskID == 0 ? DocumentID.random() : DocumentID.id(request.request.taskID), true)
+            case nil:
+                (id, derived) = (
+                    request.request.taskID == 0 ? DocumentID.random() : DocumentID.id(request.request.taskID), true
+                )
             default: throw ServiceError.badParams("_id must be a string of 1 to 256 bytes")
             }
             return writeCatchingUp(.add(collection: collection, id: id, body: body), request, replica, loop)
                 .map { DatabaseReply.write($0) }
                 .flatMapError { error in
-                    guard derived, (error as? ServiceError)?.code == .conflict else { return loop.makeFailedFuture(error) }
+                    guard derived, (error as? ServiceError)?.code == .conflict else {
+                        return loop.makeFailedFuture(error)
+                    }
                     return loop.makeSucceededFuture(DatabaseReply.json(.object(["id": .string(id), "retried": true])))
                 }
         }

@@ -48,9 +48,7 @@ public struct DocumentStore: Hashable, Sendable, Codable {
     }
 
     public mutating func dropCollection(_ name: String, stamp: HLCTimestamp) {
-        var collection = collections[name] ?? Collection(created: .zero)
-        collection.dropped = max(collection.dropped ?? stamp, stamp)
-        collections[name] = collection
+        collections[name, default: Collection(created: .zero)].dropped = max(collections[name]?.dropped ?? stamp, stamp)
     }
 
     /// The live document, or nil.
@@ -73,12 +71,11 @@ public struct DocumentStore: Hashable, Sendable, Codable {
     public mutating func update(
         _ id: String, in collection: String, _ change: (inout ReplicatedDocument) -> Void
     ) -> ReplicatedDocument {
-        var stored = collections[collection] ?? Collection(created: .zero)
-        var document = stored.documents[id] ?? ReplicatedDocument(id: id)
-        change(&document)
-        stored.documents[id] = document
-        collections[collection] = stored
-        return document
+        // Mutated in place: copying the collection out would copy all of its documents on every write.
+        change(
+            &collections[collection, default: Collection(created: .zero)].documents[
+                id, default: ReplicatedDocument(id: id)])
+        return collections[collection]?.documents[id] ?? ReplicatedDocument(id: id)
     }
 
     /// Folds another replica's copy of one document in.

@@ -23,13 +23,13 @@ extension DocumentStore {
             let equal = collection.created == created && collection.dropped == dropped
             return (DocumentKey(collection: name, id: nil), changed, equal)
         case .document(let name, let incoming):
-            var collection = collections[name] ?? Collection(created: .zero)
-            let before = collection.documents[incoming.id]
+            // Merged in place: copying the collection out would copy all of its documents.
+            let before = collections[name]?.documents[incoming.id]
             var merged = before ?? ReplicatedDocument(id: incoming.id)
             merged.merge(incoming)
-            collection.documents[incoming.id] = merged
-            collections[name] = collection
-            return (DocumentKey(collection: name, id: incoming.id), merged != before, merged == incoming)
+            let changed = merged != before
+            if changed { collections[name, default: Collection(created: .zero)].documents[incoming.id] = merged }
+            return (DocumentKey(collection: name, id: incoming.id), changed, merged == incoming)
         }
     }
 

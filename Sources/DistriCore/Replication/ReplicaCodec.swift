@@ -60,7 +60,9 @@ public enum ReplicaCodec {
                     let created = try readStamp(&input)
                     let dropped = try readOptionalStamp(&input)
                     let count = try input.count()
-                    guard count == AntiEntropy.rangeCount else { throw ReplicaDecodingError("digest of \(count) ranges") }
+                    guard count == AntiEntropy.rangeCount else {
+                        throw ReplicaDecodingError("digest of \(count) ranges")
+                    }
                     var ranges: [UInt64] = []
                     ranges.reserveCapacity(count)
                     for _ in 0..<count { ranges.append(try input.fixed64()) }
@@ -118,7 +120,9 @@ public enum ReplicaCodec {
         switch try input.byte() {
         case 1: response = .merged
         case 2:
-            guard let upTo = try readWatermark(&input) else { throw ReplicaDecodingError("pull reply without watermark") }
+            guard let upTo = try readWatermark(&input) else {
+                throw ReplicaDecodingError("pull reply without watermark")
+            }
             let complete = try input.bool()
             let understood = try input.bool()
             let coverage = try readCoverage(&input)
@@ -300,7 +304,9 @@ public enum ReplicaCodec {
 
     static func readChange(_ input: inout BinaryReader) throws(ReplicaDecodingError) -> DocumentChange {
         switch try input.byte() {
-        case 1: return .collection(name: try input.string(), created: try readStamp(&input), dropped: try readOptionalStamp(&input))
+        case 1:
+            return .collection(
+                name: try input.string(), created: try readStamp(&input), dropped: try readOptionalStamp(&input))
         case 2: return .document(collection: try input.string(), try readDocument(&input))
         case let tag: throw ReplicaDecodingError("unknown change tag \(tag)")
         }

@@ -16,6 +16,9 @@ struct DocumentAcceptor: Hashable, Sendable {
 }
 
 extension ReplicaEngine {
+    /// Appended to the clock's node in the stamps of compare-and-set proposals.
+    static let proposalOriginSuffix = "!cas"
+
     /// A conditional update in progress: Paxos over one document, with the document's merged state
     /// as the value.
     struct CASRound: Sendable {
@@ -47,7 +50,8 @@ extension ReplicaEngine {
         let needed = replicaCount / 2 + 1
         guard alive.count + 1 >= needed else {
             let error = DatabaseError(
-                .unavailable, "a conditional update needs \(needed) of \(replicaCount) replicas; \(alive.count + 1) reachable")
+                .unavailable,
+                "a conditional update needs \(needed) of \(replicaCount) replicas; \(alive.count + 1) reachable")
             return [.completed(operation: id, .failure(error))]
         }
         rounds[id] = CASRound(
@@ -69,10 +73,14 @@ extension ReplicaEngine {
         }
         round.phase = .preparing(promises: [node: promise])
         rounds[id] = round
-        return alive.sorted().map { peer in casSend(.prepare(round.key, round.ballot), to: peer, id: id, ballot: round.ballot) }
+        return alive.sorted().map { peer in
+            casSend(.prepare(round.key, round.ballot), to: peer, id: id, ballot: round.ballot)
+        }
     }
 
-    private mutating func casSend(_ request: ReplicaRequest, to peer: String, id: UInt64, ballot: Ballot) -> ReplicaAction {
+    private mutating func casSend(_ request: ReplicaRequest, to peer: String, id: UInt64, ballot: Ballot)
+        -> ReplicaAction
+    {
         let number = nextRequest
         nextRequest += 1
         outstanding[number] = .cas(peer: peer, operation: id, ballot: ballot)
@@ -138,7 +146,9 @@ extension ReplicaEngine {
             rounds[id] = round
             guard promises.count >= needed else { return [] }
             return decide(id, promises: promises, now: now)
-        case (.proposing(let document, let recovering, var accepts, var refusals), .accepted(let accepted, let promised)):
+        case (
+            .proposing(let document, let recovering, var accepts, var refusals), .accepted(let accepted, let promised)
+        ):
             // One refusal does not end the round: the value is chosen if a majority accepts it anyway,
             // and backing off then would leave this caller unsure whether its update took effect.
             if accepted { accepts.insert(peer) } else { refusals.insert(peer) }
@@ -171,7 +181,8 @@ extension ReplicaEngine {
         let pending = promises.values.compactMap { promise in
             promise.accepted.flatMap { ballot in promise.acceptedDocument.map { (ballot, $0) } }
         }.filter { $0.0 > highestCommit }.max { $0.0 < $1.0 }
-        var merged = store.collections[round.key.collection]?.documents[round.key.id ?? ""]
+        var merged =
+            store.collections[round.key.collection]?.documents[round.key.id ?? ""]
             ?? ReplicatedDocument(id: round.key.id ?? "")
         for promise in promises.values { if let current = promise.current { merged.merge(current) } }
         let proposal: ReplicatedDocument
@@ -193,7 +204,9 @@ extension ReplicaEngine {
                 rounds[id] = nil
                 return [
                     .completed(
-                        operation: id, .failure(DatabaseError(.notFound, "no document \(round.key.id ?? "") in '\(round.key.collection)'")))
+                        operation: id,
+                        .failure(
+                            DatabaseError(.notFound, "no document \(round.key.id ?? "") in '\(round.key.collection)'")))
                 ]
             }
             guard round.condition.matches(body) else {
@@ -213,7 +226,10 @@ extension ReplicaEngine {
             }
             clock.observe(merged.version, wallMillis: now)
             var next = merged
-            let stamp = clock.now(wallMillis: now)
+            // Stamped under an origin no replica claims coverage of: the value is decided later (or by
+            // another coordinator), and peers that pulled this clock meanwhile must still receive it.
+            var stamp = clock.now(wallMillis: now)
+            stamp.node += Self.proposalOriginSuffix
             next.write(changes, stamp: stamp, replace: round.update.replace)
             round.proposed.insert(stamp)
             proposal = next
@@ -224,7 +240,9 @@ extension ReplicaEngine {
         }
         round.phase = .proposing(proposal, recovering: recovering, accepts: [node], refusals: [])
         rounds[id] = round
-        return alive.sorted().map { casSend(.propose(round.key, round.ballot, proposal), to: $0, id: id, ballot: round.ballot) }
+        return alive.sorted().map {
+            casSend(.propose(round.key, round.ballot, proposal), to: $0, id: id, ballot: round.ballot)
+        }
     }
 
     private mutating func commitRound(
@@ -238,7 +256,9 @@ extension ReplicaEngine {
         actions += alive.sorted().map {
             casSend(.commit(round.key, round.ballot, document), to: $0, id: id, ballot: round.ballot)
         }
-        if replicaCount / 2 + 1 <= 1 { actions += finishRound(id, document: document, recovering: recovering, now: now) }
+        if replicaCount / 2 + 1 <= 1 {
+            actions += finishRound(id, document: document, recovering: recovering, now: now)
+        }
         return actions
     }
 

@@ -9,7 +9,6 @@ extension ReplicaEngine {
             case .change(let sequence, let change):
                 let (key, _, _) = store.apply(change)
                 log.restore(key, sequence: sequence)
-                if case .document(_, let document) = change, document.isDeleted { tombstonedAt[key] = now }
                 if let newest = DocumentStore.stamps(of: change).max() { clock.observe(newest, wallMillis: now) }
             case .syncState(let state):
                 pulled = state.pulled
@@ -18,6 +17,11 @@ extension ReplicaEngine {
             }
         }
         log.finishRestore()
+        // Tombstones as the merged state has them: a later entry may have revived a deleted document.
+        for (key, _) in log.latest {
+            guard let id = key.id, store.collections[key.collection]?.documents[id]?.isDeleted == true else { continue }
+            tombstonedAt[key] = now
+        }
     }
 
     /// The whole replica as log entries, to compact the log into.

@@ -41,7 +41,12 @@ extension ReplicaEngine {
         // Session stamps name a node incarnation; pulling from every alive peer finds them wherever
         // they went, and the coverage that complete replies pass on settles the barrier.
         barrier.asked = alive
-        if barrier.asked.isEmpty { return [.readable(operation: id, .success(()))] }
+        if barrier.asked.isEmpty {
+            // Nobody to pull from: the session's writes cannot be here.
+            let error = DatabaseError(
+                .unavailable, "this session's writes on \(origins) are not here and no peer is reachable")
+            return [.readable(operation: id, .failure(error))]
+        }
         reads[id] = barrier
         return alive.sorted().map { pull(from: $0, reads: [id]) }
     }
@@ -73,7 +78,10 @@ extension ReplicaEngine {
             return readAnswered(id, by: nil).map { [$0] } ?? []
         }
         reads[id] = nil
-        return [.readable(operation: id, .failure(DatabaseError(.unavailable, "could not reach the replicas the read needs")))]
+        return [
+            .readable(
+                operation: id, .failure(DatabaseError(.unavailable, "could not reach the replicas the read needs")))
+        ]
     }
 
     // MARK: Anti-entropy
@@ -82,8 +90,8 @@ extension ReplicaEngine {
     mutating func pull(from peer: String, reads: [UInt64]) -> ReplicaAction {
         let request = nextRequest
         nextRequest += 1
-        outstanding[request] = .pull(peer: peer, reads: reads)
         let since = pulled[peer]
+        outstanding[request] = .pull(peer: peer, reads: reads, digests: since == nil)
         let pull = PullRequest(
             since: since, digests: since == nil ? AntiEntropy.digest(store) : nil, coverage: currentCoverage)
         return .send(to: peer, request: request, .pull(pull))
@@ -146,10 +154,13 @@ extension ReplicaEngine {
         }
     }
 
-    mutating func absorb(_ reply: PullReply, from peer: String, reads: [UInt64], now: UInt64) -> [ReplicaAction] {
+    mutating func absorb(
+        _ reply: PullReply, from peer: String, reads: [UInt64], sentDigests: Bool, now: UInt64
+    ) -> [ReplicaAction] {
         guard reply.understood else {
+            // The peer restarted since the last pull: ask again with digests, for the same reads.
             pulled[peer] = nil
-            return reads.flatMap { pullFailed(read: $0, peer: peer) } + [pull(from: peer, reads: [])]
+            return [pull(from: peer, reads: reads)]
         }
         antiEntropyChanges += UInt64(reply.changes.count)
         var actions: [ReplicaAction] = []
@@ -160,7 +171,10 @@ extension ReplicaEngine {
                 coverage[origin] = max(coverage[origin] ?? .zero, stamp)
             }
         }
-        if pulled[peer].map({ $0.epoch != reply.upTo.epoch || $0 < reply.upTo }) ?? true {
+        if sentDigests && !reply.complete {
+            // A digest answer cut short says nothing about the ranges it left out: digests again.
+            pulled[peer] = nil
+        } else if pulled[peer].map({ $0.epoch != reply.upTo.epoch || $0 < reply.upTo }) ?? true {
             pulled[peer] = reply.upTo
         }
         if reply.complete {
@@ -211,7 +225,7 @@ extension ReplicaEngine {
                 syncCursor = (syncCursor + 1) % peers.count
                 let peer = peers[syncCursor]
                 let inFlight = outstanding.values.contains {
-                    if case .pull(peer, _) = $0 { true } else { false }
+                    if case .pull(peer, _, _) = $0 { true } else { false }
                 }
                 if !inFlight { actions.append(pull(from: peer, reads: [])) }
             }
@@ -229,6 +243,10 @@ extension ReplicaEngine {
         let floor = known.map { confirmed[$0] ?? 0 }.min() ?? log.sequence
         for (key, since) in tombstonedAt where since + settings.tombstoneGrace <= now {
             guard let entry = log.latest[key], entry.sequence <= floor else { continue }
+            guard key.id.flatMap({ store.collections[key.collection]?.documents[$0]?.isDeleted }) == true else {
+                tombstonedAt[key] = nil
+                continue
+            }
             store.purge(key)
             log.remove(key)
             tombstonedAt[key] = nil

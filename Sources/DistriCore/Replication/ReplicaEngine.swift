@@ -33,6 +33,12 @@ public struct ReplicaEngine: Sendable {
     var outboxOperations: [String: [UInt64]] = [:]
     var outstanding: [UInt64: Outstanding] = [:]
     var nextRequest: UInt64 = 1
+    /// Peers that became alive and are still to be caught up from, in turn.
+    var catchUpQueue: [String] = []
+    var catchUpInFlight = false
+    var catchUpRequest: UInt64 = 0
+    /// Batches of each multi-batch flush still in flight.
+    var flushesInFlight: [UInt64: Int] = [:]
     var writes: [UInt64: QuorumWrite] = [:]
     var reads: [UInt64: ReadBarrier] = [:]
     var rounds: [UInt64: CASRound] = [:]
@@ -50,8 +56,11 @@ public struct ReplicaEngine: Sendable {
     public internal(set) var antiEntropyChanges: UInt64 = 0
 
     enum Outstanding: Sendable {
-        case push(peer: String, operations: [UInt64])
-        case pull(peer: String, reads: [UInt64])
+        /// One batch of a flush to `peer`; the flush's writes count the peer as a holder once every
+        /// batch of `flush` has landed.
+        case push(peer: String, operations: [UInt64], flush: UInt64)
+        /// `digests`: the request sent range digests (the requester did not know the peer's epoch).
+        case pull(peer: String, reads: [UInt64], digests: Bool)
         case cas(peer: String, operation: UInt64, ballot: Ballot)
     }
 
@@ -89,9 +98,25 @@ public struct ReplicaEngine: Sendable {
             outboxOperations[peer] = nil
         }
         for peer in joined where peer != node {
-            for id in writes.keys { requeue(id, to: peer) }
+            for id in writes.keys.sorted() { requeue(id, to: peer) }
         }
-        return joined.subtracting([node]).sorted().map { pull(from: $0, reads: []) } + flush(now: now)
+        // Catch up from the joined peers one after another: each answer's coverage trims the next.
+        catchUpQueue += joined.subtracting([node]).sorted().filter { !catchUpQueue.contains($0) }
+        return nextCatchUp() + flush(now: now)
+    }
+
+    /// Pulls from the next peer waiting in the catch-up queue, if no catch-up pull is in flight.
+    mutating func nextCatchUp() -> [ReplicaAction] {
+        guard !catchUpInFlight else { return [] }
+        while let peer = catchUpQueue.first {
+            catchUpQueue.removeFirst()
+            guard alive.contains(peer) else { continue }
+            catchUpInFlight = true
+            let action = pull(from: peer, reads: [])
+            if case .send(_, let request, _) = action { catchUpRequest = request }
+            return [action]
+        }
+        return []
     }
 
     /// Queues a waiting write's changes for `peer` again, unless the peer already holds them.
@@ -128,7 +153,8 @@ public struct ReplicaEngine: Sendable {
         let reachable = alive.count + 1
         if needed > reachable {
             let error = DatabaseError(
-                .unavailable, "\(consistency.rawValue) needs \(needed) of \(replicaCount) replicas; \(reachable) reachable")
+                .unavailable,
+                "\(consistency.rawValue) needs \(needed) of \(replicaCount) replicas; \(reachable) reachable")
             return [.completed(operation: id, .failure(error))]
         }
         let applied: (receipt: WriteReceipt, changes: [(DocumentKey, DocumentChange)])
@@ -189,7 +215,9 @@ public struct ReplicaEngine: Sendable {
             }
             let stamp = clock.now(wallMillis: now)
             let document = store.update(id, in: name) { $0.write(body, stamp: stamp, replace: true) }
-            return (receipt(id, stamp), [(DocumentKey(collection: name, id: id), .document(collection: name, document))])
+            return (
+                receipt(id, stamp), [(DocumentKey(collection: name, id: id), .document(collection: name, document))]
+            )
         case .update(_, let id, let update):
             guard exists else { throw DatabaseError(.notFound, "no collection '\(name)'") }
             guard let body = store.document(id, in: name) else {
@@ -198,7 +226,9 @@ public struct ReplicaEngine: Sendable {
             let changes = try update.changes(from: body)
             let stamp = clock.now(wallMillis: now)
             let document = store.update(id, in: name) { $0.write(changes, stamp: stamp, replace: update.replace) }
-            return (receipt(id, stamp), [(DocumentKey(collection: name, id: id), .document(collection: name, document))])
+            return (
+                receipt(id, stamp), [(DocumentKey(collection: name, id: id), .document(collection: name, document))]
+            )
         case .delete(_, let ids):
             guard exists else { throw DatabaseError(.notFound, "no collection '\(name)'") }
             let live = ids.filter { store.document($0, in: name) != nil }
@@ -241,16 +271,19 @@ public struct ReplicaEngine: Sendable {
         var actions: [ReplicaAction] = []
         for (peer, changes) in outbox where !changes.isEmpty {
             let operations = outboxOperations[peer] ?? []
+            let flushID = nextRequest
+            var batches = 0
             var start = 0
             while start < changes.count {
                 let end = min(changes.count, start + settings.maxChangesPerMessage)
                 let request = nextRequest
                 nextRequest += 1
-                // Every batch of a flush carries the operations: they complete when the last one lands.
-                outstanding[request] = .push(peer: peer, operations: end == changes.count ? operations : [])
+                outstanding[request] = .push(peer: peer, operations: operations, flush: flushID)
                 actions.append(.send(to: peer, request: request, .push(Array(changes[start..<end]))))
+                batches += 1
                 start = end
             }
+            flushesInFlight[flushID] = batches
         }
         outbox.removeAll(keepingCapacity: true)
         outboxOperations.removeAll(keepingCapacity: true)
@@ -262,11 +295,26 @@ public struct ReplicaEngine: Sendable {
     /// A peer answered request `request`.
     public mutating func receive(_ response: ReplicaResponse, for request: UInt64, now: UInt64) -> [ReplicaAction] {
         guard let pending = outstanding.removeValue(forKey: request) else { return [] }
+        if request == catchUpRequest, catchUpInFlight {
+            catchUpInFlight = false
+            return receive(response, pending, now: now) + nextCatchUp()
+        }
+        return receive(response, pending, now: now)
+    }
+
+    private mutating func receive(_ response: ReplicaResponse, _ pending: Outstanding, now: UInt64) -> [ReplicaAction] {
         switch (pending, response) {
-        case (.push(let peer, let operations), .merged):
+        case (.push(let peer, let operations, let flush), .merged):
+            // The peer holds the flush's writes only once every batch of it has landed.
+            guard let remaining = flushesInFlight[flush] else { return [] }  // another batch failed
+            if remaining > 1 {
+                flushesInFlight[flush] = remaining - 1
+                return []
+            }
+            flushesInFlight[flush] = nil
             return operations.compactMap { acknowledge($0, by: peer) }
-        case (.pull(let peer, let reads), .pulled(let reply)):
-            return absorb(reply, from: peer, reads: reads, now: now)
+        case (.pull(let peer, let reads, let digests), .pulled(let reply)):
+            return absorb(reply, from: peer, reads: reads, sentDigests: digests, now: now)
         case (.cas(let peer, let operation, let ballot), _):
             return casAnswer(response, from: peer, operation: operation, ballot: ballot, now: now)
         default:
@@ -277,18 +325,24 @@ public struct ReplicaEngine: Sendable {
     /// Request `request` failed: timed out, lost its connection or the peer refused it.
     public mutating func requestFailed(_ request: UInt64, now: UInt64) -> [ReplicaAction] {
         guard let pending = outstanding.removeValue(forKey: request) else { return [] }
+        if request == catchUpRequest, catchUpInFlight {
+            catchUpInFlight = false
+            return requestFailed(pending, now: now) + nextCatchUp()
+        }
         return requestFailed(pending, now: now)
     }
 
     private mutating func requestFailed(_ pending: Outstanding, now: UInt64) -> [ReplicaAction] {
         switch pending {
-        case .push(let peer, let operations):
+        case .push(let peer, let operations, let flushID):
             // Writes still waiting for replicas push again to this peer while it is alive (a lost
-            // connection, a slow moment); the rest reach it through anti-entropy.
+            // connection, a slow moment); the rest reach it through anti-entropy. The other batches
+            // of the flush no longer acknowledge anything.
+            flushesInFlight[flushID] = nil
             guard alive.contains(peer) else { return [] }
             for id in operations { requeue(id, to: peer) }
             return flush(now: now)
-        case .pull(let peer, let reads):
+        case .pull(let peer, let reads, _):
             return reads.flatMap { pullFailed(read: $0, peer: peer) }
         case .cas(let peer, let operation, let ballot):
             return casFailed(from: peer, operation: operation, ballot: ballot, now: now)

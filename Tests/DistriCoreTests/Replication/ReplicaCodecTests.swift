@@ -15,13 +15,18 @@ import Testing
     static let kinds: [Kind] = [
         Kind(
             description: "request", encoded: { ReplicaCodec.encode($0.replicaRequest(finite: $1)) },
-            reencoded: { bytes throws(ReplicaDecodingError) in ReplicaCodec.encode(try ReplicaCodec.decodeRequest(bytes)) }),
+            reencoded: { bytes throws(ReplicaDecodingError) in
+                ReplicaCodec.encode(try ReplicaCodec.decodeRequest(bytes))
+            }),
         Kind(
             description: "response", encoded: { ReplicaCodec.encode($0.replicaResponse(finite: $1)) },
-            reencoded: { bytes throws(ReplicaDecodingError) in ReplicaCodec.encode(try ReplicaCodec.decodeResponse(bytes)) }),
+            reencoded: { bytes throws(ReplicaDecodingError) in
+                ReplicaCodec.encode(try ReplicaCodec.decodeResponse(bytes))
+            }),
         Kind(
             description: "log entry", encoded: { ReplicaCodec.encode($0.persistedEntry(finite: $1)) },
-            reencoded: { bytes throws(ReplicaDecodingError) in ReplicaCodec.encode(try ReplicaCodec.decodeEntry(bytes)) }),
+            reencoded: { bytes throws(ReplicaDecodingError) in ReplicaCodec.encode(try ReplicaCodec.decodeEntry(bytes))
+            }),
     ]
 
     @Test("random requests, responses and log entries decode to equal values")
@@ -72,27 +77,50 @@ import Testing
     func badTags() throws {
         let push = ReplicaCodec.encode(ReplicaRequest.push([.document(collection: "c", ReplicatedDocument(id: "d"))]))
         let cases: [(String, [UInt8], @Sendable ([UInt8]) throws(ReplicaDecodingError) -> Void)] = [
-            ("request version", [2, 1, 0], { bytes throws(ReplicaDecodingError) in _ = try ReplicaCodec.decodeRequest(bytes) }),
-            ("request tag 0", [1, 0], { bytes throws(ReplicaDecodingError) in _ = try ReplicaCodec.decodeRequest(bytes) }),
-            ("request tag 6", [1, 6], { bytes throws(ReplicaDecodingError) in _ = try ReplicaCodec.decodeRequest(bytes) }),
-            ("change tag", [1, 1, 1, 3], { bytes throws(ReplicaDecodingError) in _ = try ReplicaCodec.decodeRequest(bytes) }),
-            ("response version", [0, 1], { bytes throws(ReplicaDecodingError) in _ = try ReplicaCodec.decodeResponse(bytes) }),
-            ("response tag", [1, 5], { bytes throws(ReplicaDecodingError) in _ = try ReplicaCodec.decodeResponse(bytes) }),
+            (
+                "request version", [2, 1, 0],
+                { bytes throws(ReplicaDecodingError) in _ = try ReplicaCodec.decodeRequest(bytes) }
+            ),
+            (
+                "request tag 0", [1, 0],
+                { bytes throws(ReplicaDecodingError) in _ = try ReplicaCodec.decodeRequest(bytes) }
+            ),
+            (
+                "request tag 6", [1, 6],
+                { bytes throws(ReplicaDecodingError) in _ = try ReplicaCodec.decodeRequest(bytes) }
+            ),
+            (
+                "change tag", [1, 1, 1, 3],
+                { bytes throws(ReplicaDecodingError) in _ = try ReplicaCodec.decodeRequest(bytes) }
+            ),
+            (
+                "response version", [0, 1],
+                { bytes throws(ReplicaDecodingError) in _ = try ReplicaCodec.decodeResponse(bytes) }
+            ),
+            (
+                "response tag", [1, 5],
+                { bytes throws(ReplicaDecodingError) in _ = try ReplicaCodec.decodeResponse(bytes) }
+            ),
             ("entry tag", [1, 3], { bytes throws(ReplicaDecodingError) in _ = try ReplicaCodec.decodeEntry(bytes) }),
             ("empty", [], { bytes throws(ReplicaDecodingError) in _ = try ReplicaCodec.decodeEntry(bytes) }),
-            ("bad boolean", [1, 4, 2, 0], { bytes throws(ReplicaDecodingError) in _ = try ReplicaCodec.decodeResponse(bytes) }),
+            (
+                "bad boolean", [1, 4, 2, 0],
+                { bytes throws(ReplicaDecodingError) in _ = try ReplicaCodec.decodeResponse(bytes) }
+            ),
         ]
         for (name, bytes, decode) in cases {
             #expect(throws: ReplicaDecodingError.self, "\(name)") { try decode(bytes) }
         }
-        #expect(try ReplicaCodec.decodeRequest(push) == .push([.document(collection: "c", ReplicatedDocument(id: "d"))]))
+        #expect(
+            try ReplicaCodec.decodeRequest(push) == .push([.document(collection: "c", ReplicatedDocument(id: "d"))]))
         // A document with one field whose value has tag 7.
         let field = ReplicaCodec.encode(
             ReplicaRequest.push([
                 .document(
                     collection: "c",
                     ReplicatedDocument(
-                        id: "d", fields: ["f": .init(value: .null, stamp: HLCTimestamp(millis: 1, counter: 0, node: "n"))],
+                        id: "d",
+                        fields: ["f": .init(value: .null, stamp: HLCTimestamp(millis: 1, counter: 0, node: "n"))],
                         deleted: nil, cleared: nil))
             ]))
         #expect(field.last == 0, "a null value is the last byte")
@@ -101,7 +129,8 @@ import Testing
         #expect(throws: ReplicaDecodingError.self) { _ = try ReplicaCodec.decodeRequest(badValue) }
         // A digest with the wrong number of ranges.
         let digest = AntiEntropy.CollectionDigest(created: .zero, dropped: nil, ranges: [1, 2, 3])
-        let pull = ReplicaCodec.encode(ReplicaRequest.pull(PullRequest(since: nil, digests: ["c": digest], coverage: [:])))
+        let pull = ReplicaCodec.encode(
+            ReplicaRequest.pull(PullRequest(since: nil, digests: ["c": digest], coverage: [:])))
         #expect(throws: ReplicaDecodingError.self) { _ = try ReplicaCodec.decodeRequest(pull) }
         // A clock counter beyond 32 bits.
         var stamp = BinaryWriter()
@@ -155,7 +184,9 @@ import Testing
             Issue.record("expected a push of one change")
             return
         }
-        #expect(throws: ReplicaDecodingError.self) { _ = try ReplicaCodec.decodeRequest(Self.nested(depth: ReplicaCodec.maxDepth)) }
+        #expect(throws: ReplicaDecodingError.self) {
+            _ = try ReplicaCodec.decodeRequest(Self.nested(depth: ReplicaCodec.maxDepth))
+        }
         #expect(throws: ReplicaDecodingError.self) { _ = try ReplicaCodec.decodeRequest(Self.nested(depth: 200_000)) }
     }
 

@@ -3,9 +3,6 @@ import Testing
 
 @testable import DistriCore
 
-/// Tests that show engine bugs still open run only with DISTRI_OPEN_BUGS=1, so CI stays meaningful.
-private let openBugs = ProcessInfo.processInfo.environment["DISTRI_OPEN_BUGS"] != nil
-
 /// Focused scenarios of one ``ReplicaEngine`` and its peers, driven message by message.
 @Suite struct ReplicaEngineTests {
     private static let body: [String: JSONValue] = ["x": .number(1)]
@@ -145,7 +142,8 @@ private let openBugs = ProcessInfo.processInfo.environment["DISTRI_OPEN_BUGS"] !
                 index % 2 == 0
                 ? .add(collection: "c0", id: "new\(index)", body: Self.body)
                 : .update(
-                    collection: "c\(index * 97 % 10)", id: "d\(index * 97)", DocumentUpdate(set: ["changed": .bool(true)]))
+                    collection: "c\(index * 97 % 10)", id: "d\(index * 97)",
+                    DocumentUpdate(set: ["changed": .bool(true)]))
             net.run(
                 net.engines["n1"]!.perform(
                     operation, consistency: .one, id: 20_000 + UInt64(index), now: net.now, deadline: net.now + 1_000),
@@ -192,7 +190,9 @@ private let openBugs = ProcessInfo.processInfo.environment["DISTRI_OPEN_BUGS"] !
                     .add(collection: "c", id: "new\(index)", body: Self.body), consistency: .one, id: UInt64(index + 1),
                     now: 10, deadline: 20)
                 for case .persist(let entries) in actions {
-                    for case .change(_, let change) in entries { _ = reader.handle(.push([change]), from: "w", now: 10) }
+                    for case .change(_, let change) in entries {
+                        _ = reader.handle(.push([change]), from: "w", now: 10)
+                    }
                 }
             }
         }
@@ -200,7 +200,8 @@ private let openBugs = ProcessInfo.processInfo.environment["DISTRI_OPEN_BUGS"] !
 
     /// `DocumentStore.update` and `apply` copy the collection out of the dictionary, change the copy and
     /// store it back, so every write copies the collection's whole document dictionary.
-    @Test("a write costs about the same in a collection of 500 and of 8,000 documents", .enabled(if: openBugs, "an open engine bug this test found (issue 4); DISTRI_OPEN_BUGS=1 runs it"))
+    @Test(
+        "a write costs about the same in a collection of 500 and of 8,000 documents")
     func writeCostIsFlat() {
         _ = Self.writeCost(size: 100, count: 50)
         let small = Self.writeCost(size: 500, count: 300)
@@ -217,7 +218,6 @@ private let openBugs = ProcessInfo.processInfo.environment["DISTRI_OPEN_BUGS"] !
 
     @Test(
         "a rejoining replica that missed 1% of 10,000 documents receives at most 1.1x of them from two peers",
-        .enabled(if: openBugs, "an open engine bug this test found (issue 4); DISTRI_OPEN_BUGS=1 runs it"),
         arguments: [true, false])
     func rejoinFromTwoPeers(restart: Bool) {
         let outcome = Self.rejoin(missed: 100, restart: restart, sequential: false)
@@ -252,16 +252,19 @@ private let openBugs = ProcessInfo.processInfo.environment["DISTRI_OPEN_BUGS"] !
 
         // Without a session a local read runs at once.
         net.run(
-            net.engines["n3"]!.prepareRead(id: 10, consistency: .local, session: nil, now: net.now, deadline: net.now + 1),
+            net.engines["n3"]!.prepareRead(
+                id: 10, consistency: .local, session: nil, now: net.now, deadline: net.now + 1),
             at: "n3")
         #expect((try? net.readable[10]?.get()) != nil)
     }
 
     /// Read-your-writes: whatever a replica answers, a session read that succeeds shows the session's
     /// writes. Here the reader cannot reach the origin (nor, in the second case, anyone).
-    @Test("a session read that cannot reach the write's origin does not succeed without the write", .enabled(if: openBugs, "an open engine bug this test found (issue 4); DISTRI_OPEN_BUGS=1 runs it"), arguments: [
-        ["n2"], [],
-    ])
+    @Test(
+        "a session read that cannot reach the write's origin does not succeed without the write",
+        arguments: [
+            ["n2"], [],
+        ])
     func sessionReadCutOffFromOrigin(alive: [String]) throws {
         var net = Self.cluster()
         net.perform(.add(collection: "c", id: "mine", body: Self.body), .majority, id: 2, at: "n1")
@@ -396,7 +399,8 @@ private let openBugs = ProcessInfo.processInfo.environment["DISTRI_OPEN_BUGS"] !
     /// `absorb` adopts `reply.upTo` even when a digest answer was cut short, so the follow-up pull asks
     /// for changes after the responder's head and the rest of the digest delta never comes; the next
     /// complete answer then passes on coverage that hides those documents for good.
-    @Test("a digest pull cut at the size limit goes on until the requester holds everything", .enabled(if: openBugs, "an open engine bug this test found (issue 4); DISTRI_OPEN_BUGS=1 runs it"))
+    @Test(
+        "a digest pull cut at the size limit goes on until the requester holds everything")
     func truncatedDigestAnswer() {
         var net = Self.cluster(["n1", "n2"], settings: ReplicaSettings(maxChangesPerMessage: 3))
         net.setAlive([], at: "n1")
@@ -417,7 +421,8 @@ private let openBugs = ProcessInfo.processInfo.environment["DISTRI_OPEN_BUGS"] !
 
     /// `restore` marks a document as a tombstone whenever a log entry shows it deleted, and never unmarks
     /// it when a later entry shows it written again; `purgeTombstones` then purges the live document.
-    @Test("a document deleted and written again survives a restart from the log and the tombstone purge", .enabled(if: openBugs, "an open engine bug this test found (issue 4); DISTRI_OPEN_BUGS=1 runs it"))
+    @Test(
+        "a document deleted and written again survives a restart from the log and the tombstone purge")
     func restoredRevivalIsNotPurged() {
         var net = ReplicaTestNetwork(nodes: ["n1"], settings: ReplicaSettings(tombstoneGrace: 1_000))
         net.connectAll()
@@ -437,7 +442,8 @@ private let openBugs = ProcessInfo.processInfo.environment["DISTRI_OPEN_BUGS"] !
     /// replica that pulls from the coordinator in between adopts coverage past that stamp; when another
     /// coordinator later recovers and commits the proposal, anti-entropy leaves it out for that replica
     /// ("made only of writes it covers"), so the replica never converges.
-    @Test("a conditional update committed by a recovering coordinator reaches every replica", .enabled(if: openBugs, "an open engine bug this test found (issue 4); DISTRI_OPEN_BUGS=1 runs it"))
+    @Test(
+        "a conditional update committed by a recovering coordinator reaches every replica")
     func recoveredProposalReachesEveryone() throws {
         var net = Self.cluster()
         net.perform(.add(collection: "c", id: "counter", body: ["n": .number(0)]), .all, id: 2, at: "n1")
@@ -483,7 +489,8 @@ private let openBugs = ProcessInfo.processInfo.environment["DISTRI_OPEN_BUGS"] !
     /// epoch) counts as a failed peer for the reads riding on it: the session read drops the origin,
     /// settles for the other peers' answers and runs without the session's write, although the origin
     /// is up, reachable, and pulled again at once (without the read).
-    @Test("a session read still waits for the write's origin when the origin restarted since the last pull", .enabled(if: openBugs, "an open engine bug this test found (issue 4); DISTRI_OPEN_BUGS=1 runs it"))
+    @Test(
+        "a session read still waits for the write's origin when the origin restarted since the last pull")
     func sessionReadAfterOriginRestart() throws {
         var net = Self.cluster()
         net.perform(.add(collection: "c", id: "mine", body: Self.body), .one, id: 2, at: "n1")

@@ -59,7 +59,9 @@ import Testing
                     collections[name] = (current.created, max(current.dropped ?? stamp, stamp))
                 }
             }
-            return collections.map { DocumentChange.collection(name: $0.key, created: $0.value.created, dropped: $0.value.dropped) }
+            return collections.map {
+                DocumentChange.collection(name: $0.key, created: $0.value.created, dropped: $0.value.dropped)
+            }
                 + documents.map { DocumentChange.document(collection: $0.key.collection, $0.value) }
         }
 
@@ -127,7 +129,8 @@ import Testing
                 let before = store
                 let (key, changed, equalsIncoming) = store.apply(change)
                 #expect(changed == (before != store), "seed \(seed): `changed` is wrong for \(key)")
-                #expect(equalsIncoming == (store.change(at: key) == change), "seed \(seed): `equalsIncoming` for \(key)")
+                #expect(
+                    equalsIncoming == (store.change(at: key) == change), "seed \(seed): `equalsIncoming` for \(key)")
                 var again = store
                 #expect(again.apply(change).changed == false, "seed \(seed): applying twice changed \(key)")
                 #expect(again == store)
@@ -140,7 +143,9 @@ import Testing
         for seed in UInt64(0)..<300 {
             var random = SplitMix64(seed: 20_000 + seed)
             let history = History(random: &random, count: 4 + random.below(20))
-            let parts = Self.subsets(of: history, count: 3, random: &random).map { history.changes(of: $0, random: &random) }
+            let parts = Self.subsets(of: history, count: 3, random: &random).map {
+                history.changes(of: $0, random: &random)
+            }
             let (a, b, c) = (Self.store(parts[0]), Self.store(parts[1]), Self.store(parts[2]))
             func merged(_ x: DocumentStore, _ y: DocumentStore) -> DocumentStore {
                 var out = x

@@ -85,7 +85,9 @@ struct ReplicaTestNetwork {
         _ operation: DatabaseOperation, _ consistency: WriteConsistency = .one, id: UInt64, at node: String,
         timeout: UInt64 = 1_000
     ) {
-        run(engines[node]!.perform(operation, consistency: consistency, id: id, now: now, deadline: now + timeout), at: node)
+        run(
+            engines[node]!.perform(operation, consistency: consistency, id: id, now: now, deadline: now + timeout),
+            at: node)
         run(engines[node]!.flush(now: now), at: node)
     }
 

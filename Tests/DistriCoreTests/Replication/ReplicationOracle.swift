@@ -128,7 +128,9 @@ struct ReplicationOracle {
         writes[id] = Write(operation: id, node: node, consistency: consistency, effects: effects, stamp: stamp)
     }
 
-    mutating func completed(_ operation: UInt64, _ result: Result<WriteReceipt, DatabaseError>, at node: Int, time: UInt64) {
+    mutating func completed(
+        _ operation: UInt64, _ result: Result<WriteReceipt, DatabaseError>, at node: Int, time: UInt64
+    ) {
         guard let started = open.removeValue(forKey: operation), started.kind != .read else {
             fail("op \(operation) completed twice, or was never started as a write")
             return
@@ -140,7 +142,9 @@ struct ReplicationOracle {
                 fail("op \(operation) succeeded but applied nothing")
                 return
             }
-            if receipt.stamp != write.stamp { fail("op \(operation): receipt stamp \(receipt.stamp) != \(write.stamp)") }
+            if receipt.stamp != write.stamp {
+                fail("op \(operation): receipt stamp \(receipt.stamp) != \(write.stamp)")
+            }
             write.acknowledged = time
             writes[operation] = write
             acknowledged.append(operation)
@@ -151,7 +155,9 @@ struct ReplicationOracle {
                 fail("op \(operation): a conditional increment returned \(String(describing: receipt.document))")
                 return
             }
-            if value > limit { fail("op \(operation): a conditional increment wrote \(value) above the limit \(limit)") }
+            if value > limit {
+                fail("op \(operation): a conditional increment wrote \(value) above the limit \(limit)")
+            }
             casSuccesses.append(value)
         case .read:
             break
@@ -223,7 +229,9 @@ struct ReplicationOracle {
                     }
                 }
                 if replace, (document.cleared ?? .zero) < write.stamp {
-                    return "\(effect) at \(write.stamp): the replace is lost, cleared at \(String(describing: document.cleared))"
+                    return
+                        "\(effect) at \(write.stamp): the replace is lost, cleared at "
+                        + String(describing: document.cleared)
                 }
             case .delete(let collection, let id):
                 guard let document = store.collections[collection]?.documents[id] else { continue }
@@ -253,7 +261,8 @@ struct ReplicationOracle {
                 return
             }
         }
-        for (id, started) in open.sorted(by: { $0.key < $1.key }) where generations[started.node] == started.generation {
+        for (id, started) in open.sorted(by: { $0.key < $1.key }) where generations[started.node] == started.generation
+        {
             fail("op \(id) on n\(started.node) (\(started.kind)) was never answered")
             return
         }
@@ -264,7 +273,9 @@ struct ReplicationOracle {
         if Set(casSuccesses).count != casSuccesses.count {
             fail("two successful increments wrote the same value: \(casSuccesses.sorted())")
         } else if Double(casSuccesses.count) > final || (casSuccesses.max() ?? 0) > final {
-            fail("\(casSuccesses.count) increments succeeded (\(casSuccesses.sorted())) but the counter ends at \(final)")
+            fail(
+                "\(casSuccesses.count) increments succeeded (\(casSuccesses.sorted())) but the counter ends at \(final)"
+            )
         }
     }
 }

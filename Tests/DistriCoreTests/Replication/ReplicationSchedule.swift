@@ -107,7 +107,10 @@ func runReplicationSchedule(seed: UInt64, trace: Bool = false) -> ReplicationOut
     // At most a minority down at once is not enforced: any crash goes. Wipes hit at most a minority.
     let wipeable = Set((0..<nodeCount).shuffled(using: &random).prefix(mayWipe ? (nodeCount - 1) / 2 : 0))
     for _ in 0..<random.below(5) {
-        let node = random.below(nodeCount)
+        // In seeds with wipes, half the crashes hit the nodes that may be wiped.
+        let node =
+            !wipeable.isEmpty && random.chance(0.5)
+            ? wipeable.sorted()[random.below(wipeable.count)] : random.below(nodeCount)
         let at = someTime()
         cluster.schedule(.crash(node), at: at)
         let wipe = wipeable.contains(node) && random.chance(0.6)
@@ -132,12 +135,14 @@ func runReplicationSchedule(seed: UInt64, trace: Bool = false) -> ReplicationOut
     }
     guard cluster.failure == nil else { return finish() }
     guard outcome.convergedAfter != nil else {
-        outcome.failure = "no convergence \(ReplicationScheduleLimits.convergenceDeadline) ms after the heal: "
+        outcome.failure =
+            "no convergence \(ReplicationScheduleLimits.convergenceDeadline) ms after the heal: "
             + (cluster.firstDifference ?? "?")
         return finish()
     }
     let stores = cluster.nodes.map { $0.engine!.store }
-    cluster.oracle.finalCheck(stores[0], durableOnly: !cluster.wiped.isEmpty, generations: cluster.nodes.map(\.generation))
+    cluster.oracle.finalCheck(
+        stores[0], durableOnly: !cluster.wiped.isEmpty, generations: cluster.nodes.map(\.generation))
     return finish()
 }
 

@@ -23,7 +23,9 @@ extension SplitMix64 {
         case 5: return .array((0..<below(4)).map { _ in jsonValue(depth: depth + 1, finite: finite) })
         default:
             var fields: [String: JSONValue] = [:]
-            for _ in 0..<below(4) { fields[element(["a", "b", "c", "ü"])] = jsonValue(depth: depth + 1, finite: finite) }
+            for _ in 0..<below(4) {
+                fields[element(["a", "b", "c", "ü"])] = jsonValue(depth: depth + 1, finite: finite)
+            }
             return .object(fields)
         }
     }

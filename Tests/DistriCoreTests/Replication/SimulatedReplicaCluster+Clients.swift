@@ -114,7 +114,8 @@ extension SimulatedReplicaCluster {
             let alive = nodes[node].engine!.alive
             let reachable = oracle.sessionWrites[client].filter { write in
                 let origin = oracle.writes[write]!.node
-                return origin == node || (alive.contains(nodes[origin].id) && nodes[origin].isUp && self.reachable(node, origin))
+                return origin == node
+                    || (alive.contains(nodes[origin].id) && nodes[origin].isUp && self.reachable(node, origin))
             }
             read(
                 id: id, consistency: .local, session: oracle.sessions[client],

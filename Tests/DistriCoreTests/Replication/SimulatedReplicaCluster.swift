@@ -76,7 +76,9 @@ struct SimulatedReplicaCluster {
 
     init(nodeCount: Int, seed: UInt64, settings: ReplicaSettings, network: Network, skew: UInt64, limit: Double) {
         var random = SplitMix64(seed: seed)
-        nodes = (0..<nodeCount).map { Node(id: "n\($0)", skew: skew == 0 ? 0 : UInt64.random(in: 0...skew, using: &random)) }
+        nodes = (0..<nodeCount).map {
+            Node(id: "n\($0)", skew: skew == 0 ? 0 : UInt64.random(in: 0...skew, using: &random))
+        }
         index = Dictionary(uniqueKeysWithValues: nodes.indices.map { ("n\($0)", $0) })
         self.settings = settings
         self.network = network
@@ -253,6 +255,9 @@ struct SimulatedReplicaCluster {
             case .completed(let operation, let result):
                 note("\(nodes[node].id) completed op \(operation): \(describe(result))")
                 oracle.completed(operation, result, at: node, time: now)
+                if case .success = result, wiped.isEmpty, let write = oracle.writes[operation] {
+                    checkReplicated(write)
+                }
             case .readable(let operation, let result):
                 note("\(nodes[node].id) read \(operation) readable: \(result)")
                 oracle.readable(operation, result, store: nodes[node].engine!.store, topology: topology)
@@ -273,6 +278,22 @@ struct SimulatedReplicaCluster {
         if netRandom.chance(network.duplicates) { queue.schedule(message, at: now + delay()) }
     }
 
+    /// A `majority` or `all` write is acknowledged only once enough replicas hold it (or a later write):
+    /// checked on the up replicas the moment it completes (a replica that is down may hold it in its log).
+    private mutating func checkReplicated(_ write: ReplicationOracle.Write) {
+        guard write.consistency != .one else { return }
+        let quorum = write.consistency == .all ? nodes.count : nodes.count / 2 + 1
+        let holding = nodes.indices.filter { index in
+            guard let engine = nodes[index].engine else { return true }
+            return oracle.problem(with: write, in: engine.store) == nil
+        }
+        if holding.count < quorum {
+            oracle.fail(
+                "op \(write.operation) (\(write.consistency) on n\(write.node)) acknowledged while only "
+                    + "\(holding.map { nodes[$0].id }) hold it or are down")
+        }
+    }
+
     /// The counter invariant, checked after every event on the node it touched.
     private mutating func check(_ node: Int) {
         guard let store = nodes[node].engine?.store else { return }
@@ -287,7 +308,8 @@ struct SimulatedReplicaCluster {
         deadline: UInt64
     ) {
         oracle.started(
-            id, at: node, generation: nodes[node].generation, kind: operation.isConditional ? .cas : .write, client: client)
+            id, at: node, generation: nodes[node].generation, kind: operation.isConditional ? .cas : .write,
+            client: client)
         let actions = nodes[node].engine!.perform(
             operation, consistency: consistency, id: id, now: local(node), deadline: local(node) + deadline)
         let engine = nodes[node].engine!
