@@ -247,6 +247,9 @@ extension ReplicaEngine {
                 tombstonedAt[key] = nil
                 continue
             }
+            if let id = key.id, let deleted = store.collections[key.collection]?.documents[id]?.deleted {
+                purged[key] = deleted
+            }
             store.purge(key)
             log.remove(key)
             tombstonedAt[key] = nil

@@ -33,6 +33,8 @@ public struct ReplicaEngine: Sendable {
     var outboxOperations: [String: [UInt64]] = [:]
     var outstanding: [UInt64: Outstanding] = [:]
     var nextRequest: UInt64 = 1
+    /// Purged tombstones and their delete stamps: older states of those documents are ignored.
+    var purged: [DocumentKey: HLCTimestamp] = [:]
     /// Peers that became alive and are still to be caught up from, in turn.
     var catchUpQueue: [String] = []
     var catchUpInFlight = false
@@ -390,6 +392,13 @@ public struct ReplicaEngine: Sendable {
         var entries: [PersistedEntry] = []
         for change in changes {
             if let newest = DocumentStore.stamps(of: change).max() { clock.observe(newest, wallMillis: now) }
+            // A state from before a purged delete (a pull answer or push still in flight) stays dead.
+            if case .document(let collection, let document) = change,
+                let horizon = purged[DocumentKey(collection: collection, id: document.id)]
+            {
+                if document.version <= horizon { continue }
+                purged[DocumentKey(collection: collection, id: document.id)] = nil
+            }
             let (key, changed, equal) = store.apply(change)
             guard changed, let merged = store.change(at: key) else { continue }
             entries.append(record(key, merged, source: equal ? peer : nil, now: now))
