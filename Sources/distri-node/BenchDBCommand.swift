@@ -262,7 +262,7 @@ struct BenchDBReport: Codable {
             ops/s counts successful calls completed in the window
             writes: AddDocument of a \(documentBytes)-byte document (Echo carries the same payload)
             reads: \(readOperation) over a collection of \(readCollectionDocuments) documents, \
-            the cheapest read of one document the DB services offer (each scans the collection: there is no id index)
+            a read of one document by id (an `_id` filter is answered by lookup, no scan)
             documents written, warm-ups included, as each node holds them at the end: \
             \(documentsHeldPerNode.map(String.init).joined(separator: ", "))
             node process resident memory (MiB): \(memory)

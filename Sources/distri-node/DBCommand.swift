@@ -391,7 +391,7 @@ struct DBConnection: Sendable {
         if reads, let read { params.append("read=\(read.rawValue)") }
         let bytes = try await client.send(Array((body?.jsonText ?? "").utf8), service: service, params: params)
         let text = String(decoding: bytes, as: UTF8.self)
-        guard let object = (try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)))?.objectValue else {
+        guard let object = (try? JSONParser.parse(bytes))?.objectValue else {
             throw BadReply(
                 description: "\(service) answered with something other than a JSON object: \(text.prefix(200))")
         }
@@ -429,9 +429,9 @@ enum JSONArgument {
             data = Data(argument.utf8)
         }
         do {
-            return try JSONDecoder().decode(JSONValue.self, from: data)
+            return try JSONParser.parse(data)
         } catch {
-            throw Invalid("\(what) is not valid JSON\(source): \(describe(error, in: data))")
+            throw Invalid("\(what) is not valid JSON\(source): \(error)")
         }
     }
 
@@ -452,17 +452,6 @@ enum JSONArgument {
             throw Invalid("\(what) is not a valid filter: \(error)")
         }
         return json
-    }
-
-    /// JSONDecoder says only that the data is not JSON; JSONSerialization also says where.
-    private static func describe(_ error: Error, in data: Data) -> String {
-        do {
-            _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
-        } catch {
-            if let detail = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String { return detail }
-        }
-        if case DecodingError.dataCorrupted(let context) = error { return context.debugDescription }
-        return "\(error)"
     }
 }
 

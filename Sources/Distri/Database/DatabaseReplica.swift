@@ -32,6 +32,12 @@ final class DatabaseReplica: Sendable {
         /// Operations that arrived before the first sync of a node that joined through seeds.
         var notReady: [@Sendable () -> Void]? = nil
         var readySince: UInt64 = 0
+
+        /// True when the caller must schedule the flush (none is scheduled yet).
+        mutating func claimFlush() -> Bool {
+            defer { flushScheduled = true }
+            return !flushScheduled
+        }
     }
 
     init(nodeID: String, limits: DatabaseLimits, dataDirectory: String?, logger: Logger) throws {
@@ -106,8 +112,7 @@ final class DatabaseReplica: Sendable {
             state.nextOperation += 1
             state.writeWaiters[id] = promise
             let actions = state.engine.perform(operation, consistency: consistency, id: id, now: now, deadline: expires)
-            defer { state.flushScheduled = true }
-            return (actions, !state.flushScheduled)
+            return (actions, state.claimFlush())
         }
         perform(actions)
         if scheduleFlush { loop.execute { self.flush() } }
@@ -127,14 +132,17 @@ final class DatabaseReplica: Sendable {
         let promise = loop.makePromise(of: Void.self)
         let now = Self.wallMillis()
         let expires = now + Self.millis(until: deadline, default: limits.defaultTimeoutMillis)
-        let actions = state.withLockedValue { state in
+        let (actions, scheduleFlush) = state.withLockedValue { state in
             let id = state.nextOperation
             state.nextOperation += 1
             state.readWaiters[id] = promise
-            return state.engine.prepareRead(
+            let actions = state.engine.prepareRead(
                 id: id, consistency: consistency, session: session, now: now, deadline: expires)
+            return (actions, state.claimFlush())
         }
         perform(actions)
+        // Reads that wait for peers share the pulls of the flush at the end of this event-loop turn.
+        if scheduleFlush { loop.execute { self.flush() } }
         return promise.futureResult.flatMapThrowing { _ in
             try self.state.withLockedValue { try body($0.engine.store) }
         }

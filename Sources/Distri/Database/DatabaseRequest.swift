@@ -80,22 +80,17 @@ struct DatabaseRequest {
     }
 
     static func parse(_ buffer: ByteBuffer) throws(ServiceError) -> JSONValue {
-        do {
-            return try JSONDecoder().decode(JSONValue.self, from: buffer)
-        } catch {
-            throw .badParams("invalid JSON: \(Self.describe(error))")
+        let result = buffer.withUnsafeReadableBytes { raw in
+            Result { () throws(JSONParser.Failure) -> JSONValue in try JSONParser.parse(raw) }
+        }
+        switch result {
+        case .success(let value): return value
+        case .failure(let failure): throw .badParams("invalid JSON: \(failure)")
         }
     }
 
     static func parse(_ text: String) throws(ServiceError) -> JSONValue {
         try parse(ByteBuffer(string: text))
-    }
-
-    private static func describe(_ error: Error) -> String {
-        if case DecodingError.dataCorrupted(let context) = error {
-            return (context.underlyingError as NSError?)?.localizedDescription ?? context.debugDescription
-        }
-        return "\(error)"
     }
 
     /// A filter from JSON text or value.

@@ -101,10 +101,10 @@ enum DatabaseServices {
             let filter = try DatabaseRequest.filter(filterJSON)
             let consistency = try request.writeConsistency
             return read(request, replica, loop) { store -> [String] in
-                guard let documents = store.documents(in: collection) else {
+                guard let documents = store.documents(in: collection, matching: filter) else {
                     throw ServiceError.notFound("no collection '\(collection)'")
                 }
-                return documents.filter { filter.matches(withID($0)) }.map(\.id)
+                return documents.map(\.id)
             }.flatMap { ids in
                 guard !ids.isEmpty else {
                     return loop.makeSucceededFuture(DatabaseReply.json(.object(["deleted": .number(0)])))
@@ -119,10 +119,12 @@ enum DatabaseServices {
             let collection = try request.argument(0, "collection")
             let query = try documentQuery(try request.body(limit: limit))
             return read(request, replica, loop) { store in
-                guard let documents = store.documents(in: collection) else {
+                guard let documents = store.documents(in: collection, matching: query.filter) else {
                     throw ServiceError.notFound("no collection '\(collection)'")
                 }
-                let page = query.run(over: documents.lazy.map { ($0.id, withID($0)) })
+                var ordering = query
+                ordering.filter = .all  // already applied
+                let page = ordering.run(over: documents)
                 var reply: [String: JSONValue] = [
                     "documents": .array(page.documents.map { .object($0.body) })
                 ]
@@ -134,10 +136,11 @@ enum DatabaseServices {
             let collection = try request.argument(0, "collection")
             let filter = try DatabaseRequest.filter(try request.body(limit: limit))
             return read(request, replica, loop) { store in
-                guard let documents = store.documents(in: collection) else {
+                guard let stored = store.collections[collection], stored.exists else {
                     throw ServiceError.notFound("no collection '\(collection)'")
                 }
-                let count = filter == .all ? documents.count : documents.filter { filter.matches(withID($0)) }.count
+                let count =
+                    filter == .all ? stored.liveCount : store.documents(in: collection, matching: filter)?.count ?? 0
                 return DatabaseReply.json(.object(["count": .number(Double(count))]))
             }
         }
@@ -151,13 +154,6 @@ enum DatabaseServices {
                     return replica.handle(request.data, from: peer, on: loop)
                 },
                 bypassesAdmission: true))
-    }
-
-    /// A document's body with its id under `_id`, for filters and replies.
-    private static func withID(_ document: (id: String, body: [String: JSONValue])) -> [String: JSONValue] {
-        var body = document.body
-        body["_id"] = .string(document.id)
-        return body
     }
 
     private static func read<T: Sendable>(

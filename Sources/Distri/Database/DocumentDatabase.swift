@@ -135,7 +135,7 @@ public struct DocumentDatabase: Sendable {
         let session = self.session
         if readYourWrites, !session.stamps.isEmpty { params.append("session=\(session)") }
         let bytes = try await client.send(Array((body?.jsonText ?? "").utf8), service: service, params: params)
-        guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)), let object = value.objectValue
+        guard let value = try? JSONParser.parse(bytes), let object = value.objectValue
         else {
             throw ClientError(.protocolViolation, node: nil, message: "\(service) did not answer with a JSON object")
         }

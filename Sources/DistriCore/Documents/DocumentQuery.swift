@@ -77,6 +77,24 @@ public struct DocumentFilter: Hashable, Sendable {
         }
     }
 
+    /// The only document ids the filter can match, when it pins `_id` to strings (`{"_id": "a"}` or
+    /// `{"_id": {"$in": [...]}}`): reads then look these up instead of scanning the collection.
+    public var pinnedIDs: [String]? {
+        var pinned: [String]?
+        for (path, condition) in conditions where path == "_id" {
+            let ids: [String]
+            switch condition {
+            case .equals(.string(let id)): ids = [id]
+            case .equals: return []
+            case .within(let options):
+                ids = options.compactMap { if case .string(let id) = $0 { id } else { nil } }
+            default: continue
+            }
+            pinned = pinned.map { current in current.filter(ids.contains) } ?? ids
+        }
+        return pinned
+    }
+
     /// True when `document` meets every condition.
     public func matches(_ document: [String: JSONValue]) -> Bool {
         let root = JSONValue.object(document)

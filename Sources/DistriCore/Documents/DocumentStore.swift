@@ -11,7 +11,14 @@ public struct DocumentStore: Hashable, Sendable, Codable {
         public var exists: Bool { dropped.map { created > $0 } ?? true }
 
         /// Documents that are not deleted, and not written only before the last drop.
-        public var liveCount: Int { documents.values.filter { visibleBody($0) != nil }.count }
+        public var liveCount: Int { exists ? documents.values.filter(isVisible).count : 0 }
+
+        /// True when readers see the document (as `visibleBody(document) != nil`, without building it).
+        public func isVisible(_ document: ReplicatedDocument) -> Bool {
+            guard exists, !document.isDeleted else { return false }
+            if let dropped, document.version <= dropped { return false }
+            return true
+        }
 
         /// A document's body as readers see it, taking the collection's last drop into account.
         public func visibleBody(_ document: ReplicatedDocument) -> [String: JSONValue]? {
@@ -63,6 +70,24 @@ public struct DocumentStore: Hashable, Sendable, Codable {
         return stored.documents.values.compactMap { document in
             stored.visibleBody(document).map { (document.id, $0) }
         }
+    }
+
+    /// The live documents of a collection that match `filter`, each with its id under `_id` (as
+    /// filters and readers see it); nil when the collection does not exist. A filter that pins `_id`
+    /// looks the documents up instead of scanning.
+    public func documents(in collection: String, matching filter: DocumentFilter) -> [(
+        id: String, body: [String: JSONValue]
+    )]? {
+        guard let stored = collections[collection], stored.exists else { return nil }
+        func visible(_ document: ReplicatedDocument) -> (id: String, body: [String: JSONValue])? {
+            guard var body = stored.visibleBody(document) else { return nil }
+            body["_id"] = .string(document.id)
+            return filter.matches(body) ? (document.id, body) : nil
+        }
+        if let ids = filter.pinnedIDs {
+            return Set(ids).sorted().compactMap { stored.documents[$0].flatMap(visible) }
+        }
+        return stored.documents.values.compactMap(visible)
     }
 
     /// Applies a change to one document (creating the collection entry if this replica has not seen

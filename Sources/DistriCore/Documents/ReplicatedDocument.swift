@@ -53,7 +53,11 @@ public struct ReplicatedDocument: Hashable, Sendable, Codable {
     }
 
     /// True when the document is deleted and no field was written after the delete.
-    public var isDeleted: Bool { body == nil }
+    public var isDeleted: Bool {
+        // As `body == nil`, without building the body: pruning keeps only fields newer than the delete.
+        guard let deleted, deleted >= (cleared ?? .zero) else { return false }
+        return fields.values.allSatisfy { $0.value == nil }
+    }
 
     /// The document as JSON, or nil when deleted.
     public var body: [String: JSONValue]? {

@@ -8,9 +8,15 @@ public enum ReplicaCodec {
         var out = BinaryWriter()
         out.byte(version)
         switch request {
-        case .push(let changes):
+        case .push(let changes, let chain):
             out.byte(1)
             write(changes, to: &out)
+            out.bool(chain != nil)
+            if let chain {
+                out.string(chain.origin)
+                write(chain.since, to: &out)
+                write(chain.upTo, to: &out)
+            }
         case .pull(let pull):
             out.byte(2)
             write(pull.since, to: &out)
@@ -49,7 +55,13 @@ public enum ReplicaCodec {
         try checkVersion(&input)
         let request: ReplicaRequest
         switch try input.byte() {
-        case 1: request = .push(try readChanges(&input))
+        case 1:
+            let changes = try readChanges(&input)
+            var chain: PushChain?
+            if try input.bool() {
+                chain = PushChain(origin: try input.string(), since: try readStamp(&input), upTo: try readStamp(&input))
+            }
+            request = .push(changes, chain: chain)
         case 2:
             let since = try readWatermark(&input)
             var digests: [String: AntiEntropy.CollectionDigest]?

@@ -13,6 +13,11 @@ extension ReplicaEngine {
             case .syncState(let state):
                 pulled = state.pulled
                 for (origin, stamp) in state.coverage { coverage[origin] = max(coverage[origin] ?? .zero, stamp) }
+                // The former incarnation's own writes up to its clock at this entry were logged before
+                // it: this replica holds all of them, and says so to the peers it pulls from.
+                if state.clock.node != clock.node {
+                    coverage[state.clock.node] = max(coverage[state.clock.node] ?? .zero, state.clock)
+                }
                 clock.observe(state.clock, wallMillis: now)
             }
         }

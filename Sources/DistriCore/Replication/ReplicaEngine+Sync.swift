@@ -26,7 +26,7 @@ extension ReplicaEngine {
             case .majority: replicaCount / 2
             case .all: alive.count
             }
-        var barrier = ReadBarrier(neededPeers: neededPeers, session: session ?? SessionToken(), deadline: deadline)
+        let barrier = ReadBarrier(neededPeers: neededPeers, session: session ?? SessionToken(), deadline: deadline)
         let origins = uncovered(barrier.session)
         if neededPeers == 0 && origins.isEmpty { return [.readable(operation: id, .success(()))] }
         if neededPeers > alive.count {
@@ -38,17 +38,42 @@ extension ReplicaEngine {
                             .unavailable, "a majority read needs \(neededPeers) peers; \(alive.count) reachable")))
             ]
         }
-        // Session stamps name a node incarnation; pulling from every alive peer finds them wherever
-        // they went, and the coverage that complete replies pass on settles the barrier.
-        barrier.asked = alive
-        if barrier.asked.isEmpty {
+        if alive.isEmpty {
             // Nobody to pull from: the session's writes cannot be here.
             let error = DatabaseError(
                 .unavailable, "this session's writes on \(origins) are not here and no peer is reachable")
             return [.readable(operation: id, .failure(error))]
         }
+        // The pulls go out at the next flush, shared by every read that arrived in between.
         reads[id] = barrier
-        return alive.sorted().map { pull(from: $0, reads: [id]) }
+        readsToPull.append(id)
+        return []
+    }
+
+    /// Pulls from every alive peer once for all reads waiting since the last flush. Session stamps
+    /// name a node incarnation; pulling from every alive peer finds them wherever they went, and the
+    /// coverage that complete replies pass on settles the barriers.
+    mutating func pullForReads() -> [ReplicaAction] {
+        guard !readsToPull.isEmpty else { return [] }
+        let ids = readsToPull.filter { reads[$0] != nil }
+        readsToPull.removeAll(keepingCapacity: true)
+        var actions: [ReplicaAction] = []
+        var pulling: [UInt64] = []
+        for id in ids {
+            guard var barrier = reads[id] else { continue }
+            guard !alive.isEmpty, barrier.neededPeers <= alive.count else {
+                reads[id] = nil
+                let error = DatabaseError(
+                    .unavailable, "the read needs \(max(1, barrier.neededPeers)) peers; \(alive.count) reachable")
+                actions.append(.readable(operation: id, .failure(error)))
+                continue
+            }
+            barrier.asked = alive
+            reads[id] = barrier
+            pulling.append(id)
+        }
+        guard !pulling.isEmpty else { return actions }
+        return actions + alive.sorted().map { pull(from: $0, reads: pulling) }
     }
 
     /// Origins of session stamps this replica does not cover yet.
@@ -221,7 +246,9 @@ extension ReplicaEngine {
         if now >= nextSync {
             nextSync = now + settings.syncInterval
             let peers = alive.sorted()
-            if !peers.isEmpty {
+            // While catching up, pulls go one peer at a time; a periodic pull beside them would fetch
+            // the same changes twice.
+            if !peers.isEmpty && !catchUpInFlight && catchUpQueue.isEmpty {
                 syncCursor = (syncCursor + 1) % peers.count
                 let peer = peers[syncCursor]
                 let inFlight = outstanding.values.contains {

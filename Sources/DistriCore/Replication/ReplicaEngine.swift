@@ -30,6 +30,9 @@ public struct ReplicaEngine: Sendable {
     var alive: Set<String> = []
 
     var outbox: [String: [DocumentChange]] = [:]
+    /// Per alive peer, the clock reading after which every local write went to its outbox: the
+    /// start of the next push's ``PushChain``. Nil while the chain is broken.
+    var pushSince: [String: HLCTimestamp] = [:]
     var outboxOperations: [String: [UInt64]] = [:]
     var outstanding: [UInt64: Outstanding] = [:]
     var nextRequest: UInt64 = 1
@@ -43,6 +46,8 @@ public struct ReplicaEngine: Sendable {
     var flushesInFlight: [UInt64: Int] = [:]
     var writes: [UInt64: QuorumWrite] = [:]
     var reads: [UInt64: ReadBarrier] = [:]
+    /// Reads waiting for the pulls of the next flush.
+    var readsToPull: [UInt64] = []
     var rounds: [UInt64: CASRound] = [:]
     var acceptors: [DocumentKey: DocumentAcceptor] = [:]
     var tombstonedAt: [DocumentKey: UInt64] = [:]
@@ -99,6 +104,8 @@ public struct ReplicaEngine: Sendable {
             outbox[peer] = nil
             outboxOperations[peer] = nil
         }
+        for peer in pushSince.keys where !self.alive.contains(peer) { pushSince[peer] = nil }
+        for peer in joined where peer != node { pushSince[peer] = clock.last }
         for peer in joined where peer != node {
             for id in writes.keys.sorted() { requeue(id, to: peer) }
         }
@@ -268,9 +275,10 @@ public struct ReplicaEngine: Sendable {
         }
     }
 
-    /// Sends what local writes have queued: one push per alive peer.
+    /// Sends what local writes and reads have queued: one push per alive peer, and one pull per
+    /// alive peer for all reads that wait on one.
     public mutating func flush(now: UInt64) -> [ReplicaAction] {
-        var actions: [ReplicaAction] = []
+        var actions = pullForReads()
         for (peer, changes) in outbox where !changes.isEmpty {
             let operations = outboxOperations[peer] ?? []
             let flushID = nextRequest
@@ -286,6 +294,15 @@ public struct ReplicaEngine: Sendable {
                 start = end
             }
             flushesInFlight[flushID] = batches
+            // Every local write since `pushSince` is in this flush; one batch can say so (batches of
+            // a split flush may land apart, so they claim nothing and the chain restarts after them).
+            if batches == 1, let since = pushSince[peer],
+                case .send(_, let request, .push(let changes, _)) = actions.last
+            {
+                let chain = PushChain(origin: clock.node, since: since, upTo: clock.last)
+                actions[actions.count - 1] = .send(to: peer, request: request, .push(changes, chain: chain))
+            }
+            if pushSince[peer] != nil { pushSince[peer] = clock.last }
         }
         outbox.removeAll(keepingCapacity: true)
         outboxOperations.removeAll(keepingCapacity: true)
@@ -371,8 +388,11 @@ public struct ReplicaEngine: Sendable {
         ReplicaResponse, [ReplicaAction]
     ) {
         switch request {
-        case .push(let changes):
+        case .push(let changes, let chain):
             let entries = merge(changes, from: peer, now: now)
+            if let chain, chain.origin != clock.node, (coverage[chain.origin] ?? .zero) >= chain.since {
+                coverage[chain.origin] = max(coverage[chain.origin] ?? .zero, chain.upTo)
+            }
             return (.merged, entries.isEmpty ? [] : [.persist(entries)])
         case .pull(let pull):
             notePull(pull, from: peer)

@@ -38,8 +38,9 @@ public struct Watermark: Hashable, Sendable, Comparable {
 
 /// Requests one replica sends another; each has exactly one ``ReplicaResponse``.
 public enum ReplicaRequest: Hashable, Sendable {
-    /// Changes written on the sender, pushed at once (batched per flush).
-    case push([DocumentChange])
+    /// Changes written on the sender, pushed at once (batched per flush). With a chain, the push
+    /// holds every write of the sender's incarnation stamped after `chain.since` up to `chain.upTo`.
+    case push([DocumentChange], chain: PushChain? = nil)
     /// Anti-entropy: "send me what you have that I lack".
     case pull(PullRequest)
     /// Compare-and-set phase 1 for one document.
@@ -48,6 +49,22 @@ public enum ReplicaRequest: Hashable, Sendable {
     case propose(DocumentKey, Ballot, ReplicatedDocument)
     /// Compare-and-set decided: merge the state and forget the accepted value.
     case commit(DocumentKey, Ballot, ReplicatedDocument)
+}
+
+/// A push's claim that it carries every write its origin made in `(since, upTo]`: a receiver that
+/// holds all of the origin's writes up to `since` then holds them up to `upTo`, so its coverage of
+/// the origin advances without a pull and anti-entropy does not send those writes a second time.
+public struct PushChain: Hashable, Sendable {
+    /// The origin incarnation (the HLC node name of its stamps).
+    public var origin: String
+    public var since: HLCTimestamp
+    public var upTo: HLCTimestamp
+
+    public init(origin: String, since: HLCTimestamp, upTo: HLCTimestamp) {
+        self.origin = origin
+        self.since = since
+        self.upTo = upTo
+    }
 }
 
 /// What the requester already holds of the responder.

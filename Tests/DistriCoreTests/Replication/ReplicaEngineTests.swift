@@ -72,6 +72,35 @@ import Testing
         #expect(net.completed.count == 2, "no second completion")
     }
 
+    @Test("pushes that chain on what a peer covers advance its coverage, so pulls do not carry them again")
+    func pushChainsAdvanceCoverage() throws {
+        var net = Self.cluster()
+        // Everyone pulls from everyone once, so each covers the others up to now.
+        for node in net.nodes { for peer in net.nodes where peer != node { net.pull(node, from: peer) } }
+        let origin = net.engines["n1"]!.clock.node
+        for id in 2..<6 {
+            net.perform(.add(collection: "c", id: "d\(id)", body: Self.body), .one, id: UInt64(id), at: "n1")
+            net.deliverAll()
+        }
+        let n1Last = net.engines["n1"]!.clock.last
+        #expect(net.engines["n3"]!.coverage[origin] == n1Last, "each push linked on the one before")
+        // n3 pulls from n2, which holds the same writes: none of them travels again.
+        let before = net.pulledChanges["n3", default: 0]
+        net.pull("n3", from: "n2")
+        #expect(net.pulledChanges["n3", default: 0] == before)
+
+        // A lost push breaks the chain: n3 no longer claims coverage past what it holds.
+        net.perform(.add(collection: "c", id: "lost", body: Self.body), .one, id: 7, at: "n1")
+        net.drop { $0.to == "n3" }
+        net.perform(.add(collection: "c", id: "next", body: Self.body), .one, id: 8, at: "n1")
+        net.deliverAll()
+        #expect(net.engines["n3"]!.coverage[origin] == n1Last)
+        #expect(net.documents("c", on: "n3").contains("next") && !net.documents("c", on: "n3").contains("lost"))
+        // Anti-entropy from n2 brings the lost write, since n3 does not cover it.
+        net.pull("n3", from: "n2")
+        #expect(net.documents("c", on: "n3").contains("lost"))
+    }
+
     @Test("a pull answers only changes after its watermark, and not the state the requester pushed")
     func watermarkAndEchoSuppression() throws {
         var net = Self.cluster(["n1", "n2"])
@@ -98,7 +127,9 @@ import Testing
         #expect(ids(since, from: "n2") == ["after"], "n2 pushed `echo` itself")
         #expect(ids(since, from: "n3") == ["after", "echo"])
         // Coverage leaves out what the requester holds of an origin: here, all of n1's writes so far.
-        let covered = PullRequest(since: mark, digests: nil, coverage: net.engines["n1"]!.currentCoverage)
+        let own = net.engines["n1"]!.clock.node
+        let covered = PullRequest(
+            since: mark, digests: nil, coverage: net.engines["n1"]!.currentCoverage.filter { $0.key == own })
         #expect(ids(covered, from: "n3") == ["echo"])
         // Once n1 changes `echo`, n2 no longer holds that state.
         net.perform(.update(collection: "c", id: "echo", DocumentUpdate(set: ["y": .bool(true)])), id: 5, at: "n1")
@@ -235,10 +266,7 @@ import Testing
         session.observe(receipt.stamp)
         #expect(net.engines["n2"]!.store.document("mine", in: "c") == nil)
 
-        net.run(
-            net.engines["n2"]!.prepareRead(
-                id: 9, consistency: .local, session: session, now: net.now, deadline: net.now + 1_000),
-            at: "n2")
+        net.read(id: 9, .local, session: session, at: "n2", timeout: 1_000)
         #expect(net.readable[9] == nil, "n2 does not hold the session's write yet")
         #expect(net.requests.contains { $0.from == "n2" && $0.to == "n1" }, "it pulls from the origin")
         // Another peer's answer does not settle it.
@@ -251,10 +279,7 @@ import Testing
         #expect(net.engines["n2"]!.store.document("mine", in: "c") == Self.body)
 
         // Without a session a local read runs at once.
-        net.run(
-            net.engines["n3"]!.prepareRead(
-                id: 10, consistency: .local, session: nil, now: net.now, deadline: net.now + 1),
-            at: "n3")
+        net.read(id: 10, .local, session: nil, at: "n3", timeout: 1)
         #expect((try? net.readable[10]?.get()) != nil)
     }
 
@@ -276,10 +301,7 @@ import Testing
         session.observe(receipt.stamp)
         net.setAlive(Set(alive), at: "n3")
         net.drop { $0.from == "n3" && $0.to == "n1" }
-        net.run(
-            net.engines["n3"]!.prepareRead(
-                id: 9, consistency: .local, session: session, now: net.now, deadline: net.now + 1_000),
-            at: "n3")
+        net.read(id: 9, .local, session: session, at: "n3", timeout: 1_000)
         net.deliverAll()
         net.now += 1_000
         net.tick("n3")
@@ -503,10 +525,7 @@ import Testing
         net.setAlive(["n2", "n3"], at: "n1")
         net.requests.removeAll()
         #expect(net.engines["n1"]!.store.document("mine", in: "c") == Self.body)
-        net.run(
-            net.engines["n2"]!.prepareRead(
-                id: 9, consistency: .local, session: session, now: net.now, deadline: net.now + 1_000),
-            at: "n2")
+        net.read(id: 9, .local, session: session, at: "n2", timeout: 1_000)
         net.deliverAll()
         let result = try #require(net.readable[9])
         #expect((try? result.get()) != nil, "the origin is reachable")

@@ -30,6 +30,9 @@ struct ReplicaTestNetwork {
     /// Changes each node received in answers to its pulls.
     var pulledChanges: [String: Int] = [:]
     var now: UInt64 = 10_000
+    /// When set, the encoded size of every delivered request and answer is added to `bytesDelivered`.
+    var countsBytes = false
+    var bytesDelivered = 0
     let settings: ReplicaSettings
     private var epochs: UInt64 = 100
 
@@ -80,6 +83,17 @@ struct ReplicaTestNetwork {
         }
     }
 
+    /// Client writes on `node` in one event loop turn: a single flush pushes them as one batch.
+    mutating func performBatch(_ operations: [DatabaseOperation], firstID: UInt64, at node: String) {
+        for (offset, operation) in operations.enumerated() {
+            run(
+                engines[node]!.perform(
+                    operation, consistency: .one, id: firstID + UInt64(offset), now: now, deadline: now + 1_000),
+                at: node)
+        }
+        run(engines[node]!.flush(now: now), at: node)
+    }
+
     /// A client's write on `node`, flushed at once.
     mutating func perform(
         _ operation: DatabaseOperation, _ consistency: WriteConsistency = .one, id: UInt64, at node: String,
@@ -87,6 +101,17 @@ struct ReplicaTestNetwork {
     ) {
         run(
             engines[node]!.perform(operation, consistency: consistency, id: id, now: now, deadline: now + timeout),
+            at: node)
+        run(engines[node]!.flush(now: now), at: node)
+    }
+
+    /// A client's read on `node`; the pulls it needs go out with the flush at the end of the turn.
+    mutating func read(
+        id: UInt64, _ consistency: ReadConsistency, session: SessionToken?, at node: String, timeout: UInt64 = 1_000
+    ) {
+        run(
+            engines[node]!.prepareRead(
+                id: id, consistency: consistency, session: session, now: now, deadline: now + timeout),
             at: node)
         run(engines[node]!.flush(now: now), at: node)
     }
@@ -100,6 +125,7 @@ struct ReplicaTestNetwork {
     mutating func deliverRequest(where filter: (Request) -> Bool = { _ in true }) -> Bool {
         guard let index = requests.firstIndex(where: filter) else { return false }
         let message = requests.remove(at: index)
+        if countsBytes { bytesDelivered += ReplicaCodec.encode(message.request).count }
         let (response, actions) = engines[message.to]!.handle(message.request, from: message.from, now: now)
         run(actions, at: message.to)
         answers.append(Answer(from: message.to, to: message.from, number: message.number, response: response))
@@ -111,6 +137,7 @@ struct ReplicaTestNetwork {
     mutating func deliverAnswer(where filter: (Answer) -> Bool = { _ in true }) -> Bool {
         guard let index = answers.firstIndex(where: filter) else { return false }
         let answer = answers.remove(at: index)
+        if countsBytes { bytesDelivered += ReplicaCodec.encode(answer.response).count }
         if case .pulled(let reply) = answer.response { pulledChanges[answer.to, default: 0] += reply.changes.count }
         run(engines[answer.to]!.receive(answer.response, for: answer.number, now: now), at: answer.to)
         return true

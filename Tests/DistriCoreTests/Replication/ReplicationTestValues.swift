@@ -66,7 +66,9 @@ extension SplitMix64 {
 
     mutating func replicaRequest(finite: Bool = true) -> ReplicaRequest {
         switch below(5) {
-        case 0: return .push((0..<below(4)).map { _ in documentChange(finite: finite) })
+        case 0:
+            let chain = chance(0.5) ? PushChain(origin: element(["n1", "n2"]), since: stamp(), upTo: stamp()) : nil
+            return .push((0..<below(4)).map { _ in documentChange(finite: finite) }, chain: chain)
         case 1:
             var digests: [String: AntiEntropy.CollectionDigest]?
             if chance(0.5) {
