@@ -43,9 +43,10 @@ let package = Package(
                 .product(name: "DequeModule", package: "swift-collections"),
             ]
         ),
+        .target(name: "CPNGShim", dependencies: ["CPNG"]),
         .target(
             name: "DistriImaging",
-            dependencies: ["COpenSSL", "CPNG"]
+            dependencies: ["COpenSSL", "CPNG", "CPNGShim"]
         ),
         .target(
             name: "Distri",

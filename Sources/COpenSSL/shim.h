@@ -1,6 +1,7 @@
 #ifndef DISTRI_COPENSSL_SHIM_H
 #define DISTRI_COPENSSL_SHIM_H
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
 #include <openssl/crypto.h>

@@ -1,0 +1,305 @@
+#include "cpngshim.h"
+
+#include <png.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+typedef struct {
+    char *message;
+    size_t message_size;
+    int truncated;
+} shim_error;
+
+typedef struct {
+    const unsigned char *data;
+    size_t size;
+    size_t offset;
+    shim_error *error;
+} shim_reader;
+
+typedef struct {
+    unsigned char *data;
+    size_t size;
+    size_t capacity;
+    int failed;
+} shim_writer;
+
+static void shim_set_message(char *message, size_t message_size, const char *text) {
+    if (message == NULL || message_size == 0) return;
+    snprintf(message, message_size, "%s", text == NULL ? "unknown libpng error" : text);
+}
+
+static void shim_error_fn(png_structp png, png_const_charp text) {
+    shim_error *error = (shim_error *)png_get_error_ptr(png);
+    if (error != NULL) shim_set_message(error->message, error->message_size, text);
+    png_longjmp(png, 1);
+}
+
+static void shim_warning_fn(png_structp png, png_const_charp text) {
+    (void)png;
+    (void)text;
+}
+
+static void shim_read_fn(png_structp png, png_bytep out, png_size_t length) {
+    shim_reader *reader = (shim_reader *)png_get_io_ptr(png);
+    if (reader == NULL || length > reader->size - reader->offset) {
+        if (reader != NULL && reader->error != NULL) reader->error->truncated = 1;
+        png_error(png, "PNG data ends early (truncated)");
+        return;
+    }
+    memcpy(out, reader->data + reader->offset, length);
+    reader->offset += length;
+}
+
+static void shim_write_fn(png_structp png, png_bytep in, png_size_t length) {
+    shim_writer *writer = (shim_writer *)png_get_io_ptr(png);
+    if (writer == NULL) png_error(png, "no output buffer");
+    if (length > writer->capacity - writer->size) {
+        size_t capacity = writer->capacity < 4096 ? 4096 : writer->capacity;
+        while (capacity - writer->size < length) {
+            if (capacity > ((size_t)-1) / 2) {
+                writer->failed = 1;
+                png_error(png, "output too large");
+            }
+            capacity *= 2;
+        }
+        unsigned char *grown = (unsigned char *)realloc(writer->data, capacity);
+        if (grown == NULL) {
+            writer->failed = 1;
+            png_error(png, "out of memory growing the output buffer");
+        }
+        writer->data = grown;
+        writer->capacity = capacity;
+    }
+    memcpy(writer->data + writer->size, in, length);
+    writer->size += length;
+}
+
+static void shim_flush_fn(png_structp png) { (void)png; }
+
+/* Everything the decoder changes after setjmp lives in this context, owned by the caller of the
+ * function that calls setjmp, so no automatic variable of that function changes between setjmp and
+ * longjmp (C11 7.13.2.1). */
+typedef struct {
+    shim_error error;
+    shim_reader reader;
+    uint32_t max_width, max_height;
+    uint64_t max_pixels;
+    cpng_info *info;
+    unsigned char *pixels;
+    png_bytep *rows;
+    int result;
+} decode_context;
+
+static int decode_inner(decode_context *ctx);
+
+int cpng_decode_rgba8(const unsigned char *data, size_t size, uint32_t max_width, uint32_t max_height,
+                      uint64_t max_pixels, cpng_info *out_info, unsigned char **out_pixels, char *message,
+                      size_t message_size) {
+    if (out_pixels == NULL || out_info == NULL || (data == NULL && size > 0)) return CPNG_ERR_ARGUMENT;
+    *out_pixels = NULL;
+    memset(out_info, 0, sizeof(*out_info));
+    if (message != NULL && message_size > 0) message[0] = 0;
+    if (size < 8 || png_sig_cmp(data, 0, 8) != 0) {
+        shim_set_message(message, message_size, "not a PNG file (signature missing)");
+        return CPNG_ERR_NOT_PNG;
+    }
+
+    /* Check the declared size before libpng allocates anything (libpng's own user-limit check would
+     * only report "Invalid IHDR data"). */
+    if (size >= 24 && memcmp(data + 12, "IHDR", 4) == 0) {
+        uint32_t width = (uint32_t)data[16] << 24 | (uint32_t)data[17] << 16 | (uint32_t)data[18] << 8 | data[19];
+        uint32_t height = (uint32_t)data[20] << 24 | (uint32_t)data[21] << 16 | (uint32_t)data[22] << 8 | data[23];
+        if (width > max_width || height > max_height || (uint64_t)width * (uint64_t)height > max_pixels) {
+            out_info->width = width;
+            out_info->height = height;
+            shim_set_message(message, message_size, "image dimensions above the limit");
+            return CPNG_ERR_TOO_LARGE;
+        }
+    }
+
+    decode_context ctx;
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.error.message = message;
+    ctx.error.message_size = message_size;
+    ctx.reader.data = data;
+    ctx.reader.size = size;
+    ctx.reader.error = &ctx.error;
+    ctx.max_width = max_width;
+    ctx.max_height = max_height;
+    ctx.max_pixels = max_pixels;
+    ctx.info = out_info;
+    ctx.result = CPNG_ERR_LIBPNG;
+    int result = decode_inner(&ctx);
+    if (result != CPNG_OK) {
+        free(ctx.rows);
+        free(ctx.pixels);
+        if (result == CPNG_ERR_LIBPNG && ctx.error.truncated) result = CPNG_ERR_TRUNCATED;
+        return result;
+    }
+    free(ctx.rows);
+    *out_pixels = ctx.pixels;
+    return CPNG_OK;
+}
+
+static int decode_inner(decode_context *ctx) {
+    char *message = ctx->error.message;
+    size_t message_size = ctx->error.message_size;
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &ctx->error, shim_error_fn, shim_warning_fn);
+    if (png == NULL) {
+        shim_set_message(message, message_size, "out of memory creating the PNG reader");
+        return CPNG_ERR_NO_MEMORY;
+    }
+    png_infop info = png_create_info_struct(png);
+    if (info == NULL) {
+        png_destroy_read_struct(&png, NULL, NULL);
+        shim_set_message(message, message_size, "out of memory creating the PNG info");
+        return CPNG_ERR_NO_MEMORY;
+    }
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_read_struct(&png, &info, NULL);
+        return ctx->result;
+    }
+
+    cpng_info *out_info = ctx->info;
+    uint32_t max_width = ctx->max_width, max_height = ctx->max_height;
+    uint64_t max_pixels = ctx->max_pixels;
+    png_set_read_fn(png, &ctx->reader, shim_read_fn);
+    png_set_user_limits(png, max_width, max_height);
+    png_set_chunk_cache_max(png, 1000);
+    png_set_chunk_malloc_max(png, 16u * 1024u * 1024u);
+    png_read_info(png, info);
+
+    png_uint_32 width = 0, height = 0;
+    int bit_depth = 0, color_type = 0, interlace = 0;
+    png_get_IHDR(png, info, &width, &height, &bit_depth, &color_type, &interlace, NULL, NULL);
+    out_info->width = width;
+    out_info->height = height;
+    out_info->bit_depth = bit_depth;
+    out_info->color_type = color_type;
+    out_info->interlace = interlace;
+    int has_trns = png_get_valid(png, info, PNG_INFO_tRNS) != 0;
+    out_info->has_trns = has_trns;
+
+    if (width == 0 || height == 0 || width > max_width || height > max_height ||
+        (uint64_t)width * (uint64_t)height > max_pixels) {
+        ctx->result = CPNG_ERR_TOO_LARGE;
+        png_error(png, "image dimensions above the limit");
+    }
+
+    png_set_expand(png); /* palette -> RGB, gray 1/2/4 -> 8, tRNS -> alpha */
+    png_set_strip_16(png);
+    png_set_gray_to_rgb(png);
+    if ((color_type & PNG_COLOR_MASK_ALPHA) == 0 && !has_trns) png_set_add_alpha(png, 0xff, PNG_FILLER_AFTER);
+    (void)png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+
+    size_t row_bytes = png_get_rowbytes(png, info);
+    if (row_bytes != (size_t)width * 4u) {
+        png_error(png, "unexpected row size after conversion to RGBA8");
+    }
+    ctx->pixels = (unsigned char *)malloc(row_bytes * (size_t)height);
+    ctx->rows = (png_bytep *)malloc(sizeof(png_bytep) * (size_t)height);
+    if (ctx->pixels == NULL || ctx->rows == NULL) {
+        ctx->result = CPNG_ERR_NO_MEMORY;
+        png_error(png, "out of memory for the decoded pixels");
+    }
+    for (png_uint_32 y = 0; y < height; y++) ctx->rows[y] = ctx->pixels + (size_t)y * row_bytes;
+    png_read_image(png, ctx->rows);
+    png_read_end(png, NULL);
+
+    png_destroy_read_struct(&png, &info, NULL);
+    return CPNG_OK;
+}
+
+typedef struct {
+    shim_error error;
+    shim_writer writer;
+    const unsigned char *pixels;
+    uint32_t width, height;
+    int level, filters, strategy;
+    png_bytep *rows;
+} encode_context;
+
+static int encode_inner(encode_context *ctx);
+
+int cpng_encode_rgba8(const unsigned char *pixels, uint32_t width, uint32_t height, int level, int filters,
+                      int strategy, unsigned char **out_data, size_t *out_size, char *message,
+                      size_t message_size) {
+    if (out_data == NULL || out_size == NULL || pixels == NULL || width == 0 || height == 0 ||
+        width > PNG_USER_WIDTH_MAX || height > PNG_USER_HEIGHT_MAX) {
+        shim_set_message(message, message_size, "invalid arguments for PNG encoding");
+        return CPNG_ERR_ARGUMENT;
+    }
+    *out_data = NULL;
+    *out_size = 0;
+    if (message != NULL && message_size > 0) message[0] = 0;
+
+    encode_context ctx;
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.error.message = message;
+    ctx.error.message_size = message_size;
+    ctx.pixels = pixels;
+    ctx.width = width;
+    ctx.height = height;
+    ctx.level = level;
+    ctx.filters = filters;
+    ctx.strategy = strategy;
+    int result = encode_inner(&ctx);
+    free(ctx.rows);
+    if (result != CPNG_OK) {
+        free(ctx.writer.data);
+        return result;
+    }
+    *out_data = ctx.writer.data;
+    *out_size = ctx.writer.size;
+    return CPNG_OK;
+}
+
+static int encode_inner(encode_context *ctx) {
+    char *message = ctx->error.message;
+    size_t message_size = ctx->error.message_size;
+    uint32_t width = ctx->width, height = ctx->height;
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &ctx->error, shim_error_fn, shim_warning_fn);
+    if (png == NULL) {
+        shim_set_message(message, message_size, "out of memory creating the PNG writer");
+        return CPNG_ERR_NO_MEMORY;
+    }
+    png_infop info = png_create_info_struct(png);
+    if (info == NULL) {
+        png_destroy_write_struct(&png, NULL);
+        shim_set_message(message, message_size, "out of memory creating the PNG info");
+        return CPNG_ERR_NO_MEMORY;
+    }
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_write_struct(&png, &info);
+        return ctx->writer.failed ? CPNG_ERR_NO_MEMORY : CPNG_ERR_LIBPNG;
+    }
+
+    png_set_write_fn(png, &ctx->writer, shim_write_fn, shim_flush_fn);
+    png_set_IHDR(png, info, width, height, 8, PNG_COLOR_TYPE_RGB_ALPHA, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_set_compression_level(png, ctx->level);
+    png_set_compression_strategy(png, ctx->strategy);
+    png_set_filter(png, PNG_FILTER_TYPE_BASE, ctx->filters);
+    png_write_info(png, info);
+
+    ctx->rows = (png_bytep *)malloc(sizeof(png_bytep) * (size_t)height);
+    if (ctx->rows == NULL) {
+        ctx->writer.failed = 1;
+        png_error(png, "out of memory for row pointers");
+    }
+    for (png_uint_32 y = 0; y < height; y++) {
+        ctx->rows[y] = (png_bytep)(ctx->pixels + (size_t)y * (size_t)width * 4u);
+    }
+    png_write_image(png, ctx->rows);
+    png_write_end(png, NULL);
+
+    png_destroy_write_struct(&png, &info);
+    return CPNG_OK;
+}
+
+void cpng_free(void *pointer) { free(pointer); }

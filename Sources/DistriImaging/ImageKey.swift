@@ -1,0 +1,108 @@
+/// The secret that opens one sealed image: a fresh random 32-byte AES-256 file key plus a 16-byte
+/// embedding key that decides where the payload sits in the cover's pixels.
+///
+/// `description` is redacted so keys do not leak into logs; use `text` or `serialized()` to store one.
+public struct ImageKey: Sendable, Equatable, CustomStringConvertible {
+    public static let fileKeySize = 32
+    public static let embeddingKeySize = 16
+    static let serializedVersion: UInt8 = 1
+    static let textPrefix = "distri-image-key-v1:"
+
+    /// Key of the sealed stream (AES-256-GCM via HKDF).
+    public let fileKey: [UInt8]
+    /// Key of the pixel permutation.
+    public let embeddingKey: [UInt8]
+
+    public init(fileKey: [UInt8], embeddingKey: [UInt8]) throws {
+        guard fileKey.count == Self.fileKeySize else { throw ImagingError.invalidKey("the file key must be 32 bytes") }
+        guard embeddingKey.count == Self.embeddingKeySize else {
+            throw ImagingError.invalidKey("the embedding key must be 16 bytes")
+        }
+        self.fileKey = fileKey
+        self.embeddingKey = embeddingKey
+    }
+
+    /// A fresh random key.
+    public static func generate(random: inout some ImagingRandom) throws -> ImageKey {
+        try ImageKey(fileKey: random.bytes(fileKeySize), embeddingKey: random.bytes(embeddingKeySize))
+    }
+
+    /// A fresh key from OpenSSL's `RAND_bytes`.
+    public static func generate() throws -> ImageKey {
+        var random = SystemImagingRandom()
+        return try generate(random: &random)
+    }
+
+    /// 49 bytes: version 1, the file key, the embedding key.
+    public func serialized() -> [UInt8] {
+        [Self.serializedVersion] + fileKey + embeddingKey
+    }
+
+    public init(serialized bytes: [UInt8]) throws {
+        guard bytes.count == 1 + Self.fileKeySize + Self.embeddingKeySize else {
+            throw ImagingError.invalidKey("a serialized key has 49 bytes, got \(bytes.count)")
+        }
+        guard bytes[0] == Self.serializedVersion else {
+            throw ImagingError.invalidKey("unknown key version \(bytes[0])")
+        }
+        try self.init(
+            fileKey: Array(bytes[1...Self.fileKeySize]), embeddingKey: Array(bytes[(1 + Self.fileKeySize)...]))
+    }
+
+    /// Text form for command lines: `distri-image-key-v1:` followed by the serialized bytes in hex.
+    public var text: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var hex = [UInt8]()
+        hex.reserveCapacity(98)
+        for byte in serialized() {
+            hex.append(digits[Int(byte >> 4)])
+            hex.append(digits[Int(byte & 15)])
+        }
+        return Self.textPrefix + String(decoding: hex, as: UTF8.self)
+    }
+
+    public init(text: String) throws {
+        let trimmed = text.trimmingWhitespace
+        guard trimmed.hasPrefix(Self.textPrefix) else {
+            throw ImagingError.invalidKey("missing \(Self.textPrefix) prefix")
+        }
+        let hex = Array(trimmed.utf8.dropFirst(Self.textPrefix.utf8.count))
+        guard hex.count % 2 == 0, hex.count <= 2 * 64 else { throw ImagingError.invalidKey("bad hex length") }
+        var bytes = [UInt8]()
+        var index = 0
+        while index < hex.count {
+            guard let high = Self.nibble(hex[index]), let low = Self.nibble(hex[index + 1]) else {
+                throw ImagingError.invalidKey("not hexadecimal")
+            }
+            bytes.append(high << 4 | low)
+            index += 2
+        }
+        try self.init(serialized: bytes)
+    }
+
+    public var description: String { "ImageKey(redacted)" }
+
+    /// 8 bytes that tell whether a key belongs to an image without revealing the key.
+    func checkValue() throws -> [UInt8] {
+        Array(try Crypto.hmacSHA256(key: fileKey + embeddingKey, Array("distri-image key check v1".utf8)).prefix(8))
+    }
+
+    private static func nibble(_ character: UInt8) -> UInt8? {
+        switch character {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): character - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): character - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): character - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}
+
+extension String {
+    fileprivate var trimmingWhitespace: Substring {
+        let isSpace: (Character) -> Bool = { $0.isWhitespace }
+        guard let start = firstIndex(where: { !isSpace($0) }), let end = lastIndex(where: { !isSpace($0) }) else {
+            return ""
+        }
+        return self[start...end]
+    }
+}

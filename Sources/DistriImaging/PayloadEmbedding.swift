@@ -1,0 +1,166 @@
+import CPNG
+
+/// Hides bytes in the two least-significant bits of the red, green and blue channels of a cover
+/// (alpha is never touched, so transparency stays intact).
+///
+/// Pixels are grouped in *units* of 4 consecutive pixels (raster order); a unit's 12 RGB channels × 2
+/// bits hold exactly 3 bytes. The first 9 units (36 pixels) hold a 27-byte header:
+///
+///     magic "DSTG" | version 1 | bits per channel 2 | 0 | payload length (UInt32 BE)
+///     | CRC32 of the payload | key check value (8) | CRC32 of the 23 bytes before it
+///
+/// The payload's units are spread over the rest of the image by `KeyedPermutation`, keyed from the
+/// `ImageKey`'s embedding key. The key check value (8 bytes of an HMAC of the key) tells a wrong key
+/// apart from a damaged image before anything is decrypted.
+public enum PayloadEmbedding {
+    /// Bits of payload per RGB channel.
+    public static let bitsPerChannel = 2
+    /// Bytes of the embedded header.
+    public static let headerSize = 27
+    static let magic: [UInt8] = Array("DSTG".utf8)
+    static let version: UInt8 = 1
+    static let pixelsPerUnit = 4
+    static let bytesPerUnit = 3
+    static let headerUnits = headerSize / bytesPerUnit
+
+    /// Payload bytes a `width` × `height` cover holds (after the header).
+    public static func capacity(width: Int, height: Int) -> Int {
+        guard width > 0, height > 0 else { return 0 }
+        let units = width.multipliedReportingOverflow(by: height).partialValue / pixelsPerUnit
+        return max(0, units - headerUnits) * bytesPerUnit
+    }
+
+    /// Pixels a cover needs to hold `payloadSize` bytes.
+    public static func pixelsNeeded(payloadSize: Int) -> Int {
+        (headerUnits + (payloadSize + bytesPerUnit - 1) / bytesPerUnit) * pixelsPerUnit
+    }
+
+    /// Writes `payload` into `image`'s low bits; throws `coverTooSmall` when it does not fit.
+    public static func embed(_ payload: [UInt8], into image: inout RGBAImage, key: ImageKey) throws {
+        let available = capacity(width: image.width, height: image.height)
+        guard payload.count <= available, payload.count <= Int(UInt32.max) else {
+            throw ImagingError.coverTooSmall(needed: payload.count, available: available)
+        }
+        var header = magic + [version, UInt8(bitsPerChannel), 0]
+        header += bigEndianBytes(UInt32(payload.count))
+        header += bigEndianBytes(crc(payload))
+        header += try key.checkValue()
+        header += bigEndianBytes(crc(header))
+        let permutation = try bodyPermutation(image: image, key: key)
+        image.pixels.withUnsafeMutableBufferPointer { pixels in
+            header.withUnsafeBufferPointer { bytes in
+                for unit in 0..<headerUnits {
+                    writeUnit(pixels, unit: unit, bytes, at: unit * bytesPerUnit)
+                }
+            }
+            payload.withUnsafeBufferPointer { bytes in
+                let units = (bytes.count + bytesPerUnit - 1) / bytesPerUnit
+                for unit in 0..<units {
+                    writeUnit(pixels, unit: headerUnits + permutation(unit), bytes, at: unit * bytesPerUnit)
+                }
+            }
+        }
+    }
+
+    /// Reads the payload embedded with `key`. Throws `noEmbeddedPayload` (no magic),
+    /// `payloadChecksumMismatch` (header or body CRC), `wrongKey` (key check value),
+    /// `unsupportedVersion` or `malformedPayload`.
+    public static func extract(from image: RGBAImage, key: ImageKey) throws -> [UInt8] {
+        guard capacity(width: image.width, height: image.height) > 0 else { throw ImagingError.noEmbeddedPayload }
+        var header = [UInt8](repeating: 0, count: headerSize)
+        image.pixels.withUnsafeBufferPointer { pixels in
+            header.withUnsafeMutableBufferPointer { bytes in
+                for unit in 0..<headerUnits {
+                    readUnit(pixels, unit: unit, into: bytes, at: unit * bytesPerUnit)
+                }
+            }
+        }
+        guard Array(header[0..<4]) == magic else { throw ImagingError.noEmbeddedPayload }
+        guard crc(Array(header[0..<23])) == readUInt32(header, at: 23) else {
+            throw ImagingError.payloadChecksumMismatch
+        }
+        guard header[4] == version else { throw ImagingError.unsupportedVersion(Int(header[4])) }
+        guard header[5] == UInt8(bitsPerChannel), header[6] == 0 else {
+            throw ImagingError.malformedPayload("unsupported embedding parameters")
+        }
+        guard Crypto.constantTimeEqual(Array(header[15..<23]), try key.checkValue()) else {
+            throw ImagingError.wrongKey
+        }
+        let length = Int(readUInt32(header, at: 7))
+        guard length <= capacity(width: image.width, height: image.height) else {
+            throw ImagingError.malformedPayload("declared length \(length) exceeds the image's capacity")
+        }
+        let permutation = try bodyPermutation(image: image, key: key)
+        let units = (length + bytesPerUnit - 1) / bytesPerUnit
+        var payload = [UInt8](repeating: 0, count: units * bytesPerUnit)
+        image.pixels.withUnsafeBufferPointer { pixels in
+            payload.withUnsafeMutableBufferPointer { bytes in
+                for unit in 0..<units {
+                    readUnit(pixels, unit: headerUnits + permutation(unit), into: bytes, at: unit * bytesPerUnit)
+                }
+            }
+        }
+        payload.removeLast(payload.count - length)
+        guard crc(payload) == readUInt32(header, at: 11) else { throw ImagingError.payloadChecksumMismatch }
+        return payload
+    }
+
+    private static func bodyPermutation(image: RGBAImage, key: ImageKey) throws -> KeyedPermutation {
+        let units = image.width * image.height / pixelsPerUnit - headerUnits
+        let material = try Crypto.hmacSHA256(key: key.embeddingKey, Array("distri-image permutation v1".utf8))
+        func word(_ index: Int) -> UInt64 {
+            material[index * 8..<index * 8 + 8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        }
+        return KeyedPermutation(count: max(0, units), key: (word(0), word(1), word(2), word(3)))
+    }
+
+    /// Writes bytes `at..<at+3` (zero past the end) into the 4 pixels of `unit`.
+    @inline(__always)
+    private static func writeUnit(
+        _ pixels: UnsafeMutableBufferPointer<UInt8>, unit: Int, _ bytes: UnsafeBufferPointer<UInt8>, at offset: Int
+    ) {
+        var value: UInt32 = 0
+        if offset + 3 <= bytes.count {
+            value = UInt32(bytes[offset]) << 16 | UInt32(bytes[offset + 1]) << 8 | UInt32(bytes[offset + 2])
+        } else {
+            for index in 0..<3 where offset + index < bytes.count {
+                value |= UInt32(bytes[offset + index]) << UInt32(16 - 8 * index)
+            }
+        }
+        let base = unit * pixelsPerUnit * 4
+        var shift: UInt32 = 22
+        for pixel in 0..<pixelsPerUnit {
+            let start = base + pixel * 4
+            for channel in 0..<3 {
+                let position = start + channel
+                pixels[position] = pixels[position] & 0xFC | UInt8(truncatingIfNeeded: value >> shift) & 3
+                shift &-= 2
+            }
+        }
+    }
+
+    @inline(__always)
+    private static func readUnit(
+        _ pixels: UnsafeBufferPointer<UInt8>, unit: Int, into bytes: UnsafeMutableBufferPointer<UInt8>, at offset: Int
+    ) {
+        let base = unit * pixelsPerUnit * 4
+        var value: UInt32 = 0
+        for pixel in 0..<pixelsPerUnit {
+            let start = base + pixel * 4
+            value =
+                value << 6 | UInt32(pixels[start] & 3) << 4 | UInt32(pixels[start + 1] & 3) << 2
+                | UInt32(pixels[start + 2] & 3)
+        }
+        bytes[offset] = UInt8(truncatingIfNeeded: value >> 16)
+        bytes[offset + 1] = UInt8(truncatingIfNeeded: value >> 8)
+        bytes[offset + 2] = UInt8(truncatingIfNeeded: value)
+    }
+
+    private static func readUInt32(_ bytes: [UInt8], at offset: Int) -> UInt32 {
+        bytes[offset..<offset + 4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+    }
+
+    static func crc(_ bytes: [UInt8]) -> UInt32 {
+        bytes.withUnsafeBufferPointer { UInt32(crc32_z(0, $0.baseAddress, $0.count)) }
+    }
+}
