@@ -53,6 +53,7 @@ let package = Package(
             dependencies: [
                 "DistriCore",
                 "DistriWire",
+                "DistriImaging",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
@@ -91,6 +92,7 @@ let package = Package(
             name: "DistriTests",
             dependencies: [
                 "Distri",
+                "DistriImaging",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

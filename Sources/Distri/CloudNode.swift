@@ -52,6 +52,7 @@ public final class CloudNode: Service, Sendable {
             capacity: configuration.capacity,
             logger: logger)
         BuiltinServices.register(on: self)
+        EncryptService.register(on: services)
     }
 
     /// The node's stable id.

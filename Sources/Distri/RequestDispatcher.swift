@@ -189,13 +189,20 @@ final class RequestDispatcher: Sendable {
         let nowMillis = MonotonicClock.millis()
         let succeeded = if case .success = result { true } else { false }
         // The window keeps a compact copy: a slice would pin the whole receive buffer it came from.
-        let remembered = result.map { ByteBuffer(bytes: $0.readableBytesView) }
+        // A service whose results must not stay on the node leaves none: a retry runs it again.
+        let remembers = counted && task.taskID != 0 && task.service.remembersResult
+        let remembered = remembers ? result.map { ByteBuffer(bytes: $0.readableBytesView) } : nil
         let cost = 128 + ((try? result.get().readableBytes) ?? 0)
         let (next, idle, waiters) = runtime.withLockedValue { state -> (PendingTask?, Bool, [Responder]) in
             state.record(completedAt: now, arrival: task.arrival, succeeded: succeeded)
-            let waiters =
-                counted && task.taskID != 0
-                ? state.dedup.finish(task.taskID, result: remembered, cost: cost, now: nowMillis) : []
+            let waiters: [Responder] =
+                if let remembered {
+                    state.dedup.finish(task.taskID, result: remembered, cost: cost, now: nowMillis)
+                } else if counted && task.taskID != 0 {
+                    state.dedup.abandon(task.taskID)
+                } else {
+                    []
+                }
             guard counted else { return (nil, false, waiters) }
             let next = state.admission.finish()
             return (next, state.admission.isIdle, waiters)

@@ -21,14 +21,19 @@ public struct RegisteredService: Sendable {
     /// Runs on the node asked instead of an elected one, within its capacity (the DB services: every
     /// node holds a replica).
     public var runsWhereAsked: Bool
+    /// Whether the result is kept in the dedup window for retries of the same task. Off for results
+    /// that must not stay on the node (key material): a retry then runs the task again.
+    public var remembersResult: Bool
 
     public init(
-        name: String, execution: ServiceExecution, bypassesAdmission: Bool = false, runsWhereAsked: Bool = false
+        name: String, execution: ServiceExecution, bypassesAdmission: Bool = false, runsWhereAsked: Bool = false,
+        remembersResult: Bool = true
     ) {
         self.name = name
         self.execution = execution
         self.bypassesAdmission = bypassesAdmission
         self.runsWhereAsked = runsWhereAsked
+        self.remembersResult = remembersResult
     }
 }
 

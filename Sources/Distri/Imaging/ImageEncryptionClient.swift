@@ -1,0 +1,52 @@
+import DistriImaging
+
+/// The front end's side of the cloud's `Encrypt` service: sends the image bytes through a ``Client``
+/// (which only moves bytes), then decodes the answer and verifies it here, before trusting it.
+public struct ImageEncryptionClient: Sendable {
+    /// Why an answer of the cloud was not accepted.
+    public struct VerificationFailed: Error, CustomStringConvertible, Sendable {
+        public var reason: String
+        public var description: String { "the cloud's encrypted image did not verify: \(reason)" }
+    }
+
+    public let client: Client
+
+    public init(client: Client) {
+        self.client = client
+    }
+
+    /// Encrypts `image` (a PNG file) in the cloud, hidden in `cover` or in a generated cover. The
+    /// answer is opened with its key and must give back exactly `image`; otherwise this throws
+    /// ``VerificationFailed`` saying what was wrong.
+    public func encrypt(_ image: [UInt8], cover: [UInt8]? = nil) async throws -> SealedImage {
+        var body = image
+        var params: [String] = []
+        if let cover {
+            body += cover
+            params.append("cover=\(cover.count)")
+        }
+        let reply = try await client.send(body, service: EncryptService.name, params: params)
+        let sealed: SealedImage
+        do {
+            sealed = try EncryptReply.decode(reply)
+        } catch {
+            throw VerificationFailed(reason: "\(error)")
+        }
+        try Self.verify(sealed, opensTo: image)
+        return sealed
+    }
+
+    /// Checks that `sealed` opens with its own key to exactly `original`.
+    public static func verify(_ sealed: SealedImage, opensTo original: [UInt8]) throws {
+        let opened: [UInt8]
+        do {
+            opened = try ImageSealer.decrypt(png: sealed.png, key: sealed.key)
+        } catch {
+            throw VerificationFailed(reason: "\(error)")
+        }
+        guard opened == original else {
+            throw VerificationFailed(
+                reason: "it opens to \(opened.count) bytes that differ from the \(original.count) sent")
+        }
+    }
+}
