@@ -67,6 +67,7 @@ let package = Package(
             dependencies: [
                 "Distri",
                 "DistriCore",
+                "DistriImaging",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -10,7 +10,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure a cloud under load: small calls (default) or the document DB.",
-        subcommands: [BenchCallsCommand.self, BenchDBCommand.self],
+        subcommands: [BenchCallsCommand.self, BenchDBCommand.self, BenchEncryptCommand.self],
         defaultSubcommand: BenchCallsCommand.self)
 }
 

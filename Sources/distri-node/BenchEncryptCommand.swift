@@ -1,0 +1,145 @@
+import ArgumentParser
+import Distri
+import DistriImaging
+import Foundation
+import NIOCore
+import NIOPosix
+
+/// `distri-node bench encrypt`: the imaging pipeline's parts and a local cloud's Encrypt throughput,
+/// beside raw AES-256-GCM and raw libpng measured in the same run.
+struct BenchEncryptCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "encrypt",
+        abstract: "Measure image encryption in process and through a local cloud's Encrypt service.",
+        discussion: """
+            In process, on one thread: raw AES-256-GCM, raw libpng encode and decode of the cover, encrypt+embed \
+            (ImageSealer.encrypt) and extract+decrypt, as MB/s. Then the whole pipeline on every core at once \
+            (images/s), and the Encrypt service of a cloud (without --cloud, `distri-node local --nodes N` as a \
+            child process on the same cores) with --clients calls in flight (images/s, p50, p99).
+            """)
+
+    @Option(name: .long, help: "The PNG to encrypt; default: a generated 640x480 noisy image.")
+    var image: String?
+
+    @Option(name: .long, help: "Comma-separated node addresses; default: start a local cloud.")
+    var cloud: AddressList?
+
+    @Option(name: .long, help: "Nodes of the local cloud started when --cloud is not given.")
+    var nodes = 3
+
+    @Option(name: .long, help: "Encrypt calls in flight against the cloud.")
+    var clients = 8
+
+    @Option(name: .long, help: "Seconds per measurement.")
+    var seconds: Double = 3
+
+    @Flag(name: .long, help: "Print JSON.")
+    var json = false
+
+    struct Report: Codable {
+        var imageBytes: Int
+        var cores: Int
+        var aesGCMMBps: Double
+        var pngEncodeMBps: Double
+        var pngDecodeMBps: Double
+        var encryptEmbedMBps: Double
+        var extractDecryptMBps: Double
+        var encryptEmbedToEncode: Double
+        var inProcessImagesPerSecond: Double
+        var cloud: LoadResult
+        var cloudToInProcess: Double
+        var parts: String
+    }
+
+    func validate() throws {
+        if clients < 1 || nodes < 1 { throw ValidationError("--clients and --nodes must be positive") }
+        if !(seconds > 0) { throw ValidationError("--seconds must be positive") }
+    }
+
+    func run() async throws {
+        let bytes =
+            try image.map { path in
+                guard let data = FileManager.default.contents(atPath: path) else {
+                    throw ValidationError("cannot read \(path)")
+                }
+                return Array(data)
+            } ?? PNGCodec.encode(CoverGenerator.cover(width: 640, height: 480, seed: 42))
+        let parts = try ImagingBenchmark.run(image: bytes, seconds: seconds)
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let inProcess = try Self.pipelineThroughput(image: bytes, threads: cores, seconds: seconds)
+
+        var child: LocalCloudProcess?
+        let addresses: [NodeAddress]
+        if let cloud {
+            addresses = cloud.addresses
+        } else {
+            let process = try LocalCloudProcess.start(nodes: nodes)
+            child = process
+            addresses = process.addresses
+        }
+        defer { child?.stop() }
+        let client = Client(nodes: addresses, group: MultiThreadedEventLoopGroup.singleton)
+        let cloudResult: LoadResult
+        do {
+            try await BenchDBCommand.waitForMembership(client: client, nodes: addresses.count)
+            // One verified answer first: the service must give back what the front end accepts.
+            _ = try await ImageEncryptionClient(client: client).encrypt(bytes)
+            let body = ByteBuffer(bytes: bytes)
+            cloudResult = try await TimedLoadDriver.run(
+                name: "Encrypt", loop: client.eventLoop, concurrency: clients, warmup: .seconds(1),
+                duration: .nanoseconds(Int64(seconds * 1e9))
+            ) { done in
+                client.call(body, service: EncryptService.name, params: [], timeout: .seconds(60)).assumeIsolated()
+                    .whenComplete { result in
+                        if case .success = result { done(true) } else { done(false) }
+                    }
+            }
+            await client.shutdown()
+        } catch {
+            await client.shutdown()
+            throw error
+        }
+        let report = Report(
+            imageBytes: bytes.count, cores: cores, aesGCMMBps: parts.aesGCMMBps, pngEncodeMBps: parts.pngEncodeMBps,
+            pngDecodeMBps: parts.pngDecodeMBps, encryptEmbedMBps: parts.encryptEmbedMBps,
+            extractDecryptMBps: parts.extractDecryptMBps, encryptEmbedToEncode: parts.encryptEmbedToEncodeRatio,
+            inProcessImagesPerSecond: inProcess, cloud: cloudResult,
+            cloudToInProcess: inProcess > 0 ? cloudResult.callsPerSecond / inProcess : 0, parts: parts.description)
+        print(json ? try JSON.pretty(report) : Self.text(report))
+        if cloudResult.failures > 0 { throw ExitCode(2) }
+    }
+
+    /// Images per second of `ImageSealer.encrypt` on `threads` threads at once for `seconds`.
+    static func pipelineThroughput(image: [UInt8], threads: Int, seconds: Double) throws -> Double {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let end = start + .nanoseconds(Int64(seconds * 1e9))
+        let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: threads)
+        defer { counts.deallocate() }
+        counts.initialize(repeating: 0)
+        // Each iteration writes only its own slot of `counts`.
+        nonisolated(unsafe) let slots = counts
+        DispatchQueue.concurrentPerform(iterations: threads) { thread in
+            var done = 0
+            while clock.now < end && done < 1_000_000 {
+                if (try? ImageSealer.encrypt(image: image)) != nil { done += 1 }
+            }
+            slots[thread] = done
+        }
+        let elapsed = clock.now - start
+        return Double(counts.reduce(0, +))
+            / (Double(elapsed.components.attoseconds) / 1e18 + Double(elapsed.components.seconds))
+    }
+
+    static func text(_ report: Report) -> String {
+        func f(_ value: Double) -> String { String(format: "%.1f", value) }
+        return """
+            \(report.parts)
+            pipeline on \(report.cores) cores in process: \(f(report.inProcessImagesPerSecond)) images/s
+            local cloud Encrypt, \(report.cloud.concurrency) in flight: \(f(report.cloud.callsPerSecond)) images/s, \
+            p50 \(f(Double(report.cloud.p50Micros) / 1000)) ms, p99 \(f(Double(report.cloud.p99Micros) / 1000)) ms, \
+            \(report.cloud.failures) failures
+            cloud / in process = \(f(report.cloudToInProcess * 100))%
+            """
+    }
+}
