@@ -133,9 +133,26 @@ extension ReplicaEngine {
     /// leaving out states it sent itself and states made only of writes it covers.
     func answer(_ request: PullRequest, from peer: String) -> PullReply {
         let here = Watermark(epoch: epoch, sequence: log.sequence)
+        // Most of a document's stamps name one origin: remember its coverage instead of hashing the
+        // node name again for every stamp.
+        var lastOrigin = ""
+        var lastCoverage = HLCTimestamp.zero
+        func uncovered(_ stamp: HLCTimestamp) -> Bool {
+            if stamp.node != lastOrigin {
+                lastOrigin = stamp.node
+                lastCoverage = request.coverage[stamp.node] ?? .zero
+            }
+            return stamp > lastCoverage
+        }
         func needed(_ change: DocumentChange) -> Bool {
-            DocumentStore.stamps(of: change).contains { $0 > (request.coverage[$0.node] ?? .zero) }
-                || DocumentStore.stamps(of: change).isEmpty
+            switch change {
+            case .collection(_, let created, let dropped):
+                return uncovered(created) || dropped.map(uncovered) == true
+            case .document(_, let document):
+                if document.fields.isEmpty && document.deleted == nil && document.cleared == nil { return true }
+                return document.fields.values.contains { uncovered($0.stamp) }
+                    || document.deleted.map(uncovered) == true || document.cleared.map(uncovered) == true
+            }
         }
         if let since = request.since, since.epoch == epoch {
             var changes: [DocumentChange] = []
