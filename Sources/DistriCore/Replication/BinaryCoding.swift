@@ -81,12 +81,33 @@ struct BinaryReader {
     }
 
     mutating func string() throws(ReplicaDecodingError) -> String {
-        let length = try count()
+        try string(length: try count())
+    }
+
+    private mutating func string(length: Int) throws(ReplicaDecodingError) -> String {
         let slice = bytes[offset..<offset + length]
         offset += length
         guard let string = String(validating: slice, as: UTF8.self) else {
             throw ReplicaDecodingError("invalid UTF-8 at byte \(offset - length)")
         }
+        return string
+    }
+
+    /// Node names decoded so far in this message (a few at most).
+    private var nodeNames: [String] = []
+
+    /// A string that repeats across the message, such as the node named by every stamp: equal bytes
+    /// give back the same `String`, sharing its storage instead of allocating a copy per stamp (and
+    /// letting equality checks succeed on identity).
+    mutating func repeatedString() throws(ReplicaDecodingError) -> String {
+        let length = try count()
+        let slice = bytes[offset..<offset + length]
+        for name in nodeNames where name.utf8.count == length && name.utf8.elementsEqual(slice) {
+            offset += length
+            return name
+        }
+        let string = try string(length: length)
+        if nodeNames.count < 16 { nodeNames.append(string) }
         return string
     }
 

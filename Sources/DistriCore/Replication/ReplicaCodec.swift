@@ -229,7 +229,7 @@ public enum ReplicaCodec {
         let millis = try input.varint()
         let counter = try input.varint()
         guard counter <= UInt64(UInt32.max) else { throw ReplicaDecodingError("clock counter \(counter) too large") }
-        return HLCTimestamp(millis: millis, counter: UInt32(counter), node: try input.string())
+        return HLCTimestamp(millis: millis, counter: UInt32(counter), node: try input.repeatedString())
     }
 
     static func write(_ stamp: HLCTimestamp?, to out: inout BinaryWriter) {
