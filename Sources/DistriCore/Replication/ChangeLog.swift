@@ -11,14 +11,16 @@ struct ChangeLog: Sendable {
     private(set) var sequence: UInt64 = 0
     private(set) var latest: [DocumentKey: Entry] = [:]
     /// Keys in the order of their changes; stale positions (a key changed again later) are skipped.
-    private var order: [(sequence: UInt64, key: DocumentKey)] = []
+    /// `newest` is the newest stamp of the state recorded when every stamp in it names one origin (nil
+    /// when several do), so an anti-entropy answer can pass over what the reader covers at a glance.
+    private var order: [(sequence: UInt64, key: DocumentKey, newest: HLCTimestamp?)] = []
 
     /// Records a change of `key` and returns its sequence number.
     @discardableResult
-    mutating func record(_ key: DocumentKey, source: String?) -> UInt64 {
+    mutating func record(_ key: DocumentKey, source: String?, newest: HLCTimestamp? = nil) -> UInt64 {
         sequence += 1
         latest[key] = Entry(sequence: sequence, source: source)
-        order.append((sequence, key))
+        order.append((sequence, key, newest))
         if order.count > 1024 && order.count > 2 * latest.count { compact() }
         return sequence
     }
@@ -28,7 +30,7 @@ struct ChangeLog: Sendable {
         sequence = max(sequence, restored)
         if let current = latest[key], current.sequence >= restored { return }
         latest[key] = Entry(sequence: restored, source: nil)
-        order.append((restored, key))
+        order.append((restored, key, nil))
     }
 
     /// Sorts after a restore, whose entries may come out of order.
@@ -40,8 +42,11 @@ struct ChangeLog: Sendable {
         latest[key] = nil
     }
 
-    /// Keys changed after `sequence`, in order, with their latest entries.
-    func changes(after sequence: UInt64) -> [(key: DocumentKey, entry: Entry)] {
+    /// Keys changed after `sequence`, in order, with their latest entries, passing over positions
+    /// whose single-origin newest stamp `covered` says the reader holds.
+    func changes(after sequence: UInt64, skipping covered: (HLCTimestamp) -> Bool = { _ in false }) -> [(
+        key: DocumentKey, entry: Entry
+    )] {
         var low = 0
         var high = order.count
         while low < high {
@@ -50,13 +55,14 @@ struct ChangeLog: Sendable {
         }
         var out: [(key: DocumentKey, entry: Entry)] = []
         for index in low..<order.count {
-            let (position, key) = order[index]
+            let (position, key, newest) = order[index]
+            if let newest, covered(newest) { continue }
             if let entry = latest[key], entry.sequence == position { out.append((key, entry)) }
         }
         return out
     }
 
     private mutating func compact() {
-        order = latest.map { ($0.value.sequence, $0.key) }.sorted { $0.sequence < $1.sequence }
+        order = latest.map { ($0.value.sequence, $0.key, nil) }.sorted { $0.sequence < $1.sequence }
     }
 }

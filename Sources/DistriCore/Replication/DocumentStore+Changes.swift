@@ -39,6 +39,29 @@ extension DocumentStore {
         collections[key.collection]?.documents[id] = nil
     }
 
+    /// The newest stamp of a change whose stamps all name one origin; nil when several origins wrote
+    /// it or it has no stamp.
+    static func singleOriginNewest(of change: DocumentChange) -> HLCTimestamp? {
+        var newest: HLCTimestamp?
+        func see(_ stamp: HLCTimestamp) -> Bool {
+            guard let current = newest else {
+                newest = stamp
+                return true
+            }
+            guard current.node == stamp.node else { return false }
+            if stamp > current { newest = stamp }
+            return true
+        }
+        switch change {
+        case .collection(_, let created, let dropped):
+            guard see(created), dropped.map(see) ?? true else { return nil }
+        case .document(_, let document):
+            for field in document.fields.values where !see(field.stamp) { return nil }
+            guard document.deleted.map(see) ?? true, document.cleared.map(see) ?? true else { return nil }
+        }
+        return newest
+    }
+
     /// Every stamp in a change (fields, tombstones, collection stamps).
     static func stamps(of change: DocumentChange) -> [HLCTimestamp] {
         switch change {

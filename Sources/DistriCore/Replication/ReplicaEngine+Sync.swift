@@ -157,7 +157,8 @@ extension ReplicaEngine {
         if let since = request.since, since.epoch == epoch {
             var changes: [DocumentChange] = []
             var upTo = here
-            for (key, entry) in log.changes(after: since.sequence) where entry.source != peer {
+            for (key, entry) in log.changes(after: since.sequence, skipping: { !uncovered($0) })
+            where entry.source != peer {
                 guard let change = store.change(at: key), needed(change) else { continue }
                 if changes.count == settings.maxChangesPerMessage {
                     upTo.sequence = entry.sequence - 1

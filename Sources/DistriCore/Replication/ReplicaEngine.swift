@@ -189,7 +189,7 @@ public struct ReplicaEngine: Sendable {
 
     /// Records a change in the log and returns its entry for the durable log.
     mutating func record(_ key: DocumentKey, _ change: DocumentChange, source: String?, now: UInt64) -> PersistedEntry {
-        let sequence = log.record(key, source: source)
+        let sequence = log.record(key, source: source, newest: DocumentStore.singleOriginNewest(of: change))
         if case .document(_, let document) = change, document.isDeleted {
             tombstonedAt[key] = now
         } else {
