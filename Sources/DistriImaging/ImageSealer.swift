@@ -12,7 +12,7 @@ public struct SealedImage: Sendable, Equatable {
 
 /// Encrypts PNG images into covers and back.
 ///
-/// `encrypt` validates that the input is a PNG (decodes it under `limits`), generates a fresh
+/// `encrypt` validates that the input is a PNG (reads it completely with libpng under `limits`), generates a fresh
 /// `ImageKey`, seals the *original file bytes* with `SealedStream` (AES-256-GCM, 64 KiB chunks), embeds
 /// the sealed bytes in the cover with `PayloadEmbedding`, and encodes the cover as RGBA8 PNG with
 /// `settings`. `decrypt` returns the original file bytes exactly.
@@ -34,7 +34,7 @@ public enum ImageSealer {
         image: [UInt8], cover: [UInt8]?, settings: PNGEncodeSettings = .default, limits: PNGLimits = .default,
         random: inout some ImagingRandom
     ) throws -> SealedImage {
-        _ = try PNGCodec.decode(image, limits: limits)
+        try PNGCodec.validate(image, limits: limits)
         let key = try ImageKey.generate(random: &random)
         let sealed = try SealedStream.seal(image, fileKey: key.fileKey, random: &random)
         var canvas: RGBAImage

@@ -47,16 +47,29 @@ public enum PayloadEmbedding {
         header += try key.checkValue()
         header += bigEndianBytes(crc(header))
         let permutation = try bodyPermutation(image: image, key: key)
-        image.pixels.withUnsafeMutableBufferPointer { pixels in
-            header.withUnsafeBufferPointer { bytes in
-                for unit in 0..<headerUnits {
-                    writeUnit(pixels, unit: unit, bytes, at: unit * bytesPerUnit)
+        Self.spread.withUnsafeBufferPointer { spread in
+            image.pixels.withUnsafeMutableBytes { buffer in
+                // Covers have at least one unit (capacity > 0 above when anything is embedded).
+                guard let pixels = buffer.baseAddress, buffer.count >= (headerUnits + permutation.count) * 16 else {
+                    return
                 }
-            }
-            payload.withUnsafeBufferPointer { bytes in
-                let units = (bytes.count + bytesPerUnit - 1) / bytesPerUnit
-                for unit in 0..<units {
-                    writeUnit(pixels, unit: headerUnits + permutation(unit), bytes, at: unit * bytesPerUnit)
+                header.withUnsafeBufferPointer { bytes in
+                    for unit in 0..<headerUnits {
+                        writeUnit(pixels, unit: unit, bytes, at: unit * bytesPerUnit, spread: spread)
+                    }
+                }
+                payload.withUnsafeBufferPointer { bytes in
+                    // Walk the cover in memory order and ask the inverse permutation which payload unit
+                    // lands there: pixel writes stay sequential (a forward walk would miss the cache on
+                    // every unit of a large cover); only the small payload is read at random.
+                    let units = (bytes.count + bytesPerUnit - 1) / bytesPerUnit
+                    for position in 0..<permutation.count {
+                        let unit = permutation.inverse(position)
+                        if unit < units {
+                            writeUnit(
+                                pixels, unit: headerUnits + position, bytes, at: unit * bytesPerUnit, spread: spread)
+                        }
+                    }
                 }
             }
         }
@@ -68,7 +81,8 @@ public enum PayloadEmbedding {
     public static func extract(from image: RGBAImage, key: ImageKey) throws -> [UInt8] {
         guard capacity(width: image.width, height: image.height) > 0 else { throw ImagingError.noEmbeddedPayload }
         var header = [UInt8](repeating: 0, count: headerSize)
-        image.pixels.withUnsafeBufferPointer { pixels in
+        image.pixels.withUnsafeBytes { buffer in
+            guard let pixels = buffer.baseAddress, buffer.count >= headerUnits * 16 else { return }
             header.withUnsafeMutableBufferPointer { bytes in
                 for unit in 0..<headerUnits {
                     readUnit(pixels, unit: unit, into: bytes, at: unit * bytesPerUnit)
@@ -93,10 +107,16 @@ public enum PayloadEmbedding {
         let permutation = try bodyPermutation(image: image, key: key)
         let units = (length + bytesPerUnit - 1) / bytesPerUnit
         var payload = [UInt8](repeating: 0, count: units * bytesPerUnit)
-        image.pixels.withUnsafeBufferPointer { pixels in
+        image.pixels.withUnsafeBytes { buffer in
+            guard let pixels = buffer.baseAddress, buffer.count >= (headerUnits + permutation.count) * 16 else {
+                return
+            }
             payload.withUnsafeMutableBufferPointer { bytes in
-                for unit in 0..<units {
-                    readUnit(pixels, unit: headerUnits + permutation(unit), into: bytes, at: unit * bytesPerUnit)
+                for position in 0..<permutation.count {
+                    let unit = permutation.inverse(position)
+                    if unit < units {
+                        readUnit(pixels, unit: headerUnits + position, into: bytes, at: unit * bytesPerUnit)
+                    }
                 }
             }
         }
@@ -114,10 +134,17 @@ public enum PayloadEmbedding {
         return KeyedPermutation(count: max(0, units), key: (word(0), word(1), word(2), word(3)))
     }
 
-    /// Writes bytes `at..<at+3` (zero past the end) into the 4 pixels of `unit`.
+    /// For each 6-bit group `rrggbb`, the two low bits of R, G and B as a little-endian RGBA word.
+    private static let spread: [UInt32] = (0..<64).map { t in
+        UInt32(t >> 4) | UInt32((t >> 2) & 3) << 8 | UInt32(t & 3) << 16
+    }
+
+    /// Writes bytes `at..<at+3` (zero past the end) into the 4 pixels of `unit`: each pixel takes 6
+    /// bits, most significant first, as the 2 low bits of R, G and B.
     @inline(__always)
     private static func writeUnit(
-        _ pixels: UnsafeMutableBufferPointer<UInt8>, unit: Int, _ bytes: UnsafeBufferPointer<UInt8>, at offset: Int
+        _ pixels: UnsafeMutableRawPointer, unit: Int, _ bytes: UnsafeBufferPointer<UInt8>, at offset: Int,
+        spread: UnsafeBufferPointer<UInt32>
     ) {
         var value: UInt32 = 0
         if offset + 3 <= bytes.count {
@@ -127,29 +154,24 @@ public enum PayloadEmbedding {
                 value |= UInt32(bytes[offset + index]) << UInt32(16 - 8 * index)
             }
         }
-        let base = unit * pixelsPerUnit * 4
-        var shift: UInt32 = 22
+        let base = pixels + unit * pixelsPerUnit * 4
+        let keep = UInt32(0xFFFC_FCFC)
         for pixel in 0..<pixelsPerUnit {
-            let start = base + pixel * 4
-            for channel in 0..<3 {
-                let position = start + channel
-                pixels[position] = pixels[position] & 0xFC | UInt8(truncatingIfNeeded: value >> shift) & 3
-                shift &-= 2
-            }
+            let group = Int((value >> UInt32(18 - 6 * pixel)) & 63)
+            let word = UInt32(littleEndian: base.load(fromByteOffset: pixel * 4, as: UInt32.self))
+            base.storeBytes(of: (word & keep | spread[group]).littleEndian, toByteOffset: pixel * 4, as: UInt32.self)
         }
     }
 
     @inline(__always)
     private static func readUnit(
-        _ pixels: UnsafeBufferPointer<UInt8>, unit: Int, into bytes: UnsafeMutableBufferPointer<UInt8>, at offset: Int
+        _ pixels: UnsafeRawPointer, unit: Int, into bytes: UnsafeMutableBufferPointer<UInt8>, at offset: Int
     ) {
-        let base = unit * pixelsPerUnit * 4
+        let base = pixels + unit * pixelsPerUnit * 4
         var value: UInt32 = 0
         for pixel in 0..<pixelsPerUnit {
-            let start = base + pixel * 4
-            value =
-                value << 6 | UInt32(pixels[start] & 3) << 4 | UInt32(pixels[start + 1] & 3) << 2
-                | UInt32(pixels[start + 2] & 3)
+            let bits = UInt32(littleEndian: base.load(fromByteOffset: pixel * 4, as: UInt32.self)) & 0x0003_0303
+            value = value << 6 | (bits & 3) << 4 | (bits >> 6) & 0xC | (bits >> 16)
         }
         bytes[offset] = UInt8(truncatingIfNeeded: value >> 16)
         bytes[offset + 1] = UInt8(truncatingIfNeeded: value >> 8)
