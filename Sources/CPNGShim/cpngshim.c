@@ -286,6 +286,11 @@ int cpng_encode_rgba8(const unsigned char *pixels, uint32_t width, uint32_t heig
     ctx.level = level;
     ctx.filters = filters;
     ctx.strategy = strategy;
+    /* Start near the expected size (about half the raw pixels for photo-like covers) so the output
+     * is not copied through a dozen doublings. */
+    size_t estimate = (size_t)width * (size_t)height * 2u + 65536u;
+    ctx.writer.data = (unsigned char *)malloc(estimate);
+    ctx.writer.capacity = ctx.writer.data == NULL ? 0 : estimate;
     int result = encode_inner(&ctx);
     free(ctx.rows);
     if (result != CPNG_OK) {

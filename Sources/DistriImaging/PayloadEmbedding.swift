@@ -9,8 +9,11 @@ import CPNG
 ///     magic "DSTG" | version 1 | bits per channel 2 | 0 | payload length (UInt32 BE)
 ///     | CRC32 of the payload | key check value (8) | CRC32 of the 23 bytes before it
 ///
-/// The payload's units are spread over the rest of the image by `KeyedPermutation`, keyed from the
-/// `ImageKey`'s embedding key. The key check value (8 bytes of an HMAC of the key) tells a wrong key
+/// The rest of the image is cut into *blocks* of 4 units (16 pixels, 64 bytes of RGBA: one cache line,
+/// 12 payload bytes). Payload blocks are spread over the image by `KeyedPermutation`, keyed from the
+/// `ImageKey`'s embedding key. Permuting blocks rather than bits or single units keeps the cost at one
+/// permutation step per 12 bytes, and embedding walks the image in memory order (asking the inverse
+/// permutation which payload block goes where), so embedding costs a small fraction of PNG encoding. The key check value (8 bytes of an HMAC of the key) tells a wrong key
 /// apart from a damaged image before anything is decrypted.
 public enum PayloadEmbedding {
     /// Bits of payload per RGB channel.
@@ -22,23 +25,27 @@ public enum PayloadEmbedding {
     static let pixelsPerUnit = 4
     static let bytesPerUnit = 3
     static let headerUnits = headerSize / bytesPerUnit
+    static let unitsPerBlock = 4
+    static let bytesPerBlock = bytesPerUnit * unitsPerBlock
 
     /// Payload bytes a `width` × `height` cover holds (after the header).
     public static func capacity(width: Int, height: Int) -> Int {
         guard width > 0, height > 0 else { return 0 }
         let units = width.multipliedReportingOverflow(by: height).partialValue / pixelsPerUnit
-        return max(0, units - headerUnits) * bytesPerUnit
+        return max(0, units - headerUnits) / unitsPerBlock * bytesPerBlock
     }
 
     /// Pixels a cover needs to hold `payloadSize` bytes.
     public static func pixelsNeeded(payloadSize: Int) -> Int {
-        (headerUnits + (payloadSize + bytesPerUnit - 1) / bytesPerUnit) * pixelsPerUnit
+        (headerUnits + (payloadSize + bytesPerBlock - 1) / bytesPerBlock * unitsPerBlock) * pixelsPerUnit
     }
 
     /// Writes `payload` into `image`'s low bits; throws `coverTooSmall` when it does not fit.
     public static func embed(_ payload: [UInt8], into image: inout RGBAImage, key: ImageKey) throws {
         let available = capacity(width: image.width, height: image.height)
-        guard payload.count <= available, payload.count <= Int(UInt32.max) else {
+        guard payload.count <= available, payload.count <= Int(UInt32.max),
+            image.width * image.height >= headerUnits * pixelsPerUnit
+        else {
             throw ImagingError.coverTooSmall(needed: payload.count, available: available)
         }
         var header = magic + [version, UInt8(bitsPerChannel), 0]
@@ -59,15 +66,19 @@ public enum PayloadEmbedding {
                     }
                 }
                 payload.withUnsafeBufferPointer { bytes in
-                    // Walk the cover in memory order and ask the inverse permutation which payload unit
+                    // Walk the cover in memory order and ask the inverse permutation which payload block
                     // lands there: pixel writes stay sequential (a forward walk would miss the cache on
-                    // every unit of a large cover); only the small payload is read at random.
-                    let units = (bytes.count + bytesPerUnit - 1) / bytesPerUnit
+                    // every block of a large cover); only the small payload is read out of order.
+                    let blocks = (bytes.count + bytesPerBlock - 1) / bytesPerBlock
                     for position in 0..<permutation.count {
-                        let unit = permutation.inverse(position)
-                        if unit < units {
+                        let block = permutation.inverse(position)
+                        guard block < blocks else { continue }
+                        let firstUnit = headerUnits + position * unitsPerBlock
+                        for index in 0..<unitsPerBlock {
                             writeUnit(
-                                pixels, unit: headerUnits + position, bytes, at: unit * bytesPerUnit, spread: spread)
+                                pixels, unit: firstUnit + index, bytes,
+                                at: block * bytesPerBlock + index * bytesPerUnit,
+                                spread: spread)
                         }
                     }
                 }
@@ -105,17 +116,20 @@ public enum PayloadEmbedding {
             throw ImagingError.malformedPayload("declared length \(length) exceeds the image's capacity")
         }
         let permutation = try bodyPermutation(image: image, key: key)
-        let units = (length + bytesPerUnit - 1) / bytesPerUnit
-        var payload = [UInt8](repeating: 0, count: units * bytesPerUnit)
+        let blocks = (length + bytesPerBlock - 1) / bytesPerBlock
+        var payload = [UInt8](repeating: 0, count: blocks * bytesPerBlock)
         image.pixels.withUnsafeBytes { buffer in
-            guard let pixels = buffer.baseAddress, buffer.count >= (headerUnits + permutation.count) * 16 else {
-                return
-            }
+            let needed = (headerUnits + permutation.count * unitsPerBlock) * pixelsPerUnit * 4
+            guard let pixels = buffer.baseAddress, buffer.count >= needed else { return }
             payload.withUnsafeMutableBufferPointer { bytes in
                 for position in 0..<permutation.count {
-                    let unit = permutation.inverse(position)
-                    if unit < units {
-                        readUnit(pixels, unit: headerUnits + position, into: bytes, at: unit * bytesPerUnit)
+                    let block = permutation.inverse(position)
+                    guard block < blocks else { continue }
+                    let firstUnit = headerUnits + position * unitsPerBlock
+                    for index in 0..<unitsPerBlock {
+                        readUnit(
+                            pixels, unit: firstUnit + index, into: bytes,
+                            at: block * bytesPerBlock + index * bytesPerUnit)
                     }
                 }
             }
@@ -126,12 +140,12 @@ public enum PayloadEmbedding {
     }
 
     private static func bodyPermutation(image: RGBAImage, key: ImageKey) throws -> KeyedPermutation {
-        let units = image.width * image.height / pixelsPerUnit - headerUnits
+        let blocks = (image.width * image.height / pixelsPerUnit - headerUnits) / unitsPerBlock
         let material = try Crypto.hmacSHA256(key: key.embeddingKey, Array("distri-image permutation v1".utf8))
         func word(_ index: Int) -> UInt64 {
             material[index * 8..<index * 8 + 8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         }
-        return KeyedPermutation(count: max(0, units), key: (word(0), word(1), word(2), word(3)))
+        return KeyedPermutation(count: max(0, blocks), key: (word(0), word(1), word(2), word(3)))
     }
 
     /// For each 6-bit group `rrggbb`, the two low bits of R, G and B as a little-endian RGBA word.
