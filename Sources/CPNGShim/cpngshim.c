@@ -92,13 +92,32 @@ typedef struct {
     unsigned char *pixels;
     png_bytep *rows;
     int result;
+    int validate_only;
 } decode_context;
 
 static int decode_inner(decode_context *ctx);
 
+static int decode_common(const unsigned char *data, size_t size, uint32_t max_width, uint32_t max_height,
+                         uint64_t max_pixels, cpng_info *out_info, unsigned char **out_pixels, char *message,
+                         size_t message_size, int validate_only);
+
 int cpng_decode_rgba8(const unsigned char *data, size_t size, uint32_t max_width, uint32_t max_height,
                       uint64_t max_pixels, cpng_info *out_info, unsigned char **out_pixels, char *message,
                       size_t message_size) {
+    if (out_pixels == NULL) return CPNG_ERR_ARGUMENT;
+    return decode_common(data, size, max_width, max_height, max_pixels, out_info, out_pixels, message, message_size,
+                         0);
+}
+
+int cpng_validate(const unsigned char *data, size_t size, uint32_t max_width, uint32_t max_height,
+                  uint64_t max_pixels, cpng_info *out_info, char *message, size_t message_size) {
+    unsigned char *unused = NULL;
+    return decode_common(data, size, max_width, max_height, max_pixels, out_info, &unused, message, message_size, 1);
+}
+
+static int decode_common(const unsigned char *data, size_t size, uint32_t max_width, uint32_t max_height,
+                         uint64_t max_pixels, cpng_info *out_info, unsigned char **out_pixels, char *message,
+                         size_t message_size, int validate_only) {
     if (out_pixels == NULL || out_info == NULL || (data == NULL && size > 0)) return CPNG_ERR_ARGUMENT;
     *out_pixels = NULL;
     memset(out_info, 0, sizeof(*out_info));
@@ -133,6 +152,7 @@ int cpng_decode_rgba8(const unsigned char *data, size_t size, uint32_t max_width
     ctx.max_pixels = max_pixels;
     ctx.info = out_info;
     ctx.result = CPNG_ERR_LIBPNG;
+    ctx.validate_only = validate_only;
     int result = decode_inner(&ctx);
     if (result != CPNG_OK) {
         free(ctx.rows);
@@ -188,6 +208,24 @@ static int decode_inner(decode_context *ctx) {
         (uint64_t)width * (uint64_t)height > max_pixels) {
         ctx->result = CPNG_ERR_TOO_LARGE;
         png_error(png, "image dimensions above the limit");
+    }
+
+    if (ctx->validate_only) {
+        int passes = png_set_interlace_handling(png);
+        png_read_update_info(png, info);
+        ctx->pixels = (unsigned char *)malloc(png_get_rowbytes(png, info));
+        if (ctx->pixels == NULL) {
+            ctx->result = CPNG_ERR_NO_MEMORY;
+            png_error(png, "out of memory for a row");
+        }
+        for (int pass = 0; pass < passes; pass++) {
+            for (png_uint_32 y = 0; y < height; y++) png_read_row(png, ctx->pixels, NULL);
+        }
+        png_read_end(png, NULL);
+        png_destroy_read_struct(&png, &info, NULL);
+        free(ctx->pixels);
+        ctx->pixels = NULL;
+        return CPNG_OK;
     }
 
     png_set_expand(png); /* palette -> RGB, gray 1/2/4 -> 8, tRNS -> alpha */
@@ -248,6 +286,11 @@ int cpng_encode_rgba8(const unsigned char *pixels, uint32_t width, uint32_t heig
     ctx.level = level;
     ctx.filters = filters;
     ctx.strategy = strategy;
+    /* Start near the expected size (about half the raw pixels for photo-like covers) so the output
+     * is not copied through a dozen doublings. */
+    size_t estimate = (size_t)width * (size_t)height * 2u + 65536u;
+    ctx.writer.data = (unsigned char *)malloc(estimate);
+    ctx.writer.capacity = ctx.writer.data == NULL ? 0 : estimate;
     int result = encode_inner(&ctx);
     free(ctx.rows);
     if (result != CPNG_OK) {

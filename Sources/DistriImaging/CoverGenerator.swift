@@ -1,3 +1,5 @@
+import Foundation
+
 /// Makes deterministic, natural-looking covers: smooth color gradients (a sky-to-ground blend with a
 /// soft horizontal band) plus mild per-channel noise from a seeded generator, fully opaque. The same
 /// seed and size always give the same pixels.
@@ -18,34 +20,46 @@ public enum CoverGenerator {
     }
 
     /// A `width` × `height` cover.
+    ///
+    /// Every channel is a row part (vertical gradient and band) plus a column part (horizontal shade),
+    /// both non-negative and summing to at most 240, plus 4 bits of noise: no sum overflows a byte, so
+    /// two pixels are produced with one 64-bit add of packed bytes.
     public static func cover(width: Int, height: Int, seed: UInt64) -> RGBAImage {
         precondition(width > 0 && height > 0, "cover dimensions must be positive")
         var generator = ImagingPRNG(seed: seed)
-        let hue = Int(generator.next() % 64)
+        let hue = Int(generator.next() % 32)
         let bandCenter = height / 3 + Int(generator.next() % UInt64(max(1, height / 3)))
-        var pixels = [UInt8](repeating: 255, count: width * height * 4)
-        pixels.withUnsafeMutableBufferPointer { out in
-            for y in 0..<height {
-                let vertical = y * 256 / height
-                let distance = abs(y - bandCenter) * 512 / height
-                let band = max(0, 48 - distance)
-                let rowRed = 60 + hue + vertical / 3 + band
-                let rowGreen = 90 + vertical / 4 + band / 2
-                let rowBlue = 210 - vertical / 2 + band / 3
-                var row = y * width * 4
-                var noise: UInt64 = 0
-                for x in 0..<width {
-                    if x & 1 == 0 { noise = generator.next() }
-                    let horizontal = x * 64 / width
-                    // Two pixels per random word: 3 channels × 5 bits of noise each, centered (±15 / 2).
-                    let red = rowRed + horizontal + Int(noise & 15) - 8
-                    let green = rowGreen + horizontal / 2 + Int((noise >> 5) & 15) - 8
-                    let blue = rowBlue - horizontal / 2 + Int((noise >> 10) & 15) - 8
-                    noise >>= 16
-                    out[row] = UInt8(clamping: red)
-                    out[row + 1] = UInt8(clamping: green)
-                    out[row + 2] = UInt8(clamping: blue)
-                    row += 4
+        // Column parts for pixel pairs (the last pair of an odd width is padded and not stored).
+        let pairs = (width + 1) / 2
+        let columns: [UInt64] = (0..<pairs).map { pair in
+            func part(_ x: Int) -> UInt64 {
+                let shade = UInt64(min(x, width - 1) * 48 / width)
+                return shade | (shade / 2) << 8 | (24 - shade / 2) << 16
+            }
+            return part(2 * pair) | part(2 * pair + 1) << 32
+        }
+        let noiseMask: UInt64 = 0x000F_0F0F_000F_0F0F
+        var pixels = [UInt8](repeating: 0, count: width * height * 4)
+        pixels.withUnsafeMutableBytes { raw in
+            columns.withUnsafeBufferPointer { columnParts in
+                var random = generator
+                var pairRow = [UInt64](repeating: 0, count: pairs)
+                for y in 0..<height {
+                    let vertical = y * 256 / height
+                    let band = max(0, 40 - abs(y - bandCenter) * 512 / height)
+                    let red = UInt64(40 + hue + vertical / 4 + band)
+                    let green = UInt64(70 + vertical / 4 + band / 2)
+                    let blue = UInt64(176 - vertical / 2 + band / 3)
+                    let rowPart = red | green << 8 | blue << 16 | 0xFF << 24
+                    let rowPair = rowPart | rowPart << 32
+                    for pair in 0..<pairs {
+                        pairRow[pair] = UInt64(littleEndian: rowPair &+ columnParts[pair] &+ random.next() & noiseMask)
+                    }
+                    pairRow.withUnsafeBytes { source in
+                        let rowBytes = width * 4
+                        UnsafeMutableRawBufferPointer(rebasing: raw[y * rowBytes..<(y + 1) * rowBytes])
+                            .copyMemory(from: UnsafeRawBufferPointer(rebasing: source[0..<rowBytes]))
+                    }
                 }
             }
         }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Measures the imaging pipeline's parts in one run, for `distri-node bench encrypt`.
 ///
 /// Convention: AES-GCM throughput counts plaintext bytes (the input image file); every PNG figure and
@@ -28,7 +30,7 @@ public struct ImagingBenchmarkReport: Sendable, CustomStringConvertible {
     public var encryptEmbedToEncodeRatio: Double { pngEncodeMBps > 0 ? encryptEmbedMBps / pngEncodeMBps : 0 }
 
     public var description: String {
-        func f(_ value: Double) -> String { String(Int((value * 10).rounded())).inserting(".", fromEnd: 1) }
+        func f(_ value: Double) -> String { String(format: "%.1f", value) }
         return """
             image \(imageBytes) B, sealed \(sealedBytes) B, cover \(coverWidth)x\(coverHeight) \
             (\(coverRawBytes) B RGBA), PNG \(pngBytes) B, zlib level \(settings.level) \(settings.filter) \
@@ -88,14 +90,5 @@ public enum ImagingBenchmark {
         let elapsed = clock.now - start
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         return seconds / Double(runs)
-    }
-}
-
-extension String {
-    fileprivate func inserting(_ separator: Character, fromEnd count: Int) -> String {
-        var characters = Array(self)
-        while characters.count <= count { characters.insert("0", at: characters.first == "-" ? 1 : 0) }
-        characters.insert(separator, at: characters.count - count)
-        return String(characters)
     }
 }

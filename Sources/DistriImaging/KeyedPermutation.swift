@@ -30,6 +30,31 @@ struct KeyedPermutation: Sendable {
         round(round(round(round(x, roundKeys.0), roundKeys.1), roundKeys.2), roundKeys.3)
     }
 
+    @inline(__always)
+    private func inverseRound(_ x: UInt64, _ key: UInt64) -> UInt64 {
+        let high = x & ((UInt64(1) << UInt64(bits - lowBits)) - 1)
+        let low = (x >> UInt64(bits - lowBits)) ^ (((high ^ key) &* 0x9E37_79B9_7F4A_7C15) >> 32) & lowMask
+        return high << UInt64(lowBits) | low
+    }
+
+    @inline(__always)
+    private func inverseStep(_ x: UInt64) -> UInt64 {
+        inverseRound(
+            inverseRound(inverseRound(inverseRound(x, roundKeys.3), roundKeys.2), roundKeys.1), roundKeys.0)
+    }
+
+    /// The index whose image is `position` (which must be below `count`).
+    @inline(__always)
+    func inverse(_ position: Int) -> Int {
+        var x = inverseStep(UInt64(position))
+        var remaining = 1 << bits
+        while x >= UInt64(count) && remaining > 0 {
+            x = inverseStep(x)
+            remaining -= 1
+        }
+        return Int(x)
+    }
+
     /// The image of `index` (which must be below `count`).
     @inline(__always)
     func callAsFunction(_ index: Int) -> Int {

@@ -79,6 +79,27 @@ public enum PNGCodec {
             colorType: Int(info.color_type), interlaced: info.interlace != 0, hasTransparencyChunk: info.has_trns != 0)
     }
 
+    /// Checks that `data` is a complete, valid PNG within `limits` (every chunk, CRC and compressed row is
+    /// read) without converting or keeping its pixels; returns its width and height. Much cheaper than
+    /// `decode` for input that is only validated.
+    @discardableResult
+    public static func validate(_ data: [UInt8], limits: PNGLimits = .default) throws -> (width: Int, height: Int) {
+        var info = cpng_info()
+        var message = [CChar](repeating: 0, count: 256)
+        let code = data.withUnsafeBufferPointer { input in
+            message.withUnsafeMutableBufferPointer { text in
+                cpng_validate(
+                    input.baseAddress, input.count, UInt32(clamping: max(0, limits.maxWidth)),
+                    UInt32(clamping: max(0, limits.maxHeight)), UInt64(clamping: max(0, limits.maxPixels)), &info,
+                    text.baseAddress, text.count)
+            }
+        }
+        guard code == Int32(CPNG_OK) else {
+            throw error(code: code, message: message, width: Int(info.width), height: Int(info.height))
+        }
+        return (Int(info.width), Int(info.height))
+    }
+
     /// Encodes RGBA8 pixels as a non-interlaced 8-bit RGBA PNG.
     public static func encode(_ image: RGBAImage, settings: PNGEncodeSettings = .default) throws -> [UInt8] {
         try image.pixels.withUnsafeBufferPointer { (pixels) throws in

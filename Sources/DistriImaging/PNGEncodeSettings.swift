@@ -52,6 +52,19 @@ public struct PNGEncodeSettings: Sendable, Equatable {
         self.strategy = strategy
     }
 
-    /// The measured default (DEFAULT_MEASUREMENTS_PENDING).
-    public static let `default` = PNGEncodeSettings(level: 1, filter: .sub, strategy: .default)
+    /// The measured default: zlib level 1, SUB filter, Z_RLE strategy.
+    ///
+    /// Measured on this project's 2-core Linux build machine (release build, libpng 1.6.39, zlib 1.2.13)
+    /// encoding a 1444×1080 generated cover with a 1.17 MB sealed image embedded (6.24 MB of RGBA):
+    ///
+    ///     level 1 none  default   38 MB/s  64% of raw     level 1 sub  rle   57 MB/s  53% of raw
+    ///     level 1 sub   default   37 MB/s  61% of raw     level 1 up   rle   59 MB/s  53% of raw
+    ///     level 1 all   default   27 MB/s  59% of raw     level 1 none rle   60 MB/s  74% of raw
+    ///     level 6 sub   default   12 MB/s  59% of raw     level 6 all  rle   34 MB/s  51% of raw
+    ///     level 6 all   filtered   7 MB/s  52% of raw
+    ///
+    /// With a noisy cover LZ77 matches are rare, so Z_RLE (distance-1 matches only) is ~1.5× faster than
+    /// the default strategy *and* smaller once SUB/UP have turned gradients into runs; its speed barely
+    /// depends on the level. SUB and UP tie; SUB needs no previous row.
+    public static let `default` = PNGEncodeSettings(level: 1, filter: .sub, strategy: .rle)
 }

@@ -9,8 +9,11 @@ import CPNG
 ///     magic "DSTG" | version 1 | bits per channel 2 | 0 | payload length (UInt32 BE)
 ///     | CRC32 of the payload | key check value (8) | CRC32 of the 23 bytes before it
 ///
-/// The payload's units are spread over the rest of the image by `KeyedPermutation`, keyed from the
-/// `ImageKey`'s embedding key. The key check value (8 bytes of an HMAC of the key) tells a wrong key
+/// The rest of the image is cut into *blocks* of 4 units (16 pixels, 64 bytes of RGBA: one cache line,
+/// 12 payload bytes). Payload blocks are spread over the image by `KeyedPermutation`, keyed from the
+/// `ImageKey`'s embedding key. Permuting blocks rather than bits or single units keeps the cost at one
+/// permutation step per 12 bytes, and embedding walks the image in memory order (asking the inverse
+/// permutation which payload block goes where), so embedding costs a small fraction of PNG encoding. The key check value (8 bytes of an HMAC of the key) tells a wrong key
 /// apart from a damaged image before anything is decrypted.
 public enum PayloadEmbedding {
     /// Bits of payload per RGB channel.
@@ -22,23 +25,27 @@ public enum PayloadEmbedding {
     static let pixelsPerUnit = 4
     static let bytesPerUnit = 3
     static let headerUnits = headerSize / bytesPerUnit
+    static let unitsPerBlock = 4
+    static let bytesPerBlock = bytesPerUnit * unitsPerBlock
 
     /// Payload bytes a `width` × `height` cover holds (after the header).
     public static func capacity(width: Int, height: Int) -> Int {
         guard width > 0, height > 0 else { return 0 }
         let units = width.multipliedReportingOverflow(by: height).partialValue / pixelsPerUnit
-        return max(0, units - headerUnits) * bytesPerUnit
+        return max(0, units - headerUnits) / unitsPerBlock * bytesPerBlock
     }
 
     /// Pixels a cover needs to hold `payloadSize` bytes.
     public static func pixelsNeeded(payloadSize: Int) -> Int {
-        (headerUnits + (payloadSize + bytesPerUnit - 1) / bytesPerUnit) * pixelsPerUnit
+        (headerUnits + (payloadSize + bytesPerBlock - 1) / bytesPerBlock * unitsPerBlock) * pixelsPerUnit
     }
 
     /// Writes `payload` into `image`'s low bits; throws `coverTooSmall` when it does not fit.
     public static func embed(_ payload: [UInt8], into image: inout RGBAImage, key: ImageKey) throws {
         let available = capacity(width: image.width, height: image.height)
-        guard payload.count <= available, payload.count <= Int(UInt32.max) else {
+        guard payload.count <= available, payload.count <= Int(UInt32.max),
+            image.width * image.height >= headerUnits * pixelsPerUnit
+        else {
             throw ImagingError.coverTooSmall(needed: payload.count, available: available)
         }
         var header = magic + [version, UInt8(bitsPerChannel), 0]
@@ -47,16 +54,33 @@ public enum PayloadEmbedding {
         header += try key.checkValue()
         header += bigEndianBytes(crc(header))
         let permutation = try bodyPermutation(image: image, key: key)
-        image.pixels.withUnsafeMutableBufferPointer { pixels in
-            header.withUnsafeBufferPointer { bytes in
-                for unit in 0..<headerUnits {
-                    writeUnit(pixels, unit: unit, bytes, at: unit * bytesPerUnit)
+        Self.spread.withUnsafeBufferPointer { spread in
+            image.pixels.withUnsafeMutableBytes { buffer in
+                // Covers have at least one unit (capacity > 0 above when anything is embedded).
+                guard let pixels = buffer.baseAddress, buffer.count >= (headerUnits + permutation.count) * 16 else {
+                    return
                 }
-            }
-            payload.withUnsafeBufferPointer { bytes in
-                let units = (bytes.count + bytesPerUnit - 1) / bytesPerUnit
-                for unit in 0..<units {
-                    writeUnit(pixels, unit: headerUnits + permutation(unit), bytes, at: unit * bytesPerUnit)
+                header.withUnsafeBufferPointer { bytes in
+                    for unit in 0..<headerUnits {
+                        writeUnit(pixels, unit: unit, bytes, at: unit * bytesPerUnit, spread: spread)
+                    }
+                }
+                payload.withUnsafeBufferPointer { bytes in
+                    // Walk the cover in memory order and ask the inverse permutation which payload block
+                    // lands there: pixel writes stay sequential (a forward walk would miss the cache on
+                    // every block of a large cover); only the small payload is read out of order.
+                    let blocks = (bytes.count + bytesPerBlock - 1) / bytesPerBlock
+                    for position in 0..<permutation.count {
+                        let block = permutation.inverse(position)
+                        guard block < blocks else { continue }
+                        let firstUnit = headerUnits + position * unitsPerBlock
+                        for index in 0..<unitsPerBlock {
+                            writeUnit(
+                                pixels, unit: firstUnit + index, bytes,
+                                at: block * bytesPerBlock + index * bytesPerUnit,
+                                spread: spread)
+                        }
+                    }
                 }
             }
         }
@@ -68,7 +92,8 @@ public enum PayloadEmbedding {
     public static func extract(from image: RGBAImage, key: ImageKey) throws -> [UInt8] {
         guard capacity(width: image.width, height: image.height) > 0 else { throw ImagingError.noEmbeddedPayload }
         var header = [UInt8](repeating: 0, count: headerSize)
-        image.pixels.withUnsafeBufferPointer { pixels in
+        image.pixels.withUnsafeBytes { buffer in
+            guard let pixels = buffer.baseAddress, buffer.count >= headerUnits * 16 else { return }
             header.withUnsafeMutableBufferPointer { bytes in
                 for unit in 0..<headerUnits {
                     readUnit(pixels, unit: unit, into: bytes, at: unit * bytesPerUnit)
@@ -91,12 +116,21 @@ public enum PayloadEmbedding {
             throw ImagingError.malformedPayload("declared length \(length) exceeds the image's capacity")
         }
         let permutation = try bodyPermutation(image: image, key: key)
-        let units = (length + bytesPerUnit - 1) / bytesPerUnit
-        var payload = [UInt8](repeating: 0, count: units * bytesPerUnit)
-        image.pixels.withUnsafeBufferPointer { pixels in
+        let blocks = (length + bytesPerBlock - 1) / bytesPerBlock
+        var payload = [UInt8](repeating: 0, count: blocks * bytesPerBlock)
+        image.pixels.withUnsafeBytes { buffer in
+            let needed = (headerUnits + permutation.count * unitsPerBlock) * pixelsPerUnit * 4
+            guard let pixels = buffer.baseAddress, buffer.count >= needed else { return }
             payload.withUnsafeMutableBufferPointer { bytes in
-                for unit in 0..<units {
-                    readUnit(pixels, unit: headerUnits + permutation(unit), into: bytes, at: unit * bytesPerUnit)
+                for position in 0..<permutation.count {
+                    let block = permutation.inverse(position)
+                    guard block < blocks else { continue }
+                    let firstUnit = headerUnits + position * unitsPerBlock
+                    for index in 0..<unitsPerBlock {
+                        readUnit(
+                            pixels, unit: firstUnit + index, into: bytes,
+                            at: block * bytesPerBlock + index * bytesPerUnit)
+                    }
                 }
             }
         }
@@ -106,18 +140,25 @@ public enum PayloadEmbedding {
     }
 
     private static func bodyPermutation(image: RGBAImage, key: ImageKey) throws -> KeyedPermutation {
-        let units = image.width * image.height / pixelsPerUnit - headerUnits
+        let blocks = (image.width * image.height / pixelsPerUnit - headerUnits) / unitsPerBlock
         let material = try Crypto.hmacSHA256(key: key.embeddingKey, Array("distri-image permutation v1".utf8))
         func word(_ index: Int) -> UInt64 {
             material[index * 8..<index * 8 + 8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         }
-        return KeyedPermutation(count: max(0, units), key: (word(0), word(1), word(2), word(3)))
+        return KeyedPermutation(count: max(0, blocks), key: (word(0), word(1), word(2), word(3)))
     }
 
-    /// Writes bytes `at..<at+3` (zero past the end) into the 4 pixels of `unit`.
+    /// For each 6-bit group `rrggbb`, the two low bits of R, G and B as a little-endian RGBA word.
+    private static let spread: [UInt32] = (0..<64).map { t in
+        UInt32(t >> 4) | UInt32((t >> 2) & 3) << 8 | UInt32(t & 3) << 16
+    }
+
+    /// Writes bytes `at..<at+3` (zero past the end) into the 4 pixels of `unit`: each pixel takes 6
+    /// bits, most significant first, as the 2 low bits of R, G and B.
     @inline(__always)
     private static func writeUnit(
-        _ pixels: UnsafeMutableBufferPointer<UInt8>, unit: Int, _ bytes: UnsafeBufferPointer<UInt8>, at offset: Int
+        _ pixels: UnsafeMutableRawPointer, unit: Int, _ bytes: UnsafeBufferPointer<UInt8>, at offset: Int,
+        spread: UnsafeBufferPointer<UInt32>
     ) {
         var value: UInt32 = 0
         if offset + 3 <= bytes.count {
@@ -127,29 +168,24 @@ public enum PayloadEmbedding {
                 value |= UInt32(bytes[offset + index]) << UInt32(16 - 8 * index)
             }
         }
-        let base = unit * pixelsPerUnit * 4
-        var shift: UInt32 = 22
+        let base = pixels + unit * pixelsPerUnit * 4
+        let keep = UInt32(0xFFFC_FCFC)
         for pixel in 0..<pixelsPerUnit {
-            let start = base + pixel * 4
-            for channel in 0..<3 {
-                let position = start + channel
-                pixels[position] = pixels[position] & 0xFC | UInt8(truncatingIfNeeded: value >> shift) & 3
-                shift &-= 2
-            }
+            let group = Int((value >> UInt32(18 - 6 * pixel)) & 63)
+            let word = UInt32(littleEndian: base.load(fromByteOffset: pixel * 4, as: UInt32.self))
+            base.storeBytes(of: (word & keep | spread[group]).littleEndian, toByteOffset: pixel * 4, as: UInt32.self)
         }
     }
 
     @inline(__always)
     private static func readUnit(
-        _ pixels: UnsafeBufferPointer<UInt8>, unit: Int, into bytes: UnsafeMutableBufferPointer<UInt8>, at offset: Int
+        _ pixels: UnsafeRawPointer, unit: Int, into bytes: UnsafeMutableBufferPointer<UInt8>, at offset: Int
     ) {
-        let base = unit * pixelsPerUnit * 4
+        let base = pixels + unit * pixelsPerUnit * 4
         var value: UInt32 = 0
         for pixel in 0..<pixelsPerUnit {
-            let start = base + pixel * 4
-            value =
-                value << 6 | UInt32(pixels[start] & 3) << 4 | UInt32(pixels[start + 1] & 3) << 2
-                | UInt32(pixels[start + 2] & 3)
+            let bits = UInt32(littleEndian: base.load(fromByteOffset: pixel * 4, as: UInt32.self)) & 0x0003_0303
+            value = value << 6 | (bits & 3) << 4 | (bits >> 6) & 0xC | (bits >> 16)
         }
         bytes[offset] = UInt8(truncatingIfNeeded: value >> 16)
         bytes[offset + 1] = UInt8(truncatingIfNeeded: value >> 8)

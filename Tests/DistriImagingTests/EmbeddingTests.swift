@@ -10,15 +10,17 @@ import Testing
     }
 
     @Test func capacityMath() {
-        // 4 pixels hold 3 bytes (2 bits in each of R, G, B); the first 36 pixels hold the 27-byte header.
-        #expect(PayloadEmbedding.capacity(width: 100, height: 100) == (10_000 / 4 - 9) * 3)
+        // 4 pixels hold 3 bytes (2 bits in each of R, G, B); the first 36 pixels hold the 27-byte header;
+        // the rest is used in whole blocks of 16 pixels (12 bytes).
+        #expect(PayloadEmbedding.capacity(width: 100, height: 100) == (10_000 / 4 - 9) / 4 * 12)
         #expect(PayloadEmbedding.capacity(width: 6, height: 6) == 0)
-        #expect(PayloadEmbedding.capacity(width: 41, height: 1) == 3)
+        #expect(PayloadEmbedding.capacity(width: 51, height: 1) == 0)
+        #expect(PayloadEmbedding.capacity(width: 52, height: 1) == 12)
         #expect(PayloadEmbedding.capacity(width: 0, height: 10) == 0)
         for size in [0, 1, 2, 3, 4, 1000, 123_457] {
             let pixels = PayloadEmbedding.pixelsNeeded(payloadSize: size)
             #expect(PayloadEmbedding.capacity(width: pixels, height: 1) >= size)
-            #expect(PayloadEmbedding.capacity(width: pixels - 4, height: 1) < max(1, size))
+            #expect(PayloadEmbedding.capacity(width: pixels - 16, height: 1) < max(1, size))
             let cover = CoverGenerator.size(forPayloadSize: size)
             #expect(PayloadEmbedding.capacity(width: cover.width, height: cover.height) >= size)
         }

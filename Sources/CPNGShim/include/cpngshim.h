@@ -35,6 +35,12 @@ int cpng_decode_rgba8(const unsigned char *data, size_t size, uint32_t max_width
                       uint64_t max_pixels, cpng_info *out_info, unsigned char **out_pixels, char *message,
                       size_t message_size);
 
+/* Checks that a PNG held in memory decodes completely (every chunk, CRC and row) under the same
+ * limits as cpng_decode_rgba8, without converting or keeping pixels: rows are read one at a time into
+ * a single row buffer. Fills *out_info. */
+int cpng_validate(const unsigned char *data, size_t size, uint32_t max_width, uint32_t max_height,
+                  uint64_t max_pixels, cpng_info *out_info, char *message, size_t message_size);
+
 /* Encodes RGBA 8-bit pixels (width * height * 4 bytes) as a non-interlaced RGBA 8-bit PNG in memory.
  * `level` is the zlib level (0-9), `filters` a libpng PNG_FILTER_* mask, `strategy` a zlib strategy.
  * On success *out_data (free with cpng_free) holds *out_size bytes. */
