@@ -1,6 +1,8 @@
 import ArgumentParser
 import Distri
 import DistriCore
+import DistriImaging
+import Foundation
 import Logging
 import NIOCore
 
@@ -59,8 +61,11 @@ struct DemoCommand: AsyncParsableCommand {
         step(6, "The document DB: every node holds a replica")
         try await databaseTour(cloud, stats: client)
 
+        step(7, "Encrypt an image on an elected node; the front end decodes and verifies it")
+        try await encryptionTour(client)
+
         if cloud.nodes.count > 1, let leaving = cloud.nodes.last {
-            step(7, "Node \(leaving.id) leaves; calls go on without it")
+            step(8, "Node \(leaving.id) leaves; calls go on without it")
             await leaving.shutdown()
             let calls = (0..<200).map { i in client.call(ByteBuffer(string: "after \(i)"), service: "Uppercase") }
             var ok = 0
@@ -70,11 +75,44 @@ struct DemoCommand: AsyncParsableCommand {
             printMembers(of: cloud.nodes[0])
         }
 
-        step(8, "Stop the cloud gracefully")
+        step(9, "Stop the cloud gracefully")
         await client.shutdown()
         await cloud.stop()
         say("done")
         if correct != 1000 { throw ExitCode.failure }
+    }
+
+    /// One sample image (or a generated one when sample-images/ is not here) through the Encrypt
+    /// service, verified and opened again on this side.
+    private func encryptionTour(_ client: Client) async throws {
+        let sample = "sample-images/rgba8.png"
+        let image =
+            try FileManager.default.contents(atPath: sample).map { Array($0) }
+            ?? PNGCodec.encode(CoverGenerator.cover(width: 96, height: 64, seed: 1))
+        let source = FileManager.default.fileExists(atPath: sample) ? sample : "a generated 96x64 PNG"
+        let sealed = try await ImageEncryptionClient(client: client).encrypt(image)
+        say(
+            "Encrypt(\(source), \(image.count) bytes) -> a \(sealed.width)x\(sealed.height) cover PNG of \(sealed.png.count) bytes"
+        )
+        say("key (for the owner only): \(sealed.key.text.prefix(32))...")
+        let opened = try ImageSealer.decrypt(png: sealed.png, key: sealed.key)
+        say("verified and opened on this side: \(opened == image ? "byte-exact" : "DIFFERENT") (\(opened.count) bytes)")
+        // One pixel's lowest bit changed, and the PNG written again as a valid file.
+        var carrier = try PNGCodec.decode(sealed.png).image
+        carrier.pixels[10 * 4] ^= 0x01
+        let repainted = try PNGCodec.encode(carrier)
+        do {
+            _ = try ImageSealer.decrypt(png: repainted, key: sealed.key)
+            say("a tampered copy opened?!")
+        } catch {
+            say("one pixel's lowest bit changed -> \(error)")
+        }
+        let other = try ImageKey.generate()
+        do {
+            _ = try ImageSealer.decrypt(png: sealed.png, key: other)
+        } catch {
+            say("another key -> \(error)")
+        }
     }
 
     /// Writes on different nodes, a filtered and sorted read on another, a conditional update, and
