@@ -22,8 +22,9 @@ struct PeerDaemonTests {
                     let peers = try await PeerCloud(client: client).peers()
                     #expect(peers.map(\.addresses) == [[address.description]])
                     #expect(peers.first?.status == .online)
-                    try await withClient([address]) { peer in
-                        #expect(try await peer.send([], service: PeerDaemon.pingService) == Array("alice".utf8))
+                    try await withClient([address]) { peer throws in
+                        let pong = try await peer.send([], service: PeerDaemon.pingService)
+                        #expect(pong == Array("alice".utf8))
                         #expect(await remoteCode { _ = try await peer.send([], service: "Nope") } == .unknownService)
                     }
                     #expect(await eventually { daemon.registrations >= 3 }, "the daemon did not refresh its record")

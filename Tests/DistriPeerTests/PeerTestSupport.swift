@@ -12,7 +12,7 @@ func withPeerCloud<T>(
     for _ in 0..<count {
         var configuration = CloudNodeConfiguration()
         configuration.seeds = Array(addresses.prefix(1))
-        configuration.cluster = .patient
+        configuration.cluster = ClusterSettings(swim: SWIMSettings(probeInterval: 500, probeTimeout: 300))
         let node = CloudNode(configuration: configuration)
         addresses.append(try await node.start())
         nodes.append(node)

@@ -61,6 +61,25 @@ struct SignedServicesTests {
         }
     }
 
+    @Test("a conditional update completes on a one-node cloud (a lone replica is its own majority)")
+    func loneReplicaConditionalUpdate() async throws {
+        try await withPeerCloud(nodes: 1) { _, addresses in
+            try await withClient(addresses) { client in
+                let db = DocumentDatabase(client: client)
+                try await db.createCollection("limits")
+                try await db.add(["_id": "a", "n": 1], to: "limits")
+                let written = try await db.update("a", in: "limits", increment: ["n": 1], if: ["n": ["$lt": 2]])
+                #expect(written?["n"] == .number(2))
+                do {
+                    let again = try await db.update("a", in: "limits", increment: ["n": 1], if: ["n": ["$lt": 2]])
+                    Issue.record("the condition n < 2 held for \(String(describing: again))")
+                } catch let error as ClientError {
+                    #expect(error.remoteCode == .conflict, "\(error)")
+                }
+            }
+        }
+    }
+
     @Test func publishNeedsTheOwnersSignature() async throws {
         try await withPeerCloud(nodes: 1) { _, addresses in
             try await withClient(addresses) { client in
