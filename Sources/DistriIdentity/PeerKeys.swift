@@ -38,7 +38,8 @@ final class OwnedKey {
     func rawPublic() throws(IdentityError) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: 32)
         var length = 32
-        guard out.withUnsafeMutableBufferPointer({ EVP_PKEY_get_raw_public_key(pointer, $0.baseAddress, &length) }) == 1,
+        guard
+            out.withUnsafeMutableBufferPointer({ EVP_PKEY_get_raw_public_key(pointer, $0.baseAddress, &length) }) == 1,
             length == 32
         else { throw .cryptoFailure("EVP_PKEY_get_raw_public_key failed") }
         return out
@@ -47,7 +48,8 @@ final class OwnedKey {
     func rawPrivate() throws(IdentityError) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: 32)
         var length = 32
-        guard out.withUnsafeMutableBufferPointer({ EVP_PKEY_get_raw_private_key(pointer, $0.baseAddress, &length) }) == 1,
+        guard
+            out.withUnsafeMutableBufferPointer({ EVP_PKEY_get_raw_private_key(pointer, $0.baseAddress, &length) }) == 1,
             length == 32
         else { throw .cryptoFailure("EVP_PKEY_get_raw_private_key failed") }
         return out

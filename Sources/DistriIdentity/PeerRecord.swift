@@ -127,7 +127,8 @@ public enum PeerName {
             })
         else {
             throw .malformed(
-                "\(what) '\(name)' must be 1 to 64 characters of letters, digits, '.', '_' or '-', not starting with '.'")
+                "\(what) '\(name)' must be 1 to 64 characters of letters, digits, '.', '_' or '-', not starting with '.'"
+            )
         }
     }
 }

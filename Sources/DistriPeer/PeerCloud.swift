@@ -29,7 +29,9 @@ public struct PeerCloud: Sendable {
 
     /// Every document of `collection` (none when it does not exist yet), a page of 500 at a time, at
     /// most `maxDocuments`.
-    public func documents(in collection: String, maxDocuments: Int = 100_000) async throws -> [DocumentDatabase.Document] {
+    public func documents(in collection: String, maxDocuments: Int = 100_000) async throws -> [DocumentDatabase
+        .Document]
+    {
         var all: [DocumentDatabase.Document] = []
         var cursor: String?
         // Bounded: every page adds at least one document or ends the loop, and the total is capped.
@@ -54,6 +56,40 @@ public struct PeerCloud: Sendable {
             PeerListing(id: $0.id, document: $0.body, now: now, refreshMillis: refreshMillis)
         }.sorted { $0.name < $1.name }
     }
+}
+
+extension PeerCloud {
+    /// The catalog's entries, each checked here against its owner's `users` record: ``CatalogListing``
+    /// says whether the owner signed it. (Plain DB writes to `catalog` are not refused by the cloud.)
+    public func catalog() async throws -> [CatalogListing] {
+        var keys: [String: SigningPublicKey] = [:]
+        for document in try await documents(in: PeerRecord.collection) {
+            guard let record = try? PeerRecord(document: document.body), (try? record.verify()) != nil else { continue }
+            keys[record.name] = record.signingKey
+        }
+        return try await documents(in: CatalogEntry.collection).map { document in
+            do {
+                let entry = try CatalogEntry(
+                    document: document.body.merging(["_id": .string(document.id)]) { a, _ in a })
+                guard let key = keys[entry.owner] else {
+                    return CatalogListing(
+                        id: document.id, entry: nil, problem: "owner '\(entry.owner)' is not registered")
+                }
+                try entry.verify(signedBy: key)
+                return CatalogListing(id: document.id, entry: entry, problem: nil)
+            } catch {
+                return CatalogListing(id: document.id, entry: nil, problem: "\(error)")
+            }
+        }.sorted { $0.id < $1.id }
+    }
+}
+
+/// A catalog document as read: the verified entry, or why it is not one.
+public struct CatalogListing: Sendable, Equatable {
+    public var id: String
+    /// The entry, when its owner signed it.
+    public var entry: CatalogEntry?
+    public var problem: String?
 }
 
 /// One line of `distri-peer list peers`.

@@ -76,7 +76,8 @@ public final class PeerDaemon: Service, Sendable {
     /// Signs a fresh record (lastSeen now) and registers it.
     public func refresh() async throws {
         let (address, previous) = state.withLockedValue { ($0.address, $0.sequence) }
-        let addresses = configuration.advertise.isEmpty ? [address?.description].compactMap { $0 } : configuration.advertise
+        let addresses =
+            configuration.advertise.isEmpty ? [address?.description].compactMap { $0 } : configuration.advertise
         let record = try identity.signedRecord(addresses: addresses, now: wallClockMillis(), after: previous)
         state.withLockedValue { $0.sequence = max($0.sequence, record.sequence) }
         try await cloud.register(record)

@@ -68,7 +68,9 @@ public struct PeerHome: Sendable, Equatable {
     public var imagesDirectory: String { file("images") }
     public var keysDirectory: String { file("keys") }
 
-    public func imageFile(_ name: String) -> String { (imagesDirectory as NSString).appendingPathComponent("\(name).png") }
+    public func imageFile(_ name: String) -> String {
+        (imagesDirectory as NSString).appendingPathComponent("\(name).png")
+    }
     public func keyFile(_ name: String) -> String { (keysDirectory as NSString).appendingPathComponent("\(name).key") }
 
     private func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }

@@ -42,7 +42,9 @@ public struct PeerIdentity: Sendable {
         func key(_ path: String) throws -> [UInt8] {
             let text = String(decoding: try SecureFiles.read(path, private: true), as: UTF8.self)
                 .trimmingCharacters(in: .whitespacesAndNewlines)
-            guard let raw = Hex.decode(text), raw.count == 32 else { throw PeerError("\(path) is not a 32-byte hex key") }
+            guard let raw = Hex.decode(text), raw.count == 32 else {
+                throw PeerError("\(path) is not a 32-byte hex key")
+            }
             return raw
         }
         let identity = PeerIdentity(

@@ -65,6 +65,7 @@ public struct PeerImages: Sendable {
             throw PeerError("stored \(imageFile) and \(keyFile), but publishing in the catalog failed: \(error)")
         }
         return Stored(
-            name: name, imageFile: imageFile, keyFile: keyFile, entry: entry, coverWasGenerated: sealed.coverWasGenerated)
+            name: name, imageFile: imageFile, keyFile: keyFile, entry: entry,
+            coverWasGenerated: sealed.coverWasGenerated)
     }
 }

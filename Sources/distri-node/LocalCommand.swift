@@ -64,7 +64,8 @@ struct LocalCommand: AsyncParsableCommand {
                     atPath: (cloudFilePath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
                 try Data(cloudList.utf8).write(to: URL(fileURLWithPath: cloudFilePath), options: .atomic)
             } catch {
-                logger.warning("could not write the cloud file", metadata: ["path": "\(cloudFilePath)", "error": "\(error)"])
+                logger.warning(
+                    "could not write the cloud file", metadata: ["path": "\(cloudFilePath)", "error": "\(error)"])
             }
         }
         defer {

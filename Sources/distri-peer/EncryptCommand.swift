@@ -44,7 +44,9 @@ struct EncryptCommand: AsyncParsableCommand {
         if json {
             printLine(stored.json.jsonText)
         } else {
-            printLine("encrypted \(image) as \(stored.name): \(stored.entry.width)x\(stored.entry.height), \(stored.entry.bytes) bytes")
+            printLine(
+                "encrypted \(image) as \(stored.name): \(stored.entry.width)x\(stored.entry.height), \(stored.entry.bytes) bytes"
+            )
             printLine("sealed image: \(stored.imageFile)")
             printLine("key:          \(stored.keyFile)")
             printLine("published in the catalog as \(stored.entry.id)")

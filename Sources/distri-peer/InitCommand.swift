@@ -6,7 +6,8 @@ struct InitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "init",
         abstract: "Make a peer's signing (Ed25519) and key-agreement (X25519) key pairs in its home.",
-        discussion: "The home is --home, else $DISTRI_PEER_HOME, else ~/.distri/peers/NAME: a 0700 directory of 0600 files.")
+        discussion:
+            "The home is --home, else $DISTRI_PEER_HOME, else ~/.distri/peers/NAME: a 0700 directory of 0600 files.")
 
     @Option(name: .long, help: "The peer's name: 1 to 64 letters, digits, '.', '_' or '-'.")
     var name: String

@@ -9,7 +9,8 @@ struct PeerOptions: ParsableArguments {
     @Option(name: .long, help: "The peer's name (its home is ~/.distri/peers/NAME).")
     var name: String?
 
-    @Option(name: .long, help: ArgumentHelp("The peer's home directory (overrides $DISTRI_PEER_HOME).", valueName: "dir"))
+    @Option(
+        name: .long, help: ArgumentHelp("The peer's home directory (overrides $DISTRI_PEER_HOME).", valueName: "dir"))
     var home: String?
 
     func resolveHome() throws -> PeerHome {

@@ -14,7 +14,9 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var peer: PeerOptions
     @OptionGroup var cloud: CloudOption
 
-    @Option(name: .long, help: ArgumentHelp("Address to listen on for other peers (port 0: any free port).", valueName: "host:port"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Address to listen on for other peers (port 0: any free port).", valueName: "host:port"))
     var listen = "127.0.0.1:0"
 
     @Option(name: .long, help: "Seconds between refreshes of the record (lastSeen).")

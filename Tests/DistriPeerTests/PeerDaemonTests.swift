@@ -67,7 +67,9 @@ struct PeerDaemonTests {
                     await #expect(throws: PeerError.self) { try await images.encrypt(image: image, name: "rgb8") }
                     _ = try await images.encrypt(image: image, name: "rgb8", overwrite: true)
                     // Not a PNG: the cloud refuses it and nothing is stored.
-                    await #expect(throws: (any Error).self) { try await images.encrypt(image: [1, 2, 3], name: "junk") }
+                    await #expect(throws: (any Error).self) {
+                        try await images.encrypt(image: [1, 2, 3], name: "junk")
+                    }
                     #expect(!SecureFiles.exists(identity.home.imageFile("junk")))
                 }
             }

@@ -105,12 +105,15 @@ final class EndpointHandler: ChannelInboundHandler {
         }
         guard let service = services.lookup(request.service) else {
             send(
-                .failure(WireErrorReply(code: .unknownService, message: "this peer has no service '\(request.service)'")),
+                .failure(
+                    WireErrorReply(code: .unknownService, message: "this peer has no service '\(request.service)'")),
                 id: id)
             return
         }
         guard inFlight < PeerEndpoint.maxInFlightPerConnection else {
-            send(.failure(WireErrorReply(code: .busy, message: "too many requests in flight on this connection")), id: id)
+            send(
+                .failure(WireErrorReply(code: .busy, message: "too many requests in flight on this connection")), id: id
+            )
             return
         }
         let serviceRequest = ServiceRequest(
@@ -148,7 +151,8 @@ final class EndpointHandler: ChannelInboundHandler {
         if let wire = error as? WireError {
             let reply = WireErrorReply(code: wire.code, message: wire.description)
             let message = WireMessage(
-                kind: .error, requestID: wire.requestID ?? 0, payload: reply.encode(allocator: context.channel.allocator))
+                kind: .error, requestID: wire.requestID ?? 0,
+                payload: reply.encode(allocator: context.channel.allocator))
             let channel = context.channel
             context.writeAndFlush(wrapOutboundOut(message)).whenComplete { _ in channel.close(promise: nil) }
         } else {
@@ -162,7 +166,8 @@ final class EndpointHandler: ChannelInboundHandler {
         switch result {
         case .success(let payload): message = WireMessage(kind: .response, requestID: id, payload: payload)
         case .failure(let reply):
-            message = WireMessage(kind: .error, requestID: id, payload: reply.encode(allocator: context.channel.allocator))
+            message = WireMessage(
+                kind: .error, requestID: id, payload: reply.encode(allocator: context.channel.allocator))
         }
         context.writeAndFlush(wrapOutboundOut(message), promise: nil)
     }

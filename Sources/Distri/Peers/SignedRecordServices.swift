@@ -16,12 +16,15 @@ import NIOCore
 /// an existing document is a conditional update (a compare-and-set round among a majority) whose
 /// condition repeats the checks, so two racing writes cannot both pass them.
 ///
-/// The plain DB services refuse writes to ``reservedCollections``; reads stay open.
+/// The plain DB services refuse writes to ``reservedCollections`` (`users`, `permissions`); reads stay
+/// open. `catalog` is not reserved: the seed's own DB test uses a collection of that name, so plain
+/// writes there stay allowed, and readers verify each entry against its owner's `users` record
+/// (`PeerCloud.catalog()` in DistriPeer does) instead of trusting the collection.
 public enum SignedRecordServices {
     public static let registerPeer = "RegisterPeer"
     public static let publishImage = "PublishImage"
-    /// Collections only signed services write: `users`, `catalog`, `permissions`.
-    public static let reservedCollections: Set<String> = [PeerRecord.collection, CatalogEntry.collection, "permissions"]
+    /// Collections only signed services write: `users`, `permissions`.
+    public static let reservedCollections: Set<String> = [PeerRecord.collection, "permissions"]
 
     /// Throws `unauthorized` when `collection` is reserved for the signed services.
     static func checkWritable(_ collection: String, by service: String) throws(ServiceError) {
@@ -29,11 +32,11 @@ public enum SignedRecordServices {
         let through =
             switch collection {
             case PeerRecord.collection: " (peers register through \(registerPeer) with a signed record)"
-            case CatalogEntry.collection: " (peers publish through \(publishImage) with a signed entry)"
             default: ""
             }
         throw ServiceError(
-            .unauthorized, "collection '\(collection)' is reserved for signed changes; \(service) may not write it\(through)")
+            .unauthorized,
+            "collection '\(collection)' is reserved for signed changes; \(service) may not write it\(through)")
     }
 
     static func register(on registry: ServiceRegistry, replica: DatabaseReplica) {
@@ -127,7 +130,8 @@ public enum SignedRecordServices {
         guard current.signingKey == record.signingKey else {
             throw ServiceError(
                 .unauthorized,
-                "the name '\(record.name)' is registered with another signing key (\(current.signingKey.hex.prefix(16))...)")
+                "the name '\(record.name)' is registered with another signing key (\(current.signingKey.hex.prefix(16))...)"
+            )
         }
         guard record.sequence > current.sequence else {
             throw ServiceError(
@@ -144,7 +148,10 @@ public enum SignedRecordServices {
     ) -> EventLoopFuture<ByteBuffer> {
         let collection = CatalogEntry.collection
         return replica.read(consistency: .majority, session: nil, deadline: deadline, on: loop) { store in
-            (owner: store.document(entry.owner, in: PeerRecord.collection), entry: store.document(entry.id, in: collection))
+            (
+                owner: store.document(entry.owner, in: PeerRecord.collection),
+                entry: store.document(entry.id, in: collection)
+            )
         }.flatMap { stored -> EventLoopFuture<ByteBuffer> in
             let ownerKey: SigningPublicKey
             do {
