@@ -73,8 +73,23 @@ public final class PeerDaemon: Service, Sendable {
         return address
     }
 
-    /// Signs a fresh record (lastSeen now) and registers it.
+    /// Signs a fresh record (lastSeen now) and registers it. When the cloud holds a higher sequence
+    /// (this machine's clock went back), continues after it, once.
     public func refresh() async throws {
+        do {
+            try await registerOnce()
+        } catch let error as ClientError where error.remoteCode == .conflict {
+            let stored = try await cloud.database.read(
+                PeerRecord.collection, filter: ["_id": .string(identity.name)], limit: 1)
+            guard let document = stored.documents.first,
+                let record = try? PeerRecord(document: document.body), record.signingKey == identity.signing.publicKey
+            else { throw error }
+            state.withLockedValue { $0.sequence = max($0.sequence, record.sequence) }
+            try await registerOnce()
+        }
+    }
+
+    private func registerOnce() async throws {
         let (address, previous) = state.withLockedValue { ($0.address, $0.sequence) }
         let addresses =
             configuration.advertise.isEmpty ? [address?.description].compactMap { $0 } : configuration.advertise

@@ -15,7 +15,7 @@ public struct PeerIdentity: Sendable {
         try PeerName.validate(name, what: "peer name")
         if !force, SecureFiles.exists(home.recordFile) || SecureFiles.exists(home.signingKeyFile) {
             throw PeerError(
-                "a peer identity already exists in \(home.path); use --force to replace it (its name then passes to the new keys only if the cloud has not bound it)"
+                "a peer identity already exists in \(home.path); use --force to replace it (a name the cloud has registered stays bound to the old signing key)"
             )
         }
         let identity = PeerIdentity(

@@ -30,6 +30,13 @@ struct PeerDaemonTests {
                     #expect(await eventually { daemon.registrations >= 3 }, "the daemon did not refresh its record")
                     running.cancel()
                     try await running.value
+                    // Restarted with a clock behind the stored sequence: it continues after it.
+                    let ahead = try identity.signedRecord(addresses: [], now: wallClockMillis() + 3_600_000)
+                    try await PeerCloud(client: client).register(ahead)
+                    let restarted = PeerDaemon(identity: identity, cloud: PeerCloud(client: client))
+                    _ = try await restarted.start()
+                    #expect(restarted.registrations == 1)
+                    await restarted.endpoint.shutdown()
                     // A second identity cannot take the name.
                     let impostor = try PeerIdentity.create(name: "alice", home: PeerHome(path: directory + "/impostor"))
                     let second = PeerDaemon(identity: impostor, cloud: PeerCloud(client: client))
