@@ -9,7 +9,10 @@ let package = Package(
         .library(name: "DistriCore", targets: ["DistriCore"]),
         .library(name: "DistriWire", targets: ["DistriWire"]),
         .library(name: "DistriImaging", targets: ["DistriImaging"]),
+        .library(name: "DistriIdentity", targets: ["DistriIdentity"]),
+        .library(name: "DistriPeer", targets: ["DistriPeer"]),
         .executable(name: "distri-node", targets: ["distri-node"]),
+        .executable(name: "distri-peer", targets: ["distri-peer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -48,12 +51,14 @@ let package = Package(
             name: "DistriImaging",
             dependencies: ["COpenSSL", "CPNG", "CPNGShim"]
         ),
+        .target(name: "DistriIdentity", dependencies: ["COpenSSL", "DistriCore"]),
         .target(
             name: "Distri",
             dependencies: [
                 "DistriCore",
                 "DistriWire",
                 "DistriImaging",
+                "DistriIdentity",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
@@ -76,7 +81,40 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        .target(
+            name: "DistriPeer",
+            dependencies: [
+                "Distri",
+                "DistriCore",
+                "DistriImaging",
+                "DistriIdentity",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "distri-peer",
+            dependencies: [
+                "DistriPeer",
+                "Distri",
+                "DistriCore",
+                "DistriIdentity",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .testTarget(name: "DistriCoreTests", dependencies: ["DistriCore"]),
+        .testTarget(
+            name: "DistriPeerTests",
+            dependencies: [
+                "DistriPeer", "Distri", "DistriCore", "DistriImaging", "DistriIdentity",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "DistriWireTests",
             dependencies: ["DistriWire", "DistriCore", .product(name: "NIOCore", package: "swift-nio")]

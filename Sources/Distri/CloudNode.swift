@@ -108,6 +108,7 @@ public final class CloudNode: Service, Sendable {
             nodeID: configuration.nodeID, limits: configuration.database,
             dataDirectory: configuration.dataDirectory, logger: logger)
         DatabaseServices.register(on: services, replica: database)
+        SignedRecordServices.register(on: services, replica: database)
         state.withLockedValue { $0.database = database }
         let limits = configuration.limits
         let dispatcher = self.dispatcher

@@ -23,7 +23,8 @@ final class LocalCloudProcess {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         process.arguments =
-            ["local", "--nodes", "\(nodes)", "--log-level", "warning", "--stop-on-eof"] + extraArguments
+            ["local", "--nodes", "\(nodes)", "--log-level", "warning", "--stop-on-eof", "--no-cloud-file"]
+            + extraArguments
         let output = Pipe()
         let input = Pipe()
         process.standardOutput = output

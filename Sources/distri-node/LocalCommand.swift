@@ -28,6 +28,16 @@ struct LocalCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Stop when standard input closes (used when started by another process).")
     var stopOnEOF = false
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "File to write the cloud's addresses to, for peers to find it (default: $DISTRI_HOME/cloud, else ~/.distri/cloud); removed on exit.",
+            valueName: "path"))
+    var cloudFile: String?
+
+    @Flag(name: .long, help: "Do not write the cloud file.")
+    var noCloudFile = false
+
     @OptionGroup var log: LogOptions
 
     func validate() throws {
@@ -46,6 +56,24 @@ struct LocalCommand: AsyncParsableCommand {
         listing += "cloud: \(cloud.addresses.map(\.description).joined(separator: ","))\n"
         // Written straight to the file descriptor: a parent reading a pipe must see it at once.
         FileHandle.standardOutput.write(Data(listing.utf8))
+        let cloudList = cloud.addresses.map(\.description).joined(separator: ",") + "\n"
+        let cloudFilePath = noCloudFile ? nil : (cloudFile ?? Self.defaultCloudFile())
+        if let cloudFilePath {
+            do {
+                try FileManager.default.createDirectory(
+                    atPath: (cloudFilePath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                try Data(cloudList.utf8).write(to: URL(fileURLWithPath: cloudFilePath), options: .atomic)
+            } catch {
+                logger.warning(
+                    "could not write the cloud file", metadata: ["path": "\(cloudFilePath)", "error": "\(error)"])
+            }
+        }
+        defer {
+            // Only our own list: another local cloud may have replaced it since.
+            if let cloudFilePath, FileManager.default.contents(atPath: cloudFilePath) == Data(cloudList.utf8) {
+                try? FileManager.default.removeItem(atPath: cloudFilePath)
+            }
+        }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: [cloud], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -56,6 +84,17 @@ struct LocalCommand: AsyncParsableCommand {
             }
         }
         try await group.run()
+    }
+}
+
+extension LocalCommand {
+    /// `$DISTRI_HOME/cloud`, else `~/.distri/cloud`: where peers look for the cloud.
+    static func defaultCloudFile() -> String {
+        let environment = ProcessInfo.processInfo.environment
+        let base =
+            environment["DISTRI_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? (NSHomeDirectory() as NSString).appendingPathComponent(".distri")
+        return (base as NSString).appendingPathComponent("cloud")
     }
 }
 

@@ -34,6 +34,7 @@ enum DatabaseServices {
 
         service("CreateCollection") { request, loop in
             let name = try request.argument(0, "collection")
+            try SignedRecordServices.checkWritable(name, by: "CreateCollection")
             return replica.write(
                 .createCollection(name), consistency: try request.writeConsistency,
                 deadline: request.request.deadline, on: loop
@@ -41,6 +42,7 @@ enum DatabaseServices {
         }
         service("DropCollection") { request, loop in
             let name = try request.argument(0, "collection")
+            try SignedRecordServices.checkWritable(name, by: "DropCollection")
             return writeCatchingUp(.dropCollection(name), request, replica, loop).map {
                 DatabaseReply.write($0, extra: ["collection": .string(name)])
             }
@@ -52,6 +54,7 @@ enum DatabaseServices {
         }
         service("AddDocument") { request, loop in
             let collection = try request.argument(0, "collection")
+            try SignedRecordServices.checkWritable(collection, by: "AddDocument")
             var body = try request.object(limit: limit)
             let id: String
             let derived: Bool
@@ -76,6 +79,7 @@ enum DatabaseServices {
         }
         service("UpdateDocument") { request, loop in
             let collection = try request.argument(0, "collection")
+            try SignedRecordServices.checkWritable(collection, by: "UpdateDocument")
             let id = try request.argument(1, "document id")
             let update = try documentUpdate(request, limit: limit)
             let operation: DatabaseOperation
@@ -89,6 +93,7 @@ enum DatabaseServices {
         }
         service("DeleteDocument") { request, loop in
             let collection = try request.argument(0, "collection")
+            try SignedRecordServices.checkWritable(collection, by: "DeleteDocument")
             if request.positional.count > 1 {
                 let id = try request.argument(1, "document id")
                 return writeCatchingUp(.delete(collection: collection, ids: [id]), request, replica, loop).map {

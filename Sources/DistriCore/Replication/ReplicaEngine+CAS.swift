@@ -73,6 +73,8 @@ extension ReplicaEngine {
         }
         round.phase = .preparing(promises: [node: promise])
         rounds[id] = round
+        // A lone replica is its own majority: no answer will come to move the round on.
+        if replicaCount / 2 + 1 <= 1 { return decide(id, promises: [node: promise], now: now) }
         return alive.sorted().map { peer in
             casSend(.prepare(round.key, round.ballot), to: peer, id: id, ballot: round.ballot)
         }
@@ -240,6 +242,7 @@ extension ReplicaEngine {
         }
         round.phase = .proposing(proposal, recovering: recovering, accepts: [node], refusals: [])
         rounds[id] = round
+        if replicaCount / 2 + 1 <= 1 { return commitRound(id, document: proposal, recovering: recovering, now: now) }
         return alive.sorted().map {
             casSend(.propose(round.key, round.ballot, proposal), to: $0, id: id, ballot: round.ballot)
         }

@@ -39,6 +39,10 @@ extension ReplicaEngine {
             ]
         }
         if alive.isEmpty {
+            // Alone, this replica's own conditional updates were committed here before they were
+            // answered: their proposal origin is covered.
+            let own = clock.node + Self.proposalOriginSuffix
+            if neededPeers == 0 && origins.allSatisfy({ $0 == own }) { return [.readable(operation: id, .success(()))] }
             // Nobody to pull from: the session's writes cannot be here.
             let error = DatabaseError(
                 .unavailable, "this session's writes on \(origins) are not here and no peer is reachable")

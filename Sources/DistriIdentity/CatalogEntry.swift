@@ -1,0 +1,92 @@
+import DistriCore
+
+/// An image a peer offers, as the `catalog` collection holds it: name, size, dimensions and owner,
+/// signed by the owner's signing key. Never the image's key.
+public struct CatalogEntry: Sendable, Equatable {
+    public static let collection = "catalog"
+    static let domain = "distri.catalog-entry.v1"
+
+    /// The owning peer's name.
+    public var owner: String
+    /// The image's name, unique per owner.
+    public var name: String
+    /// Size of the sealed PNG in bytes.
+    public var bytes: UInt64
+    public var width: UInt64
+    public var height: UInt64
+    /// Rises with every entry the owner signs for this image; replays are refused.
+    public var sequence: UInt64
+    /// Ed25519 signature of ``signedBytes`` by the owner's signing key.
+    public var signature: [UInt8]
+
+    public init(
+        owner: String, name: String, bytes: UInt64, width: UInt64, height: UInt64, sequence: UInt64,
+        signature: [UInt8] = []
+    ) {
+        self.owner = owner
+        self.name = name
+        self.bytes = bytes
+        self.width = width
+        self.height = height
+        self.sequence = sequence
+        self.signature = signature
+    }
+
+    /// The document id: `owner/name`.
+    public var id: String { "\(owner)/\(name)" }
+
+    /// This entry signed by `keys`.
+    public func signed(by keys: SigningKeyPair) throws(IdentityError) -> CatalogEntry {
+        try validate()
+        var entry = self
+        entry.signature = try keys.sign(signedBytes)
+        return entry
+    }
+
+    public var signedBytes: [UInt8] {
+        var encoder = CanonicalEncoder(domain: Self.domain)
+        encoder.append(owner)
+        encoder.append(name)
+        encoder.append(bytes)
+        encoder.append(width)
+        encoder.append(height)
+        encoder.append(sequence)
+        return encoder.bytes
+    }
+
+    public func validate() throws(IdentityError) {
+        try PeerName.validate(owner, what: "owner")
+        try PeerName.validate(name, what: "image name")
+        guard [bytes, width, height, sequence].allSatisfy({ $0 <= JSONNumber.maxExact }), sequence > 0 else {
+            throw .malformed("sizes and sequence must be whole numbers up to 2^53 (sequence from 1)")
+        }
+    }
+
+    /// Checks the shapes and that `key` (the owner's signing key) signed the entry.
+    public func verify(signedBy key: SigningPublicKey) throws(IdentityError) {
+        try validate()
+        guard key.isValidSignature(signature, for: signedBytes) else {
+            throw .badSignature("the catalog entry \(id) is not signed by its owner '\(owner)'")
+        }
+    }
+
+    public var document: [String: JSONValue] {
+        [
+            "_id": .string(id), "owner": .string(owner), "name": .string(name), "bytes": .number(Double(bytes)),
+            "width": .number(Double(width)), "height": .number(Double(height)),
+            "sequence": .number(Double(sequence)), "signature": .string(Hex.encode(signature)),
+        ]
+    }
+
+    public init(document: [String: JSONValue]) throws(IdentityError) {
+        let fields = DocumentFields(document, what: "catalog entry")
+        self.init(
+            owner: try fields.string("owner"), name: try fields.string("name"), bytes: try fields.integer("bytes"),
+            width: try fields.integer("width"), height: try fields.integer("height"),
+            sequence: try fields.integer("sequence"), signature: try fields.hex("signature"))
+        if let id = document["_id"], id != .string(self.id) {
+            throw .malformed("the catalog entry's _id differs from owner/name")
+        }
+        try validate()
+    }
+}

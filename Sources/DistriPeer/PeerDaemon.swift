@@ -1,0 +1,124 @@
+import Distri
+import DistriIdentity
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import ServiceLifecycle
+
+/// `distri-peer serve`: listens for other peers (``PeerEndpoint``, answering `Ping` with the peer's
+/// name) and keeps the peer's signed record in the cloud's `users` collection fresh, re-registering
+/// every refresh interval with a new `lastSeen`. A swift-service-lifecycle `Service`: it runs until
+/// graceful shutdown or cancellation.
+public final class PeerDaemon: Service, Sendable {
+    public static let defaultRefreshMillis: UInt64 = 5000
+    public static let pingService = "Ping"
+
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+        /// Addresses to publish instead of the bound one (e.g. behind NAT); empty: the bound address.
+        public var advertise: [String]
+        public var refreshMillis: UInt64
+
+        public init(host: String = "127.0.0.1", port: Int = 0, advertise: [String] = [], refreshMillis: UInt64 = 5000) {
+            self.host = host
+            self.port = port
+            self.advertise = advertise
+            self.refreshMillis = refreshMillis
+        }
+    }
+
+    public let identity: PeerIdentity
+    public let cloud: PeerCloud
+    public let configuration: Configuration
+    public let endpoint: PeerEndpoint
+    private let logger: Logger
+    private let onListening: @Sendable (NodeAddress) -> Void
+    private let state = NIOLockedValueBox<(address: NodeAddress?, sequence: UInt64, registrations: Int)>((nil, 0, 0))
+
+    /// `onListening` is called once the listener is bound and the first registration succeeded.
+    public init(
+        identity: PeerIdentity, cloud: PeerCloud, configuration: Configuration = .init(),
+        logger: Logger = Logger(label: "distri.peer"), onListening: @escaping @Sendable (NodeAddress) -> Void = { _ in }
+    ) {
+        self.identity = identity
+        self.cloud = cloud
+        self.configuration = configuration
+        self.logger = logger
+        self.onListening = onListening
+        self.endpoint = PeerEndpoint(logger: logger)
+        let name = identity.name
+        endpoint.services.register(
+            RegisteredService(name: Self.pingService, execution: .inline { _ in ByteBuffer(string: name) }))
+    }
+
+    /// The bound address, once listening.
+    public var address: NodeAddress? { state.withLockedValue { $0.address } }
+    /// Successful registrations so far.
+    public var registrations: Int { state.withLockedValue { $0.registrations } }
+
+    /// Binds the listener and registers once; throws when either fails (a name bound to another key
+    /// fails here, with the cloud's reason).
+    @discardableResult
+    public func start() async throws -> NodeAddress {
+        let address = try await endpoint.start(host: configuration.host, port: configuration.port)
+        state.withLockedValue { $0.address = address }
+        do {
+            try await refresh()
+        } catch {
+            await endpoint.shutdown()
+            throw PeerError("registering '\(identity.name)' with the cloud failed: \(error)")
+        }
+        onListening(address)
+        return address
+    }
+
+    /// Signs a fresh record (lastSeen now) and registers it. When the cloud holds a higher sequence
+    /// (this machine's clock went back), continues after it, once.
+    public func refresh() async throws {
+        do {
+            try await registerOnce()
+        } catch let error as ClientError where error.remoteCode == .conflict {
+            let stored = try await cloud.database.read(
+                PeerRecord.collection, filter: ["_id": .string(identity.name)], limit: 1)
+            guard let document = stored.documents.first,
+                let record = try? PeerRecord(document: document.body), record.signingKey == identity.signing.publicKey
+            else { throw error }
+            state.withLockedValue { $0.sequence = max($0.sequence, record.sequence) }
+            try await registerOnce()
+        }
+    }
+
+    private func registerOnce() async throws {
+        let (address, previous) = state.withLockedValue { ($0.address, $0.sequence) }
+        let addresses =
+            configuration.advertise.isEmpty ? [address?.description].compactMap { $0 } : configuration.advertise
+        let record = try identity.signedRecord(addresses: addresses, now: wallClockMillis(), after: previous)
+        state.withLockedValue { $0.sequence = max($0.sequence, record.sequence) }
+        try await cloud.register(record)
+        state.withLockedValue { $0.registrations += 1 }
+    }
+
+    /// Starts (when not started), then refreshes every interval until graceful shutdown or
+    /// cancellation; a failed refresh is logged and tried again at the next interval.
+    public func run() async throws {
+        if address == nil { try await start() }
+        let interval = Duration.milliseconds(Int64(configuration.refreshMillis))
+        await cancelWhenGracefulShutdown {
+            // Bounded in time by the service's life: each pass sleeps one interval, and shutdown cancels the sleep.
+            while !Task.isCancelled {
+                do {
+                    try await Task.sleep(for: interval)
+                } catch {
+                    break
+                }
+                do {
+                    try await self.refresh()
+                } catch {
+                    self.logger.warning("refreshing the peer record failed", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+        await endpoint.shutdown()
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Files only their user may read: directories 0700, files 0600, written whole (temporary file,
+/// fsync, rename), never through a symbolic link.
+public enum SecureFiles {
+    /// Largest file read back (keys, records, images).
+    public static let maxReadBytes = 64 << 20
+
+    /// Creates `path` (and missing parents) with mode 0700, or sets an existing directory to 0700.
+    public static func makeDirectory(_ path: String) throws {
+        do {
+            try FileManager.default.createDirectory(
+                atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw PeerError("cannot create directory \(path): \(error.localizedDescription)")
+        }
+        guard chmod(path, 0o700) == 0 else { throw PeerError("cannot set 0700 on \(path): \(errnoText())") }
+    }
+
+    /// Writes `bytes` to `path` with mode 0600, replacing it atomically. With `overwrite` false, fails
+    /// when `path` exists.
+    public static func write(_ bytes: [UInt8], to path: String, overwrite: Bool = true) throws {
+        if !overwrite, exists(path) { throw PeerError("\(path) already exists") }
+        let temporary = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw PeerError("cannot create \(temporary): \(errnoText())") }
+        var ok = fchmod(fd, 0o600) == 0
+        var offset = 0
+        // Bounded: each pass writes at least one byte or stops.
+        while ok, offset < bytes.count {
+            let written = bytes.withUnsafeBytes { raw in
+                posixWrite(fd, raw.baseAddress.map { $0 + offset }, bytes.count - offset)
+            }
+            if written > 0 {
+                offset += written
+            } else if written < 0, errno == EINTR {
+                continue
+            } else {
+                ok = false
+            }
+        }
+        let failure = ok ? nil : errnoText()
+        if ok, fsync(fd) != 0 { ok = false }
+        close(fd)
+        guard ok, rename(temporary, path) == 0 else {
+            let why = failure ?? errnoText()
+            unlink(temporary)
+            throw PeerError("cannot write \(path): \(why)")
+        }
+    }
+
+    /// Reads `path`, refusing a file others may read when `private` (as ssh does with keys).
+    public static func read(_ path: String, private: Bool = false) throws -> [UInt8] {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { throw PeerError("cannot read \(path): \(errnoText())") }
+        guard info.st_mode & S_IFMT == S_IFREG else { throw PeerError("\(path) is not a regular file") }
+        if `private`, info.st_mode & 0o077 != 0 {
+            throw PeerError(
+                "\(path) may be read by other users (mode \(String(info.st_mode & 0o777, radix: 8))); run chmod 600 \(path)"
+            )
+        }
+        guard Int(info.st_size) <= maxReadBytes else {
+            throw PeerError("\(path) has \(info.st_size) bytes; the limit is \(maxReadBytes)")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else { throw PeerError("cannot read \(path)") }
+        return Array(data)
+    }
+
+    public static func exists(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0
+    }
+
+    /// The permission bits of `path` (for checks and tests).
+    public static func mode(_ path: String) -> UInt32? {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return nil }
+        return UInt32(info.st_mode & 0o777)
+    }
+
+    static func errnoText() -> String { String(cString: strerror(errno)) }
+}
+
+/// The C `write`, out of reach of ``SecureFiles/write(_:to:overwrite:)``'s name.
+private func posixWrite(_ fd: Int32, _ bytes: UnsafeRawPointer?, _ count: Int) -> Int {
+    write(fd, bytes, count)
+}

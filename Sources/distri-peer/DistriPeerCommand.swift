@@ -1,0 +1,17 @@
+import ArgumentParser
+
+/// `distri-peer`: a peer of the Distri cloud.
+@main
+struct DistriPeerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "distri-peer",
+        abstract: "A peer of the Distri cloud: its identity, its daemon, its images.",
+        discussion: """
+            Make an identity with `distri-peer init --name alice`, run the daemon with `distri-peer serve`,
+            see who is online with `distri-peer list peers`, and encrypt an image with `distri-peer encrypt image.png`.
+            The cloud is found through --cloud, else $DISTRI_CLOUD, else the file ~/.distri/cloud that
+            `distri-node local` writes.
+            """,
+        subcommands: [InitCommand.self, ServeCommand.self, ListCommand.self, EncryptCommand.self]
+    )
+}

@@ -1,0 +1,55 @@
+import ArgumentParser
+import Distri
+import DistriPeer
+import Logging
+import ServiceLifecycle
+
+/// `distri-peer serve`.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the peer daemon: listen for other peers and keep this peer's record in the cloud fresh.",
+        discussion: "Prints `peer NAME listening on HOST:PORT` once registered; runs until SIGINT or SIGTERM.")
+
+    @OptionGroup var peer: PeerOptions
+    @OptionGroup var cloud: CloudOption
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Address to listen on for other peers (port 0: any free port).", valueName: "host:port"))
+    var listen = "127.0.0.1:0"
+
+    @Option(name: .long, help: "Seconds between refreshes of the record (lastSeen).")
+    var refresh: Double = 5
+
+    @OptionGroup var log: LogOptions
+
+    func validate() throws {
+        if NodeAddress(listen) == nil { throw ValidationError("--listen must be host:port, not '\(listen)'") }
+        if !(0.05...3600).contains(refresh) { throw ValidationError("--refresh must be between 0.05 and 3600 seconds") }
+    }
+
+    func run() async throws {
+        log.bootstrap()
+        let logger = Logger(label: "distri.peer")
+        let identity = try peer.loadIdentity()
+        guard let address = NodeAddress(listen) else { throw ValidationError("--listen must be host:port") }
+        let client = try cloud.client()
+        let daemon = PeerDaemon(
+            identity: identity, cloud: PeerCloud(client: client),
+            configuration: .init(host: address.host, port: address.port, refreshMillis: UInt64(refresh * 1000)),
+            logger: logger)
+        do {
+            let bound = try await daemon.start()
+            printLine("peer \(identity.name) listening on \(bound)")
+            let group = ServiceGroup(
+                configuration: ServiceGroupConfiguration(
+                    services: [daemon], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            try await group.run()
+        } catch {
+            await client.shutdown()
+            throw error
+        }
+        await client.shutdown()
+    }
+}

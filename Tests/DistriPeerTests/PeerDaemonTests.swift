@@ -1,0 +1,85 @@
+import Distri
+import DistriIdentity
+import DistriImaging
+import DistriPeer
+import Foundation
+import Testing
+
+@Suite("The peer daemon and encrypt on real nodes")
+struct PeerDaemonTests {
+    @Test func daemonListensRegistersAndRefreshes() async throws {
+        try await withTemporaryDirectory { directory in
+            let identity = try PeerIdentity.create(name: "alice", home: PeerHome(path: directory + "/alice"))
+            try await withPeerCloud(nodes: 1) { _, addresses in
+                try await withClient(addresses) { client in
+                    let daemon = PeerDaemon(
+                        identity: identity, cloud: PeerCloud(client: client),
+                        configuration: .init(refreshMillis: 50))
+                    let address = try await daemon.start()
+                    #expect(address.port != 0)
+                    let running = Task { try await daemon.run() }
+                    // Another peer reaches it on the address it published.
+                    let peers = try await PeerCloud(client: client).peers()
+                    #expect(peers.map(\.addresses) == [[address.description]])
+                    #expect(peers.first?.status == .online)
+                    try await withClient([address]) { peer throws in
+                        let pong = try await peer.send([], service: PeerDaemon.pingService)
+                        #expect(pong == Array("alice".utf8))
+                        #expect(await remoteCode { _ = try await peer.send([], service: "Nope") } == .unknownService)
+                    }
+                    #expect(await eventually { daemon.registrations >= 3 }, "the daemon did not refresh its record")
+                    running.cancel()
+                    try await running.value
+                    // Restarted with a clock behind the stored sequence: it continues after it.
+                    let ahead = try identity.signedRecord(addresses: [], now: wallClockMillis() + 3_600_000)
+                    try await PeerCloud(client: client).register(ahead)
+                    let restarted = PeerDaemon(identity: identity, cloud: PeerCloud(client: client))
+                    _ = try await restarted.start()
+                    #expect(restarted.registrations == 1)
+                    await restarted.endpoint.shutdown()
+                    // A second identity cannot take the name.
+                    let impostor = try PeerIdentity.create(name: "alice", home: PeerHome(path: directory + "/impostor"))
+                    let second = PeerDaemon(identity: impostor, cloud: PeerCloud(client: client))
+                    await #expect(throws: PeerError.self) { try await second.start() }
+                }
+            }
+        }
+    }
+
+    @Test func encryptStoresPrivatelyAndPublishes() async throws {
+        try await withTemporaryDirectory { directory in
+            let identity = try PeerIdentity.create(name: "alice", home: PeerHome(path: directory + "/alice"))
+            let image = try samplePNG("rgb8.png")
+            try await withPeerCloud(nodes: 2) { _, addresses in
+                try await withClient(addresses) { client in
+                    let cloud = PeerCloud(client: client)
+                    try await cloud.register(try identity.signedRecord(addresses: [], now: wallClockMillis()))
+                    let images = PeerImages(identity: identity, cloud: cloud)
+                    let stored = try await images.encrypt(image: image, name: "rgb8")
+                    #expect(SecureFiles.mode(stored.imageFile) == 0o600)
+                    #expect(SecureFiles.mode(stored.keyFile) == 0o600)
+                    let sealed = try SecureFiles.read(stored.imageFile)
+                    let keyText = String(decoding: try SecureFiles.read(stored.keyFile), as: UTF8.self)
+                    let key = try ImageKey(text: keyText.trimmingCharacters(in: .whitespacesAndNewlines))
+                    #expect(try ImageSealer.decrypt(png: sealed, key: key) == image)
+                    #expect(stored.entry.bytes == UInt64(sealed.count))
+
+                    let catalog = try await cloud.documents(in: "catalog")
+                    #expect(catalog.map(\.id) == ["alice/rgb8"])
+                    let entry = try CatalogEntry(document: try #require(catalog.first?.body))
+                    try entry.verify(signedBy: identity.signing.publicKey)
+                    #expect(!(catalog.first?.body.values.contains(.string(keyText)) ?? true))
+
+                    // The same name again is refused unless overwriting.
+                    await #expect(throws: PeerError.self) { try await images.encrypt(image: image, name: "rgb8") }
+                    _ = try await images.encrypt(image: image, name: "rgb8", overwrite: true)
+                    // Not a PNG: the cloud refuses it and nothing is stored.
+                    await #expect(throws: (any Error).self) {
+                        try await images.encrypt(image: [1, 2, 3], name: "junk")
+                    }
+                    #expect(!SecureFiles.exists(identity.home.imageFile("junk")))
+                }
+            }
+        }
+    }
+}

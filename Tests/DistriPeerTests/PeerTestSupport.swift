@@ -1,0 +1,85 @@
+import Distri
+import DistriPeer
+import Foundation
+import Testing
+
+/// Starts `count` real clustered nodes on OS-chosen loopback ports, runs `body`, shuts them down.
+func withPeerCloud<T>(
+    nodes count: Int = 1, _ body: ([CloudNode], [NodeAddress]) async throws -> T
+) async throws -> T {
+    var nodes: [CloudNode] = []
+    var addresses: [NodeAddress] = []
+    for _ in 0..<count {
+        var configuration = CloudNodeConfiguration()
+        configuration.seeds = Array(addresses.prefix(1))
+        configuration.cluster = ClusterSettings(swim: SWIMSettings(probeInterval: 500, probeTimeout: 300))
+        let node = CloudNode(configuration: configuration)
+        addresses.append(try await node.start())
+        nodes.append(node)
+    }
+    let ids = Set(nodes.map(\.id))
+    let converged = await eventually {
+        nodes.allSatisfy { node in Set(node.stats().members.filter { $0.status == "alive" }.map(\.id)) == ids }
+    }
+    #expect(converged, "the test cluster did not converge")
+    do {
+        let result = try await body(nodes, addresses)
+        for node in nodes { await node.shutdown() }
+        return result
+    } catch {
+        for node in nodes { await node.shutdown() }
+        throw error
+    }
+}
+
+/// Runs `body` with a client of `addresses`, shutting it down afterwards.
+func withClient<T>(_ addresses: [NodeAddress], _ body: (Client) async throws -> T) async throws -> T {
+    let client = Client(nodes: addresses)
+    do {
+        let result = try await body(client)
+        await client.shutdown()
+        return result
+    } catch {
+        await client.shutdown()
+        throw error
+    }
+}
+
+/// A fresh temporary directory, removed after `body`.
+func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async throws -> T {
+    let path = (NSTemporaryDirectory() as NSString).appendingPathComponent("distri-peer-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    return try await body(path)
+}
+
+/// Waits, without sleeping blindly, until `condition` holds; gives up after `timeout`.
+func eventually(timeout: Duration = .seconds(10), _ condition: () -> Bool) async -> Bool {
+    let clock = ContinuousClock()
+    let end = clock.now + timeout
+    while clock.now < end {
+        if condition() { return true }
+        await Task.yield()
+        try? await Task.sleep(for: .milliseconds(2))
+    }
+    return condition()
+}
+
+/// The remote error code of a failed call, or nil when it did not fail that way.
+func remoteCode(_ body: () async throws -> Void) async -> ErrorCode? {
+    do {
+        try await body()
+        return nil
+    } catch let error as ClientError {
+        return error.remoteCode
+    } catch {
+        return nil
+    }
+}
+
+/// A PNG from sample-images/.
+func samplePNG(_ name: String) throws -> [UInt8] {
+    let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+        "../../sample-images/\(name)")
+    return Array(try Data(contentsOf: url))
+}
