@@ -18,7 +18,7 @@ func withPeerCloud<T>(
         nodes.append(node)
     }
     let ids = Set(nodes.map(\.id))
-    let converged = await eventually {
+    let converged = await eventually(timeout: .seconds(30)) {
         nodes.allSatisfy { node in Set(node.stats().members.filter { $0.status == "alive" }.map(\.id)) == ids }
     }
     #expect(converged, "the test cluster did not converge")

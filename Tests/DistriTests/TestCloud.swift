@@ -30,7 +30,8 @@ func withCloud<T>(
     }
     if clustered {
         let ids = Set(nodes.map(\.id))
-        let converged = await eventually {
+        // Generous: the whole suite runs in parallel on two cores, and the wait ends at convergence.
+        let converged = await eventually(timeout: .seconds(30)) {
             nodes.allSatisfy { node in Set(node.stats().members.filter { $0.status == "alive" }.map(\.id)) == ids }
         }
         #expect(converged, "the test cluster did not converge")
