@@ -123,7 +123,7 @@ let package = Package(
         .testTarget(
             name: "DistriEndToEndTests",
             dependencies: [
-                "Distri", "distri-node",
+                "Distri", "distri-node", "distri-peer",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),

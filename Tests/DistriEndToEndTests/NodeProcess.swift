@@ -13,16 +13,7 @@ final class NodeProcess {
     struct StartError: Error, CustomStringConvertible { var description: String }
 
     /// The `distri-node` binary built beside the test bundle.
-    static var executable: URL {
-        let me = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        var directory = me.deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = directory.appendingPathComponent("distri-node")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-            directory = directory.deletingLastPathComponent()
-        }
-        return URL(fileURLWithPath: ".build/debug/distri-node")
-    }
+    static var executable: URL { builtExecutable("distri-node") }
 
     init(
         id: String, listen: NodeAddress = NodeAddress(host: "127.0.0.1", port: 0), seeds: [NodeAddress],
@@ -85,6 +76,18 @@ final class NodeProcess {
         process.terminate()
         process.waitUntilExit()
     }
+}
+
+/// An executable of this package built beside the test bundle.
+func builtExecutable(_ name: String) -> URL {
+    let me = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+    var directory = me.deletingLastPathComponent()
+    for _ in 0..<4 {
+        let candidate = directory.appendingPathComponent(name)
+        if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+        directory = directory.deletingLastPathComponent()
+    }
+    return URL(fileURLWithPath: ".build/debug/\(name)")
 }
 
 /// Starts `count` nodes, the first as everyone's seed; stops them all after `body`.
