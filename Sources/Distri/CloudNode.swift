@@ -26,6 +26,7 @@ public final class CloudNode: Service, Sendable {
         var serverChannel: Channel?
         var boundAddress: NodeAddress?
         var connections: [ObjectIdentifier: Channel] = [:]
+        var connectionsPerSource: [String: Int] = [:]
         var shutdown: EventLoopFuture<Void>?
         var membership: MembershipShell?
         var peers: Client?
@@ -112,6 +113,9 @@ public final class CloudNode: Service, Sendable {
         state.withLockedValue { $0.database = database }
         let limits = configuration.limits
         let dispatcher = self.dispatcher
+        let watch = FramingHandler.Watch(limits: configuration.connections) { [weak self] reason in
+            self?.count(reason)
+        }
         let logger = self.logger
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -119,10 +123,10 @@ public final class CloudNode: Service, Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 << 10, high: 1 << 20))
             .childChannelInitializer { [weak self] channel in
-                self?.track(channel)
+                guard let self, self.track(channel) else { return channel.close() }
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers(
-                        FramingHandler(limits: limits),
+                        FramingHandler(limits: limits, watch: watch),
                         ServerHandler(dispatcher: dispatcher, logger: logger))
                 }
             }
@@ -258,11 +262,44 @@ public final class CloudNode: Service, Sendable {
             .map { logger.info("node stopped") }
     }
 
-    private func track(_ channel: Channel) {
+    /// Registers an accepted connection; false when its source already holds as many as it may.
+    private func track(_ channel: Channel) -> Bool {
         let key = ObjectIdentifier(channel)
-        state.withLockedValue { $0.connections[key] = channel }
+        let source = channel.remoteAddress?.ipAddress ?? "unknown"
+        let limit = configuration.connections.maxPerSource
+        let accepted = state.withLockedValue { state -> Bool in
+            guard state.connectionsPerSource[source, default: 0] < limit else { return false }
+            state.connectionsPerSource[source, default: 0] += 1
+            state.connections[key] = channel
+            return true
+        }
+        guard accepted else {
+            count(.tooManyFromSource)
+            logger.notice(
+                "connection refused: too many from its source", metadata: ["source": "\(source)", "limit": "\(limit)"])
+            return false
+        }
         channel.closeFuture.whenComplete { [weak self] _ in
-            self?.state.withLockedValue { _ = $0.connections.removeValue(forKey: key) }
+            self?.state.withLockedValue { state in
+                _ = state.connections.removeValue(forKey: key)
+                state.connectionsPerSource[source, default: 1] -= 1
+                if state.connectionsPerSource[source] == 0 { state.connectionsPerSource[source] = nil }
+            }
+        }
+        return true
+    }
+
+    /// Counts (and logs) a connection the node closed on its own.
+    private func count(_ drop: ConnectionDrop) {
+        dispatcher.runtime.withLockedValue { runtime in
+            switch drop {
+            case .tooManyFromSource: runtime.counters.rejectedConnections += 1
+            case .slowRequest: runtime.counters.slowConnectionsDropped += 1
+            case .idle: runtime.counters.idleConnectionsClosed += 1
+            }
+        }
+        if drop != .tooManyFromSource {
+            logger.notice("connection closed", metadata: ["reason": "\(drop == .idle ? "idle" : "slow request")"])
         }
     }
 }

@@ -27,6 +27,8 @@ public struct CloudNodeConfiguration: Sendable {
     /// Where the node keeps its DB replica's write-ahead log; nil keeps it in memory only (it refills
     /// from the other nodes after a restart). Default nil.
     public var dataDirectory: String?
+    /// Per-source connection limits and timeouts for slow and idle connections.
+    public var connections: ConnectionLimits
 
     public init(
         listen: NodeAddress = NodeAddress(host: "127.0.0.1", port: 0),
@@ -39,8 +41,10 @@ public struct CloudNodeConfiguration: Sendable {
         drainTimeout: TimeAmount = .seconds(30),
         cluster: ClusterSettings = .init(),
         database: DatabaseLimits = .init(),
-        dataDirectory: String? = nil
+        dataDirectory: String? = nil,
+        connections: ConnectionLimits = .init()
     ) {
+        self.connections = connections
         self.cluster = cluster
         self.database = database
         self.dataDirectory = dataDirectory

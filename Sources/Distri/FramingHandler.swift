@@ -13,19 +13,73 @@ final class FramingHandler: ChannelDuplexHandler {
     typealias OutboundIn = WireMessage
     typealias OutboundOut = ByteBuffer
 
+    /// On a node's side of a connection: closes slow and idle connections and reports each drop.
+    struct Watch: Sendable {
+        var limits: ConnectionLimits
+        var onDrop: @Sendable (ConnectionDrop) -> Void
+    }
+
     private var decoder: MessageDecoder
     private var encoder: MessageEncoder
     private var cumulation: ByteBuffer?
     private var failed = false
+    private let watch: Watch?
+    private var timer: RepeatedTask?
+    private var received = 0
+    private var lastActivity = NIODeadline.now()
+    /// When a message began to be incomplete, and how many bytes had been received then.
+    private var pendingSince: (time: NIODeadline, received: Int)?
 
-    init(limits: WireLimits) {
+    init(limits: WireLimits, watch: Watch? = nil) {
         decoder = MessageDecoder(limits: limits)
         encoder = MessageEncoder(limits: limits)
+        self.watch = watch
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        guard let watch else { return }
+        let interval = TimeAmount.nanoseconds(
+            max(10_000_000, min(1_000_000_000, watch.limits.slowRequestTimeout.nanoseconds / 4)))
+        let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+            bound.value.handler.check(context: bound.value.context, watch: watch)
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+    }
+
+    /// Drops the connection when a message has been arriving too slowly, or nothing moved for the idle timeout.
+    private func check(context: ChannelHandlerContext, watch: Watch) {
+        let now = NIODeadline.now()
+        if let pending = pendingSince, now - pending.time >= watch.limits.slowRequestTimeout {
+            let seconds = Double((now - pending.time).nanoseconds) / 1e9
+            if Double(received - pending.received) < Double(watch.limits.minBytesPerSecond) * seconds {
+                drop(context: context, watch: watch, reason: .slowRequest)
+                return
+            }
+            pendingSince = (now, received)
+        }
+        if now - lastActivity >= watch.limits.idleTimeout {
+            drop(context: context, watch: watch, reason: .idle)
+        }
+    }
+
+    private func drop(context: ChannelHandlerContext, watch: Watch, reason: ConnectionDrop) {
+        timer?.cancel()
+        timer = nil
+        failed = true
+        watch.onDrop(reason)
+        context.close(promise: nil)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !failed else { return }
         var incoming = unwrapInboundIn(data)
+        received += incoming.readableBytes
+        if watch != nil { lastActivity = .now() }
         var buffer: ByteBuffer
         if var pending = cumulation {
             cumulation = nil
@@ -35,8 +89,18 @@ final class FramingHandler: ChannelDuplexHandler {
             buffer = incoming
         }
         do {
+            var completed = false
             while let message = try decoder.next(from: &buffer) {
+                completed = true
                 context.fireChannelRead(wrapInboundOut(message))
+            }
+            if watch != nil {
+                let incomplete = buffer.readableBytes > 0 || decoder.partialMessageCount > 0
+                if !incomplete {
+                    pendingSince = nil
+                } else if completed || pendingSince == nil {
+                    pendingSince = (lastActivity, received)
+                }
             }
         } catch {
             failed = true
@@ -78,6 +142,7 @@ final class FramingHandler: ChannelDuplexHandler {
 
     private func pump(context: ChannelHandlerContext) {
         var wrote = false
+        if watch != nil { lastActivity = .now() }
         while context.channel.isWritable,
             let frame = encoder.nextFrame(allocator: context.channel.allocator)
         {

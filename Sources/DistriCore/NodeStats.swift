@@ -14,6 +14,12 @@ public struct NodeStats: Codable, Sendable, Equatable {
     public var failed: UInt64 = 0
     /// Requests refused at once because the node was at capacity with a full queue.
     public var rejectedBusy: UInt64 = 0
+    /// Connections closed at accept: their source already held the most it may.
+    public var rejectedConnections: UInt64 = 0
+    /// Connections dropped for sending a message too slowly (slow-drip clients).
+    public var slowConnectionsDropped: UInt64 = 0
+    /// Connections closed after no traffic for the idle timeout.
+    public var idleConnectionsClosed: UInt64 = 0
     /// Times this node itself failed (went dark, crashed a task, lost a peer link).
     public var serverFails: UInt64 = 0
     /// Tasks running now.
