@@ -27,6 +27,10 @@ public struct CloudNodeConfiguration: Sendable {
     /// Where the node keeps its DB replica's write-ahead log; nil keeps it in memory only (it refills
     /// from the other nodes after a restart). Default nil.
     public var dataDirectory: String?
+    /// The cloud's deposit key: the raw 32-byte X25519 private key that image keys deposited for view
+    /// grants are sealed to (`CloudKey`, `GrantView`, `ConsumeView`). Every node of a cloud must hold
+    /// the same one; nil makes a fresh key at start, which only suits a one-node cloud. Keep it secret.
+    public var depositKey: [UInt8]?
 
     public init(
         listen: NodeAddress = NodeAddress(host: "127.0.0.1", port: 0),
@@ -39,8 +43,10 @@ public struct CloudNodeConfiguration: Sendable {
         drainTimeout: TimeAmount = .seconds(30),
         cluster: ClusterSettings = .init(),
         database: DatabaseLimits = .init(),
-        dataDirectory: String? = nil
+        dataDirectory: String? = nil,
+        depositKey: [UInt8]? = nil
     ) {
+        self.depositKey = depositKey
         self.cluster = cluster
         self.database = database
         self.dataDirectory = dataDirectory
