@@ -205,7 +205,12 @@ public struct PeerSharing: Sendable {
 
     /// The queued sends.
     public func outbox() throws -> [OutboxEntry] {
-        try Outbox(file: identity.home.outboxFile).entries()
+        try Self.outbox(in: identity.home)
+    }
+
+    /// The sends queued in `home` (no cloud needed).
+    public static func outbox(in home: PeerHome) throws -> [OutboxEntry] {
+        try Outbox(file: home.outboxFile).entries()
     }
 
     // MARK: Receiving
