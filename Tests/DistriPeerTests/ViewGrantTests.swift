@@ -325,4 +325,67 @@ struct ViewGrantTests {
             }
         }
     }
+
+    @Test("a node cut off from the majority never releases a key; views are never over-released")
+    func minoritySideRefusesViews() async throws {
+        let deposit = try AgreementKeyPair.generate()
+        try await withTemporaryDirectory { directory in
+            try await withPeerCloud(nodes: 3, depositKey: deposit.privateKey) { nodes, addresses in
+                try await withClient(addresses) { client in
+                    let cloud = PeerCloud(client: client)
+                    try await Self.withPeers(in: directory, cloud: cloud) { peers in
+                        try await PeerSharing(identity: peers.alice, cloud: cloud).grant(
+                            image: "rgb8", to: "bob", views: 2)
+                        let signing = peers.bob.signing
+                        var sequence = wallClockMillis()
+                        func request() throws -> ViewRequest {
+                            sequence += 1
+                            return try ViewRequest(owner: "alice", image: "rgb8", recipient: "bob", sequence: sequence)
+                                .signed(by: signing)
+                        }
+                        // Two of three nodes go dark: the third is a minority and must refuse.
+                        nodes[1].goDark(for: .seconds(4))
+                        nodes[2].goDark(for: .seconds(4))
+                        let lonely = Client(
+                            nodes: [addresses[0]], configuration: ClientConfiguration(timeout: .seconds(2)))
+                        let partitioned = try request()
+                        var alone: String
+                        do {
+                            _ = try await PeerCloud(client: lonely).consume(partitioned)
+                            alone = "released"
+                        } catch {
+                            alone = "\(error)"
+                        }
+                        await lonely.shutdown()
+                        #expect(alone != "released", "the minority side released a key")
+                        // Healed: the views left are released, and no more.
+                        // Short calls: a node still dark drops them without an answer.
+                        let healing = Client(nodes: addresses, configuration: ClientConfiguration(timeout: .seconds(2)))
+                        let healed = PeerCloud(client: healing)
+                        var released = 0
+                        var failures: [String] = []
+                        let clock = ContinuousClock()
+                        let end = clock.now + .seconds(30)
+                        // Bounded in count and time.
+                        for _ in 0..<100 where clock.now < end {
+                            do {
+                                _ = try await healed.consume(try request())
+                                released += 1
+                            } catch let error as ClientError where error.remoteCode == .unauthorized {
+                                failures.append("\(error)")
+                                break
+                            } catch {
+                                failures.append("\(error)")
+                                try await Task.sleep(for: .milliseconds(100))
+                            }
+                        }
+                        await healing.shutdown()
+                        #expect((1...2).contains(released), "alone: \(alone); failures: \(failures.suffix(5))")
+                        let remaining = try await cloud.document("alice:rgb8:bob", in: "permissions")?["remaining"]
+                        #expect(remaining == .number(0))
+                    }
+                }
+            }
+        }
+    }
 }
