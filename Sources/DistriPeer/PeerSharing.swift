@@ -290,12 +290,15 @@ public struct PeerSharing: Sendable {
         do {
             released = try await cloud.consume(request)
         } catch let error as ClientError where error.remoteCode == .unauthorized {
-            let current = try await cloud.document(id, in: ViewGrant.collection)
-            let remaining = current?["remaining"]?.numberValue ?? 0
-            let views = current?["views"]?.numberValue ?? 0
+            guard let current = try await cloud.document(id, in: ViewGrant.collection) else {
+                throw PeerError(
+                    "the cloud refused to open '\(image)': '\(owner)' has granted '\(identity.name)' no views of it")
+            }
+            let remaining = current["remaining"]?.numberValue ?? 0
+            let views = current["views"]?.numberValue ?? 0
             if remaining <= 0 || views <= 0 {
                 try? FileManager.default.removeItem(atPath: file)
-                let why = current != nil && views <= 0 ? "'\(owner)' revoked it" : "no views left"
+                let why = views <= 0 ? "'\(owner)' revoked it" : "no views left"
                 throw PeerError("\(why): the cloud refused to open '\(image)' from '\(owner)'; local copy removed")
             }
             throw PeerError("the cloud refused to open '\(image)' from '\(owner)': \(error.message)")
