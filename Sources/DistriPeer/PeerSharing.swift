@@ -385,6 +385,8 @@ public struct OutboxEntry: Sendable, Equatable {
 }
 
 /// The outbox file: a JSON array of entries, one per grant id (a newer send replaces an older one).
+/// Each change is a read-modify-write under an exclusive `flock` on `outbox.json.lock`, so a `send`
+/// and the daemon's retry do not lose each other's changes.
 struct Outbox {
     let file: String
 
@@ -397,25 +399,31 @@ struct Outbox {
     }
 
     func add(_ entry: OutboxEntry) throws {
-        var all = try entries().filter { $0.grant.id != entry.grant.id }
-        guard all.count < PeerSharing.maxOutbox else {
-            throw PeerError("the outbox holds \(PeerSharing.maxOutbox) sends already")
+        try SecureFiles.withLock(file + ".lock") {
+            var all = try entries().filter { $0.grant.id != entry.grant.id }
+            guard all.count < PeerSharing.maxOutbox else {
+                throw PeerError("the outbox holds \(PeerSharing.maxOutbox) sends already")
+            }
+            all.append(entry)
+            try save(all)
         }
-        all.append(entry)
-        try save(all)
     }
 
     func remove(_ id: String, sequence: UInt64) throws {
-        try save(try entries().filter { !($0.grant.id == id && $0.grant.sequence == sequence) })
+        try SecureFiles.withLock(file + ".lock") {
+            try save(try entries().filter { !($0.grant.id == id && $0.grant.sequence == sequence) })
+        }
     }
 
     func update(_ id: String, sequence: UInt64, lastError: String) throws {
-        try save(
-            try entries().map { entry in
-                var entry = entry
-                if entry.grant.id == id, entry.grant.sequence == sequence { entry.lastError = lastError }
-                return entry
-            })
+        try SecureFiles.withLock(file + ".lock") {
+            try save(
+                try entries().map { entry in
+                    var entry = entry
+                    if entry.grant.id == id, entry.grant.sequence == sequence { entry.lastError = lastError }
+                    return entry
+                })
+        }
     }
 
     private func save(_ entries: [OutboxEntry]) throws {
