@@ -281,14 +281,45 @@ public struct PeerSharing: Sendable {
         }
         let png = try SecureFiles.read(file)
         let id = ViewGrant.id(owner: owner, image: image, recipient: identity.name)
-        let stored = try await cloud.document(id, in: ViewGrant.collection)
-        let lastRequest = stored.flatMap { $0["lastRequest"]?.numberValue }.map { UInt64(max(0, $0)) } ?? 0
-        let request = try ViewRequest(
-            owner: owner, image: image, recipient: identity.name, sequence: max(wallClockMillis(), lastRequest + 1)
-        ).signed(by: identity.signing)
-        let released: ReleasedKey
+        var request: ViewRequest
+        var released: ReleasedKey?
+        var attempt = 0
+        // Bounded: a request that lost to another view of this peer's (its sequence went stale) is
+        // signed again with a fresh sequence, at most three times.
+        repeat {
+            attempt += 1
+            let stored = try await cloud.document(id, in: ViewGrant.collection)
+            let lastRequest = stored.flatMap { $0["lastRequest"]?.numberValue }.map { UInt64(max(0, $0)) } ?? 0
+            request = try ViewRequest(
+                owner: owner, image: image, recipient: identity.name, sequence: max(wallClockMillis(), lastRequest + 1)
+            ).signed(by: identity.signing)
+            released = try await consume(request, file: file, grant: id, retryStale: attempt < 3)
+        } while released == nil
+        guard let released else { throw PeerError("the cloud did not release the key") }
+        guard released.digest == Digests.sha256(png) else {
+            throw PeerError("\(file) is not the image '\(owner)' granted (digest differs)")
+        }
+        let key = try ImageKey(
+            serialized: try SealedBox.open(
+                released.sealedKey, with: identity.agreement, domain: ViewGrant.releaseDomain,
+                context: request.releaseContext))
+        let bytes = try ImageSealer.decrypt(png: png, key: key)
+        let info = try? PNGCodec.validate(bytes)
+        return Viewed(
+            image: bytes, remaining: released.remaining, views: released.views, width: info?.width ?? 0,
+            height: info?.height ?? 0)
+    }
+
+    /// `ConsumeView` for `request`; nil when its sequence went stale and `retryStale`. Removes the
+    /// local copy `file` when the cloud refuses because no views are left or the grant was revoked.
+    private func consume(_ request: ViewRequest, file: String, grant id: String, retryStale: Bool) async throws
+        -> ReleasedKey?
+    {
+        let (owner, image) = (request.owner, request.image)
         do {
-            released = try await cloud.consume(request)
+            return try await cloud.consume(request)
+        } catch let error as ClientError where error.remoteCode == .conflict && retryStale {
+            return nil
         } catch let error as ClientError where error.remoteCode == .unauthorized {
             guard let current = try await cloud.document(id, in: ViewGrant.collection) else {
                 throw PeerError(
@@ -303,18 +334,6 @@ public struct PeerSharing: Sendable {
             }
             throw PeerError("the cloud refused to open '\(image)' from '\(owner)': \(error.message)")
         }
-        guard released.digest == Digests.sha256(png) else {
-            throw PeerError("\(file) is not the image '\(owner)' granted (digest differs)")
-        }
-        let key = try ImageKey(
-            serialized: try SealedBox.open(
-                released.sealedKey, with: identity.agreement, domain: ViewGrant.releaseDomain,
-                context: request.releaseContext))
-        let bytes = try ImageSealer.decrypt(png: png, key: key)
-        let info = try? PNGCodec.validate(bytes)
-        return Viewed(
-            image: bytes, remaining: released.remaining, views: released.views, width: info?.width ?? 0,
-            height: info?.height ?? 0)
     }
 }
 
