@@ -192,6 +192,21 @@ struct ViewGrantTests {
                                 == .conflict)
                         #expect(
                             try await cloud.document("alice:rgb8:bob", in: "permissions")?["remaining"] == .number(4))
+                        // The same signed request sent five times at once: one view, one key.
+                        let once = try ViewRequest(
+                            owner: "alice", image: "rgb8", recipient: "bob", sequence: request.sequence + 10
+                        ).signed(by: peers.bob.signing)
+                        let keys = await withTaskGroup(of: Bool.self) { group in
+                            for _ in 0..<5 {
+                                group.addTask { (try? await cloud.consume(once)) != nil }
+                            }
+                            var count = 0
+                            for await ok in group where ok { count += 1 }
+                            return count
+                        }
+                        #expect(keys == 1)
+                        #expect(
+                            try await cloud.document("alice:rgb8:bob", in: "permissions")?["remaining"] == .number(3))
                         // The released key opens only with bob's agreement key, for that request.
                         let key = try SealedBox.open(
                             released.sealedKey, with: peers.bob.agreement, domain: ViewGrant.releaseDomain,
@@ -383,6 +398,34 @@ struct ViewGrantTests {
                         #expect((1...2).contains(released), "alone: \(alone); failures: \(failures.suffix(5))")
                         let remaining = try await cloud.document("alice:rgb8:bob", in: "permissions")?["remaining"]
                         #expect(remaining == .number(0))
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func twoViewsAtOnceByTheRecipientBothSucceed() async throws {
+        try await withTemporaryDirectory { directory in
+            try await withPeerCloud(nodes: 1) { _, addresses in
+                try await withClient(addresses) { client in
+                    let cloud = PeerCloud(client: client)
+                    try await Self.withPeers(in: directory, cloud: cloud) { peers in
+                        guard
+                            case .delivered = try await PeerSharing(identity: peers.alice, cloud: cloud).send(
+                                image: "rgb8", to: "bob", views: 2)
+                        else {
+                            Issue.record("not delivered")
+                            return
+                        }
+                        let bob = PeerSharing(identity: peers.bob, cloud: cloud)
+                        async let first = bob.view(image: "rgb8", from: "alice")
+                        async let second = bob.view(image: "rgb8", from: "alice")
+                        let both = try await [first, second]
+                        #expect(both.allSatisfy { $0.image == peers.image })
+                        #expect(Set(both.map(\.remaining)) == [0, 1])
+                        #expect(
+                            await Self.refused("no views left") { _ = try await bob.view(image: "rgb8", from: "alice") }
+                        )
                     }
                 }
             }

@@ -23,9 +23,11 @@ public enum ViewServices {
     public static let consumeView = "ConsumeView"
     /// Conditional-update attempts of one ConsumeView or GrantView against concurrent changes.
     static let maxAttempts = 8
-    /// Accepted view-request sequences a grant document remembers (`recent`), so a call whose own
-    /// conditional update was completed by another coordinator, and then overwritten by a later view,
-    /// still recognises it as taken.
+    /// Views a grant document remembers (`recent`: `<request sequence>/<call token>` of the last
+    /// ones taken), so a call whose own conditional update was completed by another coordinator, and
+    /// then overwritten by a later view, still recognises it as its own. The token is random per call:
+    /// the same signed request sent twice at once is two calls, and only the one whose update was
+    /// chosen gets the key.
     static let recentRequests = 16
 
     static func register(on registry: ServiceRegistry, replica: DatabaseReplica, deposit: AgreementKeyPair) {
@@ -185,6 +187,7 @@ public enum ViewServices {
     ) async throws -> ByteBuffer {
         /// The grant sequence this call's conditional update was tried under (it may have been chosen).
         var attemptedUnder: UInt64?
+        let mark = "\(request.sequence)/\(UInt64.random(in: 1...UInt64.max))"
         // Bounded: each pass either returns, throws, or lost a race to a concurrent view or grant.
         for _ in 0..<maxAttempts {
             let stored = try await read(
@@ -211,8 +214,8 @@ public enum ViewServices {
             }
             let remaining = integer(document["remaining"])
             let lastRequest = integer(document["lastRequest"])
-            let recent = (document["recent"]?.arrayValue ?? []).compactMap { integer($0) }
-            if attemptedUnder == grant.sequence, recent.contains(request.sequence) {
+            let recent = (document["recent"]?.arrayValue ?? []).compactMap(\.stringValue)
+            if attemptedUnder == grant.sequence, recent.contains(mark) {
                 // This call's own conditional update was chosen although its round reported a conflict
                 // (another coordinator completed it, and a later view overwrote its fields before this
                 // one could see them): the view is taken, so the key is released.
@@ -235,7 +238,7 @@ public enum ViewServices {
                     "sequence": .number(Double(grant.sequence)), "remaining": .object(["$gt": .number(0)]),
                     "lastRequest": .number(Double(lastRequest)),
                 ]))
-            let accepted = (recent + [request.sequence]).suffix(recentRequests).map { JSONValue.number(Double($0)) }
+            let accepted = (recent + [mark]).suffix(recentRequests).map(JSONValue.string)
             let receipt: WriteReceipt
             attemptedUnder = grant.sequence
             do {
