@@ -182,6 +182,14 @@ public struct PeerSharing: Sendable {
         for entry in try outbox.entries() {
             let current: String?
             do {
+                let inForce = try await cloud.document(entry.grant.id, in: ViewGrant.collection).flatMap {
+                    try? ViewGrant(document: $0.merging(["_id": .string(entry.grant.id)]) { a, _ in a })
+                }
+                guard let inForce, inForce.views > 0, inForce.digest == entry.grant.digest else {
+                    // Revoked, or granted again for another image since: nothing to deliver.
+                    try outbox.remove(entry.grant.id, sequence: entry.grant.sequence)
+                    continue
+                }
                 let png = try SecureFiles.read(identity.home.imageFile(entry.grant.image))
                 guard Digests.sha256(png) == entry.grant.digest else {
                     // The image was encrypted again since: this send's grant no longer matches it.
@@ -237,6 +245,15 @@ public struct PeerSharing: Sendable {
             try grant.verify(signedBy: owner.signingKey)
         } catch {
             throw ServiceError(.unauthorized, "the grant does not verify against '\(grant.owner)': \(error)")
+        }
+        // Only the image of the grant in force: an old delivery replayed cannot replace it.
+        let current = try await cloud.document(grant.id, in: ViewGrant.collection).flatMap {
+            try? ViewGrant(document: $0.merging(["_id": .string(grant.id)]) { a, _ in a })
+        }
+        guard let current, (try? current.verify(signedBy: owner.signingKey)) != nil, current.views > 0,
+            current.digest == grant.digest
+        else {
+            throw ServiceError(.unauthorized, "the cloud holds no grant in force for this image (\(grant.id))")
         }
         let file = identity.home.receivedFile(owner: grant.owner, image: grant.image)
         try SecureFiles.makeDirectory(identity.home.receivedDirectory)

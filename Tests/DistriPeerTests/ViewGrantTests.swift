@@ -331,10 +331,30 @@ struct ViewGrantTests {
                         #expect(await eventually { (try? alice.outbox().isEmpty) == true })
                         running.cancel()
                         try await running.value
-                        await back.endpoint.shutdown()
                         let viewed = try await PeerSharing(identity: peers.bob, cloud: cloud).view(
                             image: "rgb8", from: "alice")
                         #expect(viewed.image == peers.image)
+
+                        // Revoked: the old delivery replayed to bob is refused.
+                        let delivered = try await alice.grant(image: "rgb8", to: "bob", views: 2)
+                        try await alice.grant(image: "rgb8", to: "bob", views: 0)
+                        let png = try SecureFiles.read(peers.alice.home.imageFile("rgb8"))
+                        try await withClient([try #require(back.address)]) { peer in
+                            let payload = try PeerSharing.deliverPayload(grant: delivered, png: png)
+                            #expect(
+                                await remoteCode {
+                                    _ = try await peer.send(payload, service: PeerSharing.deliverService)
+                                }
+                                    == .unauthorized)
+                        }
+                        await back.endpoint.shutdown()
+                        // A send queued, then revoked before bob is back: dropped from the outbox.
+                        guard case .queued = try await alice.send(image: "rgb8", to: "bob", views: 1) else {
+                            Issue.record("delivered to an offline peer")
+                            return
+                        }
+                        try await alice.grant(image: "rgb8", to: "bob", views: 0)
+                        #expect(try await alice.deliverOutbox() == (0, 0))
                     }
                 }
             }
