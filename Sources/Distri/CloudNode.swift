@@ -1,4 +1,5 @@
 import DistriCore
+import DistriIdentity
 import DistriWire
 import Foundation
 import Logging
@@ -110,6 +111,8 @@ public final class CloudNode: Service, Sendable {
             dataDirectory: configuration.dataDirectory, logger: logger)
         DatabaseServices.register(on: services, replica: database)
         SignedRecordServices.register(on: services, replica: database)
+        let deposit = try configuration.depositKey.map { try AgreementKeyPair(privateKey: $0) } ?? .generate()
+        ViewServices.register(on: services, replica: database, deposit: deposit)
         state.withLockedValue { $0.database = database }
         let limits = configuration.limits
         let dispatcher = self.dispatcher

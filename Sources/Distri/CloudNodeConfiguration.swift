@@ -29,6 +29,10 @@ public struct CloudNodeConfiguration: Sendable {
     public var dataDirectory: String?
     /// Per-source connection limits and timeouts for slow and idle connections.
     public var connections: ConnectionLimits
+    /// The cloud's deposit key: the raw 32-byte X25519 private key that image keys deposited for view
+    /// grants are sealed to (`CloudKey`, `GrantView`, `ConsumeView`). Every node of a cloud must hold
+    /// the same one; nil makes a fresh key at start, which only suits a one-node cloud. Keep it secret.
+    public var depositKey: [UInt8]?
 
     public init(
         listen: NodeAddress = NodeAddress(host: "127.0.0.1", port: 0),
@@ -42,9 +46,11 @@ public struct CloudNodeConfiguration: Sendable {
         cluster: ClusterSettings = .init(),
         database: DatabaseLimits = .init(),
         dataDirectory: String? = nil,
-        connections: ConnectionLimits = .init()
+        connections: ConnectionLimits = .init(),
+        depositKey: [UInt8]? = nil
     ) {
         self.connections = connections
+        self.depositKey = depositKey
         self.cluster = cluster
         self.database = database
         self.dataDirectory = dataDirectory

@@ -7,7 +7,8 @@ import ServiceLifecycle
 
 /// `distri-peer serve`: listens for other peers (``PeerEndpoint``, answering `Ping` with the peer's
 /// name) and keeps the peer's signed record in the cloud's `users` collection fresh, re-registering
-/// every refresh interval with a new `lastSeen`. A swift-service-lifecycle `Service`: it runs until
+/// every refresh interval with a new `lastSeen`. It takes images other peers send (`Deliver`, see
+/// ``PeerSharing``) and retries this peer's queued sends (the outbox) every refresh. A swift-service-lifecycle `Service`: it runs until
 /// graceful shutdown or cancellation.
 public final class PeerDaemon: Service, Sendable {
     public static let defaultRefreshMillis: UInt64 = 5000
@@ -50,6 +51,7 @@ public final class PeerDaemon: Service, Sendable {
         let name = identity.name
         endpoint.services.register(
             RegisteredService(name: Self.pingService, execution: .inline { _ in ByteBuffer(string: name) }))
+        PeerSharing(identity: identity, cloud: cloud).registerDeliver(on: endpoint)
     }
 
     /// The bound address, once listening.
@@ -99,6 +101,18 @@ public final class PeerDaemon: Service, Sendable {
         state.withLockedValue { $0.registrations += 1 }
     }
 
+    /// Tries the outbox's queued sends once (see ``PeerSharing/deliverOutbox()``); failures are logged.
+    public func deliverOutbox() async {
+        do {
+            let (delivered, waiting) = try await PeerSharing(identity: identity, cloud: cloud).deliverOutbox()
+            if delivered > 0 {
+                logger.info("delivered queued sends", metadata: ["delivered": "\(delivered)", "waiting": "\(waiting)"])
+            }
+        } catch {
+            logger.warning("delivering the outbox failed", metadata: ["error": "\(error)"])
+        }
+    }
+
     /// Starts (when not started), then refreshes every interval until graceful shutdown or
     /// cancellation; a failed refresh is logged and tried again at the next interval.
     public func run() async throws {
@@ -117,6 +131,7 @@ public final class PeerDaemon: Service, Sendable {
                 } catch {
                     self.logger.warning("refreshing the peer record failed", metadata: ["error": "\(error)"])
                 }
+                await self.deliverOutbox()
             }
         }
         await endpoint.shutdown()

@@ -10,6 +10,8 @@ import Foundation
 ///   agreement.key  0600  X25519 private key (hex)
 ///   images/NAME.png 0600 sealed images
 ///   keys/NAME.key  0600  their keys
+///   received/OWNER/NAME.png 0600 sealed images other peers sent (opened only through the cloud)
+///   outbox.json    0600  sends waiting for their recipient to come online
 /// ```
 ///
 /// HOME is `--home`, else `$DISTRI_PEER_HOME`, else `~/.distri/peers/NAME`.
@@ -67,6 +69,14 @@ public struct PeerHome: Sendable, Equatable {
     public var agreementKeyFile: String { file("agreement.key") }
     public var imagesDirectory: String { file("images") }
     public var keysDirectory: String { file("keys") }
+
+    public var receivedDirectory: String { file("received") }
+    public var outboxFile: String { file("outbox.json") }
+
+    /// Where a sealed image `owner` sent is kept.
+    public func receivedFile(owner: String, image: String) -> String {
+        (receivedDirectory as NSString).appendingPathComponent("\(owner)/\(image).png")
+    }
 
     public func imageFile(_ name: String) -> String {
         (imagesDirectory as NSString).appendingPathComponent("\(name).png")

@@ -86,6 +86,24 @@ public enum SecureFiles {
         return UInt32(info.st_mode & 0o777)
     }
 
+    /// Runs `body` holding an exclusive `flock` on `path` (created 0600 if missing): processes of the
+    /// same user that use the same lock file take turns. Waits for the lock at most `timeout` seconds.
+    public static func withLock<T>(_ path: String, timeout: Double = 10, _ body: () throws -> T) throws -> T {
+        let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw PeerError("cannot open the lock \(path): \(errnoText())") }
+        defer { close(fd) }
+        let start = Date()
+        // Bounded in time: polls a non-blocking lock every 10 ms until `timeout`.
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK || errno == EINTR, Date().timeIntervalSince(start) < timeout else {
+                throw PeerError("cannot lock \(path): \(errnoText())")
+            }
+            usleep(10_000)
+        }
+        defer { flock(fd, LOCK_UN) }
+        return try body()
+    }
+
     static func errnoText() -> String { String(cString: strerror(errno)) }
 }
 

@@ -115,13 +115,16 @@ final class LocalCloud: Service, Sendable {
     ) async throws -> LocalCloud {
         var nodes: [CloudNode] = []
         var addresses: [NodeAddress] = []
+        // One deposit key for the run, shared by every node (view grants open on any of them).
+        var generator = SystemRandomNumberGenerator()
+        let depositKey = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
         for index in 1...count {
             let directory = dataDirectory.map { ($0 as NSString).appendingPathComponent("node-\(index)") }
             let node = CloudNode(
                 configuration: CloudNodeConfiguration(
                     listen: NodeAddress(host: host, port: 0), seeds: addresses.prefix(1).map { $0 },
                     nodeID: try directory.map { try DataDirectory.nodeID(in: $0, requested: nil) },
-                    capacity: capacity, dataDirectory: directory),
+                    capacity: capacity, dataDirectory: directory, depositKey: depositKey),
                 logger: logger)
             addresses.append(try await node.start())
             nodes.append(node)

@@ -37,6 +37,13 @@ struct RunCommand: AsyncParsableCommand {
             valueName: "dir"))
     var dataDir: String?
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "File (mode 0600) holding the cloud's deposit key as 64 hex digits; every node of a cloud needs the same one (make one with `openssl rand -hex 32`). Default: a fresh key, which only suits a one-node cloud.",
+            valueName: "file"))
+    var depositKeyFile: String?
+
     @Option(name: .long, help: "Chaos mode: chance per second of going dark (dropping all traffic) for 0.5-3 s.")
     var chaos: Double = 0
 
@@ -57,12 +64,18 @@ struct RunCommand: AsyncParsableCommand {
         let logger = Logger(label: "distri.node")
         var limits = WireLimits.standard
         limits.maxMessageSize = maxPayloadMiB << 20
+        let depositKey = try depositKeyFile.map { try DepositKeyFile.read($0) }
+        if depositKey == nil, seeds != nil {
+            logger.warning(
+                "no --deposit-key-file: this node makes its own deposit key, so view grants deposited through other nodes will not open here"
+            )
+        }
         let nodeID = try dataDir.map { try DataDirectory.nodeID(in: $0, requested: id) } ?? id
         let node = CloudNode(
             configuration: CloudNodeConfiguration(
                 listen: listen, advertise: advertise, seeds: seeds?.addresses ?? [], nodeID: nodeID,
                 capacity: capacity, queueLimit: queue, limits: limits, cluster: ClusterSettings(chaosRate: chaos),
-                dataDirectory: dataDir),
+                dataDirectory: dataDir, depositKey: depositKey),
             logger: logger)
         if chaos > 0 { logger.warning("chaos mode: this node will go dark at random", metadata: ["rate": "\(chaos)"]) }
         if testServices { TestServices.register(on: node) }
@@ -73,5 +86,41 @@ struct RunCommand: AsyncParsableCommand {
             configuration: ServiceGroupConfiguration(
                 services: [node], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+    }
+}
+
+/// The cloud's deposit key file: 64 hex digits (whitespace around them ignored), readable by its
+/// owner only.
+enum DepositKeyFile {
+    static func read(_ path: String) throws -> [UInt8] {
+        let attributes: [FileAttributeKey: Any]
+        do {
+            attributes = try FileManager.default.attributesOfItem(atPath: path)
+        } catch {
+            throw ValidationError("cannot read --deposit-key-file \(path): \(error.localizedDescription)")
+        }
+        if let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue, mode & 0o077 != 0 {
+            throw ValidationError(
+                "--deposit-key-file \(path) may be read by others (mode \(String(mode, radix: 8))); run chmod 600 \(path)"
+            )
+        }
+        guard (attributes[.size] as? NSNumber)?.intValue ?? 0 <= 4096,
+            let data = FileManager.default.contents(atPath: path)
+        else { throw ValidationError("--deposit-key-file \(path) is not a small key file") }
+        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let digits = Array(text.utf8).map { byte -> UInt8? in
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+            default: nil
+            }
+        }
+        let nibbles = digits.compactMap { $0 }
+        let key = stride(from: 0, to: nibbles.count - 1, by: 2).map { nibbles[$0] << 4 | nibbles[$0 + 1] }
+        guard nibbles.count == digits.count, nibbles.count == 64 else {
+            throw ValidationError("--deposit-key-file \(path) must hold 64 hex digits (32 bytes)")
+        }
+        return key
     }
 }

@@ -8,10 +8,15 @@ struct DistriPeerCommand: AsyncParsableCommand {
         abstract: "A peer of the Distri cloud: its identity, its daemon, its images.",
         discussion: """
             Make an identity with `distri-peer init --name alice`, run the daemon with `distri-peer serve`,
-            see who is online with `distri-peer list peers`, and encrypt an image with `distri-peer encrypt image.png`.
+            see who is online with `distri-peer list peers`, encrypt an image with `distri-peer encrypt image.png`, send it with
+            `distri-peer send image.png --to bob --views 3`, and view what others sent with
+            `distri-peer view image.png --from alice`.
             The cloud is found through --cloud, else $DISTRI_CLOUD, else the file ~/.distri/cloud that
             `distri-node local` writes.
             """,
-        subcommands: [InitCommand.self, ServeCommand.self, ListCommand.self, EncryptCommand.self]
+        subcommands: [
+            InitCommand.self, ServeCommand.self, ListCommand.self, EncryptCommand.self, SendCommand.self,
+            ViewCommand.self, PermissionsCommand.self, OutboxCommand.self,
+        ]
     )
 }

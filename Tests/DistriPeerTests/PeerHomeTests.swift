@@ -60,4 +60,25 @@ struct PeerHomeTests {
             #expect(throws: PeerError.self) { try CloudLocator.resolve(flag: "nonsense", environment: plain) }
         }
     }
+
+    @Test func lockedReadModifyWritesDoNotLoseUpdates() async throws {
+        try await withTemporaryDirectory { directory in
+            let counter = directory + "/counter"
+            try SecureFiles.write(Array("0".utf8), to: counter)
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<8 {
+                    group.addTask {
+                        for _ in 0..<10 {
+                            try? SecureFiles.withLock(counter + ".lock") {
+                                let text = String(decoding: try SecureFiles.read(counter), as: UTF8.self)
+                                try SecureFiles.write(Array(String((Int(text) ?? 0) + 1).utf8), to: counter)
+                            }
+                        }
+                    }
+                }
+            }
+            #expect(String(decoding: try SecureFiles.read(counter), as: UTF8.self) == "80")
+            #expect(SecureFiles.mode(counter + ".lock") == 0o600)
+        }
+    }
 }

@@ -5,13 +5,14 @@ import Testing
 
 /// Starts `count` real clustered nodes on OS-chosen loopback ports, runs `body`, shuts them down.
 func withPeerCloud<T>(
-    nodes count: Int = 1, _ body: ([CloudNode], [NodeAddress]) async throws -> T
+    nodes count: Int = 1, depositKey: [UInt8]? = nil, _ body: ([CloudNode], [NodeAddress]) async throws -> T
 ) async throws -> T {
     var nodes: [CloudNode] = []
     var addresses: [NodeAddress] = []
     for _ in 0..<count {
         var configuration = CloudNodeConfiguration()
         configuration.seeds = Array(addresses.prefix(1))
+        configuration.depositKey = depositKey
         configuration.cluster = ClusterSettings(swim: SWIMSettings(probeInterval: 500, probeTimeout: 300))
         let node = CloudNode(configuration: configuration)
         addresses.append(try await node.start())

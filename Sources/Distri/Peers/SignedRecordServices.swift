@@ -73,7 +73,7 @@ public enum SignedRecordServices {
     }
 
     /// The body as a JSON object; shape errors are `badParams`.
-    private static func signedBody(_ request: ServiceRequest, limit: Int) throws -> [String: JSONValue] {
+    static func signedBody(_ request: ServiceRequest, limit: Int) throws -> [String: JSONValue] {
         guard request.data.readableBytes <= limit else {
             throw ServiceError(.tooLarge, "a record of \(request.data.readableBytes) bytes exceeds \(limit)")
         }
@@ -202,7 +202,7 @@ public enum SignedRecordServices {
 
     // MARK: Writes
 
-    private static func ensureCollection(
+    static func ensureCollection(
         _ name: String, replica: DatabaseReplica, deadline: NIODeadline?, on loop: EventLoop
     ) -> EventLoopFuture<Void> {
         let exists = replica.withStore { $0.collections[name]?.exists == true }
@@ -216,7 +216,7 @@ public enum SignedRecordServices {
             }
     }
 
-    private static func conditionalReplace(
+    static func conditionalReplace(
         collection: String, id: String, condition: JSONValue, body: [String: JSONValue], replica: DatabaseReplica,
         deadline: NIODeadline?, on loop: EventLoop, refusal: String
     ) -> EventLoopFuture<WriteReceipt> {

@@ -1,0 +1,468 @@
+import Distri
+import DistriCore
+import DistriIdentity
+import DistriImaging
+import Foundation
+import NIOCore
+
+extension PeerCloud {
+    /// The cloud's deposit public key (X25519, raw).
+    public func depositKey() async throws -> [UInt8] {
+        let reply = try await client.send([], service: ViewServices.cloudKey, params: [])
+        guard let key = Hex.decode(String(decoding: reply.prefix(128), as: UTF8.self)), key.count == 32 else {
+            throw PeerError("the cloud's CloudKey answer is not a 32-byte hex key")
+        }
+        try AgreementKeyPair.validatePublicKey(key)
+        return key
+    }
+
+    /// Sends `grant` to `GrantView`.
+    public func grant(_ grant: ViewGrant) async throws {
+        _ = try await client.send(
+            Array(JSONValue.object(grant.document).jsonText.utf8), service: ViewServices.grantView, params: [])
+    }
+
+    /// Sends `request` to `ConsumeView`: the released key (sealed to the recipient) and what is left.
+    public func consume(_ request: ViewRequest) async throws -> ReleasedKey {
+        let reply = try await client.send(
+            Array(JSONValue.object(request.document).jsonText.utf8), service: ViewServices.consumeView, params: [])
+        guard let object = (try? JSONParser.parse(reply))?.objectValue,
+            let key = object["key"]?.stringValue.flatMap({ Hex.decode($0) }),
+            let digest = object["digest"]?.stringValue.flatMap({ Hex.decode($0) }),
+            let remaining = object["remaining"]?.numberValue, let views = object["views"]?.numberValue
+        else { throw PeerError("the cloud's ConsumeView answer is malformed") }
+        return ReleasedKey(
+            sealedKey: key, digest: digest, remaining: UInt64(max(0, remaining)), views: UInt64(max(0, views)))
+    }
+
+    /// One document read at majority (nil when it or its collection does not exist).
+    public func document(_ id: String, in collection: String) async throws -> [String: JSONValue]? {
+        let database = DocumentDatabase(client: client, readConsistency: .majority)
+        do {
+            return try await database.read(collection, filter: ["_id": .string(id)], limit: 1).documents.first?.body
+        } catch let error as ClientError where error.remoteCode == .notFound {
+            return nil
+        }
+    }
+
+    /// `name`'s record from `users`, checked against its own signature.
+    public func verifiedPeer(_ name: String) async throws -> PeerRecord {
+        guard let document = try await document(name, in: PeerRecord.collection) else {
+            throw PeerError("'\(name)' is not a registered peer")
+        }
+        let record = try PeerRecord(document: document.merging(["_id": .string(name)]) { a, _ in a })
+        try record.verify()
+        return record
+    }
+}
+
+/// What `ConsumeView` released.
+public struct ReleasedKey: Sendable, Equatable {
+    /// The image key sealed to the recipient's agreement key.
+    public var sealedKey: [UInt8]
+    /// SHA-256 of the sealed PNG, from the owner's signed grant.
+    public var digest: [UInt8]
+    public var remaining: UInt64
+    public var views: UInt64
+}
+
+/// Sending sealed images to other peers with a number of views, and viewing what others sent.
+///
+/// - ``send(image:to:views:)``: deposits the image key with the cloud in a grant the owner signs
+///   (`GrantView`), then delivers the sealed PNG and the grant straight to the recipient's daemon
+///   (`Deliver`); when the recipient cannot be reached, the delivery waits in the outbox, which the
+///   daemon retries every refresh.
+/// - ``view(image:from:)``: asks the cloud for one view (`ConsumeView`), opens the released key with
+///   this peer's agreement key, checks the received file against the grant's digest and decrypts it.
+///   When the cloud says no views are left, or the grant was revoked, the local copy is removed.
+public struct PeerSharing: Sendable {
+    public static let deliverService = "Deliver"
+    /// Most sends kept in the outbox.
+    public static let maxOutbox = 1000
+
+    public let identity: PeerIdentity
+    public let cloud: PeerCloud
+    /// How long one delivery to a peer may take.
+    public var deliveryTimeout: TimeAmount = .seconds(10)
+
+    public init(identity: PeerIdentity, cloud: PeerCloud) {
+        self.identity = identity
+        self.cloud = cloud
+    }
+
+    // MARK: Granting
+
+    /// Signs and records a grant of `views` views of this peer's image `image` to `recipient` (0
+    /// revokes), with the image key deposited for the cloud. Returns the grant.
+    @discardableResult
+    public func grant(image: String, to recipient: String, views: UInt64) async throws -> ViewGrant {
+        try PeerName.validate(image, what: "image name")
+        try PeerName.validate(recipient, what: "recipient")
+        let home = identity.home
+        guard SecureFiles.exists(home.imageFile(image)), SecureFiles.exists(home.keyFile(image)) else {
+            throw PeerError("no image named '\(image)' in \(home.path); encrypt it first (distri-peer encrypt)")
+        }
+        let png = try SecureFiles.read(home.imageFile(image))
+        let id = ViewGrant.id(owner: identity.name, image: image, recipient: recipient)
+        var sealedKey: [UInt8] = []
+        if views > 0 {
+            let keyText = String(decoding: try SecureFiles.read(home.keyFile(image), private: true), as: UTF8.self)
+            let key = try ImageKey(text: keyText.trimmingCharacters(in: .whitespacesAndNewlines))
+            sealedKey = try SealedBox.seal(
+                key.serialized(), to: try await cloud.depositKey(), domain: ViewGrant.depositDomain,
+                context: Array(id.utf8))
+        }
+        let stored = try await cloud.document(id, in: ViewGrant.collection)
+        let previous = stored.flatMap { try? ViewGrant(document: $0) }?.sequence ?? 0
+        let grant = try ViewGrant(
+            owner: identity.name, image: image, recipient: recipient, views: views, digest: Digests.sha256(png),
+            sealedKey: sealedKey, sequence: max(wallClockMillis(), previous + 1)
+        ).signed(by: identity.signing)
+        try await cloud.grant(grant)
+        return grant
+    }
+
+    // MARK: Sending
+
+    /// What ``send(image:to:views:)`` did.
+    public enum SendOutcome: Sendable, Equatable {
+        case delivered(address: String)
+        /// The recipient could not be reached; the delivery waits in the outbox.
+        case queued(reason: String)
+    }
+
+    /// Grants `views` views of `image` to `recipient`, then delivers the sealed image to it (or queues it).
+    public func send(image: String, to recipient: String, views: UInt64) async throws -> SendOutcome {
+        guard views > 0 else { throw PeerError("send at least one view (revoke with `permissions --views 0`)") }
+        _ = try await cloud.verifiedPeer(recipient)
+        let grant = try await grant(image: image, to: recipient, views: views)
+        let png = try SecureFiles.read(identity.home.imageFile(image))
+        do {
+            return .delivered(address: try await deliver(png, grant: grant))
+        } catch {
+            try Outbox(file: identity.home.outboxFile).add(
+                OutboxEntry(grant: grant, queuedAt: wallClockMillis(), lastError: "\(error)"))
+            return .queued(reason: "\(error)")
+        }
+    }
+
+    /// Delivers `png` and its grant to the recipient's daemon at each address it published; returns
+    /// the address that took it.
+    func deliver(_ png: [UInt8], grant: ViewGrant) async throws -> String {
+        let record = try await cloud.verifiedPeer(grant.recipient)
+        guard !record.addresses.isEmpty else { throw PeerError("'\(grant.recipient)' publishes no address") }
+        let payload = DeliverPayload(grant: grant, png: png).encoded()
+        var failures: [String] = []
+        for text in record.addresses.prefix(PeerRecord.maxAddresses) {
+            guard let address = NodeAddress(text) else {
+                failures.append("\(text): not host:port")
+                continue
+            }
+            let client = Client(
+                nodes: [address],
+                configuration: ClientConfiguration(timeout: deliveryTimeout, connectTimeout: .seconds(2)))
+            do {
+                _ = try await client.send(payload, service: Self.deliverService, params: [], timeout: deliveryTimeout)
+                await client.shutdown()
+                return text
+            } catch {
+                await client.shutdown()
+                failures.append("\(text): \(error)")
+            }
+        }
+        throw PeerError("'\(grant.recipient)' is offline (\(failures.joined(separator: "; ")))")
+    }
+
+    /// Tries every queued delivery once; keeps those that fail. Returns how many were delivered and
+    /// how many wait.
+    @discardableResult
+    public func deliverOutbox() async throws -> (delivered: Int, waiting: Int) {
+        let outbox = Outbox(file: identity.home.outboxFile)
+        var delivered = 0
+        for entry in try outbox.entries() {
+            let current: String?
+            do {
+                let inForce = try await cloud.document(entry.grant.id, in: ViewGrant.collection).flatMap {
+                    try? ViewGrant(document: $0.merging(["_id": .string(entry.grant.id)]) { a, _ in a })
+                }
+                guard let inForce, inForce.views > 0, inForce.digest == entry.grant.digest else {
+                    // Revoked, or granted again for another image since: nothing to deliver.
+                    try outbox.remove(entry.grant.id, sequence: entry.grant.sequence)
+                    continue
+                }
+                let png = try SecureFiles.read(identity.home.imageFile(entry.grant.image))
+                guard Digests.sha256(png) == entry.grant.digest else {
+                    // The image was encrypted again since: this send's grant no longer matches it.
+                    try outbox.remove(entry.grant.id, sequence: entry.grant.sequence)
+                    continue
+                }
+                _ = try await deliver(png, grant: entry.grant)
+                current = nil
+            } catch {
+                current = "\(error)"
+            }
+            if let current {
+                try outbox.update(entry.grant.id, sequence: entry.grant.sequence, lastError: current)
+            } else {
+                try outbox.remove(entry.grant.id, sequence: entry.grant.sequence)
+                delivered += 1
+            }
+        }
+        return (delivered, try outbox.entries().count)
+    }
+
+    /// The queued sends.
+    public func outbox() throws -> [OutboxEntry] {
+        try Self.outbox(in: identity.home)
+    }
+
+    /// The sends queued in `home` (no cloud needed).
+    public static func outbox(in home: PeerHome) throws -> [OutboxEntry] {
+        try Outbox(file: home.outboxFile).entries()
+    }
+
+    // MARK: Receiving
+
+    /// The daemon's `Deliver`: checks that the grant names this peer, is signed by its owner's
+    /// registered key, and matches the image's digest, then keeps the sealed image (0600).
+    func receive(_ bytes: [UInt8]) async throws -> String {
+        let payload: DeliverPayload
+        do {
+            payload = try DeliverPayload(decoding: bytes)
+        } catch {
+            throw ServiceError.badParams("\(error)")
+        }
+        let grant = payload.grant
+        guard grant.recipient == identity.name else {
+            throw ServiceError(.unauthorized, "this is '\(identity.name)', not '\(grant.recipient)'")
+        }
+        guard Digests.sha256(payload.png) == grant.digest else {
+            throw ServiceError.badParams("the image does not match the grant's digest")
+        }
+        let owner: PeerRecord
+        do {
+            owner = try await cloud.verifiedPeer(grant.owner)
+            try grant.verify(signedBy: owner.signingKey)
+        } catch {
+            throw ServiceError(.unauthorized, "the grant does not verify against '\(grant.owner)': \(error)")
+        }
+        // Only the image of the grant in force: an old delivery replayed cannot replace it.
+        let current = try await cloud.document(grant.id, in: ViewGrant.collection).flatMap {
+            try? ViewGrant(document: $0.merging(["_id": .string(grant.id)]) { a, _ in a })
+        }
+        guard let current, (try? current.verify(signedBy: owner.signingKey)) != nil, current.views > 0,
+            current.digest == grant.digest
+        else {
+            throw ServiceError(.unauthorized, "the cloud holds no grant in force for this image (\(grant.id))")
+        }
+        let file = identity.home.receivedFile(owner: grant.owner, image: grant.image)
+        try SecureFiles.makeDirectory(identity.home.receivedDirectory)
+        try SecureFiles.makeDirectory((file as NSString).deletingLastPathComponent)
+        try SecureFiles.write(payload.png, to: file)
+        return file
+    }
+
+    /// The body of a `Deliver` call for `grant` and its sealed `png`.
+    public static func deliverPayload(grant: ViewGrant, png: [UInt8]) throws -> [UInt8] {
+        DeliverPayload(grant: grant, png: png).encoded()
+    }
+
+    /// Registers `Deliver` on `endpoint`.
+    public func registerDeliver(on endpoint: PeerEndpoint) {
+        let sharing = self
+        endpoint.services.register(
+            RegisteredService(
+                name: Self.deliverService,
+                execution: .async { request in ByteBuffer(string: try await sharing.receive(request.bytes)) }))
+    }
+
+    // MARK: Viewing
+
+    /// One view of `image` from `owner`.
+    public struct Viewed: Sendable {
+        public var image: [UInt8]
+        public var remaining: UInt64
+        public var views: UInt64
+        public var width: Int
+        public var height: Int
+    }
+
+    /// Consumes one view of the image `owner` sent and returns it decrypted. When the cloud refuses
+    /// because no views are left or the grant was revoked, removes the local copy.
+    public func view(image: String, from owner: String) async throws -> Viewed {
+        try PeerName.validate(image, what: "image name")
+        try PeerName.validate(owner, what: "owner")
+        let file = identity.home.receivedFile(owner: owner, image: image)
+        guard SecureFiles.exists(file) else {
+            throw PeerError("'\(owner)' has not sent '\(image)' to '\(identity.name)' (no \(file))")
+        }
+        let png = try SecureFiles.read(file)
+        let id = ViewGrant.id(owner: owner, image: image, recipient: identity.name)
+        var request: ViewRequest
+        var released: ReleasedKey?
+        var attempt = 0
+        // Bounded: a request that lost to another view of this peer's (its sequence went stale) is
+        // signed again with a fresh sequence, at most three times.
+        repeat {
+            attempt += 1
+            let stored = try await cloud.document(id, in: ViewGrant.collection)
+            let lastRequest = stored.flatMap { $0["lastRequest"]?.numberValue }.map { UInt64(max(0, $0)) } ?? 0
+            request = try ViewRequest(
+                owner: owner, image: image, recipient: identity.name, sequence: max(wallClockMillis(), lastRequest + 1)
+            ).signed(by: identity.signing)
+            released = try await consume(request, file: file, grant: id, retryStale: attempt < 3)
+        } while released == nil
+        guard let released else { throw PeerError("the cloud did not release the key") }
+        guard released.digest == Digests.sha256(png) else {
+            throw PeerError("\(file) is not the image '\(owner)' granted (digest differs)")
+        }
+        let key = try ImageKey(
+            serialized: try SealedBox.open(
+                released.sealedKey, with: identity.agreement, domain: ViewGrant.releaseDomain,
+                context: request.releaseContext))
+        let bytes = try ImageSealer.decrypt(png: png, key: key)
+        let info = try? PNGCodec.validate(bytes)
+        return Viewed(
+            image: bytes, remaining: released.remaining, views: released.views, width: info?.width ?? 0,
+            height: info?.height ?? 0)
+    }
+
+    /// `ConsumeView` for `request`; nil when its sequence went stale and `retryStale`. Removes the
+    /// local copy `file` when the cloud refuses because no views are left or the grant was revoked.
+    private func consume(_ request: ViewRequest, file: String, grant id: String, retryStale: Bool) async throws
+        -> ReleasedKey?
+    {
+        let (owner, image) = (request.owner, request.image)
+        do {
+            return try await cloud.consume(request)
+        } catch let error as ClientError where error.remoteCode == .conflict && retryStale {
+            return nil
+        } catch let error as ClientError where error.remoteCode == .unauthorized {
+            guard let current = try await cloud.document(id, in: ViewGrant.collection) else {
+                throw PeerError(
+                    "the cloud refused to open '\(image)': '\(owner)' has granted '\(identity.name)' no views of it")
+            }
+            let remaining = current["remaining"]?.numberValue ?? 0
+            let views = current["views"]?.numberValue ?? 0
+            if remaining <= 0 || views <= 0 {
+                try? FileManager.default.removeItem(atPath: file)
+                let why = views <= 0 ? "'\(owner)' revoked it" : "no views left"
+                throw PeerError("\(why): the cloud refused to open '\(image)' from '\(owner)'; local copy removed")
+            }
+            throw PeerError("the cloud refused to open '\(image)' from '\(owner)': \(error.message)")
+        }
+    }
+}
+
+/// `Deliver`'s body: the grant's JSON (length-prefixed, u32 big-endian), then the sealed PNG.
+struct DeliverPayload {
+    static let maxGrantBytes = 64 << 10
+    var grant: ViewGrant
+    var png: [UInt8]
+
+    init(grant: ViewGrant, png: [UInt8]) {
+        self.grant = grant
+        self.png = png
+    }
+
+    func encoded() -> [UInt8] {
+        let text = Array(JSONValue.object(grant.document).jsonText.utf8)
+        let count = UInt32(text.count)
+        return [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: count >> UInt32($0)) } + text + png
+    }
+
+    init(decoding bytes: [UInt8]) throws {
+        guard bytes.count >= 4 else { throw PeerError("a delivery starts with a 4-byte length") }
+        let count = bytes[0..<4].reduce(0) { $0 << 8 | Int($1) }
+        guard count <= Self.maxGrantBytes, bytes.count >= 4 + count else {
+            throw PeerError("a delivery's grant is longer than the delivery or than \(Self.maxGrantBytes) bytes")
+        }
+        guard let object = (try? JSONParser.parse(Array(bytes[4..<(4 + count)])))?.objectValue else {
+            throw PeerError("a delivery's grant is not a JSON object")
+        }
+        self.grant = try ViewGrant(document: object)
+        self.png = Array(bytes[(4 + count)...])
+    }
+}
+
+/// A send waiting for its recipient.
+public struct OutboxEntry: Sendable, Equatable {
+    public var grant: ViewGrant
+    public var queuedAt: UInt64
+    public var lastError: String
+
+    public var json: JSONValue {
+        .object([
+            "image": .string(grant.image), "to": .string(grant.recipient), "views": .number(Double(grant.views)),
+            "queuedAt": .number(Double(queuedAt)), "lastError": .string(lastError),
+        ])
+    }
+
+    var document: JSONValue {
+        .object([
+            "grant": .object(grant.document), "queuedAt": .number(Double(queuedAt)), "lastError": .string(lastError),
+        ])
+    }
+
+    init(grant: ViewGrant, queuedAt: UInt64, lastError: String) {
+        self.grant = grant
+        self.queuedAt = queuedAt
+        self.lastError = lastError
+    }
+
+    init?(_ value: JSONValue) {
+        guard let object = value.objectValue, let grantObject = object["grant"]?.objectValue,
+            let grant = try? ViewGrant(document: grantObject)
+        else { return nil }
+        self.init(
+            grant: grant, queuedAt: UInt64(max(0, object["queuedAt"]?.numberValue ?? 0)),
+            lastError: object["lastError"]?.stringValue ?? "")
+    }
+}
+
+/// The outbox file: a JSON array of entries, one per grant id (a newer send replaces an older one).
+/// Each change is a read-modify-write under an exclusive `flock` on `outbox.json.lock`, so a `send`
+/// and the daemon's retry do not lose each other's changes.
+struct Outbox {
+    let file: String
+
+    func entries() throws -> [OutboxEntry] {
+        guard SecureFiles.exists(file) else { return [] }
+        guard let items = (try? JSONParser.parse(try SecureFiles.read(file, private: true)))?.arrayValue else {
+            throw PeerError("\(file) is not a JSON array")
+        }
+        return items.prefix(PeerSharing.maxOutbox).compactMap(OutboxEntry.init)
+    }
+
+    func add(_ entry: OutboxEntry) throws {
+        try SecureFiles.withLock(file + ".lock") {
+            var all = try entries().filter { $0.grant.id != entry.grant.id }
+            guard all.count < PeerSharing.maxOutbox else {
+                throw PeerError("the outbox holds \(PeerSharing.maxOutbox) sends already")
+            }
+            all.append(entry)
+            try save(all)
+        }
+    }
+
+    func remove(_ id: String, sequence: UInt64) throws {
+        try SecureFiles.withLock(file + ".lock") {
+            try save(try entries().filter { !($0.grant.id == id && $0.grant.sequence == sequence) })
+        }
+    }
+
+    func update(_ id: String, sequence: UInt64, lastError: String) throws {
+        try SecureFiles.withLock(file + ".lock") {
+            try save(
+                try entries().map { entry in
+                    var entry = entry
+                    if entry.grant.id == id, entry.grant.sequence == sequence { entry.lastError = lastError }
+                    return entry
+                })
+        }
+    }
+
+    private func save(_ entries: [OutboxEntry]) throws {
+        try SecureFiles.write(Array((JSONValue.array(entries.map(\.document)).jsonText + "\n").utf8), to: file)
+    }
+}

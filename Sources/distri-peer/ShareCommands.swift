@@ -1,0 +1,235 @@
+import ArgumentParser
+import Distri
+import DistriCore
+import DistriPeer
+import Foundation
+
+/// `distri-peer send image.png --to bob --views 3`.
+struct SendCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "send",
+        abstract: "Send an encrypted image straight to another peer, with a number of views.",
+        discussion: """
+            The image must have been encrypted here first (`distri-peer encrypt`); IMAGE is its name or the
+            original file's name. The grant (image, owner, recipient, views) is signed by this peer and
+            recorded in the cloud's `permissions`, with the image's key sealed so that only the cloud can
+            open it. The sealed image goes to the recipient's daemon; when the recipient is offline the
+            send is queued (`distri-peer outbox`) and `distri-peer serve` delivers it when it comes back.
+            """)
+
+    @Argument(help: "The image's name (or the file it was encrypted from).")
+    var image: String
+
+    @Option(name: .long, help: "The recipient peer's name.")
+    var to: String
+
+    @Option(name: .long, help: "How many times the recipient may view it (at least 1).")
+    var views: UInt64
+
+    @Flag(name: .long, help: "Print the outcome as JSON.")
+    var json = false
+
+    @OptionGroup var peer: PeerOptions
+    @OptionGroup var cloud: CloudOption
+
+    func validate() throws {
+        guard (1...1_000_000).contains(views) else { throw ValidationError("--views must be from 1 to 1000000") }
+    }
+
+    func run() async throws {
+        let identity = try peer.loadIdentity()
+        let name = PeerImages.defaultName(for: image)
+        let (recipient, views) = (to, self.views)
+        let outcome = try await withClient(cloud) { client in
+            try await PeerSharing(identity: identity, cloud: PeerCloud(client: client)).send(
+                image: name, to: recipient, views: views)
+        }
+        switch outcome {
+        case .delivered(let address):
+            if json {
+                printLine(
+                    JSONValue.object([
+                        "image": .string(name), "to": .string(recipient), "views": .number(Double(views)),
+                        "status": "delivered", "address": .string(address),
+                    ]).jsonText)
+            } else {
+                printLine("sent \(name) to \(recipient) at \(address) with \(views) view\(views == 1 ? "" : "s")")
+            }
+        case .queued(let reason):
+            if json {
+                printLine(
+                    JSONValue.object([
+                        "image": .string(name), "to": .string(recipient), "views": .number(Double(views)),
+                        "status": "queued", "reason": .string(reason),
+                    ]).jsonText)
+            } else {
+                printLine("\(recipient) is offline; queued (distri-peer outbox)")
+            }
+        }
+    }
+}
+
+/// `distri-peer permissions image.png --to bob --views N`.
+struct PermissionsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "permissions",
+        abstract: "Change how many views another peer has of an image this peer sent: 0 revokes.",
+        discussion: """
+            Signs a new grant that replaces the previous one (its remaining views start again at N). After a
+            revoke the cloud never releases the key for the old grant again, and the recipient's copy is
+            removed when it next tries to view it.
+            """)
+
+    @Argument(help: "The image's name (or the file it was encrypted from).")
+    var image: String
+
+    @Option(name: .long, help: "The recipient peer's name.")
+    var to: String
+
+    @Option(name: .long, help: "Views from now on (0 revokes).")
+    var views: UInt64
+
+    @Flag(name: .long, help: "Print the grant as JSON.")
+    var json = false
+
+    @OptionGroup var peer: PeerOptions
+    @OptionGroup var cloud: CloudOption
+
+    func validate() throws {
+        guard views <= 1_000_000 else { throw ValidationError("--views must be from 0 to 1000000") }
+    }
+
+    func run() async throws {
+        let identity = try peer.loadIdentity()
+        let name = PeerImages.defaultName(for: image)
+        let (recipient, views) = (to, self.views)
+        let grant = try await withClient(cloud) { client in
+            try await PeerSharing(identity: identity, cloud: PeerCloud(client: client)).grant(
+                image: name, to: recipient, views: views)
+        }
+        if json {
+            printLine(
+                JSONValue.object([
+                    "grant": .string(grant.id), "views": .number(Double(views)),
+                    "sequence": .number(Double(grant.sequence)),
+                ]).jsonText)
+        } else if views == 0 {
+            printLine("revoked \(recipient)'s views of \(name)")
+        } else {
+            printLine("\(recipient) may view \(name) \(views) time\(views == 1 ? "" : "s")")
+        }
+    }
+}
+
+/// `distri-peer outbox`.
+struct OutboxCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "outbox",
+        abstract: "List sends waiting for their recipient to come online (`distri-peer serve` retries them).")
+
+    @Flag(name: .long, help: "Try to deliver them now.")
+    var retry = false
+
+    @Flag(name: .long, help: "Print a JSON array.")
+    var json = false
+
+    @OptionGroup var peer: PeerOptions
+    @OptionGroup var cloud: CloudOption
+
+    func run() async throws {
+        let identity = try peer.loadIdentity()
+        var delivered = 0
+        if retry {
+            delivered = try await withClient(cloud) { client in
+                try await PeerSharing(identity: identity, cloud: PeerCloud(client: client)).deliverOutbox().delivered
+            }
+        }
+        // Reading the outbox needs no cloud.
+        let entries = try PeerSharing.outbox(in: identity.home)
+        if json {
+            printLine(JSONValue.array(entries.map(\.json)).jsonText)
+            return
+        }
+        if retry { printLine("delivered \(delivered)") }
+        if entries.isEmpty {
+            printLine("the outbox is empty")
+            return
+        }
+        for entry in entries {
+            let queued = Date(timeIntervalSince1970: Double(entry.queuedAt) / 1000)
+            printLine(
+                "\(entry.grant.image) -> \(entry.grant.recipient) (\(entry.grant.views) views), queued \(queued): \(entry.lastError)"
+            )
+        }
+    }
+}
+
+/// `distri-peer view image.png --from alice`.
+struct ViewCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "view",
+        abstract: "View an image another peer sent: uses one of its views.",
+        discussion: """
+            Asks the cloud to take one view; only then does the cloud release the image's key, sealed to
+            this peer. The image is checked against the owner's signed grant and decrypted. With --out it
+            is saved there; with --viewer the command is run on a temporary copy (0600) that is removed
+            when it exits; otherwise its size and dimensions are printed and nothing is kept. When no views
+            are left, or the owner revoked them, the local copy is removed.
+            """)
+
+    @Argument(help: "The image's name.")
+    var image: String
+
+    @Option(name: .long, help: "The peer that sent it.")
+    var from: String
+
+    @Option(name: .long, help: ArgumentHelp("Save the decrypted PNG here.", valueName: "file"))
+    var out: String?
+
+    @Option(name: .long, help: ArgumentHelp("A program to open the image with (e.g. feh).", valueName: "command"))
+    var viewer: String?
+
+    @Flag(name: .long, help: "Print the outcome as JSON.")
+    var json = false
+
+    @OptionGroup var peer: PeerOptions
+    @OptionGroup var cloud: CloudOption
+
+    func run() async throws {
+        let identity = try peer.loadIdentity()
+        let name = PeerImages.defaultName(for: image)
+        let owner = from
+        let viewed = try await withClient(cloud) { client in
+            try await PeerSharing(identity: identity, cloud: PeerCloud(client: client)).view(image: name, from: owner)
+        }
+        var saved: String?
+        if let out {
+            try SecureFiles.write(viewed.image, to: out)
+            saved = out
+        } else if let viewer {
+            let temporary = (NSTemporaryDirectory() as NSString).appendingPathComponent(
+                "distri-view-\(UUID().uuidString).png")
+            try SecureFiles.write(viewed.image, to: temporary, overwrite: false)
+            defer { try? FileManager.default.removeItem(atPath: temporary) }
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = [viewer, temporary]
+            try process.run()
+            process.waitUntilExit()
+        }
+        if json {
+            var fields: [String: JSONValue] = [
+                "image": .string(name), "from": .string(owner), "bytes": .number(Double(viewed.image.count)),
+                "width": .number(Double(viewed.width)), "height": .number(Double(viewed.height)),
+                "remaining": .number(Double(viewed.remaining)), "views": .number(Double(viewed.views)),
+            ]
+            fields["saved"] = saved.map(JSONValue.string) ?? .null
+            printLine(JSONValue.object(fields).jsonText)
+        } else {
+            printLine(
+                "\(name) from \(owner): \(viewed.width)x\(viewed.height), \(viewed.image.count) bytes; \(viewed.remaining) of \(viewed.views) views left"
+            )
+            if let saved { printLine("saved to \(saved)") }
+        }
+    }
+}
