@@ -6,7 +6,7 @@ import DistriPeer
 import Foundation
 import Testing
 
-@Suite("Sending images with views: grants, deliveries and views on real nodes")
+@Suite("Sending images with views: grants, deliveries and views on real nodes", .serialized)
 struct ViewGrantTests {
     /// Peers alice, bob and carol in `directory`, each with a running daemon, and alice's sample image
     /// encrypted.
