@@ -34,7 +34,9 @@ private func remoteError(_ body: () async throws -> Void) async -> ClientError? 
             let failures = try await withThrowingTaskGroup(of: Int.self) { group in
                 for clientIndex in 0..<32 {
                     group.addTask {
-                        let client = Client(nodes: [addresses[clientIndex % addresses.count]])
+                        let client = Client(
+                            nodes: [addresses[clientIndex % addresses.count]],
+                            configuration: ClientConfiguration(connectTimeout: .seconds(10)))
                         let encryption = ImageEncryptionClient(client: client)
                         var failed = 0
                         for round in 0..<10 {
