@@ -4,7 +4,9 @@ import Testing
 
 /// A node that rejoins mostly in sync catches up by exchanging about what differs, not a full dump
 /// (the bound: at most twice the bytes of what differs, with 100,000 documents of which 1% missed).
-@Suite struct CatchUpTrafficTests {
+/// Serialized: each test computes for a while on a thread of the shared pool, and two at once would
+/// starve the suite's timing-sensitive network tests.
+@Suite(.serialized) struct CatchUpTrafficTests {
     private static let total = 100_000
     private static let missed = 1_000
 
