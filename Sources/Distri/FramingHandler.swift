@@ -25,10 +25,16 @@ final class FramingHandler: ChannelDuplexHandler {
     private var failed = false
     private let watch: Watch?
     private var timer: RepeatedTask?
+    /// Bytes received and frames written: the timer compares them between ticks, so reads and writes
+    /// never read the clock.
     private var received = 0
-    private var lastActivity = NIODeadline.now()
-    /// When a message began to be incomplete, and how many bytes had been received then.
-    private var pendingSince: (time: NIODeadline, received: Int)?
+    private var written = 0
+    /// The `received` count at which the message now incomplete began; nil when none is.
+    private var pendingFrom: Int?
+    /// Stamped by the timer: since when nothing moved, and since when the current incomplete message
+    /// (by its `pendingFrom`) has been watched, with the bytes received then.
+    private var quiet = (activity: 0, since: NIODeadline.now())
+    private var pendingWatch: (from: Int, since: NIODeadline, received: Int)?
 
     init(limits: WireLimits, watch: Watch? = nil) {
         decoder = MessageDecoder(limits: limits)
@@ -54,15 +60,26 @@ final class FramingHandler: ChannelDuplexHandler {
     /// Drops the connection when a message has been arriving too slowly, or nothing moved for the idle timeout.
     private func check(context: ChannelHandlerContext, watch: Watch) {
         let now = NIODeadline.now()
-        if let pending = pendingSince, now - pending.time >= watch.limits.slowRequestTimeout {
-            let seconds = Double((now - pending.time).nanoseconds) / 1e9
-            if Double(received - pending.received) < Double(watch.limits.minBytesPerSecond) * seconds {
-                drop(context: context, watch: watch, reason: .slowRequest)
-                return
+        if let from = pendingFrom {
+            if let pending = pendingWatch, pending.from == from {
+                if now - pending.since >= watch.limits.slowRequestTimeout {
+                    let seconds = Double((now - pending.since).nanoseconds) / 1e9
+                    if Double(received - pending.received) < Double(watch.limits.minBytesPerSecond) * seconds {
+                        drop(context: context, watch: watch, reason: .slowRequest)
+                        return
+                    }
+                    pendingWatch = (from, now, received)
+                }
+            } else {
+                pendingWatch = (from, now, received)
             }
-            pendingSince = (now, received)
+        } else {
+            pendingWatch = nil
         }
-        if now - lastActivity >= watch.limits.idleTimeout {
+        let activity = received + written
+        if activity != quiet.activity {
+            quiet = (activity, now)
+        } else if now - quiet.since >= watch.limits.idleTimeout {
             drop(context: context, watch: watch, reason: .idle)
         }
     }
@@ -78,8 +95,8 @@ final class FramingHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !failed else { return }
         var incoming = unwrapInboundIn(data)
+        let before = received
         received += incoming.readableBytes
-        if watch != nil { lastActivity = .now() }
         var buffer: ByteBuffer
         if var pending = cumulation {
             cumulation = nil
@@ -97,9 +114,9 @@ final class FramingHandler: ChannelDuplexHandler {
             if watch != nil {
                 let incomplete = buffer.readableBytes > 0 || decoder.partialMessageCount > 0
                 if !incomplete {
-                    pendingSince = nil
-                } else if completed || pendingSince == nil {
-                    pendingSince = (lastActivity, received)
+                    pendingFrom = nil
+                } else if completed || pendingFrom == nil {
+                    pendingFrom = completed ? received : before
                 }
             }
         } catch {
@@ -142,11 +159,12 @@ final class FramingHandler: ChannelDuplexHandler {
 
     private func pump(context: ChannelHandlerContext) {
         var wrote = false
-        if watch != nil { lastActivity = .now() }
+
         while context.channel.isWritable,
             let frame = encoder.nextFrame(allocator: context.channel.allocator)
         {
             context.write(wrapOutboundOut(frame), promise: nil)
+            written += 1
             wrote = true
         }
         if wrote { context.flush() }

@@ -35,7 +35,7 @@ private func remoteError(_ body: () async throws -> Void) async -> ClientError? 
                 for clientIndex in 0..<32 {
                     group.addTask {
                         let client = Client(
-                            nodes: [addresses[clientIndex % addresses.count]],
+                            nodes: [addresses[0]],
                             configuration: ClientConfiguration(connectTimeout: .seconds(10)))
                         let encryption = ImageEncryptionClient(client: client)
                         var failed = 0
@@ -59,9 +59,8 @@ private func remoteError(_ body: () async throws -> Void) async -> ClientError? 
                 return try await group.reduce(0, +)
             }
             #expect(failures == 0)
-            // Elected by load: more than one node ran Encrypt tasks.
-            let busyNodes = nodes.filter { $0.stats().completed > 0 }
-            #expect(busyNodes.count >= 2)
+            // Every client asks the first node; elected by load, some tasks ran on the others.
+            #expect(nodes[0].stats().cluster.tasksForwarded > 0, "the asked node ran every Encrypt itself")
         }
     }
 
