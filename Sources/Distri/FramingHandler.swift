@@ -25,16 +25,10 @@ final class FramingHandler: ChannelDuplexHandler {
     private var failed = false
     private let watch: Watch?
     private var timer: RepeatedTask?
-    /// Bytes received and frames written: the timer compares them between ticks, so reads and writes
-    /// never read the clock.
     private var received = 0
-    private var written = 0
-    /// The `received` count at which the message now incomplete began; nil when none is.
-    private var pendingFrom: Int?
-    /// Stamped by the timer: since when nothing moved, and since when the current incomplete message
-    /// (by its `pendingFrom`) has been watched, with the bytes received then.
-    private var quiet = (activity: 0, since: NIODeadline.now())
-    private var pendingWatch: (from: Int, since: NIODeadline, received: Int)?
+    private var lastActivity = NIODeadline.now()
+    /// When a message began to be incomplete, and how many bytes had been received then.
+    private var pendingSince: (time: NIODeadline, received: Int)?
 
     init(limits: WireLimits, watch: Watch? = nil) {
         decoder = MessageDecoder(limits: limits)
@@ -60,26 +54,15 @@ final class FramingHandler: ChannelDuplexHandler {
     /// Drops the connection when a message has been arriving too slowly, or nothing moved for the idle timeout.
     private func check(context: ChannelHandlerContext, watch: Watch) {
         let now = NIODeadline.now()
-        if let from = pendingFrom {
-            if let pending = pendingWatch, pending.from == from {
-                if now - pending.since >= watch.limits.slowRequestTimeout {
-                    let seconds = Double((now - pending.since).nanoseconds) / 1e9
-                    if Double(received - pending.received) < Double(watch.limits.minBytesPerSecond) * seconds {
-                        drop(context: context, watch: watch, reason: .slowRequest)
-                        return
-                    }
-                    pendingWatch = (from, now, received)
-                }
-            } else {
-                pendingWatch = (from, now, received)
+        if let pending = pendingSince, now - pending.time >= watch.limits.slowRequestTimeout {
+            let seconds = Double((now - pending.time).nanoseconds) / 1e9
+            if Double(received - pending.received) < Double(watch.limits.minBytesPerSecond) * seconds {
+                drop(context: context, watch: watch, reason: .slowRequest)
+                return
             }
-        } else {
-            pendingWatch = nil
+            pendingSince = (now, received)
         }
-        let activity = received + written
-        if activity != quiet.activity {
-            quiet = (activity, now)
-        } else if now - quiet.since >= watch.limits.idleTimeout {
+        if now - lastActivity >= watch.limits.idleTimeout {
             drop(context: context, watch: watch, reason: .idle)
         }
     }
@@ -95,8 +78,8 @@ final class FramingHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !failed else { return }
         var incoming = unwrapInboundIn(data)
-        let before = received
         received += incoming.readableBytes
+        if watch != nil { lastActivity = .now() }
         var buffer: ByteBuffer
         if var pending = cumulation {
             cumulation = nil
@@ -114,9 +97,9 @@ final class FramingHandler: ChannelDuplexHandler {
             if watch != nil {
                 let incomplete = buffer.readableBytes > 0 || decoder.partialMessageCount > 0
                 if !incomplete {
-                    pendingFrom = nil
-                } else if completed || pendingFrom == nil {
-                    pendingFrom = completed ? received : before
+                    pendingSince = nil
+                } else if completed || pendingSince == nil {
+                    pendingSince = (lastActivity, received)
                 }
             }
         } catch {
@@ -159,12 +142,11 @@ final class FramingHandler: ChannelDuplexHandler {
 
     private func pump(context: ChannelHandlerContext) {
         var wrote = false
-
+        if watch != nil { lastActivity = .now() }
         while context.channel.isWritable,
             let frame = encoder.nextFrame(allocator: context.channel.allocator)
         {
             context.write(wrapOutboundOut(frame), promise: nil)
-            written += 1
             wrote = true
         }
         if wrote { context.flush() }
