@@ -19,7 +19,7 @@ import Testing
 
     /// Three nodes holding `total - missed` documents, then `n3` cut off while `missed` more are
     /// written on `n1`; returns the network and the encoded size of the changes `n3` lacks.
-    private static func clusterWithMissedWrites() async -> (ReplicaTestNetwork, differing: Int) {
+    private static func clusterWithMissedWrites() -> (ReplicaTestNetwork, differing: Int) {
         var net = ReplicaTestNetwork(nodes: ["n1", "n2", "n3"])
         net.connectAll()
         net.deliverAll()
@@ -28,7 +28,6 @@ import Testing
         let batch = 2_000
         var nextID: UInt64 = 10
         for start in stride(from: 0, to: total - missed, by: batch) {
-            await Task.yield()  // other tests' async services share this thread pool
             let operations = (start..<min(start + batch, total - missed)).map {
                 DatabaseOperation.add(collection: "photos", id: "doc-\($0)", body: body($0))
             }
@@ -79,8 +78,8 @@ import Testing
     }
 
     @Test("a node cut off while 1% of 100,000 documents were written catches up sending at most twice what differs")
-    func rejoinAfterPartition() async {
-        var (net, differing) = await Self.clusterWithMissedWrites()
+    func rejoinAfterPartition() {
+        var (net, differing) = Self.clusterWithMissedWrites()
         net.connectAll()
         Self.catchUp(&net)
         print("rejoin after a partition: \(net.bytesDelivered) bytes exchanged for \(differing) bytes that differ")
@@ -90,8 +89,8 @@ import Testing
     @Test(
         "a node restarted from its log after missing 1% of 100,000 documents catches up sending at most twice what differs"
     )
-    func rejoinAfterRestart() async {
-        var (net, differing) = await Self.clusterWithMissedWrites()
+    func rejoinAfterRestart() {
+        var (net, differing) = Self.clusterWithMissedWrites()
         net.start("n3", fromLog: true)
         #expect(net.engines["n3"]!.store.collections["photos"]?.liveCount == Self.total - Self.missed)
         net.connectAll()

@@ -16,7 +16,7 @@ import Testing
     /// Replicas under loss, reordering, duplicates, partitions, crashes and wipes converge and keep every
     /// acknowledged write; a counter with a limit never exceeds it.
     @Test("seeded schedules converge and lose no acknowledged write", arguments: chunks)
-    func schedules(chunk: UInt64) async {
+    func schedules(chunk: UInt64) {
         guard ProcessInfo.processInfo.environment["DISTRI_REPL_SIM_SEED"] == nil else { return }
         let size = (Self.seedCount + UInt64(Self.chunks.count) - 1) / UInt64(Self.chunks.count)
         let seeds = min(chunk * size, Self.seedCount)..<min((chunk + 1) * size, Self.seedCount)
@@ -24,7 +24,6 @@ import Testing
         var totals = (operations: 0, acknowledged: 0, increments: 0, reads: 0, restarts: 0, wipes: 0)
         var slowest: UInt64 = 0
         for seed in seeds {
-            await Task.yield()  // other tests' async services share this thread pool
             let outcome = runReplicationSchedule(seed: seed)
             totals.operations += outcome.operations
             totals.acknowledged += outcome.acknowledged

@@ -60,7 +60,7 @@ import Testing
     }
 
     @Test("1,000 seeded fault schedules: tasks run at most once per live executor, and all complete", arguments: 0..<4)
-    func schedules(part: Int) async {
+    func schedules(part: Int) {
         if let replay = ProcessInfo.processInfo.environment["DISTRI_TASK_SIM_SEED"].flatMap(UInt64.init) {
             let traced = ProcessInfo.processInfo.environment["DISTRI_TASK_SIM_TRACE"].flatMap(UInt64.init)
             let outcome = Self.runSchedule(seed: replay, trace: traced)
@@ -69,7 +69,6 @@ import Testing
         }
         var tasks = 0
         for seed in UInt64(part * 250)..<UInt64(part * 250 + 250) {
-            await Task.yield()  // other tests' async services share this thread pool
             let outcome = Self.runSchedule(seed: seed)
             tasks += outcome.tasks
             if let failure = outcome.failure {

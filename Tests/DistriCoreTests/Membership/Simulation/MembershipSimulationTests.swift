@@ -13,10 +13,9 @@ import Testing
     static let faultFreeSchedules: UInt64 = max(200, faultSchedules / 5)
     static let chunks: [UInt64] = Array(0..<8)
 
-    private static func check(seeds: Range<UInt64>, faultFree: Bool) async {
+    private static func check(seeds: Range<UInt64>, faultFree: Bool) {
         var times: [UInt64] = []
         for seed in seeds {
-            await Task.yield()  // other tests' async services share this thread pool
             let outcome = runSchedule(seed: seed, faultFree: faultFree)
             if outcome.failure != nil {
                 Issue.record("\(outcome)\n\(outcome.replayHint)")
@@ -32,15 +31,15 @@ import Testing
 
     @Test(
         "schedules with crashes, restarts, leaves, partitions, loss, delay and duplicates converge", arguments: chunks)
-    func faultSchedules(chunk: UInt64) async {
+    func faultSchedules(chunk: UInt64) {
         let size = Self.faultSchedules / UInt64(Self.chunks.count)
-        await Self.check(seeds: (chunk * size)..<((chunk + 1) * size), faultFree: false)
+        Self.check(seeds: (chunk * size)..<((chunk + 1) * size), faultFree: false)
     }
 
     @Test("fault-free schedules never suspect anyone and converge after join", arguments: chunks)
-    func faultFreeSchedules(chunk: UInt64) async {
+    func faultFreeSchedules(chunk: UInt64) {
         let size = Self.faultFreeSchedules / UInt64(Self.chunks.count)
-        await Self.check(seeds: (10_000 + chunk * size)..<(10_000 + (chunk + 1) * size), faultFree: true)
+        Self.check(seeds: (10_000 + chunk * size)..<(10_000 + (chunk + 1) * size), faultFree: true)
     }
 
     @Test("replays DISTRI_SIM_SEED with a trace")
