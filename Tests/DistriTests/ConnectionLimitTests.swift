@@ -35,15 +35,17 @@ private func closedByNode(_ channel: Channel, within timeout: TimeAmount) async 
         try await withCloud(
             nodes: 1,
             configure: {
-                $0.connections = ConnectionLimits(slowRequestTimeout: .milliseconds(400), minBytesPerSecond: 1024)
+                $0.connections = ConnectionLimits(slowRequestTimeout: .seconds(1), minBytesPerSecond: 1024)
             }
         ) { nodes, addresses in
+            // The normal client is connected first, so the drip's window is spent serving it.
+            let client = Client(nodes: addresses)
+            #expect(try await client.send([0], service: BuiltinServices.echo) == [0])
             let (channel, _) = try await rawConnection(to: addresses[0])
             var header = ByteBuffer()
             FrameHeader(kind: .request, flags: .endOfMessage, requestID: 1, payloadLength: 4_000).write(to: &header)
             try await channel.writeAndFlush(header)
-            // One byte every 50 ms (20 B/s) while a normal client keeps calling.
-            let client = Client(nodes: addresses)
+            // One byte every 50 ms (20 B/s) while the normal client keeps calling.
             var served = 0
             for round in 0..<100 where channel.isActive {
                 try? await channel.writeAndFlush(ByteBuffer(bytes: [UInt8(round & 0xFF)]))
