@@ -123,7 +123,7 @@ let package = Package(
         .testTarget(
             name: "DistriEndToEndTests",
             dependencies: [
-                "Distri", "distri-node", "distri-peer",
+                "Distri", "DistriIdentity", "DistriPeer", "distri-node", "distri-peer",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),

@@ -2,7 +2,7 @@ import DistriCore
 
 /// An image a peer offers, as the `catalog` collection holds it: name, size, dimensions and owner,
 /// signed by the owner's signing key. Never the image's key.
-public struct CatalogEntry: Sendable, Equatable {
+public struct CatalogEntry: SignedRecord, Equatable {
     public static let collection = "catalog"
     static let domain = "distri.catalog-entry.v1"
 
@@ -35,14 +35,6 @@ public struct CatalogEntry: Sendable, Equatable {
     /// The document id: `owner/name`.
     public var id: String { "\(owner)/\(name)" }
 
-    /// This entry signed by `keys`.
-    public func signed(by keys: SigningKeyPair) throws(IdentityError) -> CatalogEntry {
-        try validate()
-        var entry = self
-        entry.signature = try keys.sign(signedBytes)
-        return entry
-    }
-
     public var signedBytes: [UInt8] {
         var encoder = CanonicalEncoder(domain: Self.domain)
         encoder.append(owner)
@@ -62,13 +54,7 @@ public struct CatalogEntry: Sendable, Equatable {
         }
     }
 
-    /// Checks the shapes and that `key` (the owner's signing key) signed the entry.
-    public func verify(signedBy key: SigningPublicKey) throws(IdentityError) {
-        try validate()
-        guard key.isValidSignature(signature, for: signedBytes) else {
-            throw .badSignature("the catalog entry \(id) is not signed by its owner '\(owner)'")
-        }
-    }
+    public var badSignatureMessage: String { "the catalog entry \(id) is not signed by its owner '\(owner)'" }
 
     public var document: [String: JSONValue] {
         [

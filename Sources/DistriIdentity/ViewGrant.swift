@@ -4,7 +4,7 @@ import DistriCore
 /// `permissions` collection holds it: signed by the owner over every field, including the image's
 /// digest and its key sealed to the cloud's deposit key (``SealedBox``, bound to ``id``). `views: 0`
 /// revokes. Sequences only rise; the cloud refuses a grant whose sequence is not above the stored one.
-public struct ViewGrant: Sendable, Equatable {
+public struct ViewGrant: SignedRecord, Equatable {
     public static let collection = "permissions"
     static let domain = "distri.view-grant.v1"
     /// The ``SealedBox`` domain of image keys deposited with the cloud.
@@ -58,13 +58,6 @@ public struct ViewGrant: Sendable, Equatable {
         return encoder.bytes
     }
 
-    public func signed(by keys: SigningKeyPair) throws(IdentityError) -> ViewGrant {
-        try validate()
-        var grant = self
-        grant.signature = try keys.sign(signedBytes)
-        return grant
-    }
-
     public func validate() throws(IdentityError) {
         try PeerName.validate(owner, what: "owner")
         try PeerName.validate(image, what: "image name")
@@ -75,17 +68,10 @@ public struct ViewGrant: Sendable, Equatable {
         guard sealedKey.count <= SealedBox.maxPlaintext + SealedBox.overhead, views == 0 || !sealedKey.isEmpty else {
             throw .malformed("a grant of views carries the sealed image key")
         }
-        guard sequence > 0, sequence <= JSONNumber.maxExact else {
-            throw .malformed("the sequence must be a whole number from 1 to 2^53")
-        }
+        try validateSequence(sequence)
     }
 
-    public func verify(signedBy key: SigningPublicKey) throws(IdentityError) {
-        try validate()
-        guard key.isValidSignature(signature, for: signedBytes) else {
-            throw .badSignature("the grant \(id) is not signed by its owner '\(owner)'")
-        }
-    }
+    public var badSignatureMessage: String { "the grant \(id) is not signed by its owner '\(owner)'" }
 
     /// The signed fields as a document (`_id` is ``id``).
     public var document: [String: JSONValue] {
@@ -114,7 +100,7 @@ public struct ViewGrant: Sendable, Equatable {
 
 /// A recipient's signed request to consume one view of a grant. Its sequence must be above the last
 /// request the cloud accepted for that grant, so a replayed request is refused.
-public struct ViewRequest: Sendable, Equatable {
+public struct ViewRequest: SignedRecord, Equatable {
     static let domain = "distri.view-request.v1"
 
     public var owner: String
@@ -142,28 +128,14 @@ public struct ViewRequest: Sendable, Equatable {
         return encoder.bytes
     }
 
-    public func signed(by keys: SigningKeyPair) throws(IdentityError) -> ViewRequest {
-        try validate()
-        var request = self
-        request.signature = try keys.sign(signedBytes)
-        return request
-    }
-
     public func validate() throws(IdentityError) {
         try PeerName.validate(owner, what: "owner")
         try PeerName.validate(image, what: "image name")
         try PeerName.validate(recipient, what: "recipient")
-        guard sequence > 0, sequence <= JSONNumber.maxExact else {
-            throw .malformed("the sequence must be a whole number from 1 to 2^53")
-        }
+        try validateSequence(sequence)
     }
 
-    public func verify(signedBy key: SigningPublicKey) throws(IdentityError) {
-        try validate()
-        guard key.isValidSignature(signature, for: signedBytes) else {
-            throw .badSignature("the view request is not signed by '\(recipient)'")
-        }
-    }
+    public var badSignatureMessage: String { "the view request is not signed by '\(recipient)'" }
 
     /// The ``SealedBox`` context of the key released for this request.
     public var releaseContext: [UInt8] { signedBytes }

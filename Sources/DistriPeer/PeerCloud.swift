@@ -20,6 +20,13 @@ public struct PeerCloud: Sendable {
             params: [])
     }
 
+    /// Sends `request` (a request or its answer) to `PostRequest`.
+    public func post(_ request: AccessRequest) async throws {
+        _ = try await client.send(
+            Array(JSONValue.object(request.document).jsonText.utf8), service: SignedRecordServices.postRequest,
+            params: [])
+    }
+
     /// Sends `entry` to `PublishImage`.
     public func publish(_ entry: CatalogEntry) async throws {
         _ = try await client.send(
@@ -27,10 +34,10 @@ public struct PeerCloud: Sendable {
             params: [])
     }
 
-    /// Every document of `collection` (none when it does not exist yet), a page of 500 at a time, at
-    /// most `maxDocuments`.
-    public func documents(in collection: String, maxDocuments: Int = 100_000) async throws -> [DocumentDatabase
-        .Document]
+    /// Every document of `collection` matching `filter` (none when the collection does not exist
+    /// yet), a page of 500 at a time, at most `maxDocuments`.
+    public func documents(in collection: String, filter: JSONValue? = nil, maxDocuments: Int = 100_000) async throws
+        -> [DocumentDatabase.Document]
     {
         var all: [DocumentDatabase.Document] = []
         var cursor: String?
@@ -38,7 +45,7 @@ public struct PeerCloud: Sendable {
         repeat {
             let page: DocumentDatabase.Page
             do {
-                page = try await database.read(collection, limit: 500, after: cursor)
+                page = try await database.read(collection, filter: filter, limit: 500, after: cursor)
             } catch let error as ClientError where error.remoteCode == .notFound && all.isEmpty {
                 return []
             }

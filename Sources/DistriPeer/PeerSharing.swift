@@ -82,8 +82,10 @@ public struct PeerSharing: Sendable {
 
     public let identity: PeerIdentity
     public let cloud: PeerCloud
-    /// How long one delivery to a peer may take.
+    /// How long one call of a delivery (one chunk) may take.
     public var deliveryTimeout: TimeAmount = .seconds(10)
+    /// Bytes per `Deliver` call: an image travels in chunks, so a cut transfer resumes where it stopped.
+    public var deliveryChunkBytes = 256 << 10
 
     public init(identity: PeerIdentity, cloud: PeerCloud) {
         self.identity = identity
@@ -131,14 +133,17 @@ public struct PeerSharing: Sendable {
         case queued(reason: String)
     }
 
-    /// Grants `views` views of `image` to `recipient`, then delivers the sealed image to it (or queues it).
-    public func send(image: String, to recipient: String, views: UInt64) async throws -> SendOutcome {
+    /// Grants `views` views of `image` to `recipient`, then delivers the sealed image to it (or queues
+    /// it), reporting bytes the recipient holds to `progress`.
+    public func send(image: String, to recipient: String, views: UInt64, progress: DeliveryProgress? = nil)
+        async throws -> SendOutcome
+    {
         guard views > 0 else { throw PeerError("send at least one view (revoke with `permissions --views 0`)") }
         _ = try await cloud.verifiedPeer(recipient)
         let grant = try await grant(image: image, to: recipient, views: views)
         let png = try SecureFiles.read(identity.home.imageFile(image))
         do {
-            return .delivered(address: try await deliver(png, grant: grant))
+            return .delivered(address: try await deliver(png, grant: grant, progress: progress))
         } catch {
             try Outbox(file: identity.home.outboxFile).add(
                 OutboxEntry(grant: grant, queuedAt: wallClockMillis(), lastError: "\(error)"))
@@ -146,37 +151,10 @@ public struct PeerSharing: Sendable {
         }
     }
 
-    /// Delivers `png` and its grant to the recipient's daemon at each address it published; returns
-    /// the address that took it.
-    func deliver(_ png: [UInt8], grant: ViewGrant) async throws -> String {
-        let record = try await cloud.verifiedPeer(grant.recipient)
-        guard !record.addresses.isEmpty else { throw PeerError("'\(grant.recipient)' publishes no address") }
-        let payload = DeliverPayload(grant: grant, png: png).encoded()
-        var failures: [String] = []
-        for text in record.addresses.prefix(PeerRecord.maxAddresses) {
-            guard let address = NodeAddress(text) else {
-                failures.append("\(text): not host:port")
-                continue
-            }
-            let client = Client(
-                nodes: [address],
-                configuration: ClientConfiguration(timeout: deliveryTimeout, connectTimeout: .seconds(2)))
-            do {
-                _ = try await client.send(payload, service: Self.deliverService, params: [], timeout: deliveryTimeout)
-                await client.shutdown()
-                return text
-            } catch {
-                await client.shutdown()
-                failures.append("\(text): \(error)")
-            }
-        }
-        throw PeerError("'\(grant.recipient)' is offline (\(failures.joined(separator: "; ")))")
-    }
-
     /// Tries every queued delivery once; keeps those that fail. Returns how many were delivered and
     /// how many wait.
     @discardableResult
-    public func deliverOutbox() async throws -> (delivered: Int, waiting: Int) {
+    public func deliverOutbox(progress: DeliveryProgress? = nil) async throws -> (delivered: Int, waiting: Int) {
         let outbox = Outbox(file: identity.home.outboxFile)
         var delivered = 0
         for entry in try outbox.entries() {
@@ -196,7 +174,7 @@ public struct PeerSharing: Sendable {
                     try outbox.remove(entry.grant.id, sequence: entry.grant.sequence)
                     continue
                 }
-                _ = try await deliver(png, grant: entry.grant)
+                _ = try await deliver(png, grant: entry.grant, progress: progress)
                 current = nil
             } catch {
                 current = "\(error)"
@@ -219,61 +197,6 @@ public struct PeerSharing: Sendable {
     /// The sends queued in `home` (no cloud needed).
     public static func outbox(in home: PeerHome) throws -> [OutboxEntry] {
         try Outbox(file: home.outboxFile).entries()
-    }
-
-    // MARK: Receiving
-
-    /// The daemon's `Deliver`: checks that the grant names this peer, is signed by its owner's
-    /// registered key, and matches the image's digest, then keeps the sealed image (0600).
-    func receive(_ bytes: [UInt8]) async throws -> String {
-        let payload: DeliverPayload
-        do {
-            payload = try DeliverPayload(decoding: bytes)
-        } catch {
-            throw ServiceError.badParams("\(error)")
-        }
-        let grant = payload.grant
-        guard grant.recipient == identity.name else {
-            throw ServiceError(.unauthorized, "this is '\(identity.name)', not '\(grant.recipient)'")
-        }
-        guard Digests.sha256(payload.png) == grant.digest else {
-            throw ServiceError.badParams("the image does not match the grant's digest")
-        }
-        let owner: PeerRecord
-        do {
-            owner = try await cloud.verifiedPeer(grant.owner)
-            try grant.verify(signedBy: owner.signingKey)
-        } catch {
-            throw ServiceError(.unauthorized, "the grant does not verify against '\(grant.owner)': \(error)")
-        }
-        // Only the image of the grant in force: an old delivery replayed cannot replace it.
-        let current = try await cloud.document(grant.id, in: ViewGrant.collection).flatMap {
-            try? ViewGrant(document: $0.merging(["_id": .string(grant.id)]) { a, _ in a })
-        }
-        guard let current, (try? current.verify(signedBy: owner.signingKey)) != nil, current.views > 0,
-            current.digest == grant.digest
-        else {
-            throw ServiceError(.unauthorized, "the cloud holds no grant in force for this image (\(grant.id))")
-        }
-        let file = identity.home.receivedFile(owner: grant.owner, image: grant.image)
-        try SecureFiles.makeDirectory(identity.home.receivedDirectory)
-        try SecureFiles.makeDirectory((file as NSString).deletingLastPathComponent)
-        try SecureFiles.write(payload.png, to: file)
-        return file
-    }
-
-    /// The body of a `Deliver` call for `grant` and its sealed `png`.
-    public static func deliverPayload(grant: ViewGrant, png: [UInt8]) throws -> [UInt8] {
-        DeliverPayload(grant: grant, png: png).encoded()
-    }
-
-    /// Registers `Deliver` on `endpoint`.
-    public func registerDeliver(on endpoint: PeerEndpoint) {
-        let sharing = self
-        endpoint.services.register(
-            RegisteredService(
-                name: Self.deliverService,
-                execution: .async { request in ByteBuffer(string: try await sharing.receive(request.bytes)) }))
     }
 
     // MARK: Viewing
@@ -351,37 +274,6 @@ public struct PeerSharing: Sendable {
             }
             throw PeerError("the cloud refused to open '\(image)' from '\(owner)': \(error.message)")
         }
-    }
-}
-
-/// `Deliver`'s body: the grant's JSON (length-prefixed, u32 big-endian), then the sealed PNG.
-struct DeliverPayload {
-    static let maxGrantBytes = 64 << 10
-    var grant: ViewGrant
-    var png: [UInt8]
-
-    init(grant: ViewGrant, png: [UInt8]) {
-        self.grant = grant
-        self.png = png
-    }
-
-    func encoded() -> [UInt8] {
-        let text = Array(JSONValue.object(grant.document).jsonText.utf8)
-        let count = UInt32(text.count)
-        return [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: count >> UInt32($0)) } + text + png
-    }
-
-    init(decoding bytes: [UInt8]) throws {
-        guard bytes.count >= 4 else { throw PeerError("a delivery starts with a 4-byte length") }
-        let count = bytes[0..<4].reduce(0) { $0 << 8 | Int($1) }
-        guard count <= Self.maxGrantBytes, bytes.count >= 4 + count else {
-            throw PeerError("a delivery's grant is longer than the delivery or than \(Self.maxGrantBytes) bytes")
-        }
-        guard let object = (try? JSONParser.parse(Array(bytes[4..<(4 + count)])))?.objectValue else {
-            throw PeerError("a delivery's grant is not a JSON object")
-        }
-        self.grant = try ViewGrant(document: object)
-        self.png = Array(bytes[(4 + count)...])
     }
 }
 

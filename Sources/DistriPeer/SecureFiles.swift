@@ -32,21 +32,7 @@ public enum SecureFiles {
         let temporary = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw PeerError("cannot create \(temporary): \(errnoText())") }
-        var ok = fchmod(fd, 0o600) == 0
-        var offset = 0
-        // Bounded: each pass writes at least one byte or stops.
-        while ok, offset < bytes.count {
-            let written = bytes.withUnsafeBytes { raw in
-                posixWrite(fd, raw.baseAddress.map { $0 + offset }, bytes.count - offset)
-            }
-            if written > 0 {
-                offset += written
-            } else if written < 0, errno == EINTR {
-                continue
-            } else {
-                ok = false
-            }
-        }
+        var ok = fchmod(fd, 0o600) == 0 && writeAll(bytes, to: fd)
         let failure = ok ? nil : errnoText()
         if ok, fsync(fd) != 0 { ok = false }
         close(fd)
@@ -55,6 +41,42 @@ public enum SecureFiles {
             unlink(temporary)
             throw PeerError("cannot write \(path): \(why)")
         }
+    }
+
+    /// Appends `bytes` to `path` (created 0600 when missing) and syncs it.
+    public static func append(_ bytes: [UInt8], to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw PeerError("cannot open \(path): \(errnoText())") }
+        defer { close(fd) }
+        guard writeAll(bytes, to: fd), fsync(fd) == 0 else {
+            throw PeerError("cannot append to \(path): \(errnoText())")
+        }
+    }
+
+    /// The size of the regular file `path` in bytes, nil when there is none.
+    public static func size(_ path: String) -> Int? {
+        var info = stat()
+        guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
+        return Int(info.st_size)
+    }
+
+    /// Writes all of `bytes` to `fd`, retrying after EINTR; false on an error (errno tells which).
+    private static func writeAll(_ bytes: [UInt8], to fd: Int32) -> Bool {
+        var offset = 0
+        // Bounded: each pass writes at least one byte or stops.
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { raw in
+                posixWrite(fd, raw.baseAddress.map { $0 + offset }, bytes.count - offset)
+            }
+            if written > 0 {
+                offset += written
+            } else if written < 0, errno == EINTR {
+                continue
+            } else {
+                return false
+            }
+        }
+        return true
     }
 
     /// Reads `path`, refusing a file others may read when `private` (as ssh does with keys).

@@ -49,11 +49,6 @@ struct PeersCommand: AsyncParsableCommand {
                 seen ?? (peer.problem ?? "-"),
             ])
         }
-        let widths = (0..<4).map { column in lines.map { $0[column].count }.max() ?? 0 }
-        for line in lines {
-            printLine(
-                zip(line, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
-                    .trimmingCharacters(in: .whitespaces))
-        }
+        printTable(lines)
     }
 }

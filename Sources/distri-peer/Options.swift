@@ -1,5 +1,6 @@
 import ArgumentParser
 import Distri
+import DistriCore
 import DistriPeer
 import Foundation
 import Logging
@@ -68,5 +69,52 @@ func withClient<T>(_ option: CloudOption, _ body: (Client) async throws -> T) as
     } catch {
         await client.shutdown()
         throw error
+    }
+}
+
+/// Prints `rows` as left-aligned columns two spaces apart (the first row is the header).
+func printTable(_ rows: [[String]]) {
+    let columns = rows.map(\.count).max() ?? 0
+    let widths = (0..<columns).map { column in rows.map { column < $0.count ? $0[column].count : 0 }.max() ?? 0 }
+    for row in rows {
+        printLine(
+            zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
+                .trimmingCharacters(in: .whitespaces))
+    }
+}
+
+/// The `send` and `grant` outcome, as one line or as JSON.
+func printSendOutcome(
+    _ outcome: PeerSharing.SendOutcome, image: String, to recipient: String, views: UInt64, json: Bool
+) {
+    var fields: [String: JSONValue] = [
+        "image": .string(image), "to": .string(recipient), "views": .number(Double(views)),
+    ]
+    switch outcome {
+    case .delivered(let address):
+        fields["status"] = "delivered"
+        fields["address"] = .string(address)
+        if !json { printLine("sent \(image) to \(recipient) at \(address) with \(views) view\(views == 1 ? "" : "s")") }
+    case .queued(let reason):
+        fields["status"] = "queued"
+        fields["reason"] = .string(reason)
+        if !json { printLine("\(recipient) is offline; queued (distri-peer outbox)") }
+    }
+    if json { printLine(JSONValue.object(fields).jsonText) }
+}
+
+/// A progress bar on standard error while an image travels to a peer, when standard error is a
+/// terminal and the image is more than one chunk; nil otherwise (scripts and `--json` see no bar).
+func progressBar(enabled: Bool) -> DeliveryProgress? {
+    guard enabled, isatty(STDERR_FILENO) != 0 else { return nil }
+    return { held, total in
+        guard total > 256 << 10 else { return }
+        let width = 30
+        let filled = total == 0 ? width : held * width / total
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        let line = String(
+            format: "\r[%@] %3d%%  %.1f of %.1f MB", bar, total == 0 ? 100 : held * 100 / total,
+            Double(held) / 1e6, Double(total) / 1e6)
+        FileHandle.standardError.write(Data((line + (held >= total ? "\n" : "")).utf8))
     }
 }

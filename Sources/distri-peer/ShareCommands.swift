@@ -42,30 +42,9 @@ struct SendCommand: AsyncParsableCommand {
         let (recipient, views) = (to, self.views)
         let outcome = try await withClient(cloud) { client in
             try await PeerSharing(identity: identity, cloud: PeerCloud(client: client)).send(
-                image: name, to: recipient, views: views)
+                image: name, to: recipient, views: views, progress: progressBar(enabled: !json))
         }
-        switch outcome {
-        case .delivered(let address):
-            if json {
-                printLine(
-                    JSONValue.object([
-                        "image": .string(name), "to": .string(recipient), "views": .number(Double(views)),
-                        "status": "delivered", "address": .string(address),
-                    ]).jsonText)
-            } else {
-                printLine("sent \(name) to \(recipient) at \(address) with \(views) view\(views == 1 ? "" : "s")")
-            }
-        case .queued(let reason):
-            if json {
-                printLine(
-                    JSONValue.object([
-                        "image": .string(name), "to": .string(recipient), "views": .number(Double(views)),
-                        "status": "queued", "reason": .string(reason),
-                    ]).jsonText)
-            } else {
-                printLine("\(recipient) is offline; queued (distri-peer outbox)")
-            }
-        }
+        printSendOutcome(outcome, image: name, to: recipient, views: views, json: json)
     }
 }
 
@@ -141,7 +120,9 @@ struct OutboxCommand: AsyncParsableCommand {
         var delivered = 0
         if retry {
             delivered = try await withClient(cloud) { client in
-                try await PeerSharing(identity: identity, cloud: PeerCloud(client: client)).deliverOutbox().delivered
+                try await PeerSharing(identity: identity, cloud: PeerCloud(client: client)).deliverOutbox(
+                    progress: progressBar(enabled: !json)
+                ).delivered
             }
         }
         // Reading the outbox needs no cloud.

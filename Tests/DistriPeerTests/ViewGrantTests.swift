@@ -235,7 +235,9 @@ struct ViewGrantTests {
                                 grant: try other.signed(by: peers.alice.signing), png: [1, 2, 3])
                             #expect(
                                 await remoteCode {
-                                    _ = try await peer.send(payload, service: PeerSharing.deliverService)
+                                    _ = try await peer.send(
+                                        payload, service: PeerSharing.deliverService,
+                                        params: PeerSharing.deliverParams(offset: 0, total: 3))
                                 }
                                     != nil)
                         }
@@ -352,7 +354,9 @@ struct ViewGrantTests {
                             let payload = try PeerSharing.deliverPayload(grant: delivered, png: png)
                             #expect(
                                 await remoteCode {
-                                    _ = try await peer.send(payload, service: PeerSharing.deliverService)
+                                    _ = try await peer.send(
+                                        payload, service: PeerSharing.deliverService,
+                                        params: PeerSharing.deliverParams(offset: 0, total: png.count))
                                 }
                                     == .unauthorized)
                         }

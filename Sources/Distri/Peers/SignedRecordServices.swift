@@ -16,15 +16,23 @@ import NIOCore
 /// an existing document is a conditional update (a compare-and-set round among a majority) whose
 /// condition repeats the checks, so two racing writes cannot both pass them.
 ///
-/// The plain DB services refuse writes to ``reservedCollections`` (`users`, `permissions`); reads stay
+/// - `PostRequest` (body: an ``DistriIdentity/AccessRequest`` document): writes `requests/<id>` when a
+///   `pending` request is signed by its requester, or a `granted`/`rejected` answer by the image's
+///   owner, each with a sequence above the stored one.
+///
+/// The plain DB services refuse writes to ``reservedCollections`` (`users`, `permissions`,
+/// `requests`); reads stay
 /// open. `catalog` is not reserved: the seed's own DB test uses a collection of that name, so plain
 /// writes there stay allowed, and readers verify each entry against its owner's `users` record
 /// (`PeerCloud.catalog()` in DistriPeer does) instead of trusting the collection.
 public enum SignedRecordServices {
     public static let registerPeer = "RegisterPeer"
     public static let publishImage = "PublishImage"
-    /// Collections only signed services write: `users`, `permissions`.
-    public static let reservedCollections: Set<String> = [PeerRecord.collection, "permissions"]
+    public static let postRequest = "PostRequest"
+    /// Collections only signed services write: `users`, `permissions`, `requests`.
+    public static let reservedCollections: Set<String> = [
+        PeerRecord.collection, ViewGrant.collection, AccessRequest.collection,
+    ]
 
     /// Throws `unauthorized` when `collection` is reserved for the signed services.
     static func checkWritable(_ collection: String, by service: String) throws(ServiceError) {
@@ -32,6 +40,7 @@ public enum SignedRecordServices {
         let through =
             switch collection {
             case PeerRecord.collection: " (peers register through \(registerPeer) with a signed record)"
+            case AccessRequest.collection: " (peers ask and answer through \(postRequest), signed)"
             default: ""
             }
         throw ServiceError(
@@ -65,6 +74,23 @@ public enum SignedRecordServices {
                     do {
                         let entry = try CatalogEntry(document: try signedBody(request, limit: limit))
                         return publish(entry, replica: replica, deadline: request.deadline, on: loop)
+                    } catch {
+                        return loop.makeFailedFuture(error)
+                    }
+                },
+                runsWhereAsked: true))
+        registry.register(
+            RegisteredService(
+                name: postRequest,
+                execution: .future { request, loop in
+                    do {
+                        let posted: AccessRequest
+                        do {
+                            posted = try AccessRequest(document: try signedBody(request, limit: limit))
+                        } catch let error as IdentityError {
+                            throw ServiceError.badParams("\(error)")
+                        }
+                        return post(posted, replica: replica, deadline: request.deadline, on: loop)
                     } catch {
                         return loop.makeFailedFuture(error)
                     }
@@ -141,62 +167,80 @@ public enum SignedRecordServices {
         }
     }
 
-    // MARK: PublishImage
+    // MARK: PublishImage and PostRequest
 
-    private static func publish(
-        _ entry: CatalogEntry, replica: DatabaseReplica, deadline: NIODeadline?, on loop: EventLoop, attempt: Int = 0
-    ) -> EventLoopFuture<ByteBuffer> {
-        let collection = CatalogEntry.collection
-        return replica.read(consistency: .majority, session: nil, deadline: deadline, on: loop) { store in
-            (
-                owner: store.document(entry.owner, in: PeerRecord.collection),
-                entry: store.document(entry.id, in: collection)
-            )
-        }.flatMap { stored -> EventLoopFuture<ByteBuffer> in
-            let ownerKey: SigningPublicKey
+    /// Writes `body` as document `id` of `collection` when `verify` accepts the signature under the
+    /// signing key of `signer`'s `users` record and `sequence` is above the stored document's.
+    private static func storeSigned(
+        collection: String, id: String, signer: String, sequence: UInt64, body: [String: JSONValue],
+        verify: @escaping @Sendable (SigningPublicKey) throws(IdentityError) -> Void, replica: DatabaseReplica,
+        deadline: NIODeadline?, on loop: EventLoop, attempt: Int = 0
+    ) -> EventLoopFuture<WriteReceipt> {
+        replica.read(consistency: .majority, session: nil, deadline: deadline, on: loop) { store in
+            (signer: store.document(signer, in: PeerRecord.collection), stored: store.document(id, in: collection))
+        }.flatMap { found -> EventLoopFuture<WriteReceipt> in
             do {
-                guard let ownerDocument = stored.owner else {
-                    throw ServiceError(.unauthorized, "the owner '\(entry.owner)' is not a registered peer")
+                guard let signerDocument = found.signer else {
+                    throw ServiceError(.unauthorized, "'\(signer)' is not a registered peer")
                 }
-                ownerKey = try PeerRecord(document: ownerDocument).signingKey
                 do {
-                    try entry.verify(signedBy: ownerKey)
+                    try verify(try PeerRecord(document: signerDocument).signingKey)
                 } catch {
                     throw ServiceError(.unauthorized, "\(error)")
                 }
-                if let existing = stored.entry {
-                    let current = try CatalogEntry(document: existing)
-                    guard entry.sequence > current.sequence else {
-                        throw ServiceError(
-                            .conflict,
-                            "replayed or stale entry \(entry.id): sequence \(entry.sequence) is not above the stored \(current.sequence)"
-                        )
-                    }
+                if let stored = found.stored?["sequence"]?.numberValue, Double(sequence) <= stored {
+                    throw ServiceError(
+                        .conflict,
+                        "replayed or stale \(collection) document \(id): sequence \(sequence) is not above the stored \(UInt64(max(0, stored)))"
+                    )
                 }
             } catch {
                 return loop.makeFailedFuture(error)
             }
-            let body = entry.document.filter { $0.key != "_id" }
-            guard stored.entry != nil else {
+            guard found.stored != nil else {
                 return ensureCollection(collection, replica: replica, deadline: deadline, on: loop).flatMap {
                     replica.write(
-                        .add(collection: collection, id: entry.id, body: body), consistency: .majority,
+                        .add(collection: collection, id: id, body: body), consistency: .majority,
                         deadline: deadline, on: loop)
-                }.map { DatabaseReply.write($0, extra: ["published": .string(entry.id)]) }
-                    .flatMapError { error in
-                        guard attempt == 0, (error as? ServiceError)?.code == .conflict else {
-                            return loop.makeFailedFuture(error)
-                        }
-                        return publish(entry, replica: replica, deadline: deadline, on: loop, attempt: 1)
+                }.flatMapError { error in
+                    // Written a moment ago by someone else: check again against what they wrote.
+                    guard attempt == 0, (error as? ServiceError)?.code == .conflict else {
+                        return loop.makeFailedFuture(error)
                     }
+                    return storeSigned(
+                        collection: collection, id: id, signer: signer, sequence: sequence, body: body, verify: verify,
+                        replica: replica, deadline: deadline, on: loop, attempt: 1)
+                }
             }
-            let condition: JSONValue = .object([
-                "owner": .string(entry.owner), "sequence": .object(["$lt": .number(Double(entry.sequence))]),
-            ])
             return conditionalReplace(
-                collection: collection, id: entry.id, condition: condition, body: body, replica: replica,
-                deadline: deadline, on: loop, refusal: "a newer entry \(entry.id) was published meanwhile"
-            ).map { DatabaseReply.write($0, extra: ["published": .string(entry.id)]) }
+                collection: collection, id: id,
+                condition: .object(["sequence": .object(["$lt": .number(Double(sequence))])]),
+                body: body, replica: replica, deadline: deadline, on: loop,
+                refusal: "a newer version of \(collection) document \(id) was written meanwhile")
+        }
+    }
+
+    private static func publish(
+        _ entry: CatalogEntry, replica: DatabaseReplica, deadline: NIODeadline?, on loop: EventLoop
+    ) -> EventLoopFuture<ByteBuffer> {
+        storeSigned(
+            collection: CatalogEntry.collection, id: entry.id, signer: entry.owner, sequence: entry.sequence,
+            body: entry.document.filter { $0.key != "_id" },
+            verify: { key throws(IdentityError) in try entry.verify(signedBy: key) },
+            replica: replica, deadline: deadline, on: loop
+        ).map { DatabaseReply.write($0, extra: ["published": .string(entry.id)]) }
+    }
+
+    private static func post(
+        _ request: AccessRequest, replica: DatabaseReplica, deadline: NIODeadline?, on loop: EventLoop
+    ) -> EventLoopFuture<ByteBuffer> {
+        storeSigned(
+            collection: AccessRequest.collection, id: request.id, signer: request.signer, sequence: request.sequence,
+            body: request.document.filter { $0.key != "_id" },
+            verify: { key throws(IdentityError) in try request.verify(signedBy: key) }, replica: replica,
+            deadline: deadline, on: loop
+        ).map {
+            DatabaseReply.write($0, extra: ["posted": .string(request.id), "state": .string(request.state.rawValue)])
         }
     }
 

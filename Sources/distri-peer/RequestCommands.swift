@@ -1,0 +1,190 @@
+import ArgumentParser
+import DistriCore
+import DistriIdentity
+import DistriPeer
+import Foundation
+
+/// Runs `body` with this peer's sharing front end on the cloud.
+private func withSharing<T>(
+    _ peer: PeerOptions, _ cloud: CloudOption, _ body: (PeerSharing) async throws -> T
+) async throws -> T {
+    let identity = try peer.loadIdentity()
+    return try await withClient(cloud) { client in
+        try await body(PeerSharing(identity: identity, cloud: PeerCloud(client: client)))
+    }
+}
+
+/// `distri-peer request alice image.png --views 5`.
+struct RequestCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "request",
+        abstract: "Ask another peer for views of an image it published.",
+        discussion: """
+            The request is signed by this peer and recorded in the cloud's `requests`; the owner sees it in
+            `distri-peer inbox` and answers with `distri-peer grant` or `distri-peer reject`.
+            """)
+
+    @Argument(help: "The owner's name.")
+    var owner: String
+
+    @Argument(help: "The image's name, as the owner published it.")
+    var image: String
+
+    @Option(name: .long, help: "How many views to ask for.")
+    var views: UInt64 = 1
+
+    @Flag(name: .long, help: "Print the request as JSON.")
+    var json = false
+
+    @OptionGroup var peer: PeerOptions
+    @OptionGroup var cloud: CloudOption
+
+    func validate() throws {
+        guard (1...ViewGrant.maxViews).contains(views) else {
+            throw ValidationError("--views must be from 1 to \(ViewGrant.maxViews)")
+        }
+    }
+
+    func run() async throws {
+        let (owner, name, views) = (owner, PeerImages.defaultName(for: image), views)
+        let request = try await withSharing(peer, cloud) {
+            try await $0.request(image: name, from: owner, views: views)
+        }
+        if json {
+            printLine(JSONValue.object(request.document).jsonText)
+        } else {
+            printLine("asked \(owner) for \(views) view\(views == 1 ? "" : "s") of \(name)")
+        }
+    }
+}
+
+/// `distri-peer grant bob image.png [--views N]`.
+struct GrantCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "grant",
+        abstract: "Answer another peer's request with views, and send it the image.",
+        discussion: "The same as `distri-peer send IMAGE --to PEER --views N`, and the request is marked granted.")
+
+    @Argument(help: "The requesting peer's name.")
+    var requester: String
+
+    @Argument(help: "The image's name (or the file it was encrypted from).")
+    var image: String
+
+    @Option(name: .long, help: "Views to give (default: as many as asked for).")
+    var views: UInt64?
+
+    @Flag(name: .long, help: "Print the outcome as JSON.")
+    var json = false
+
+    @OptionGroup var peer: PeerOptions
+    @OptionGroup var cloud: CloudOption
+
+    func validate() throws {
+        if let views, !(1...ViewGrant.maxViews).contains(views) {
+            throw ValidationError("--views must be from 1 to \(ViewGrant.maxViews)")
+        }
+    }
+
+    func run() async throws {
+        let (requester, name, views, json) = (requester, PeerImages.defaultName(for: image), views, json)
+        let answer = try await withSharing(peer, cloud) {
+            try await $0.grantRequest(image: name, to: requester, views: views, progress: progressBar(enabled: !json))
+        }
+        printSendOutcome(answer.outcome, image: name, to: requester, views: answer.views, json: json)
+    }
+}
+
+/// `distri-peer reject bob image.png`.
+struct RejectCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reject", abstract: "Turn down another peer's request for an image.")
+
+    @Argument(help: "The requesting peer's name.")
+    var requester: String
+
+    @Argument(help: "The image's name.")
+    var image: String
+
+    @Flag(name: .long, help: "Print the outcome as JSON.")
+    var json = false
+
+    @OptionGroup var peer: PeerOptions
+    @OptionGroup var cloud: CloudOption
+
+    func run() async throws {
+        let (requester, name) = (requester, PeerImages.defaultName(for: image))
+        try await withSharing(peer, cloud) { try await $0.reject(image: name, from: requester) }
+        if json {
+            printLine(
+                JSONValue.object(["image": .string(name), "requester": .string(requester), "state": "rejected"])
+                    .jsonText)
+        } else {
+            printLine("rejected \(requester)'s request for \(name)")
+        }
+    }
+}
+
+/// `distri-peer inbox`.
+struct InboxCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inbox",
+        abstract: "Requests to this peer, grants to this peer, and the state of this peer's own requests.",
+        discussion: "Every entry is checked against its signer's registered key; forged entries are not shown.")
+
+    @Flag(name: .long, help: "Print a JSON object.")
+    var json = false
+
+    @OptionGroup var peer: PeerOptions
+    @OptionGroup var cloud: CloudOption
+
+    func run() async throws {
+        let inbox = try await withSharing(peer, cloud) { try await $0.inbox() }
+        if json {
+            printLine(inbox.json.jsonText)
+            return
+        }
+        printLine("requests to me:")
+        if inbox.requestsToMe.isEmpty { printLine("  none") }
+        for request in inbox.requestsToMe {
+            printLine("  \(request.requester) asks for \(request.views) view(s) of \(request.image)")
+        }
+        printLine("grants to me:")
+        if inbox.grantsToMe.isEmpty { printLine("  none") }
+        for item in inbox.grantsToMe {
+            let arrived = item.received ? "received" : "not received yet"
+            printLine(
+                "  \(item.grant.image) from \(item.grant.owner): \(item.remaining) of \(item.grant.views) views left, \(arrived)"
+            )
+        }
+        printLine("my requests:")
+        if inbox.myRequests.isEmpty { printLine("  none") }
+        for request in inbox.myRequests {
+            printLine("  \(request.image) from \(request.owner): \(request.state.rawValue)")
+        }
+    }
+}
+
+extension Inbox {
+    var json: JSONValue {
+        func requestJSON(_ request: AccessRequest) -> JSONValue {
+            .object([
+                "owner": .string(request.owner), "image": .string(request.image),
+                "requester": .string(request.requester),
+                "views": .number(Double(request.views)), "state": .string(request.state.rawValue),
+            ])
+        }
+        return .object([
+            "requestsToMe": .array(requestsToMe.map(requestJSON)),
+            "myRequests": .array(myRequests.map(requestJSON)),
+            "grantsToMe": .array(
+                grantsToMe.map {
+                    .object([
+                        "owner": .string($0.grant.owner), "image": .string($0.grant.image),
+                        "views": .number(Double($0.grant.views)), "remaining": .number(Double($0.remaining)),
+                        "received": .bool($0.received),
+                    ])
+                }),
+        ])
+    }
+}
