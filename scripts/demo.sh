@@ -7,7 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-system-packages.sh
 echo "== building (release) =="
-swift build -c release 2>&1 | tail -1
+if ! swift build -c release >/tmp/distri-demo-build.log 2>&1; then
+  cat /tmp/distri-demo-build.log >&2
+  exit 1
+fi
+tail -1 /tmp/distri-demo-build.log
 bin="$(swift build -c release --show-bin-path)"
 sample="$PWD/sample-images/rgb8.png"
 

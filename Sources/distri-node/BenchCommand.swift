@@ -20,7 +20,7 @@ struct BenchCallsCommand: AsyncParsableCommand {
         commandName: "calls",
         abstract: "Measure small-call throughput and latency against a cloud, beside a loopback echo.",
         discussion: """
-            Without --cloud it starts `distri-node local --nodes N` as a child process and stops it afterwards.
+            Without --cloud it starts `distri-node local --nodes N` as a child process and stops it afterwards. \
             Both runs use one client thread; the cloud runs in its own process.
             """)
 

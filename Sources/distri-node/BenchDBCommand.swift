@@ -12,11 +12,11 @@ struct BenchDBCommand: AsyncParsableCommand {
         commandName: "db",
         abstract: "Measure document DB writes and reads at consistency one and majority, beside Echo.",
         discussion: """
-            Without --cloud it starts `distri-node local --nodes N` as a child process and stops it afterwards.
+            Without --cloud it starts `distri-node local --nodes N` as a child process and stops it afterwards. \
             For each mode, one and majority, it runs --writers concurrent AddDocument calls, \
-            then --readers concurrent reads of one document by id, each for --seconds after --warmup.
-            Writes use consistency=one|majority, reads read=local|majority.
-            Echo with the same concurrency and payload size, against the same cloud, is the baseline.
+            then --readers concurrent reads of one document by id, each for --seconds after --warmup. \
+            Writes use consistency=one|majority, reads read=local|majority. \
+            Echo with the same concurrency and payload size, against the same cloud, is the baseline. \
             All calls come from one client thread; the cloud runs in its own process.
             """)
 

@@ -9,11 +9,11 @@ struct DBCommand: AsyncParsableCommand {
         commandName: "db",
         abstract: "Manage collections and add, update, delete, read and count documents in the cloud's DB.",
         discussion: """
-            Every node holds a replica; each command asks the next node of --cloud in turn.
-            JSON arguments are inline text, @FILE to read a file, or - to read standard input.
+            Every node holds a replica; each command asks the next node of --cloud in turn. \
+            JSON arguments are inline text, @FILE to read a file, or - to read standard input. \
             Writes wait for --consistency replicas (the nodes' default: majority); \
-            reads and counts consult --read replicas (the nodes' default: local).
-            --json prints the node's reply as it came.
+            reads and counts consult --read replicas (the nodes' default: local). \
+            --json prints the node's reply as it came. \
             Exit status: 0 done, 1 error, 3 the --if condition of an update did not hold.
             """,
         subcommands: [
@@ -128,7 +128,7 @@ struct DBCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Set fields of a document, add to numeric fields with $inc, or replace it.",
             discussion: """
-                JSON sets top-level fields, e.g. '{"name": "Ada", "$inc": {"visits": 1}}'.
+                JSON sets top-level fields, e.g. '{"name": "Ada", "$inc": {"visits": 1}}'. \
                 With --if the update applies only if the document, as a majority of replicas hold it, \
                 matches the filter (one compare-and-set round); it prints the document as written, \
                 and exits with status 3 when the condition does not hold.

@@ -7,7 +7,7 @@ struct DistriNode: AsyncParsableCommand {
         commandName: "distri-node",
         abstract: "Run and inspect Distri cloud nodes.",
         discussion: """
-            Start a local cloud of three nodes with `distri-node local`, or one node with `distri-node run`.
+            Start a local cloud of three nodes with `distri-node local`, or one node with `distri-node run`. \
             `distri-node demo` shows a cloud at work from start to finish; `distri-node db` works its document DB.
             """,
         subcommands: [

@@ -8,8 +8,8 @@ struct EncryptCommand: AsyncParsableCommand {
         commandName: "encrypt",
         abstract: "Encrypt a PNG in the cloud, keep the sealed image and its key here, and publish it in the catalog.",
         discussion: """
-            The cloud's answer is opened with its key and checked against the image before it is kept.
-            The sealed image goes to HOME/images/NAME.png and its key to HOME/keys/NAME.key (both 0600);
+            The cloud's answer is opened with its key and checked against the image before it is kept. \
+            The sealed image goes to HOME/images/NAME.png and its key to HOME/keys/NAME.key (both 0600); \
             the catalog gets the name, size, dimensions and owner, signed by this peer, never the key.
             """)
 

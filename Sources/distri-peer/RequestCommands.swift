@@ -20,7 +20,7 @@ struct RequestCommand: AsyncParsableCommand {
         commandName: "request",
         abstract: "Ask another peer for views of an image it published.",
         discussion: """
-            The request is signed by this peer and recorded in the cloud's `requests`; the owner sees it in
+            The request is signed by this peer and recorded in the cloud's `requests`; the owner sees it in \
             `distri-peer inbox` and answers with `distri-peer grant` or `distri-peer reject`.
             """)
 

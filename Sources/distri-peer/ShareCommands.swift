@@ -1,6 +1,7 @@
 import ArgumentParser
 import Distri
 import DistriCore
+import DistriImaging
 import DistriPeer
 import Foundation
 
@@ -10,10 +11,10 @@ struct SendCommand: AsyncParsableCommand {
         commandName: "send",
         abstract: "Send an encrypted image straight to another peer, with a number of views.",
         discussion: """
-            The image must have been encrypted here first (`distri-peer encrypt`); IMAGE is its name or the
-            original file's name. The grant (image, owner, recipient, views) is signed by this peer and
-            recorded in the cloud's `permissions`, with the image's key sealed so that only the cloud can
-            open it. The sealed image goes to the recipient's daemon; when the recipient is offline the
+            The image must have been encrypted here first (`distri-peer encrypt`); IMAGE is its name or the \
+            original file's name. The grant (image, owner, recipient, views) is signed by this peer and \
+            recorded in the cloud's `permissions`, with the image's key sealed so that only the cloud can \
+            open it. The sealed image goes to the recipient's daemon; when the recipient is offline the \
             send is queued (`distri-peer outbox`) and `distri-peer serve` delivers it when it comes back.
             """)
 
@@ -54,8 +55,8 @@ struct PermissionsCommand: AsyncParsableCommand {
         commandName: "permissions",
         abstract: "Change how many views another peer has of an image this peer sent: 0 revokes.",
         discussion: """
-            Signs a new grant that replaces the previous one (its remaining views start again at N). After a
-            revoke the cloud never releases the key for the old grant again, and the recipient's copy is
+            Signs a new grant that replaces the previous one (its remaining views start again at N). After a \
+            revoke the cloud never releases the key for the old grant again, and the recipient's copy is \
             removed when it next tries to view it.
             """)
 
@@ -151,10 +152,11 @@ struct ViewCommand: AsyncParsableCommand {
         commandName: "view",
         abstract: "View an image another peer sent: uses one of its views.",
         discussion: """
-            Asks the cloud to take one view; only then does the cloud release the image's key, sealed to
-            this peer. The image is checked against the owner's signed grant and decrypted. With --out it
-            is saved there; with --viewer the command is run on a temporary copy (0600) that is removed
-            when it exits; otherwise its size and dimensions are printed and nothing is kept. When no views
+            Asks the cloud to take one view; only then does the cloud release the image's key, sealed to \
+            this peer. The image is checked against the owner's signed grant and decrypted. With --out it \
+            is saved there; with --viewer the command is run on a temporary copy (0600) that is removed \
+            when it exits; with --show (the default on a terminal) it is drawn in the terminal; nothing \
+            else is kept. When no views \
             are left, or the owner revoked them, the local copy is removed.
             """)
 
@@ -169,6 +171,16 @@ struct ViewCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("A program to open the image with (e.g. feh).", valueName: "command"))
     var viewer: String?
+
+    @Flag(
+        name: .long,
+        help:
+            "Show the image in the terminal (24-bit colour); the default without --out, --viewer or --json on a terminal."
+    )
+    var show = false
+
+    @Option(name: .long, help: "Width in characters when showing the image (default: $COLUMNS, else 80).")
+    var columns: Int?
 
     @Flag(name: .long, help: "Print the outcome as JSON.")
     var json = false
@@ -197,6 +209,11 @@ struct ViewCommand: AsyncParsableCommand {
             process.arguments = [viewer, temporary]
             try process.run()
             process.waitUntilExit()
+        }
+        if show || (out == nil && viewer == nil && !json && isatty(STDOUT_FILENO) != 0) {
+            let decoded = try PNGCodec.decode(viewed.image)
+            let width = columns ?? ProcessInfo.processInfo.environment["COLUMNS"].flatMap { Int($0) } ?? 80
+            FileHandle.standardOutput.write(Data(TerminalImage.render(decoded.image, columns: max(8, width)).utf8))
         }
         if json {
             var fields: [String: JSONValue] = [

@@ -1,4 +1,5 @@
 import DistriIdentity
+import DistriImaging
 import DistriPeer
 import Foundation
 import Testing
@@ -80,5 +81,21 @@ struct PeerHomeTests {
             #expect(String(decoding: try SecureFiles.read(counter), as: UTF8.self) == "80")
             #expect(SecureFiles.mode(counter + ".lock") == 0o600)
         }
+    }
+}
+
+@Suite("Showing an image in the terminal") struct TerminalImageTests {
+    @Test("two pixel rows per line, the top as foreground, the bottom as background, scaled to fit")
+    func halfBlocks() {
+        // 8 x 4: the top two rows red, the bottom two blue.
+        var pixels: [UInt8] = []
+        for row in 0..<4 {
+            for _ in 0..<8 { pixels += row < 2 ? [255, 0, 0, 255] : [0, 0, 255, 255] }
+        }
+        let text = TerminalImage.render(RGBAImage(width: 8, height: 4, pixels: pixels), columns: 4)
+        let lines = text.split(separator: "\n")
+        #expect(lines.count == 1, "4 pixel rows scaled by 2 are 2 rows: one line")
+        #expect(lines[0].components(separatedBy: "\u{2580}").count - 1 == 4)
+        #expect(lines[0].contains("\u{1B}[38;2;255;0;0m\u{1B}[48;2;0;0;255m"))
     }
 }
