@@ -69,14 +69,27 @@ refused() {
   echo "refused (exit code non-zero): $(cat "$work/refused.err")"
 }
 
-step "Three cloud nodes, each its own process, sharing the cloud's deposit key"
+step "A cluster CA and a certificate for each node (the node's id is its certificate's name)"
+certs="$work/certs"
+echo "\$ distri-node certs init --dir $certs"
+"$bin/distri-node" certs init --dir "$certs" >/dev/null
+for n in 1 2 3; do
+  echo "\$ distri-node certs node --name node-$n --dir $certs"
+  "$bin/distri-node" certs node --name "node-$n" --dir "$certs" >/dev/null
+done
+ls "$certs"
+export DISTRI_CA="$certs/ca.pem"
+echo "clients and peers trust $DISTRI_CA (DISTRI_CA)"
+
+step "Three cloud nodes, each its own process, over mutual TLS, sharing the cloud's deposit key"
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/deposit.key"
 chmod 600 "$work/deposit.key"
-start node-1 "$bin/distri-node" run --listen 127.0.0.1:0 --id node-1 --deposit-key-file "$work/deposit.key"
+tls() { echo --ca "$certs/ca.pem" --cert "$certs/$1.pem" --key "$certs/$1.key"; }
+start node-1 "$bin/distri-node" run --listen 127.0.0.1:0 $(tls node-1) --deposit-key-file "$work/deposit.key"
 seed="$address"
 cloud="$seed"
 for n in 2 3; do
-  start "node-$n" "$bin/distri-node" run --listen 127.0.0.1:0 --id "node-$n" --seeds "$seed" \
+  start "node-$n" "$bin/distri-node" run --listen 127.0.0.1:0 $(tls "node-$n") --seeds "$seed" \
     --deposit-key-file "$work/deposit.key"
   cloud="$cloud,$address"
   if [ "$n" = 2 ]; then node2_pid="${pids[-1]}"; else live="$seed,$address"; fi
@@ -89,6 +102,7 @@ mkdir -p "$work/peers"
 for name in alice bob carol; do
   run_as "$name" init --name "$name"
   start "$name" env DISTRI_PEER_HOME="$work/peers/$name" "$bin/distri-peer" serve --refresh 1
+  if [ "$name" = bob ]; then bob_pid="${pids[-1]}"; fi
   echo "$name's daemon listens on $address"
 done
 sleep 1.5
@@ -116,6 +130,19 @@ mkdir -p "$work/peers/carol/received/alice"
 cp "$work/peers/bob/received/alice/rgb8.png" "$work/peers/carol/received/alice/"
 refused carol view rgb8 --from alice
 
+step "A node with a certificate from another CA cannot join"
+"$bin/distri-node" certs init --dir "$work/other" >/dev/null
+"$bin/distri-node" certs node --name intruder --dir "$work/other" >/dev/null
+echo "\$ distri-node run --ca other/ca.pem --cert other/intruder.pem --key other/intruder.key --seeds $seed"
+start intruder "$bin/distri-node" run --listen 127.0.0.1:0 --ca "$work/other/ca.pem" \
+  --cert "$work/other/intruder.pem" --key "$work/other/intruder.key" --seeds "$seed"
+sleep 2
+if "$bin/distri-node" members --cloud "$seed" | grep -q intruder; then
+  echo "the intruder joined" >&2
+  exit 1
+fi
+"$bin/distri-node" members --cloud "$seed"
+
 step "Carol cannot write herself a grant through the plain DB"
 echo "\$ distri-node db add permissions '{\"owner\":\"alice\",\"recipient\":\"carol\",\"views\":99}' --cloud \$DISTRI_CLOUD"
 if "$bin/distri-node" db add permissions '{"owner":"alice","recipient":"carol","views":99}' --cloud "$cloud" \
@@ -132,7 +159,6 @@ run_as alice send rgb8 --to bob --views 1
 run_as bob view rgb8 --from alice
 
 step "Bob goes offline; alice's send waits in her outbox and arrives when he is back"
-bob_pid="${pids[4]}"
 echo "\$ stop bob's daemon (pid $bob_pid)"
 kill "$bob_pid"
 wait "$bob_pid" 2>/dev/null || true

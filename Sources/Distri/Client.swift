@@ -18,14 +18,18 @@ public struct ClientConfiguration: Sendable {
     /// Payloads at least this large are sent straight to the executor: the client first asks a node
     /// (`Locate`) which node is elected, so the payload crosses the network once. Default 1 MiB.
     public var locateThreshold: Int
+    /// TLS to the nodes, checked against the cluster's authority; nil speaks plain TCP (`--insecure`).
+    public var tls: ClusterTLS?
 
     public init(
         timeout: TimeAmount = .seconds(30),
         connectTimeout: TimeAmount = .seconds(2),
         retryBackoff: TimeAmount = .seconds(1),
         limits: WireLimits = .standard,
-        locateThreshold: Int = 1 << 20
+        locateThreshold: Int = 1 << 20,
+        tls: ClusterTLS? = nil
     ) {
+        self.tls = tls
         self.locateThreshold = locateThreshold
         self.timeout = timeout
         self.connectTimeout = connectTimeout
@@ -298,6 +302,7 @@ public final class Client: Sendable {
     private func connect(_ link: Link) -> EventLoopFuture<ClientHandler> {
         if let connecting = link.connecting { return connecting }
         let limits = configuration.limits
+        let tls = configuration.tls
         let address = link.address
         let loop = eventLoop
         let boundLink = NIOLoopBound(link, eventLoop: eventLoop)
@@ -307,6 +312,7 @@ public final class Client: Sendable {
             .channelOption(.writeBufferWaterMark, value: .init(low: 256 << 10, high: 1 << 20))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(try tls.makeClientHandler()) }
                     try channel.pipeline.syncOperations.addHandlers(
                         FramingHandler(limits: limits), ClientHandler(node: address))
                 }

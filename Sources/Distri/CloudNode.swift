@@ -39,6 +39,9 @@ public final class CloudNode: Service, Sendable {
         group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "distri.node")
     ) {
+        var configuration = configuration
+        // With TLS, a node is who its certificate says it is.
+        if let name = configuration.tls?.identity?.name { configuration.nodeID = name }
         self.configuration = configuration
         self.group = group
         var logger = logger
@@ -120,6 +123,10 @@ public final class CloudNode: Service, Sendable {
             self?.count(reason)
         }
         let logger = self.logger
+        let tls = configuration.tls
+        if let tls, tls.identity?.role != .node {
+            throw CertificateError("a node serving TLS needs a node certificate (distri-node certs node)")
+        }
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -128,9 +135,10 @@ public final class CloudNode: Service, Sendable {
             .childChannelInitializer { [weak self] channel in
                 guard let self, self.track(channel) else { return channel.close() }
                 return channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(try tls.makeServerHandler()) }
                     try channel.pipeline.syncOperations.addHandlers(
                         FramingHandler(limits: limits, watch: watch),
-                        ServerHandler(dispatcher: dispatcher, logger: logger))
+                        ServerHandler(dispatcher: dispatcher, logger: logger, requiresTLS: tls != nil))
                 }
             }
         let channel = try await bootstrap.bind(
@@ -187,7 +195,9 @@ public final class CloudNode: Service, Sendable {
 
     private func joinCluster(advertised: NodeAddress) {
         let peers = Client(
-            nodes: [advertised], configuration: ClientConfiguration(connectTimeout: .milliseconds(500)), group: group)
+            nodes: [advertised],
+            configuration: ClientConfiguration(connectTimeout: .milliseconds(500), tls: configuration.tls), group: group
+        )
         let myself = Member(
             id: configuration.nodeID, address: advertised.description, status: .alive,
             // A fresh incarnation on every start, so a restarted node outranks what others remember of it.
@@ -200,7 +210,7 @@ public final class CloudNode: Service, Sendable {
             RegisteredService(
                 name: MembershipShell.gossipService,
                 execution: .inline { request in
-                    try shell.receive(request.data)
+                    try shell.receive(request.data, sender: request.callerNode)
                     return ByteBuffer()
                 },
                 bypassesAdmission: true))

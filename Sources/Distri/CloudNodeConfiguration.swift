@@ -33,6 +33,10 @@ public struct CloudNodeConfiguration: Sendable {
     /// grants are sealed to (`CloudKey`, `GrantView`, `ConsumeView`). Every node of a cloud must hold
     /// the same one; nil makes a fresh key at start, which only suits a one-node cloud. Keep it secret.
     public var depositKey: [UInt8]?
+    /// TLS: the cluster's authority and this node's certificate (its id is the certificate's name).
+    /// Node links are mutual TLS; only connections showing a node certificate of the same authority
+    /// may call internal services (gossip, replication, task status). nil is plain TCP (`--insecure`).
+    public var tls: ClusterTLS?
 
     public init(
         listen: NodeAddress = NodeAddress(host: "127.0.0.1", port: 0),
@@ -47,8 +51,10 @@ public struct CloudNodeConfiguration: Sendable {
         database: DatabaseLimits = .init(),
         dataDirectory: String? = nil,
         connections: ConnectionLimits = .init(),
-        depositKey: [UInt8]? = nil
+        depositKey: [UInt8]? = nil,
+        tls: ClusterTLS? = nil
     ) {
+        self.tls = tls
         self.connections = connections
         self.depositKey = depositKey
         self.cluster = cluster
@@ -57,7 +63,7 @@ public struct CloudNodeConfiguration: Sendable {
         self.listen = listen
         self.advertise = advertise
         self.seeds = seeds
-        self.nodeID = nodeID ?? NodeID.random()
+        self.nodeID = tls?.identity?.name ?? nodeID ?? NodeID.random()
         self.capacity = capacity
         self.queueLimit = queueLimit
         self.limits = limits

@@ -29,12 +29,12 @@ final class RequestDispatcher: Sendable {
 
     /// Handles one decoded request. Every path ends in exactly one reply, except while chaos mode
     /// keeps the node dark, when requests are dropped as a dead node would drop them.
-    func dispatch(_ wire: WireRequest, responder: Responder) {
+    func dispatch(_ wire: WireRequest, responder: Responder, callerNode: String? = nil) {
         let now = NIODeadline.now()
         let request = ServiceRequest(
             service: wire.service, params: wire.params, data: wire.data, requestID: responder.requestID,
             deadline: wire.deadlineMillis == 0 ? nil : now + .milliseconds(Int64(wire.deadlineMillis)),
-            taskID: wire.taskID)
+            taskID: wire.taskID, callerNode: callerNode)
         let cluster = self.cluster.withLockedValue { $0 }
         if let cluster, cluster.shell.isDark { return }
         let service = registry.lookup(wire.service)

@@ -1,6 +1,8 @@
 import DistriWire
 import Logging
 import NIOCore
+import NIOSSL
+import NIOTLS
 
 /// The node's end of a client connection: decodes requests, hands them to the node's dispatcher, and
 /// writes replies. Replies written while a read burst is being processed are flushed once at its end.
@@ -13,10 +15,26 @@ final class ServerHandler: ChannelInboundHandler {
     private var context: ChannelHandlerContext?
     private var isReading = false
     private var needsFlush = false
+    /// With TLS: node-only services need a caller with a node certificate.
+    private let requiresTLS: Bool
+    /// The name in the caller's node certificate, once the TLS handshake showed one.
+    private var callerNode: String?
 
-    init(dispatcher: RequestDispatcher, logger: Logger) {
+    init(dispatcher: RequestDispatcher, logger: Logger, requiresTLS: Bool = false) {
         self.dispatcher = dispatcher
         self.logger = logger
+        self.requiresTLS = requiresTLS
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case TLSUserEvent.handshakeCompleted = event,
+            let certificate = try? context.pipeline.syncOperations.nioSSL_peerCertificate(),
+            let der = try? certificate.toDERBytes(),
+            let identity = ClusterCertificates.identity(ofDER: der), identity.role == .node
+        {
+            callerNode = identity.name
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -42,11 +60,33 @@ final class ServerHandler: ChannelInboundHandler {
             handler: self, eventLoop: context.eventLoop, requestID: message.requestID)
         do {
             let request = try WireRequest.decode(message.payload)
-            dispatcher.dispatch(request, responder: responder)
+            if requiresTLS, callerNode == nil, BuiltinServices.nodeOnlyNames.contains(request.service) {
+                refuseInternal(request.service, responder: responder, context: context)
+                return
+            }
+            dispatcher.dispatch(request, responder: responder, callerNode: callerNode)
         } catch {
             dispatcher.recordMalformed()
             responder.reply(.failure(WireErrorReply(code: .malformed, message: error.description)))
         }
+    }
+
+    /// Refuses a node-only service to a caller without a node certificate; counted and logged.
+    private func refuseInternal(_ service: String, responder: Responder, context: ChannelHandlerContext) {
+        dispatcher.runtime.withLockedValue {
+            $0.counters.requestsReceived += 1
+            $0.counters.failed += 1
+            $0.counters.unauthorizedCalls += 1
+        }
+        logger.notice(
+            "refused an internal service to a caller without a node certificate",
+            metadata: ["service": "\(service)", "remote": "\(context.remoteAddress?.description ?? "?")"])
+        responder.reply(
+            .failure(
+                WireErrorReply(
+                    code: .unauthorized,
+                    message: "'\(service)' is internal: only CloudNodes with a certificate of this cluster may call it")
+            ))
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -72,6 +112,12 @@ final class ServerHandler: ChannelInboundHandler {
             context.writeAndFlush(wrapOutboundOut(message)).whenComplete { _ in
                 channel.close(promise: nil)
             }
+        } else if error is NIOSSLError || error is BoringSSLError {
+            dispatcher.runtime.withLockedValue { $0.counters.tlsHandshakesFailed += 1 }
+            logger.notice(
+                "closing connection: TLS failed",
+                metadata: ["remote": "\(context.remoteAddress?.description ?? "?")", "error": "\(error)"])
+            context.close(promise: nil)
         } else {
             logger.debug("connection error", metadata: ["error": "\(error)"])
             context.close(promise: nil)

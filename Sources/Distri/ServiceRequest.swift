@@ -14,11 +14,14 @@ public struct ServiceRequest: Sendable {
     public var deadline: NIODeadline?
     /// The caller's task id, the same on every retry of the call (0: none).
     public var taskID: UInt64
+    /// With TLS, the name in the caller's node certificate (nil: not a node, or plain TCP).
+    public var callerNode: String?
 
     public init(
         service: String, params: [String] = [], data: ByteBuffer, requestID: UInt64 = 0,
-        deadline: NIODeadline? = nil, taskID: UInt64 = 0
+        deadline: NIODeadline? = nil, taskID: UInt64 = 0, callerNode: String? = nil
     ) {
+        self.callerNode = callerNode
         self.taskID = taskID
         self.service = service
         self.params = params

@@ -20,6 +20,11 @@ public struct NodeStats: Codable, Sendable, Equatable {
     public var slowConnectionsDropped: UInt64 = 0
     /// Connections closed after no traffic for the idle timeout.
     public var idleConnectionsClosed: UInt64 = 0
+    /// Connections closed because their TLS handshake failed (plain TCP to a TLS port, a certificate
+    /// of another authority).
+    public var tlsHandshakesFailed: UInt64 = 0
+    /// Calls of a node-only service refused because the caller showed no node certificate.
+    public var unauthorizedCalls: UInt64 = 0
     /// Times this node itself failed (went dark, crashed a task, lost a peer link).
     public var serverFails: UInt64 = 0
     /// Tasks running now.

@@ -24,11 +24,7 @@ struct BenchCallsCommand: AsyncParsableCommand {
             Both runs use one client thread; the cloud runs in its own process.
             """)
 
-    @Option(name: .long, help: "Comma-separated node addresses; default: start a local cloud.")
-    var cloud: AddressList?
-
-    @Option(name: .long, help: "Nodes of the local cloud started when --cloud is not given.")
-    var nodes = 3
+    @OptionGroup var target: BenchCloud
 
     @Option(name: .long, help: "Number of calls.")
     var calls = 100_000
@@ -45,7 +41,15 @@ struct BenchCallsCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print JSON.")
     var json = false
 
+    @Flag(
+        name: .long,
+        help: "Also start an --insecure local cloud and run the same calls against it: the cost of TLS as a ratio.")
+    var compareInsecure = false
+
     func validate() throws {
+        if compareInsecure, target.cloud != nil || target.tls.insecure {
+            throw ValidationError("--compare-insecure measures two local clouds: give neither --cloud nor --insecure")
+        }
         if calls < 1 || concurrency < 1 || payload < 0 {
             throw ValidationError("calls and concurrency must be positive")
         }
@@ -53,32 +57,18 @@ struct BenchCallsCommand: AsyncParsableCommand {
 
     func run() async throws {
         let group = MultiThreadedEventLoopGroup.singleton
-        var child: LocalCloudProcess?
-        let addresses: [NodeAddress]
-        if let cloud {
-            addresses = cloud.addresses
-        } else {
-            let process = try LocalCloudProcess.start(nodes: nodes)
-            child = process
-            addresses = process.addresses
-        }
+        let cloud = try target.open()
+        let (addresses, child) = (cloud.addresses, cloud.child)
         defer { child?.stop() }
 
         let echo = try await LoopbackEcho.measure(
             calls: calls, concurrency: concurrency, size: payload + 24, group: group)
 
-        let client = Client(nodes: addresses, group: group)
+        let client = Client(nodes: addresses, configuration: cloud.configuration, group: group)
         let data = ByteBuffer(repeating: 0x61, count: payload)
         let service = self.service
-        // Warm up: open every connection.
-        for address in addresses { _ = try await client.call(data, service: service, node: address).get() }
-        let distri = try await LoadDriver.run(
-            name: "distri \(service)", loop: client.eventLoop, total: calls, concurrency: concurrency
-        ) { done in
-            client.call(data, service: service).assumeIsolated().whenComplete { result in
-                if case .success = result { done(true) } else { done(false) }
-            }
-        }
+        let distri = try await measureCalls(
+            client, name: "distri \(service)\(cloud.configuration.tls == nil ? "" : " (TLS)")")
         // Election overhead: the same small task on one node, elected there vs. sent as already elected.
         let target = addresses[0]
         var overhead: [LoadResult] = []
@@ -96,17 +86,39 @@ struct BenchCallsCommand: AsyncParsableCommand {
         }
         let stats = await client.collectStats()
         await client.shutdown()
+        var insecure: LoadResult?
+        if compareInsecure {
+            let plain = try BenchCloud.startLocal(nodes: addresses.count, insecure: true)
+            defer { plain.child?.stop() }
+            let plainClient = Client(nodes: plain.addresses, configuration: plain.configuration, group: group)
+            insecure = try await measureCalls(plainClient, name: "distri \(service) (--insecure)")
+            await plainClient.shutdown()
+        }
 
         let report = BenchReport(
             nodes: addresses.count, payloadBytes: payload, baseline: echo, distri: distri,
             throughputRatio: distri.callsPerSecond / echo.callsPerSecond, electionOff: overhead[0],
             electionOn: overhead[1],
             electionLatencyRatio: Double(overhead[1].p50Micros) / Double(max(1, overhead[0].p50Micros)),
-            nodeResidentMiB: stats.compactMap { try? $0.result.get().residentBytes }.map { Double($0) / 1_048_576 })
+            nodeResidentMiB: stats.compactMap { try? $0.result.get().residentBytes }.map { Double($0) / 1_048_576 },
+            insecure: insecure, tlsToInsecure: insecure.map { distri.callsPerSecond / $0.callsPerSecond })
         if json {
             print(try JSON.pretty(report))
         } else {
             print(report.text)
+        }
+    }
+
+    /// `calls` calls of the service, `concurrency` at a time, after one call to every node.
+    private func measureCalls(_ client: Client, name: String) async throws -> LoadResult {
+        let data = ByteBuffer(repeating: 0x61, count: payload)
+        let service = self.service
+        for address in client.nodes { _ = try await client.call(data, service: service, node: address).get() }
+        return try await LoadDriver.run(name: name, loop: client.eventLoop, total: calls, concurrency: concurrency) {
+            done in
+            client.call(data, service: service).assumeIsolated().whenComplete { result in
+                if case .success = result { done(true) } else { done(false) }
+            }
         }
     }
 }
@@ -121,6 +133,9 @@ struct BenchReport: Codable {
     var electionOn: LoadResult
     var electionLatencyRatio: Double
     var nodeResidentMiB: [Double]
+    /// The same calls against an `--insecure` local cloud in the same run, and TLS / insecure throughput.
+    var insecure: LoadResult?
+    var tlsToInsecure: Double?
 
     var text: String {
         func row(_ r: LoadResult) -> [String] {
@@ -131,14 +146,22 @@ struct BenchReport: Codable {
         }
         let table = TextTable.render(
             headers: ["run", "calls", "failed", "calls/s", "p50 µs", "p90 µs", "p99 µs", "max µs"],
-            rows: [row(baseline), row(distri), row(electionOff), row(electionOn)])
+            rows: [row(baseline), row(distri)] + (insecure.map { [row($0)] } ?? []) + [
+                row(electionOff), row(electionOn),
+            ])
         let memory = nodeResidentMiB.map { String(Int($0.rounded())) }.joined(separator: ", ")
-        return """
+        var text = """
             \(table)
             distri / loopback echo throughput: \(Int((throughputRatio * 100).rounded()))%  \
             (\(nodes) nodes, \(payloadBytes)-byte payload, concurrency \(distri.concurrency))
             election / no election, p50 latency of one small call at a time: \(Int((electionLatencyRatio * 100).rounded()))%
             node process resident memory (MiB): \(memory)
             """
+        if let insecure, let tlsToInsecure {
+            let p50 = Double(distri.p50Micros) / Double(max(1, insecure.p50Micros))
+            text +=
+                "\nTLS / --insecure: throughput \(Int((tlsToInsecure * 100).rounded()))%, p50 latency \(Int((p50 * 100).rounded()))%"
+        }
+        return text
     }
 }

@@ -27,11 +27,7 @@ struct BenchDBCommand: AsyncParsableCommand {
         case read
     }
 
-    @Option(name: .long, help: "Comma-separated node addresses; default: start a local cloud.")
-    var cloud: AddressList?
-
-    @Option(name: .long, help: "Nodes of the local cloud started when --cloud is not given.")
-    var nodes = 3
+    @OptionGroup var target: BenchCloud
 
     @Option(name: .long, help: "DB write-ahead log directory of the local cloud (default: in memory).")
     var dataDir: String?
@@ -75,19 +71,11 @@ struct BenchDBCommand: AsyncParsableCommand {
 
     func run() async throws {
         let group = MultiThreadedEventLoopGroup.singleton
-        var child: LocalCloudProcess?
-        let addresses: [NodeAddress]
-        if let cloud {
-            addresses = cloud.addresses
-        } else {
-            let process = try LocalCloudProcess.start(
-                nodes: nodes, extraArguments: dataDir.map { ["--data-dir", $0] } ?? [])
-            child = process
-            addresses = process.addresses
-        }
+        let cloud = try target.open(extraArguments: dataDir.map { ["--data-dir", $0] } ?? [])
+        let (addresses, child) = (cloud.addresses, cloud.child)
         defer { child?.stop() }
 
-        let client = Client(nodes: addresses, group: group)
+        let client = Client(nodes: addresses, configuration: cloud.configuration, group: group)
         do {
             let report = try await measure(client: client, addresses: addresses, local: child != nil)
             await client.shutdown()

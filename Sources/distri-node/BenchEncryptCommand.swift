@@ -21,11 +21,7 @@ struct BenchEncryptCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The PNG to encrypt; default: a generated 640x480 noisy image.")
     var image: String?
 
-    @Option(name: .long, help: "Comma-separated node addresses; default: start a local cloud.")
-    var cloud: AddressList?
-
-    @Option(name: .long, help: "Nodes of the local cloud started when --cloud is not given.")
-    var nodes = 3
+    @OptionGroup var target: BenchCloud
 
     @Option(name: .long, help: "Encrypt calls in flight against the cloud.")
     var clients = 8
@@ -52,7 +48,7 @@ struct BenchEncryptCommand: AsyncParsableCommand {
     }
 
     func validate() throws {
-        if clients < 1 || nodes < 1 { throw ValidationError("--clients and --nodes must be positive") }
+        if clients < 1 || target.nodes < 1 { throw ValidationError("--clients and --nodes must be positive") }
         if !(seconds > 0) { throw ValidationError("--seconds must be positive") }
     }
 
@@ -68,17 +64,11 @@ struct BenchEncryptCommand: AsyncParsableCommand {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let inProcess = try Self.pipelineThroughput(image: bytes, threads: cores, seconds: seconds)
 
-        var child: LocalCloudProcess?
-        let addresses: [NodeAddress]
-        if let cloud {
-            addresses = cloud.addresses
-        } else {
-            let process = try LocalCloudProcess.start(nodes: nodes)
-            child = process
-            addresses = process.addresses
-        }
+        let cloud = try target.open()
+        let (addresses, child) = (cloud.addresses, cloud.child)
         defer { child?.stop() }
-        let client = Client(nodes: addresses, group: MultiThreadedEventLoopGroup.singleton)
+        let client = Client(
+            nodes: addresses, configuration: cloud.configuration, group: MultiThreadedEventLoopGroup.singleton)
         let cloudResult: LoadResult
         do {
             try await BenchDBCommand.waitForMembership(client: client, nodes: addresses.count)

@@ -341,7 +341,7 @@ struct DBOptions: ParsableArguments {
     /// Runs `body` with a client of the cloud, and shuts the client down afterwards. With
     /// `conditional`, a `conflict` answer (the condition did not hold) ends the process with status 3.
     func connect(conditional: Bool = false, _ body: (DBConnection) async throws -> Void) async throws {
-        let client = Client(nodes: cloud.cloud.addresses)
+        let client = try cloud.client()
         do {
             try await body(DBConnection(client: client, options: self))
             await client.shutdown()

@@ -22,15 +22,26 @@ struct DemoCommand: AsyncParsableCommand {
         log.bootstrap()
         let logger = Logger(label: "distri.demo")
 
-        step(1, "Start a local cloud of \(nodes) nodes on free loopback ports")
-        let cloud = try await LocalCloud.start(nodes: nodes, host: "127.0.0.1", logger: logger)
+        step(1, "Start a local cloud of \(nodes) nodes on free loopback ports, speaking TLS")
+        let authority = try ThrowawayAuthority()
+        let cloud = try await LocalCloud.start(nodes: nodes, host: "127.0.0.1", authority: authority, logger: logger)
         for (node, address) in zip(cloud.nodes, cloud.addresses) { say("node \(node.id) at \(address)") }
+        say("a throw-away cluster CA issued each node's certificate; node links are mutual TLS")
+        let plain = Client(nodes: [cloud.addresses[0]], configuration: ClientConfiguration(timeout: .seconds(2)))
+        do {
+            _ = try await plain.send(Array("hello".utf8), service: BuiltinServices.echo)
+            say("plain TCP was answered (it should not be)")
+        } catch {
+            say("a plain TCP client is refused: \((error as? ClientError).map { "\($0.kind)" } ?? "\(error)")")
+        }
+        await plain.shutdown()
+        let secure = ClientConfiguration(tls: authority.clientTLS)
         for node in cloud.nodes {
             node.register("Uppercase") { request in request.bytes.map { $0 >= 97 && $0 <= 122 ? $0 - 32 : $0 } }
         }
         say("every node also serves a user service, Uppercase, registered in one line")
 
-        let client = Client(nodes: cloud.addresses)
+        let client = Client(nodes: cloud.addresses, configuration: secure)
         step(2, "Call services through the Client (bytes in, bytes out)")
         let echoed = try await client.send(Array("hello, cloud".utf8), service: BuiltinServices.echo)
         say("Echo(\"hello, cloud\") -> \"\(String(decoding: echoed, as: UTF8.self))\"")
@@ -59,7 +70,7 @@ struct DemoCommand: AsyncParsableCommand {
         print(stats.table)
 
         step(6, "The document DB: every node holds a replica")
-        try await databaseTour(cloud, stats: client)
+        try await databaseTour(cloud, stats: client, configuration: secure)
 
         step(7, "Encrypt an image on an elected node; the front end decodes and verifies it")
         try await encryptionTour(client)
@@ -117,9 +128,9 @@ struct DemoCommand: AsyncParsableCommand {
 
     /// Writes on different nodes, a filtered and sorted read on another, a conditional update, and
     /// each node's document count.
-    private func databaseTour(_ cloud: LocalCloud, stats: Client) async throws {
+    private func databaseTour(_ cloud: LocalCloud, stats: Client, configuration: ClientConfiguration) async throws {
         // One client per node, so that each call below goes where it says.
-        let clients = cloud.addresses.map { Client(nodes: [$0]) }
+        let clients = cloud.addresses.map { Client(nodes: [$0], configuration: configuration) }
         let databases = clients.map { DocumentDatabase(client: $0) }
         func node(_ index: Int) -> String { cloud.nodes[index % cloud.nodes.count].id }
         func at(_ index: Int) -> DocumentDatabase { databases[index % databases.count] }

@@ -12,7 +12,7 @@ struct DistriNode: AsyncParsableCommand {
             """,
         subcommands: [
             RunCommand.self, LocalCommand.self, StatsCommand.self, MembersCommand.self, GossipRateCommand.self,
-            DBCommand.self, BenchCommand.self, DemoCommand.self,
+            DBCommand.self, BenchCommand.self, DemoCommand.self, CertsCommand.self,
         ]
     )
 }

@@ -34,7 +34,8 @@ struct GossipRateCommand: AsyncParsableCommand {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0, metadataProvider: nil) }
         var logger = Logger(label: "distri.gossip-rate")
         logger.logLevel = .warning
-        let cloud = try await LocalCloud.start(nodes: nodes, host: "127.0.0.1", logger: logger)
+        let cloud = try await LocalCloud.start(
+            nodes: nodes, host: "127.0.0.1", authority: try ThrowawayAuthority(), logger: logger)
         // Let the cloud converge, then measure the difference over the window.
         try await Task.sleep(for: .seconds(3))
         let before = cloud.nodes.map { $0.stats().cluster }

@@ -5,12 +5,15 @@ import Foundation
 final class LocalCloudProcess {
     let process: Process
     let addresses: [NodeAddress]
+    /// Client TLS trusting the child's throw-away authority (nil for an `--insecure` child).
+    let tls: ClusterTLS?
 
     private let input: Pipe
 
-    private init(process: Process, addresses: [NodeAddress], input: Pipe) {
+    private init(process: Process, addresses: [NodeAddress], tls: ClusterTLS?, input: Pipe) {
         self.process = process
         self.addresses = addresses
+        self.tls = tls
         self.input = input
     }
 
@@ -18,13 +21,14 @@ final class LocalCloudProcess {
         var description: String
     }
 
-    /// Starts the child and waits for the line that lists the cloud's addresses.
-    static func start(nodes: Int, extraArguments: [String] = []) throws -> LocalCloudProcess {
+    /// Starts the child and waits for the line that lists the cloud's addresses (and the one naming
+    /// its authority's certificate, unless `insecure`).
+    static func start(nodes: Int, insecure: Bool = false, extraArguments: [String] = []) throws -> LocalCloudProcess {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         process.arguments =
             ["local", "--nodes", "\(nodes)", "--log-level", "warning", "--stop-on-eof", "--no-cloud-file"]
-            + extraArguments
+            + (insecure ? ["--insecure"] : []) + extraArguments
         let output = Pipe()
         let input = Pipe()
         process.standardOutput = output
@@ -46,7 +50,20 @@ final class LocalCloudProcess {
             process.terminate()
             throw StartError(description: "could not read the cloud's addresses from: \(line)")
         }
-        return LocalCloudProcess(process: process, addresses: addresses, input: input)
+        var tls: ClusterTLS?
+        if !insecure {
+            guard let caLine = text.split(separator: "\n").first(where: { $0.hasPrefix("ca: ") }) else {
+                process.terminate()
+                throw StartError(description: "the local cloud named no CA certificate:\n\(text)")
+            }
+            do {
+                tls = try ClusterTLS.load(authority: String(caLine.dropFirst("ca: ".count)))
+            } catch {
+                process.terminate()
+                throw error
+            }
+        }
+        return LocalCloudProcess(process: process, addresses: addresses, tls: tls, input: input)
     }
 
     /// Stops the child gracefully and waits for it.

@@ -38,6 +38,9 @@ struct LocalCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Do not write the cloud file.")
     var noCloudFile = false
 
+    @Flag(name: .long, help: "Plain TCP without TLS (debugging only; warns on every start).")
+    var insecure = false
+
     @OptionGroup var log: LogOptions
 
     func validate() throws {
@@ -47,12 +50,24 @@ struct LocalCommand: AsyncParsableCommand {
     func run() async throws {
         log.bootstrap()
         let logger = Logger(label: "distri.local")
+        if insecure { printWarning(TLSFiles.insecureWarning) }
+        let authority = insecure ? nil : try ThrowawayAuthority()
         let cloud = try await LocalCloud.start(
-            nodes: nodes, host: host, capacity: capacity, dataDirectory: dataDir, logger: logger)
+            nodes: nodes, host: host, capacity: capacity, dataDirectory: dataDir, authority: authority, logger: logger)
         var listing = ""
         for (node, address) in zip(cloud.nodes, cloud.addresses) {
             listing += "node \(node.id) listening on \(address)\n"
         }
+        // The throw-away authority's certificate, for clients: in a private temporary file (removed
+        // on exit), and beside the cloud file.
+        let authorityFile = try authority.map { authority -> String in
+            let path = (NSTemporaryDirectory() as NSString).appendingPathComponent(
+                "distri-local-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).ca.pem")
+            try TLSFiles.write(authority.authority.certificatePEM, to: path)
+            return path
+        }
+        defer { if let authorityFile { try? FileManager.default.removeItem(atPath: authorityFile) } }
+        if let authorityFile { listing += "ca: \(authorityFile)\n" }
         listing += "cloud: \(cloud.addresses.map(\.description).joined(separator: ","))\n"
         // Written straight to the file descriptor: a parent reading a pipe must see it at once.
         FileHandle.standardOutput.write(Data(listing.utf8))
@@ -63,6 +78,9 @@ struct LocalCommand: AsyncParsableCommand {
                 try FileManager.default.createDirectory(
                     atPath: (cloudFilePath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
                 try Data(cloudList.utf8).write(to: URL(fileURLWithPath: cloudFilePath), options: .atomic)
+                if let authority {
+                    try TLSFiles.write(authority.authority.certificatePEM, to: cloudFilePath + ".ca.pem", public: true)
+                }
             } catch {
                 logger.warning(
                     "could not write the cloud file", metadata: ["path": "\(cloudFilePath)", "error": "\(error)"])
@@ -72,6 +90,7 @@ struct LocalCommand: AsyncParsableCommand {
             // Only our own list: another local cloud may have replaced it since.
             if let cloudFilePath, FileManager.default.contents(atPath: cloudFilePath) == Data(cloudList.utf8) {
                 try? FileManager.default.removeItem(atPath: cloudFilePath)
+                try? FileManager.default.removeItem(atPath: cloudFilePath + ".ca.pem")
             }
         }
         let group = ServiceGroup(
@@ -90,11 +109,7 @@ struct LocalCommand: AsyncParsableCommand {
 extension LocalCommand {
     /// `$DISTRI_HOME/cloud`, else `~/.distri/cloud`: where peers look for the cloud.
     static func defaultCloudFile() -> String {
-        let environment = ProcessInfo.processInfo.environment
-        let base =
-            environment["DISTRI_HOME"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? (NSHomeDirectory() as NSString).appendingPathComponent(".distri")
-        return (base as NSString).appendingPathComponent("cloud")
+        (TLSFiles.home as NSString).appendingPathComponent("cloud")
     }
 }
 
@@ -109,9 +124,11 @@ final class LocalCloud: Service, Sendable {
     }
 
     /// Starts `count` nodes, each joining through the first. With `dataDirectory`, node i (from 1)
-    /// keeps its DB log and its id in `dataDirectory/node-i`.
+    /// keeps its DB log and its id in `dataDirectory/node-i`. With `authority`, every node gets a
+    /// certificate from it and the cloud speaks TLS.
     static func start(
-        nodes count: Int, host: String, capacity: Int = 64, dataDirectory: String? = nil, logger: Logger
+        nodes count: Int, host: String, capacity: Int = 64, dataDirectory: String? = nil,
+        authority: ThrowawayAuthority?, logger: Logger
     ) async throws -> LocalCloud {
         var nodes: [CloudNode] = []
         var addresses: [NodeAddress] = []
@@ -120,11 +137,12 @@ final class LocalCloud: Service, Sendable {
         let depositKey = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
         for index in 1...count {
             let directory = dataDirectory.map { ($0 as NSString).appendingPathComponent("node-\(index)") }
+            let nodeID = try directory.map { try DataDirectory.nodeID(in: $0, requested: nil) } ?? NodeID.random()
             let node = CloudNode(
                 configuration: CloudNodeConfiguration(
-                    listen: NodeAddress(host: host, port: 0), seeds: addresses.prefix(1).map { $0 },
-                    nodeID: try directory.map { try DataDirectory.nodeID(in: $0, requested: nil) },
-                    capacity: capacity, dataDirectory: directory, depositKey: depositKey),
+                    listen: NodeAddress(host: host, port: 0), seeds: addresses.prefix(1).map { $0 }, nodeID: nodeID,
+                    capacity: capacity, dataDirectory: directory, depositKey: depositKey,
+                    tls: try authority?.nodeTLS(name: nodeID)),
                 logger: logger)
             addresses.append(try await node.start())
             nodes.append(node)

@@ -14,7 +14,7 @@ struct MembersCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let client = Client(nodes: cloud.cloud.addresses)
+        let client = try cloud.client()
         let results = await client.collectStats()
         await client.shutdown()
         var views: [MembershipView] = []

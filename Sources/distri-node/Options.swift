@@ -1,5 +1,6 @@
 import ArgumentParser
 import Distri
+import Foundation
 import Logging
 
 /// Parses `host:port`.
@@ -24,9 +25,78 @@ struct CloudOptions: ParsableArguments {
     @Option(name: .long, help: "Comma-separated addresses of the cloud's nodes (host:port,...).")
     var cloud: AddressList
 
+    @OptionGroup var tls: ClientTLSOptions
+
     func validate() throws {
         if cloud.addresses.isEmpty { throw ValidationError("--cloud needs at least one host:port") }
     }
+
+    /// A client of the cloud, over TLS unless --insecure.
+    func client(_ configuration: ClientConfiguration = .init()) throws -> Client {
+        var configuration = configuration
+        configuration.tls = try tls.clientTLS()
+        return Client(nodes: cloud.addresses, configuration: configuration)
+    }
+}
+
+/// How a client reaches the cloud: TLS checked against the cluster's authority, or plain TCP.
+struct ClientTLSOptions: ParsableArguments {
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The cluster CA certificate (default: $DISTRI_CA, else the local cloud's ~/.distri/cloud.ca.pem).",
+            valueName: "file"))
+    var ca: String?
+
+    @Flag(name: .long, help: "Plain TCP without TLS, for a cloud started with --insecure (debugging only).")
+    var insecure = false
+
+    func clientTLS() throws -> ClusterTLS? {
+        if insecure { printWarning(TLSFiles.insecureWarning) }
+        return try TLSFiles.clientTLS(authority: ca, insecure: insecure)
+    }
+}
+
+/// TLS of a node: the cluster CA and the node's certificate and key, or --insecure.
+struct NodeTLSOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The cluster CA certificate (distri-node certs init).", valueName: "file"))
+    var ca: String?
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "This node's certificate (distri-node certs node); its name is the node's id.", valueName: "file"))
+    var cert: String?
+
+    @Option(name: .long, help: ArgumentHelp("This node's private key (mode 0600).", valueName: "file"))
+    var key: String?
+
+    @Flag(name: .long, help: "Plain TCP without TLS or authentication (debugging only; warns on every start).")
+    var insecure = false
+
+    func validate() throws {
+        let given = [ca, cert, key].compactMap { $0 }.count
+        if insecure, given > 0 { throw ValidationError("--insecure takes no --ca, --cert or --key") }
+        if !insecure, given != 3 {
+            throw ValidationError(
+                "a node needs --ca, --cert and --key (make them with `distri-node certs init` and `distri-node certs node --name NAME`), or --insecure"
+            )
+        }
+    }
+
+    /// The node's TLS; nil with --insecure (after the warning).
+    func nodeTLS() throws -> ClusterTLS? {
+        guard let ca, let cert, let key else {
+            printWarning(TLSFiles.insecureWarning)
+            return nil
+        }
+        return try ClusterTLS.load(authority: ca, certificate: cert, key: key)
+    }
+}
+
+/// Writes `text` to standard error.
+func printWarning(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
 }
 
 /// Logging options.

@@ -50,6 +50,8 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Also serve the test services Spin, Sleep and GoDark (for load and fault tests).")
     var testServices = false
 
+    @OptionGroup var tls: NodeTLSOptions
+
     @OptionGroup var log: LogOptions
 
     func validate() throws {
@@ -70,12 +72,18 @@ struct RunCommand: AsyncParsableCommand {
                 "no --deposit-key-file: this node makes its own deposit key, so view grants deposited through other nodes will not open here"
             )
         }
-        let nodeID = try dataDir.map { try DataDirectory.nodeID(in: $0, requested: id) } ?? id
+        let tls = try self.tls.nodeTLS()
+        let certified = tls?.identity?.name
+        if let certified, let id, id != certified {
+            throw ValidationError(
+                "--id \(id) differs from the name in --cert (\(certified)): a node is its certificate")
+        }
+        let nodeID = try dataDir.map { try DataDirectory.nodeID(in: $0, requested: certified ?? id) } ?? certified ?? id
         let node = CloudNode(
             configuration: CloudNodeConfiguration(
                 listen: listen, advertise: advertise, seeds: seeds?.addresses ?? [], nodeID: nodeID,
                 capacity: capacity, queueLimit: queue, limits: limits, cluster: ClusterSettings(chaosRate: chaos),
-                dataDirectory: dataDir, depositKey: depositKey),
+                dataDirectory: dataDir, depositKey: depositKey, tls: tls),
             logger: logger)
         if chaos > 0 { logger.warning("chaos mode: this node will go dark at random", metadata: ["rate": "\(chaos)"]) }
         if testServices { TestServices.register(on: node) }

@@ -17,7 +17,7 @@ struct StatsCommand: AsyncParsableCommand {
     var seedReport = false
 
     func run() async throws {
-        let client = Client(nodes: cloud.cloud.addresses)
+        let client = try cloud.client()
         let results = await client.collectStats()
         await client.shutdown()
         if json {

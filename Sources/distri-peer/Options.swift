@@ -32,8 +32,23 @@ struct CloudOption: ParsableArguments {
             valueName: "host:port,..."))
     var cloud: String?
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The cluster CA certificate (default: $DISTRI_CA, else the local cloud's ~/.distri/cloud.ca.pem).",
+            valueName: "file"))
+    var ca: String?
+
+    @Flag(name: .long, help: "Plain TCP without TLS, for a cloud started with --insecure (debugging only).")
+    var insecure = false
+
+    /// A client of the cloud, over TLS checked against the cluster's authority unless --insecure.
     func client() throws -> Client {
-        Client(nodes: try CloudLocator.resolve(flag: cloud), configuration: ClientConfiguration(timeout: .seconds(30)))
+        if insecure { FileHandle.standardError.write(Data((TLSFiles.insecureWarning + "\n").utf8)) }
+        return Client(
+            nodes: try CloudLocator.resolve(flag: cloud),
+            configuration: ClientConfiguration(
+                timeout: .seconds(30), tls: try TLSFiles.clientTLS(authority: ca, insecure: insecure)))
     }
 }
 

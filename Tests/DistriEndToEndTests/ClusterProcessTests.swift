@@ -40,7 +40,7 @@ private func runTasks(
             let ids = Set(nodes.map(\.id))
             #expect(await poll(timeout: .seconds(10)) { await membershipAgrees(observers: addresses, alive: ids) })
 
-            let client = Client(nodes: addresses)
+            let client = Client(nodes: addresses, configuration: .tls)
             let victim = nodes[2]
             var killedAt: ContinuousClock.Instant?
             let failures = await runTasks(client, total: 1000, concurrency: 16, service: "Sleep", params: ["10"]) {
@@ -83,13 +83,13 @@ private func runTasks(
             let addresses = nodes.map(\.address)
             let ids = Set(nodes.map(\.id))
             #expect(await poll(timeout: .seconds(10)) { await membershipAgrees(observers: addresses, alive: ids) })
-            let control = Client(nodes: [nodes[2].address])
+            let control = Client(nodes: [nodes[2].address], configuration: .tls)
             _ = try await control.call(
                 ByteBuffer(), service: "GoDark", params: ["4000"], node: nodes[2].address, routing: .local
             ).get()
             await control.shutdown()
             // Clients of the majority: tasks the majority first elects the cut-off node for fail over.
-            let majority = Client(nodes: [addresses[0], addresses[1]])
+            let majority = Client(nodes: [addresses[0], addresses[1]], configuration: .tls)
             let failures = await runTasks(majority, total: 400, concurrency: 16, service: "Sleep", params: ["10"])
             #expect(failures.isEmpty, "failed tasks: \(failures.prefix(3))")
             #expect(
@@ -110,7 +110,7 @@ private func runTasks(
             let addresses = nodes.map(\.address)
             let ids = Set(nodes.map(\.id))
             #expect(await poll(timeout: .seconds(10)) { await membershipAgrees(observers: addresses, alive: ids) })
-            let clients = (0..<64).map { _ in Client(nodes: addresses) }
+            let clients = (0..<64).map { _ in Client(nodes: addresses, configuration: .tls) }
             let before = await stats(of: addresses)
             let failures = await withTaskGroup(of: [Error].self) { group in
                 for client in clients {

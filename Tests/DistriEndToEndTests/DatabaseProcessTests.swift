@@ -11,7 +11,11 @@ import Testing
 private func seedDatabaseTest(
     _ addresses: [NodeAddress], clients: Int, progress done: Counter = Counter()
 ) async -> (failures: [String], ids: [String]) {
-    let pool = (0..<8).map { _ in Client(nodes: addresses, configuration: ClientConfiguration(timeout: .seconds(30))) }
+    let pool = (0..<8).map { _ in
+        Client(
+            nodes: addresses, configuration: ClientConfiguration(timeout: .seconds(30), tls: E2ETLS.authority.clientTLS)
+        )
+    }
     defer { for client in pool { Task { await client.shutdown() } } }
     return await withTaskGroup(of: (String?, String?).self) { group in
         for index in 0..<clients {
@@ -54,7 +58,7 @@ final class Counter: Sendable {
 
 /// Every node's view of the collection: id → views, read locally from each node.
 private func contents(of address: NodeAddress) async throws -> [String: JSONValue] {
-    let client = Client(nodes: [address])
+    let client = Client(nodes: [address], configuration: .tls)
     defer { Task { await client.shutdown() } }
     let db = DocumentDatabase(client: client)
     var all: [String: JSONValue] = [:]
@@ -78,7 +82,7 @@ private func contents(of address: NodeAddress) async throws -> [String: JSONValu
                 await poll(timeout: .seconds(10)) {
                     await membershipAgrees(observers: addresses, alive: Set(nodes.map(\.id)))
                 })
-            try await DocumentDatabase(client: Client(nodes: addresses)).createCollection("seed")
+            try await DocumentDatabase(client: Client(nodes: addresses, configuration: .tls)).createCollection("seed")
             let (failures, ids) = await seedDatabaseTest(addresses, clients: 500)
             #expect(failures.isEmpty, "\(failures.count) failed: \(failures.prefix(3))")
             try await expectEverywhere(ids, on: addresses)
@@ -93,7 +97,7 @@ private func contents(of address: NodeAddress) async throws -> [String: JSONValu
                 await poll(timeout: .seconds(10)) {
                     await membershipAgrees(observers: addresses, alive: Set(nodes.map(\.id)))
                 })
-            try await DocumentDatabase(client: Client(nodes: addresses)).createCollection("seed")
+            try await DocumentDatabase(client: Client(nodes: addresses, configuration: .tls)).createCollection("seed")
             let victim = nodes[2]
             let progress = Counter()
             async let outcome = seedDatabaseTest(addresses, clients: 500, progress: progress)

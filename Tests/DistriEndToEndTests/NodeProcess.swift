@@ -34,6 +34,7 @@ final class NodeProcess {
             "run", "--listen", listen.description, "--id", id, "--test-services", "--log-level", "warning",
         ]
         if !seeds.isEmpty { arguments += ["--seeds", seeds.map(\.description).joined(separator: ",")] }
+        if !extraArguments.contains("--insecure") { arguments += try E2ETLS.nodeArguments(id) }
         arguments += extraArguments
         process.arguments = arguments
         let output = Pipe()
@@ -116,7 +117,8 @@ func poll(timeout: Duration, every interval: Duration = .milliseconds(50), _ con
 
 /// Each node's stats by address (nil for an unreachable node).
 func stats(of nodes: [NodeAddress]) async -> [NodeAddress: NodeStats] {
-    let client = Client(nodes: nodes, configuration: ClientConfiguration(timeout: .seconds(2)))
+    let client = Client(
+        nodes: nodes, configuration: ClientConfiguration(timeout: .seconds(2), tls: E2ETLS.authority.clientTLS))
     defer { Task { await client.shutdown() } }
     var result: [NodeAddress: NodeStats] = [:]
     for item in await client.collectStats() {
@@ -132,4 +134,47 @@ func membershipAgrees(observers: [NodeAddress], alive: Set<String>) async -> Boo
     return views.values.allSatisfy { view in
         Set(view.members.filter { $0.status == "alive" }.map(\.id)) == alive
     }
+}
+
+/// The end-to-end tests' cluster authority, with its files in a private temporary directory: nodes
+/// started by the tests run with a certificate from it, and clients and peers trust it.
+enum E2ETLS {
+    static let authority: ThrowawayAuthority = {
+        do {
+            return try ThrowawayAuthority()
+        } catch {
+            fatalError("cannot make the tests' certificate authority: \(error)")
+        }
+    }()
+
+    static let directory: String = {
+        let path = (NSTemporaryDirectory() as NSString).appendingPathComponent("distri-e2e-certs-\(getpid())")
+        do {
+            try TLSFiles.write(
+                authority.authority.certificatePEM, to: (path as NSString).appendingPathComponent("ca.pem"))
+        } catch {
+            fatalError("cannot write the tests' CA certificate: \(error)")
+        }
+        return path
+    }()
+
+    /// The authority's certificate, for `--ca`.
+    static var caFile: String { (directory as NSString).appendingPathComponent("ca.pem") }
+
+    /// `--ca`, `--cert` and `--key` for a node named `id` (its certificate made on first use).
+    static func nodeArguments(_ id: String) throws -> [String] {
+        let certificate = (directory as NSString).appendingPathComponent("\(id).pem")
+        let key = (directory as NSString).appendingPathComponent("\(id).key")
+        if !FileManager.default.fileExists(atPath: certificate) {
+            let issued = try ClusterCertificates.issue(name: id, role: .node, authority: authority.authority)
+            try TLSFiles.write(issued.certificatePEM, to: certificate)
+            try TLSFiles.write(issued.keyPEM, to: key)
+        }
+        return ["--ca", caFile, "--cert", certificate, "--key", key]
+    }
+}
+
+extension ClientConfiguration {
+    /// The default settings, over TLS trusting ``E2ETLS/authority``.
+    static var tls: ClientConfiguration { ClientConfiguration(tls: E2ETLS.authority.clientTLS) }
 }

@@ -7,7 +7,7 @@ func runPeerCommand(_ arguments: [String], timeout: TimeInterval = 60) throws ->
 ) {
     let process = Process()
     process.executableURL = builtExecutable("distri-peer")
-    process.arguments = arguments
+    process.arguments = arguments + (arguments.contains("--cloud") ? ["--ca", E2ETLS.caFile] : [])
     let output = Pipe()
     let errors = Pipe()
     process.standardOutput = output
@@ -31,7 +31,9 @@ final class PeerDaemonProcess {
 
     init(home: String, cloud: String, refresh: Double) throws {
         process.executableURL = builtExecutable("distri-peer")
-        process.arguments = ["serve", "--home", home, "--cloud", cloud, "--refresh", "\(refresh)"]
+        process.arguments = [
+            "serve", "--home", home, "--cloud", cloud, "--refresh", "\(refresh)", "--ca", E2ETLS.caFile,
+        ]
         let output = Pipe()
         process.standardOutput = output
         try process.run()

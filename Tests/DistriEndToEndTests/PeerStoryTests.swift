@@ -100,7 +100,7 @@ import Testing
 
         // A forged grant (carol signs 99 views of alice's image for bob) and a replayed one (alice's
         // earlier grant, after the revoke below) are refused by the cloud.
-        let client = Client(nodes: [addresses[0], addresses[2]])
+        let client = Client(nodes: [addresses[0], addresses[2]], configuration: .tls)
         defer { Task { await client.shutdown() } }
         let peerCloud = PeerCloud(client: client)
         let inForce = try ViewGrant(

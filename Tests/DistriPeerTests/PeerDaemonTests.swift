@@ -23,7 +23,7 @@ struct PeerDaemonTests {
                     let peers = try await PeerCloud(client: client).peers(refreshMillis: 600_000)
                     #expect(peers.map(\.addresses) == [[address.description]])
                     #expect(peers.first?.status == .online)
-                    try await withClient([address]) { peer throws in
+                    try await withClient([address], peer: true) { peer throws in
                         let pong = try await peer.send([], service: PeerDaemon.pingService)
                         #expect(pong == Array("alice".utf8))
                         #expect(await remoteCode { _ = try await peer.send([], service: "Nope") } == .unknownService)

@@ -14,6 +14,7 @@ func withPeerCloud<T>(
         configuration.seeds = Array(addresses.prefix(1))
         configuration.depositKey = depositKey
         configuration.cluster = ClusterSettings(swim: SWIMSettings(probeInterval: 500, probeTimeout: 300))
+        configuration.tls = try TestTLS.authority.nodeTLS(name: configuration.nodeID)
         let node = CloudNode(configuration: configuration)
         addresses.append(try await node.start())
         nodes.append(node)
@@ -33,9 +34,12 @@ func withPeerCloud<T>(
     }
 }
 
-/// Runs `body` with a client of `addresses`, shutting it down afterwards.
-func withClient<T>(_ addresses: [NodeAddress], _ body: (Client) async throws -> T) async throws -> T {
-    let client = Client(nodes: addresses)
+/// Runs `body` with a client of `addresses` (cloud nodes over TLS, or peer daemons in plain TCP
+/// when `peer`), shutting it down afterwards.
+func withClient<T>(_ addresses: [NodeAddress], peer: Bool = false, _ body: (Client) async throws -> T) async throws
+    -> T
+{
+    let client = Client(nodes: addresses, configuration: peer ? ClientConfiguration() : .tls)
     do {
         let result = try await body(client)
         await client.shutdown()
@@ -83,4 +87,20 @@ func samplePNG(_ name: String) throws -> [UInt8] {
     let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
         "../../sample-images/\(name)")
     return Array(try Data(contentsOf: url))
+}
+
+/// The tests' cluster authority: every test node gets a certificate from it, and test clients trust it.
+enum TestTLS {
+    static let authority: ThrowawayAuthority = {
+        do {
+            return try ThrowawayAuthority()
+        } catch {
+            fatalError("cannot make the tests' certificate authority: \(error)")
+        }
+    }()
+}
+
+extension ClientConfiguration {
+    /// The default settings, over TLS trusting ``TestTLS/authority``.
+    static var tls: ClientConfiguration { ClientConfiguration(tls: TestTLS.authority.clientTLS) }
 }

@@ -124,7 +124,7 @@ struct RequestAndDeliveryTests {
             let grant = try await alice.grant(image: "rgb8", to: "bob", views: 1)
             let png = try SecureFiles.read(peers.alice.home.imageFile("rgb8"))
             let bobAddress = try #require(peers.daemons[1].address)
-            try await withClient([bobAddress]) { peer in
+            try await withClient([bobAddress], peer: true) { peer in
                 func deliver(_ bytes: ArraySlice<UInt8>, at offset: Int) async throws -> String {
                     let reply = try await peer.send(
                         try PeerSharing.deliverPayload(grant: grant, png: Array(bytes)),

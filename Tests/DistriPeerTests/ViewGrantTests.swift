@@ -228,7 +228,7 @@ struct ViewGrantTests {
                         }
                         // A delivery whose grant names someone else is refused by the daemon.
                         let bobAddress = try #require(peers.daemons[1].address)
-                        try await withClient([bobAddress]) { peer in
+                        try await withClient([bobAddress], peer: true) { peer in
                             var other = grant
                             other.recipient = "carol"
                             let payload = try PeerSharing.deliverPayload(
@@ -267,7 +267,7 @@ struct ViewGrantTests {
                                         owner: "alice", image: "rgb8", recipient: "bob", sequence: base + UInt64(index)
                                     ).signed(by: signing)
                                     guard let request else { return (false, "unsigned") }
-                                    let one = Client(nodes: [addresses[index % addresses.count]])
+                                    let one = Client(nodes: [addresses[index % addresses.count]], configuration: .tls)
                                     do {
                                         _ = try await PeerCloud(client: one).consume(request)
                                         await one.shutdown()
@@ -350,7 +350,7 @@ struct ViewGrantTests {
                         let delivered = try await alice.grant(image: "rgb8", to: "bob", views: 2)
                         try await alice.grant(image: "rgb8", to: "bob", views: 0)
                         let png = try SecureFiles.read(peers.alice.home.imageFile("rgb8"))
-                        try await withClient([try #require(back.address)]) { peer in
+                        try await withClient([try #require(back.address)], peer: true) { peer in
                             let payload = try PeerSharing.deliverPayload(grant: delivered, png: png)
                             #expect(
                                 await remoteCode {
@@ -395,7 +395,8 @@ struct ViewGrantTests {
                         nodes[1].goDark(for: .seconds(4))
                         nodes[2].goDark(for: .seconds(4))
                         let lonely = Client(
-                            nodes: [addresses[0]], configuration: ClientConfiguration(timeout: .seconds(2)))
+                            nodes: [addresses[0]],
+                            configuration: ClientConfiguration(timeout: .seconds(2), tls: TestTLS.authority.clientTLS))
                         let partitioned = try request()
                         var alone: String
                         do {
@@ -408,7 +409,9 @@ struct ViewGrantTests {
                         #expect(alone != "released", "the minority side released a key")
                         // Healed: the views left are released, and no more.
                         // Short calls: a node still dark drops them without an answer.
-                        let healing = Client(nodes: addresses, configuration: ClientConfiguration(timeout: .seconds(2)))
+                        let healing = Client(
+                            nodes: addresses,
+                            configuration: ClientConfiguration(timeout: .seconds(2), tls: TestTLS.authority.clientTLS))
                         let healed = PeerCloud(client: healing)
                         var released = 0
                         var failures: [String] = []

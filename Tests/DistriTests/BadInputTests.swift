@@ -17,7 +17,7 @@ import Testing
     func badInputs() async throws {
         try await withCloud(nodes: 1) { nodes, addresses in
             let address = addresses[0]
-            let client = Client(nodes: addresses)
+            let client = Client(nodes: addresses, configuration: .tls)
             let echoed = try await client.send([1], service: BuiltinServices.echo)
             #expect(echoed == [1])
 
@@ -75,7 +75,8 @@ import Testing
         try await withCloud(nodes: 1) { _, addresses in
             let client = Client(
                 nodes: addresses,
-                configuration: ClientConfiguration(limits: WireLimits(maxMessageSize: 1000)))
+                configuration: ClientConfiguration(
+                    limits: WireLimits(maxMessageSize: 1000), tls: TestTLS.authority.clientTLS))
             await #expect {
                 _ = try await client.send([UInt8](repeating: 0, count: 2000), service: BuiltinServices.echo)
             } throws: { ($0 as? ClientError)?.kind == .tooLarge }
@@ -91,7 +92,7 @@ import Testing
                 $0.limits = WireLimits(maxFramePayload: 4096, chunkSize: 4096, maxMessageSize: 10_000)
             }
         ) { _, addresses in
-            let big = Client(nodes: addresses)
+            let big = Client(nodes: addresses, configuration: .tls)
             await #expect {
                 _ = try await big.send([UInt8](repeating: 0, count: 50_000), service: BuiltinServices.echo)
             } throws: { error in
@@ -99,7 +100,7 @@ import Testing
                 return error?.remoteCode == .tooLarge || error?.kind == .connectionLost
             }
             await big.shutdown()
-            let small = Client(nodes: addresses)
+            let small = Client(nodes: addresses, configuration: .tls)
             let echoed = try await small.send([1, 2, 3], service: BuiltinServices.echo)
             #expect(echoed == [1, 2, 3])
             await small.shutdown()

@@ -15,7 +15,7 @@ import Testing
                 node.register("Reverse") { request in Array(request.bytes.reversed()) }
             }
         ) { nodes, addresses in
-            let client = Client(nodes: addresses)
+            let client = Client(nodes: addresses, configuration: .tls)
             let futures = (0..<10_000).map { i in
                 client.call(ByteBuffer(string: "call-\(i)"), service: "Reverse").map { reply in
                     (i, String(buffer: reply))
@@ -52,7 +52,7 @@ import Testing
                 }
             }
         ) { nodes, addresses in
-            let client = Client(nodes: addresses)
+            let client = Client(nodes: addresses, configuration: .tls)
             let futures = (0..<10).map { i in client.call(ByteBuffer(string: "\(i)"), service: "Slow") }
             // Six calls are refused while two run and two wait.
             var busy = 0
@@ -86,7 +86,7 @@ import Testing
             var payload = ByteBuffer()
             payload.reserveCapacity(32 << 20)
             for _ in 0..<(32 << 20) / 8 { payload.writeInteger(generator.next() as UInt64) }
-            let client = Client(nodes: addresses)
+            let client = Client(nodes: addresses, configuration: .tls)
             async let small = client.call(ByteBuffer(string: "small"), service: BuiltinServices.echo)
                 .get()
             let reply = try await client.call(payload, service: BuiltinServices.echo).get()
@@ -111,7 +111,7 @@ import Testing
                 }
             }
         ) { _, addresses in
-            let client = Client(nodes: addresses)
+            let client = Client(nodes: addresses, configuration: .tls)
             await #expect {
                 _ = try await client.send([1], service: "NoSuchService")
             } throws: { ($0 as? ClientError)?.remoteCode == .unknownService }
@@ -134,14 +134,14 @@ import Testing
     func unreachableNodeSkipped() async throws {
         let dead = try await unusedLoopbackAddress()
         try await withCloud(nodes: 1) { _, addresses in
-            let client = Client(nodes: [dead] + addresses)
+            let client = Client(nodes: [dead] + addresses, configuration: .tls)
             for i in 0..<20 {
                 let echoed = try await client.send([UInt8(i)], service: BuiltinServices.echo)
                 #expect(echoed == [UInt8(i)])
             }
             await client.shutdown()
         }
-        let lonely = Client(nodes: [dead])
+        let lonely = Client(nodes: [dead], configuration: .tls)
         await #expect {
             _ = try await lonely.send([1], service: BuiltinServices.echo)
         } throws: { ($0 as? ClientError)?.kind == .connectFailed }
@@ -152,7 +152,7 @@ import Testing
     func collectStats() async throws {
         let dead = try await unusedLoopbackAddress()
         try await withCloud(nodes: 2) { nodes, addresses in
-            let client = Client(nodes: addresses + [dead])
+            let client = Client(nodes: addresses + [dead], configuration: .tls)
             for _ in 0..<10 { _ = try await client.send([1], service: BuiltinServices.echo) }
             let results = await client.collectStats()
             #expect(results.count == 3)
@@ -175,13 +175,14 @@ import Testing
         let gate = Gate()
         var configuration = CloudNodeConfiguration()
         configuration.capacity = 4
+        configuration.tls = try TestTLS.authority.nodeTLS(name: configuration.nodeID)
         let node = CloudNode(configuration: configuration)
         node.register("Slow") { request in
             await gate.wait()
             return request.bytes
         }
         let address = try await node.start()
-        let client = Client(nodes: [address])
+        let client = Client(nodes: [address], configuration: .tls)
         let inFlight = client.call(ByteBuffer(string: "finish me"), service: "Slow")
         #expect(await eventually { gate.waiting == 1 })
         async let stopped: Void = node.shutdown()
@@ -214,7 +215,7 @@ import Testing
                 await eventually {
                     nodes[0].stats().members.allSatisfy { $0.id == nodes[0].id || $0.services.contains("Where") }
                 })
-            let client = Client(nodes: [addresses[0]])
+            let client = Client(nodes: [addresses[0]], configuration: .tls)
             for _ in 0..<50 { _ = try await client.send([], service: "Where") }
             #expect(runs.increment() == 51, "50 tasks, 50 executions: no broadcast, no repeat")
             let cluster = nodes[0].stats().cluster
@@ -237,7 +238,7 @@ import Testing
                 }
             }
         ) { nodes, addresses in
-            let client = Client(nodes: [addresses[0]])
+            let client = Client(nodes: [addresses[0]], configuration: .tls)
             // A machine busy with other tests can make a node briefly suspect its peer (and keep every
             // task): try up to three bursts, each once the entry node sees its peer alive.
             var executors: [String: Int] = [:]
@@ -274,7 +275,7 @@ import Testing
                 node.register("Count") { _ in Array("\(runs.increment())".utf8) }
             }
         ) { nodes, addresses in
-            let client = Client(nodes: addresses)
+            let client = Client(nodes: addresses, configuration: .tls)
             let first = try await client.call(ByteBuffer(), service: "Count", taskID: 77).get()
             let retry = try await client.call(ByteBuffer(), service: "Count", taskID: 77).get()
             let other = try await client.call(ByteBuffer(), service: "Count", taskID: 78).get()
@@ -299,7 +300,7 @@ import Testing
                         $0.stats().members.filter { $0.status == "alive" && $0.services.contains("Count") }.count == 2
                     }
                 })
-            let client = Client(nodes: addresses)
+            let client = Client(nodes: addresses, configuration: .tls)
             let first = try await client.call(
                 ByteBuffer(), service: "Count", node: addresses[1], routing: .local, taskID: 99
             ).get()
@@ -317,6 +318,7 @@ import Testing
     func chaos() async throws {
         var configuration = CloudNodeConfiguration()
         configuration.cluster.chaosRate = 1
+        configuration.tls = try TestTLS.authority.nodeTLS(name: configuration.nodeID)
         let node = CloudNode(configuration: configuration)
         _ = try await node.start()
         #expect(await eventually(timeout: .seconds(20)) { node.stats().serverFails > 0 })

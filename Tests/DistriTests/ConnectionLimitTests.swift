@@ -14,7 +14,10 @@ private func rawConnection(to address: NodeAddress, from source: String? = nil) 
     let channel =
         try await bootstrap
         .channelInitializer { channel in
-            channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(collector) }
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(try TestTLS.authority.clientTLS.makeClientHandler())
+                try channel.pipeline.syncOperations.addHandler(collector)
+            }
         }
         .connect(host: address.host, port: address.port).get()
     return (channel, collector)
@@ -39,7 +42,7 @@ private func closedByNode(_ channel: Channel, within timeout: TimeAmount) async 
             }
         ) { nodes, addresses in
             // The normal client is connected first, so the drip's window is spent serving it.
-            let client = Client(nodes: addresses)
+            let client = Client(nodes: addresses, configuration: .tls)
             #expect(try await client.send([0], service: BuiltinServices.echo) == [0])
             let (channel, _) = try await rawConnection(to: addresses[0])
             var header = ByteBuffer()
@@ -74,7 +77,7 @@ private func closedByNode(_ channel: Channel, within timeout: TimeAmount) async 
             #expect(channels.filter { $0.isActive }.count == 3)
             for channel in channels where channel.isActive { try? await channel.close() }
             // Other sources are not affected.
-            let client = Client(nodes: addresses)
+            let client = Client(nodes: addresses, configuration: .tls)
             var answered = false
             for _ in 0..<50 where !answered {
                 answered = (try? await client.send([7], service: BuiltinServices.echo)) == [7]

@@ -11,7 +11,7 @@ private func withDatabase<T>(
     _ body: ([CloudNode], DocumentDatabase) async throws -> T
 ) async throws -> T {
     try await withCloud(nodes: count, clustered: true, configure: configure) { nodes, addresses in
-        let client = Client(nodes: addresses)
+        let client = Client(nodes: addresses, configuration: .tls)
         defer { Task { await client.shutdown() } }
         return try await body(nodes, DocumentDatabase(client: client))
     }
@@ -67,7 +67,7 @@ private func eventuallyAsync(timeout: Duration = .seconds(10), _ condition: () a
             #expect(failures == 0)
             #expect(await eventually { nodes.allSatisfy { $0.stats().collections["catalog"] == clients } })
             for node in nodes {
-                let local = DocumentDatabase(client: Client(nodes: [node.address!]))
+                let local = DocumentDatabase(client: Client(nodes: [node.address!], configuration: .tls))
                 let updated = try await local.count("catalog", filter: ["views": ["$gte": 1]])
                 #expect(updated == clients, "every update is on \(node.id)")
                 await local.client.shutdown()
@@ -112,13 +112,15 @@ private func eventuallyAsync(timeout: Duration = .seconds(10), _ condition: () a
         try await withDatabase { nodes, db in
             try await db.createCollection("c")
             let id = try await db.add(["a": 0, "b": 0], to: "c")
-            let first = DocumentDatabase(client: Client(nodes: [nodes[0].address!]), consistency: .one)
-            let second = DocumentDatabase(client: Client(nodes: [nodes[1].address!]), consistency: .one)
+            let first = DocumentDatabase(
+                client: Client(nodes: [nodes[0].address!], configuration: .tls), consistency: .one)
+            let second = DocumentDatabase(
+                client: Client(nodes: [nodes[1].address!], configuration: .tls), consistency: .one)
             async let one: Void = { _ = try await first.update(id, in: "c", set: ["a": 1]) }()
             async let two: Void = { _ = try await second.update(id, in: "c", set: ["b": 2]) }()
             _ = try await (one, two)
             for node in nodes {
-                let local = DocumentDatabase(client: Client(nodes: [node.address!]))
+                let local = DocumentDatabase(client: Client(nodes: [node.address!], configuration: .tls))
                 #expect(await eventuallyAsync { (try? await local.count("c", filter: ["a": 1, "b": 2])) == 1 })
                 await local.client.shutdown()
             }
@@ -176,7 +178,7 @@ private func eventuallyAsync(timeout: Duration = .seconds(10), _ condition: () a
             let outcomes = await withTaskGroup(of: (Int, Int).self) { group in
                 for node in nodes {
                     group.addTask {
-                        let local = DocumentDatabase(client: Client(nodes: [node.address!]))
+                        let local = DocumentDatabase(client: Client(nodes: [node.address!], configuration: .tls))
                         var granted = 0
                         var refused = 0
                         for _ in 0..<8 {
@@ -207,12 +209,13 @@ private func eventuallyAsync(timeout: Duration = .seconds(10), _ condition: () a
     func readYourWrites() async throws {
         try await withDatabase { nodes, db in
             try await db.createCollection("s")
-            var writer = DocumentDatabase(client: Client(nodes: [nodes[0].address!]), consistency: .one)
+            var writer = DocumentDatabase(
+                client: Client(nodes: [nodes[0].address!], configuration: .tls), consistency: .one)
             writer.readYourWrites = true
             for round in 0..<20 {
                 let id = try await writer.add(["round": .number(Double(round))], to: "s")
                 for node in nodes.dropFirst() {
-                    var reader = DocumentDatabase(client: Client(nodes: [node.address!]))
+                    var reader = DocumentDatabase(client: Client(nodes: [node.address!], configuration: .tls))
                     let token = writer.session
                     reader.readYourWrites = true
                     let bytes = try await reader.client.send(

@@ -38,7 +38,8 @@ private func remoteError(_ body: () async throws -> Void) async -> ClientError? 
                     group.addTask {
                         let client = Client(
                             nodes: [addresses[0]],
-                            configuration: ClientConfiguration(connectTimeout: .seconds(10)))
+                            configuration: ClientConfiguration(
+                                connectTimeout: .seconds(10), tls: TestTLS.authority.clientTLS))
                         let encryption = ImageEncryptionClient(client: client)
                         var failed = 0
                         for round in 0..<10 {
@@ -72,7 +73,7 @@ private func remoteError(_ body: () async throws -> Void) async -> ClientError? 
         let small = try #require(images.first { $0.name == "gray1.png" })
         let large = try #require(images.max { $0.bytes.count < $1.bytes.count })
         try await withCloud(nodes: 1) { _, addresses in
-            let client = Client(nodes: addresses)
+            let client = Client(nodes: addresses, configuration: .tls)
             let encryption = ImageEncryptionClient(client: client)
             let cover = CoverGenerator.cover(width: 320, height: 240, seed: 7)
             let coverPNG = try PNGCodec.encode(cover, settings: .default)

@@ -10,6 +10,7 @@ import Testing
 func withCloud<T>(
     nodes count: Int,
     clustered: Bool = false,
+    insecure: Bool = false,
     configure: (inout CloudNodeConfiguration) -> Void = { _ in },
     setUp: (CloudNode) -> Void = { _ in },
     _ body: ([CloudNode], [NodeAddress]) async throws -> T
@@ -23,6 +24,9 @@ func withCloud<T>(
             configuration.cluster = .patient
         }
         configure(&configuration)
+        if !insecure, configuration.tls == nil {
+            configuration.tls = try TestTLS.authority.nodeTLS(name: configuration.nodeID)
+        }
         let node = CloudNode(configuration: configuration)
         setUp(node)
         addresses.append(try await node.start())
@@ -56,10 +60,11 @@ func unusedLoopbackAddress() async throws -> NodeAddress {
 }
 
 /// Sends raw bytes to `address` and collects everything the other side sends until it closes the
-/// connection, a whole frame has arrived when `untilFrame` is set, or `timeout` passes.
+/// connection, a whole frame has arrived when `untilFrame` is set, or `timeout` passes. Over TLS
+/// trusting ``TestTLS/authority`` unless `plain`.
 func rawExchange(
     _ bytes: ByteBuffer, with address: NodeAddress, closeAfterWrite: Bool = false, untilFrame: Bool = false,
-    timeout: TimeAmount = .seconds(10)
+    timeout: TimeAmount = .seconds(10), plain: Bool = false
 )
     async throws -> (received: ByteBuffer, closedByPeer: Bool)
 {
@@ -67,6 +72,9 @@ func rawExchange(
     let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
         .channelInitializer { channel in
             channel.eventLoop.makeCompletedFuture {
+                if !plain {
+                    try channel.pipeline.syncOperations.addHandler(try TestTLS.authority.clientTLS.makeClientHandler())
+                }
                 try channel.pipeline.syncOperations.addHandler(collector)
             }
         }
@@ -150,4 +158,20 @@ func eventually(timeout: Duration = .seconds(10), _ condition: () -> Bool) async
         try? await Task.sleep(for: .milliseconds(2))
     }
     return condition()
+}
+
+/// The tests' cluster authority: every test node gets a certificate from it, and test clients trust it.
+enum TestTLS {
+    static let authority: ThrowawayAuthority = {
+        do {
+            return try ThrowawayAuthority()
+        } catch {
+            fatalError("cannot make the tests' certificate authority: \(error)")
+        }
+    }()
+}
+
+extension ClientConfiguration {
+    /// The default settings, over TLS trusting ``TestTLS/authority``.
+    static var tls: ClientConfiguration { ClientConfiguration(tls: TestTLS.authority.clientTLS) }
 }

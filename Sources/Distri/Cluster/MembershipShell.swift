@@ -82,12 +82,18 @@ final class MembershipShell: Sendable {
     }
 
     /// A `Gossip` request arrived.
-    func receive(_ bytes: ByteBuffer) throws(ServiceError) {
+    /// With TLS, `sender` is the name in the caller's node certificate, and the envelope must come
+    /// from that member: membership carries only authenticated ids.
+    func receive(_ bytes: ByteBuffer, sender: String? = nil) throws(ServiceError) {
         let envelope: SWIMEnvelope
         do {
             envelope = try SWIMEnvelope.decode(Array(buffer: bytes))
         } catch {
             throw ServiceError(.malformed, "bad gossip: \(error)")
+        }
+        if let sender, envelope.from.id != sender {
+            throw ServiceError(
+                .unauthorized, "gossip from '\(envelope.from.id)' over a connection certified for '\(sender)'")
         }
         let now = MonotonicClock.millis()
         let directives = state.withLockedValue { state -> [SWIMDirective] in
