@@ -12,7 +12,8 @@ struct DistriNode: AsyncParsableCommand {
             """,
         subcommands: [
             RunCommand.self, LocalCommand.self, StatsCommand.self, MembersCommand.self, GossipRateCommand.self,
-            DBCommand.self, BenchCommand.self, DemoCommand.self, CertsCommand.self,
+            DBCommand.self, BenchCommand.self, DemoCommand.self, CertsCommand.self, ExampleCommand.self,
+            SweepCommand.self,
         ]
     )
 }

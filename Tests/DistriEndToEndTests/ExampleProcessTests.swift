@@ -1,0 +1,61 @@
+import Distri
+import Foundation
+import Testing
+
+/// `distri-node example`, the original example program's interface, against real node processes.
+@Suite(.serialized) struct ExampleProcessTests {
+    /// Runs `distri-node` with `arguments` to the end (at most 120 s).
+    private static func node(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = NodeProcess.executable
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let timer = DispatchWorkItem { if process.isRunning { process.terminate() } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 120, execute: timer)
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        timer.cancel()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// The CSV row of a `--csv` report, by column name.
+    private static func row(_ csv: String) -> [String: String] {
+        let lines = csv.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        guard lines.count >= 2 else { return [:] }
+        return Dictionary(uniqueKeysWithValues: zip(lines[0].map(String.init), lines[1].map(String.init)))
+    }
+
+    @Test("the original DB and Encrypt tests through `example --mode client`: 0 failed, every document on every node")
+    func originalTests() async throws {
+        try await withNodeProcesses(3) { nodes in
+            let ips = nodes.map(\.address.description).joined(separator: ",")
+            #expect(
+                await poll(timeout: .seconds(30)) {
+                    await membershipAgrees(observers: nodes.map(\.address), alive: Set(nodes.map(\.id)))
+                })
+            let db = try Self.node([
+                "example", "--mode", "client", "--test", "test-client-db", "--n", "40", "--ips", ips, "--ca",
+                E2ETLS.caFile, "--csv",
+            ])
+            #expect(db.status == 0, "\(db.output)")
+            let dbRow = Self.row(db.output)
+            #expect(dbRow["failed_tasks"] == "0" && dbRow["tasks"] == "160")
+            #expect(dbRow["documents_acknowledged"] == "40" && dbRow["documents_on_every_node"] == "40")
+
+            let encrypt = try Self.node([
+                "example", "--mode", "client", "--test", "test-client-encrypt", "--n", "4", "--n-servers", "2",
+                "--ips", ips, "--ca", E2ETLS.caFile, "--csv",
+            ])
+            #expect(encrypt.status == 0, "\(encrypt.output)")
+            let encryptRow = Self.row(encrypt.output)
+            #expect(encryptRow["failed_tasks"] == "0" && encryptRow["tasks"] == "40" && encryptRow["servers"] == "2")
+
+            let report = try Self.node(["example", "--mode", "client", "--report", "--ips", ips, "--ca", E2ETLS.caFile])
+            #expect(report.status == 0)
+            #expect(report.output.components(separatedBy: "Received response from").count - 1 == 3)
+            #expect(report.output.contains("DB Data: catalog: 40 entries"))
+        }
+    }
+}
