@@ -14,10 +14,13 @@ struct Measurement {
     var bytesProcessed: Int
 
     var line: String {
-        let rate = bytesProcessed > 0 ? String(format: "%9.1f MB/s", Double(bytesProcessed) / nanosPerOp * 1e3) : ""
-        return String(
-            format: "%-34@ %12.0f ns/op %12.0f ops/s %8.1f mallocs/op %10.0f B/op %@", name as NSString, nanosPerOp,
-            1e9 / nanosPerOp, mallocsPerOp, bytesPerOp, rate as NSString)
+        let rate = bytesProcessed > 0 ? String(format: "%.1f MB/s", Double(bytesProcessed) / nanosPerOp * 1e3) : ""
+        let columns = [
+            String(format: "%.0f ns/op", nanosPerOp), String(format: "%.0f ops/s", 1e9 / nanosPerOp),
+            String(format: "%.1f mallocs/op", mallocsPerOp), String(format: "%.0f B/op", bytesPerOp), rate,
+        ]
+        return name.padding(toLength: 40, withPad: " ", startingAt: 0)
+            + columns.map { String(repeating: " ", count: max(0, 18 - $0.count)) + $0 }.joined()
     }
 }
 
