@@ -5,7 +5,7 @@ import Testing
 /// `distri-node example`, the original example program's interface, against real node processes.
 @Suite(.serialized) struct ExampleProcessTests {
     /// Runs `distri-node` with `arguments` to the end (at most 120 s).
-    private static func node(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    static func node(_ arguments: [String]) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = NodeProcess.executable
         process.arguments = arguments
@@ -57,5 +57,35 @@ import Testing
             #expect(report.output.components(separatedBy: "Received response from").count - 1 == 3)
             #expect(report.output.contains("DB Data: catalog: 40 entries"))
         }
+    }
+}
+
+extension ExampleProcessTests {
+    @Test("`example --mode server` runs a node (here --insecure, on a free port) that `--mode client --report` reaches")
+    func serverMode() async throws {
+        let process = Process()
+        process.executableURL = NodeProcess.executable
+        process.arguments = ["example", "--mode", "server", "--ips", "127.0.0.1:0", "--insecure"]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        var text = ""
+        let deadline = Date().addingTimeInterval(30)
+        while !text.contains("\n"), Date() < deadline {
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            text += String(decoding: chunk, as: UTF8.self)
+        }
+        let address = try #require(
+            text.range(of: "listening on ").map { String(text[$0.upperBound...].prefix { !$0.isNewline }) },
+            "the server printed no address: \(text)")
+        let report = try Self.node(["example", "--mode", "client", "--report", "--ips", address, "--insecure"])
+        #expect(report.status == 0)
+        #expect(report.output.contains("Received response from \(address)"))
     }
 }
