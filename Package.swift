@@ -76,9 +76,14 @@ let package = Package(
                 .product(name: "SwiftASN1", package: "swift-asn1"),
             ]
         ),
+        .target(
+            name: "DistriCommandLine",
+            dependencies: ["Distri", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         .executableTarget(
             name: "distri-node",
             dependencies: [
+                "DistriCommandLine",
                 "Distri",
                 "DistriCore",
                 "DistriImaging",
@@ -106,6 +111,7 @@ let package = Package(
         .executableTarget(
             name: "distri-peer",
             dependencies: [
+                "DistriCommandLine",
                 "DistriPeer",
                 "Distri",
                 "DistriCore",

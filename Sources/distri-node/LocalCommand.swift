@@ -1,5 +1,6 @@
 import ArgumentParser
 import Distri
+import DistriCommandLine
 import Foundation
 import Logging
 import ServiceLifecycle

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Distri
+import DistriCommandLine
 import Foundation
 import Logging
 
@@ -39,24 +40,6 @@ struct CloudOptions: ParsableArguments {
     }
 }
 
-/// How a client reaches the cloud: TLS checked against the cluster's authority, or plain TCP.
-struct ClientTLSOptions: ParsableArguments {
-    @Option(
-        name: .long,
-        help: ArgumentHelp(
-            "The cluster CA certificate (default: $DISTRI_CA, else the local cloud's ~/.distri/cloud.ca.pem).",
-            valueName: "file"))
-    var ca: String?
-
-    @Flag(name: .long, help: "Plain TCP without TLS, for a cloud started with --insecure (debugging only).")
-    var insecure = false
-
-    func clientTLS() throws -> ClusterTLS? {
-        if insecure { printWarning(TLSFiles.insecureWarning) }
-        return try TLSFiles.clientTLS(authority: ca, insecure: insecure)
-    }
-}
-
 /// TLS of a node: the cluster CA and the node's certificate and key, or --insecure.
 struct NodeTLSOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The cluster CA certificate (distri-node certs init).", valueName: "file"))
@@ -92,11 +75,6 @@ struct NodeTLSOptions: ParsableArguments {
         }
         return try ClusterTLS.load(authority: ca, certificate: cert, key: key)
     }
-}
-
-/// Writes `text` to standard error.
-func printWarning(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
 }
 
 /// Logging options.

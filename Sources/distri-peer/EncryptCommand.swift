@@ -1,4 +1,5 @@
 import ArgumentParser
+import DistriCommandLine
 import DistriPeer
 import Foundation
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DistriCommandLine
 import DistriCore
 import DistriPeer
 import Foundation

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Distri
+import DistriCommandLine
 import DistriCore
 import DistriPeer
 import Foundation
@@ -32,23 +33,13 @@ struct CloudOption: ParsableArguments {
             valueName: "host:port,..."))
     var cloud: String?
 
-    @Option(
-        name: .long,
-        help: ArgumentHelp(
-            "The cluster CA certificate (default: $DISTRI_CA, else the local cloud's ~/.distri/cloud.ca.pem).",
-            valueName: "file"))
-    var ca: String?
-
-    @Flag(name: .long, help: "Plain TCP without TLS, for a cloud started with --insecure (debugging only).")
-    var insecure = false
+    @OptionGroup var tls: ClientTLSOptions
 
     /// A client of the cloud, over TLS checked against the cluster's authority unless --insecure.
     func client() throws -> Client {
-        if insecure { FileHandle.standardError.write(Data((TLSFiles.insecureWarning + "\n").utf8)) }
-        return Client(
+        Client(
             nodes: try CloudLocator.resolve(flag: cloud),
-            configuration: ClientConfiguration(
-                timeout: .seconds(30), tls: try TLSFiles.clientTLS(authority: ca, insecure: insecure)))
+            configuration: ClientConfiguration(timeout: .seconds(30), tls: try tls.clientTLS()))
     }
 }
 
@@ -68,11 +59,6 @@ struct LogOptions: ParsableArguments {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
-
-/// Writes a line to standard output at once (a parent reading a pipe sees it).
-func printLine(_ text: String) {
-    FileHandle.standardOutput.write(Data((text + "\n").utf8))
-}
 
 /// Runs `body` with a client of the cloud, shutting the client down afterwards.
 func withClient<T>(_ option: CloudOption, _ body: (Client) async throws -> T) async throws -> T {

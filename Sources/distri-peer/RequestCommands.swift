@@ -1,4 +1,5 @@
 import ArgumentParser
+import DistriCommandLine
 import DistriCore
 import DistriIdentity
 import DistriPeer

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Distri
+import DistriCommandLine
 import DistriPeer
 import Logging
 import ServiceLifecycle

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Distri
+import DistriCommandLine
 
 /// The cloud a benchmark measures: `--cloud` addresses, or a `distri-node local` child process.
 struct BenchCloud: ParsableArguments {
