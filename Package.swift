@@ -123,9 +123,11 @@ let package = Package(
             ]
         ),
         .testTarget(name: "DistriCoreTests", dependencies: ["DistriCore"]),
+        .target(name: "DistriTestSupport", dependencies: ["Distri"], path: "Tests/Support"),
         .testTarget(
             name: "DistriPeerTests",
             dependencies: [
+                "DistriTestSupport",
                 "DistriPeer", "Distri", "DistriCore", "DistriImaging", "DistriIdentity",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -139,6 +141,7 @@ let package = Package(
         .testTarget(
             name: "DistriEndToEndTests",
             dependencies: [
+                "DistriTestSupport",
                 "Distri", "DistriIdentity", "DistriPeer", "distri-node", "distri-peer",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
@@ -146,6 +149,7 @@ let package = Package(
         .testTarget(
             name: "DistriTests",
             dependencies: [
+                "DistriTestSupport",
                 "Distri",
                 "DistriImaging",
                 .product(name: "NIOCore", package: "swift-nio"),

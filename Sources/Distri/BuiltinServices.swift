@@ -16,11 +16,6 @@ public enum BuiltinServices {
     /// `TaskStatus`: `known` when this node is running or recently ran the task id in the first
     /// parameter, else `unknown`. Asked by a node handling a retry, so a task runs at most once.
     public static let taskStatus = "TaskStatus"
-    /// Services only a node may call on another; with TLS, only over a connection showing a node
-    /// certificate of the cluster's authority.
-    public static let nodeOnlyNames: Set<String> = [
-        MembershipShell.gossipService, taskStatus, DatabaseReplica.replicateService,
-    ]
     /// Services only nodes use among themselves; not advertised as offered services.
     public static let internalNames: Set<String> = [
         MembershipShell.gossipService, stats, locate, taskStatus, DatabaseReplica.replicateService,

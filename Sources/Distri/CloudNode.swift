@@ -138,7 +138,7 @@ public final class CloudNode: Service, Sendable {
                     if let tls { try channel.pipeline.syncOperations.addHandler(try tls.makeServerHandler()) }
                     try channel.pipeline.syncOperations.addHandlers(
                         FramingHandler(limits: limits, watch: watch),
-                        ServerHandler(dispatcher: dispatcher, logger: logger, requiresTLS: tls != nil))
+                        ServerHandler(dispatcher: dispatcher, logger: logger, tls: tls != nil))
                 }
             }
         let channel = try await bootstrap.bind(
@@ -213,7 +213,7 @@ public final class CloudNode: Service, Sendable {
                     try shell.receive(request.data, sender: request.callerNode)
                     return ByteBuffer()
                 },
-                bypassesAdmission: true))
+                bypassesAdmission: true, nodesOnly: true))
         let dispatcher = self.dispatcher
         services.register(
             RegisteredService(
@@ -235,7 +235,7 @@ public final class CloudNode: Service, Sendable {
                     }
                     return ByteBuffer(string: dispatcher.knowsTask(taskID) ? "known" : "unknown")
                 },
-                bypassesAdmission: true))
+                bypassesAdmission: true, nodesOnly: true))
         dispatcher.attach(shell: shell, peers: peers)
         state.withLockedValue { $0.database }?.attach(
             shell: shell, peers: peers, joining: !configuration.seeds.filter { $0 != advertised }.isEmpty)

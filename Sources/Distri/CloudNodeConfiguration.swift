@@ -33,7 +33,8 @@ public struct CloudNodeConfiguration: Sendable {
     /// grants are sealed to (`CloudKey`, `GrantView`, `ConsumeView`). Every node of a cloud must hold
     /// the same one; nil makes a fresh key at start, which only suits a one-node cloud. Keep it secret.
     public var depositKey: [UInt8]?
-    /// TLS: the cluster's authority and this node's certificate (its id is the certificate's name).
+    /// TLS: the cluster's authority and this node's certificate. The node's id is then the
+    /// certificate's name, whatever ``nodeID`` says (``CloudNode`` applies it).
     /// Node links are mutual TLS; only connections showing a node certificate of the same authority
     /// may call internal services (gossip, replication, task status). nil is plain TCP (`--insecure`).
     public var tls: ClusterTLS?
@@ -63,7 +64,7 @@ public struct CloudNodeConfiguration: Sendable {
         self.listen = listen
         self.advertise = advertise
         self.seeds = seeds
-        self.nodeID = tls?.identity?.name ?? nodeID ?? NodeID.random()
+        self.nodeID = nodeID ?? NodeID.random()
         self.capacity = capacity
         self.queueLimit = queueLimit
         self.limits = limits

@@ -29,24 +29,39 @@ final class RequestDispatcher: Sendable {
 
     /// Handles one decoded request. Every path ends in exactly one reply, except while chaos mode
     /// keeps the node dark, when requests are dropped as a dead node would drop them.
-    func dispatch(_ wire: WireRequest, responder: Responder, callerNode: String? = nil) {
+    func dispatch(_ wire: WireRequest, responder: Responder, caller: Caller = .unchecked) {
         let now = NIODeadline.now()
         let request = ServiceRequest(
             service: wire.service, params: wire.params, data: wire.data, requestID: responder.requestID,
             deadline: wire.deadlineMillis == 0 ? nil : now + .milliseconds(Int64(wire.deadlineMillis)),
-            taskID: wire.taskID, callerNode: callerNode)
+            taskID: wire.taskID, caller: caller)
         let cluster = self.cluster.withLockedValue { $0 }
         if let cluster, cluster.shell.isDark { return }
         let service = registry.lookup(wire.service)
         // Every request is counted once, here; the paths below count only what becomes of it.
+        let refused = service?.nodesOnly == true && !caller.mayCallNodeServices
         runtime.withLockedValue { state in
             state.counters.requestsReceived += 1
-            if service == nil { state.counters.failed += 1 }
-            if service?.bypassesAdmission == true { state.counters.accepted += 1 }
+            if service == nil || refused { state.counters.failed += 1 }
+            if refused { state.counters.unauthorizedCalls += 1 }
+            if service?.bypassesAdmission == true, !refused { state.counters.accepted += 1 }
         }
         guard let service else {
             responder.reply(
                 .failure(WireErrorReply(code: .unknownService, message: "no service named '\(wire.service)'")))
+            return
+        }
+        guard !refused else {
+            logger.notice(
+                "refused an internal service to a caller without a node certificate",
+                metadata: ["service": "\(wire.service)"])
+            responder.reply(
+                .failure(
+                    WireErrorReply(
+                        code: .unauthorized,
+                        message:
+                            "'\(wire.service)' is internal: only CloudNodes with a certificate of this cluster may call it"
+                    )))
             return
         }
         let task = PendingTask(

@@ -15,15 +15,14 @@ final class ServerHandler: ChannelInboundHandler {
     private var context: ChannelHandlerContext?
     private var isReading = false
     private var needsFlush = false
-    /// With TLS: node-only services need a caller with a node certificate.
-    private let requiresTLS: Bool
-    /// The name in the caller's node certificate, once the TLS handshake showed one.
-    private var callerNode: String?
+    /// Who is calling: unchecked on plain TCP; over TLS anonymous until the handshake shows a node
+    /// certificate.
+    private var caller: Caller
 
-    init(dispatcher: RequestDispatcher, logger: Logger, requiresTLS: Bool = false) {
+    init(dispatcher: RequestDispatcher, logger: Logger, tls: Bool = false) {
         self.dispatcher = dispatcher
         self.logger = logger
-        self.requiresTLS = requiresTLS
+        self.caller = tls ? .anonymous : .unchecked
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -32,7 +31,7 @@ final class ServerHandler: ChannelInboundHandler {
             let der = try? certificate.toDERBytes(),
             let identity = ClusterCertificates.identity(ofDER: der), identity.role == .node
         {
-            callerNode = identity.name
+            caller = .node(identity.name)
         }
         context.fireUserInboundEventTriggered(event)
     }
@@ -60,33 +59,11 @@ final class ServerHandler: ChannelInboundHandler {
             handler: self, eventLoop: context.eventLoop, requestID: message.requestID)
         do {
             let request = try WireRequest.decode(message.payload)
-            if requiresTLS, callerNode == nil, BuiltinServices.nodeOnlyNames.contains(request.service) {
-                refuseInternal(request.service, responder: responder, context: context)
-                return
-            }
-            dispatcher.dispatch(request, responder: responder, callerNode: callerNode)
+            dispatcher.dispatch(request, responder: responder, caller: caller)
         } catch {
             dispatcher.recordMalformed()
             responder.reply(.failure(WireErrorReply(code: .malformed, message: error.description)))
         }
-    }
-
-    /// Refuses a node-only service to a caller without a node certificate; counted and logged.
-    private func refuseInternal(_ service: String, responder: Responder, context: ChannelHandlerContext) {
-        dispatcher.runtime.withLockedValue {
-            $0.counters.requestsReceived += 1
-            $0.counters.failed += 1
-            $0.counters.unauthorizedCalls += 1
-        }
-        logger.notice(
-            "refused an internal service to a caller without a node certificate",
-            metadata: ["service": "\(service)", "remote": "\(context.remoteAddress?.description ?? "?")"])
-        responder.reply(
-            .failure(
-                WireErrorReply(
-                    code: .unauthorized,
-                    message: "'\(service)' is internal: only CloudNodes with a certificate of this cluster may call it")
-            ))
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

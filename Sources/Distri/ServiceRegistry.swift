@@ -24,11 +24,15 @@ public struct RegisteredService: Sendable {
     /// Whether the result is kept in the dedup window for retries of the same task. Off for results
     /// that must not stay on the node (key material): a retry then runs the task again.
     public var remembersResult: Bool
+    /// Only another node may call it (gossip, replication, task status): with TLS, the caller must show
+    /// a node certificate of the cluster's authority.
+    public var nodesOnly: Bool
 
     public init(
         name: String, execution: ServiceExecution, bypassesAdmission: Bool = false, runsWhereAsked: Bool = false,
-        remembersResult: Bool = true
+        remembersResult: Bool = true, nodesOnly: Bool = false
     ) {
+        self.nodesOnly = nodesOnly
         self.name = name
         self.execution = execution
         self.bypassesAdmission = bypassesAdmission

@@ -14,14 +14,19 @@ public struct ServiceRequest: Sendable {
     public var deadline: NIODeadline?
     /// The caller's task id, the same on every retry of the call (0: none).
     public var taskID: UInt64
+    /// Who called, as the connection's TLS handshake established it.
+    public var caller: Caller
     /// With TLS, the name in the caller's node certificate (nil: not a node, or plain TCP).
-    public var callerNode: String?
+    public var callerNode: String? {
+        if case .node(let name) = caller { return name }
+        return nil
+    }
 
     public init(
         service: String, params: [String] = [], data: ByteBuffer, requestID: UInt64 = 0,
-        deadline: NIODeadline? = nil, taskID: UInt64 = 0, callerNode: String? = nil
+        deadline: NIODeadline? = nil, taskID: UInt64 = 0, caller: Caller = .unchecked
     ) {
-        self.callerNode = callerNode
+        self.caller = caller
         self.taskID = taskID
         self.service = service
         self.params = params
@@ -40,6 +45,19 @@ public struct ServiceRequest: Sendable {
         }
         return params[index]
     }
+}
+
+/// Who is on the other end of a connection to a node.
+public enum Caller: Sendable, Equatable {
+    /// Plain TCP (`--insecure`): nobody is authenticated and nothing is checked.
+    case unchecked
+    /// TLS without a node certificate: a client or a peer.
+    case anonymous
+    /// TLS with a node certificate of the cluster's authority, naming this node.
+    case node(String)
+
+    /// Whether this caller may call a ``RegisteredService/nodesOnly`` service.
+    public var mayCallNodeServices: Bool { self != .anonymous }
 }
 
 /// An error a service throws to give the caller a specific code and message. Any other error thrown by

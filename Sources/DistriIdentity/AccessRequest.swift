@@ -11,7 +11,7 @@ public struct AccessRequest: SignedRecord, Equatable {
     static let domain = "distri.access-request.v1"
 
     /// Where a request stands.
-    public enum State: String, Sendable, CaseIterable {
+    public enum State: String, Sendable {
         /// Asked by the requester, not answered yet.
         case pending
         /// The owner granted views (the grant itself is in `permissions`).

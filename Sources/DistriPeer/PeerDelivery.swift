@@ -101,7 +101,7 @@ extension PeerSharing {
         }
         let (grant, chunk) = (payload.grant, payload.chunk)
         guard let offset = Self.parameter("offset", in: params), let total = Self.parameter("total", in: params),
-            (1...Self.maxDeliveryBytes).contains(total), offset + chunk.count <= total
+            (1...Self.maxDeliveryBytes).contains(total), chunk.count <= total, offset <= total - chunk.count
         else {
             throw ServiceError.badParams(
                 "Deliver needs offset=O and total=T (1 to \(Self.maxDeliveryBytes) bytes) with the chunk inside")
@@ -113,30 +113,36 @@ extension PeerSharing {
         let partial = file + ".\(Hex.encode(grant.digest).prefix(16)).part"
         if !SecureFiles.exists(partial) {
             try await checkInForce(grant)
-            if let existing = try? SecureFiles.read(file), Digests.sha256(existing) == grant.digest {
-                return DeliverAnswer(have: total, done: true).encoded()
-            }
+            if Self.holds(file, digest: grant.digest) { return DeliverAnswer(have: total, done: true).encoded() }
             try SecureFiles.makeDirectory(identity.home.receivedDirectory)
             try SecureFiles.makeDirectory((file as NSString).deletingLastPathComponent)
             try SecureFiles.append([], to: partial)
         }
-        let have = try SecureFiles.withLock(partial + ".lock") { () throws -> Int in
+        // The lock file stays: removing it would let a waiter and a newcomer lock different files.
+        let lock = partial + ".lock"
+        let have = try SecureFiles.withLock(lock) { () throws -> Int in
+            // Completed meanwhile by another call of the same transfer.
+            guard SecureFiles.exists(partial) else { return Self.holds(file, digest: grant.digest) ? total : 0 }
             let have = SecureFiles.size(partial) ?? 0
-            guard offset == have, !chunk.isEmpty, have + chunk.count <= total else { return have }
+            guard offset == have, !chunk.isEmpty, chunk.count <= total - have else { return have }
             try SecureFiles.append(chunk, to: partial)
             return have + chunk.count
         }
         guard have >= total else { return DeliverAnswer(have: have, done: false).encoded() }
         try await checkInForce(grant)
-        try SecureFiles.withLock(partial + ".lock") {
-            let png = try SecureFiles.read(partial)
-            guard Digests.sha256(png) == grant.digest else {
+        try SecureFiles.withLock(lock) {
+            guard SecureFiles.exists(partial) else {
+                guard Self.holds(file, digest: grant.digest) else {
+                    throw ServiceError(.conflict, "the transfer was discarded meanwhile; send it again")
+                }
+                return
+            }
+            guard Digests.sha256(try SecureFiles.read(partial)) == grant.digest else {
                 try? FileManager.default.removeItem(atPath: partial)
                 throw ServiceError.badParams("the image does not match the grant's digest; send it again")
             }
             guard rename(partial, file) == 0 else { throw PeerError("cannot move \(partial) to \(file)") }
         }
-        try? FileManager.default.removeItem(atPath: partial + ".lock")
         return DeliverAnswer(have: total, done: true).encoded()
     }
 
@@ -150,9 +156,7 @@ extension PeerSharing {
         } catch {
             throw ServiceError(.unauthorized, "the grant does not verify against '\(grant.owner)': \(error)")
         }
-        let current = try await cloud.document(grant.id, in: ViewGrant.collection).flatMap {
-            try? ViewGrant(document: $0.merging(["_id": .string(grant.id)]) { a, _ in a })
-        }
+        let current = try await cloud.storedGrant(grant.id)
         guard let current, (try? current.verify(signedBy: owner.signingKey)) != nil, current.views > 0,
             current.digest == grant.digest
         else {
@@ -160,9 +164,15 @@ extension PeerSharing {
         }
     }
 
+    /// Whether `file` exists and is the image with `digest`.
+    private static func holds(_ file: String, digest: [UInt8]) -> Bool {
+        (try? SecureFiles.read(file)).map { Digests.sha256($0) == digest } ?? false
+    }
+
+    /// A numeric parameter from 0 to ``maxDeliveryBytes`` (nil when missing or out of range).
     private static func parameter(_ name: String, in params: [String]) -> Int? {
         params.first { $0.hasPrefix(name + "=") }.flatMap { Int($0.dropFirst(name.count + 1)) }.flatMap {
-            $0 >= 0 ? $0 : nil
+            (0...maxDeliveryBytes).contains($0) ? $0 : nil
         }
     }
 
@@ -194,8 +204,8 @@ struct DeliverAnswer {
     }
 
     init(_ reply: [UInt8], total: Int) throws {
-        guard let object = (try? JSONParser.parse(reply))?.objectValue, let have = object["have"]?.numberValue,
-            case .bool(let done)? = object["done"], have >= 0, Int(have) <= total
+        guard let object = (try? JSONParser.parse(reply))?.objectValue, let have = object["have"]?.wholeNumberValue,
+            case .bool(let done)? = object["done"], have <= UInt64(total)
         else { throw PeerError("the recipient's Deliver answer is malformed") }
         self.init(have: Int(have), done: done)
     }

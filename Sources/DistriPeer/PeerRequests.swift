@@ -78,7 +78,7 @@ extension PeerSharing {
             guard let grant = try? ViewGrant(document: document.body), grant.views > 0,
                 let key = await keys.key(of: grant.owner), (try? grant.verify(signedBy: key)) != nil
             else { continue }
-            let remaining = UInt64(max(0, document.body["remaining"]?.numberValue ?? Double(grant.views)))
+            let remaining = document.body["remaining"]?.wholeNumberValue ?? grant.views
             let file = identity.home.receivedFile(owner: grant.owner, image: grant.image)
             grants.append(ReceivedGrant(grant: grant, remaining: remaining, received: SecureFiles.exists(file)))
         }

@@ -29,10 +29,10 @@ extension PeerCloud {
         guard let object = (try? JSONParser.parse(reply))?.objectValue,
             let key = object["key"]?.stringValue.flatMap({ Hex.decode($0) }),
             let digest = object["digest"]?.stringValue.flatMap({ Hex.decode($0) }),
-            let remaining = object["remaining"]?.numberValue, let views = object["views"]?.numberValue
+            let remaining = object["remaining"]?.wholeNumberValue, let views = object["views"]?.wholeNumberValue
         else { throw PeerError("the cloud's ConsumeView answer is malformed") }
         return ReleasedKey(
-            sealedKey: key, digest: digest, remaining: UInt64(max(0, remaining)), views: UInt64(max(0, views)))
+            sealedKey: key, digest: digest, remaining: remaining, views: views)
     }
 
     /// One document read at majority (nil when it or its collection does not exist).
@@ -42,6 +42,14 @@ extension PeerCloud {
             return try await database.read(collection, filter: ["_id": .string(id)], limit: 1).documents.first?.body
         } catch let error as ClientError where error.remoteCode == .notFound {
             return nil
+        }
+    }
+
+    /// The grant stored as `permissions/<id>` (nil when there is none or it does not parse; its
+    /// signature is not checked here).
+    public func storedGrant(_ id: String) async throws -> ViewGrant? {
+        try await document(id, in: ViewGrant.collection).flatMap {
+            try? ViewGrant(document: $0.merging(["_id": .string(id)]) { a, _ in a })
         }
     }
 
@@ -114,8 +122,7 @@ public struct PeerSharing: Sendable {
                 key.serialized(), to: try await cloud.depositKey(), domain: ViewGrant.depositDomain,
                 context: Array(id.utf8))
         }
-        let stored = try await cloud.document(id, in: ViewGrant.collection)
-        let previous = stored.flatMap { try? ViewGrant(document: $0) }?.sequence ?? 0
+        let previous = try await cloud.storedGrant(id)?.sequence ?? 0
         let grant = try ViewGrant(
             owner: identity.name, image: image, recipient: recipient, views: views, digest: Digests.sha256(png),
             sealedKey: sealedKey, sequence: max(wallClockMillis(), previous + 1)
@@ -160,9 +167,7 @@ public struct PeerSharing: Sendable {
         for entry in try outbox.entries() {
             let current: String?
             do {
-                let inForce = try await cloud.document(entry.grant.id, in: ViewGrant.collection).flatMap {
-                    try? ViewGrant(document: $0.merging(["_id": .string(entry.grant.id)]) { a, _ in a })
-                }
+                let inForce = try await cloud.storedGrant(entry.grant.id)
                 guard let inForce, inForce.views > 0, inForce.digest == entry.grant.digest else {
                     // Revoked, or granted again for another image since: nothing to deliver.
                     try outbox.remove(entry.grant.id, sequence: entry.grant.sequence)
@@ -229,7 +234,7 @@ public struct PeerSharing: Sendable {
         repeat {
             attempt += 1
             let stored = try await cloud.document(id, in: ViewGrant.collection)
-            let lastRequest = stored.flatMap { $0["lastRequest"]?.numberValue }.map { UInt64(max(0, $0)) } ?? 0
+            let lastRequest = stored.flatMap { $0["lastRequest"]?.wholeNumberValue } ?? 0
             request = try ViewRequest(
                 owner: owner, image: image, recipient: identity.name, sequence: max(wallClockMillis(), lastRequest + 1)
             ).signed(by: identity.signing)
@@ -307,7 +312,7 @@ public struct OutboxEntry: Sendable, Equatable {
             let grant = try? ViewGrant(document: grantObject)
         else { return nil }
         self.init(
-            grant: grant, queuedAt: UInt64(max(0, object["queuedAt"]?.numberValue ?? 0)),
+            grant: grant, queuedAt: object["queuedAt"]?.wholeNumberValue ?? 0,
             lastError: object["lastError"]?.stringValue ?? "")
     }
 }

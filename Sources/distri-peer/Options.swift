@@ -119,3 +119,13 @@ func progressBar(enabled: Bool) -> DeliveryProgress? {
         FileHandle.standardError.write(Data((line + (held >= total ? "\n" : "")).utf8))
     }
 }
+
+/// Runs `body` with this peer's sharing front end on the cloud.
+func withSharing<T>(
+    _ peer: PeerOptions, _ cloud: CloudOption, _ body: (PeerSharing) async throws -> T
+) async throws -> T {
+    let identity = try peer.loadIdentity()
+    return try await withClient(cloud) { client in
+        try await body(PeerSharing(identity: identity, cloud: PeerCloud(client: client)))
+    }
+}

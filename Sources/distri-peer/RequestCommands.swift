@@ -5,16 +5,6 @@ import DistriIdentity
 import DistriPeer
 import Foundation
 
-/// Runs `body` with this peer's sharing front end on the cloud.
-private func withSharing<T>(
-    _ peer: PeerOptions, _ cloud: CloudOption, _ body: (PeerSharing) async throws -> T
-) async throws -> T {
-    let identity = try peer.loadIdentity()
-    return try await withClient(cloud) { client in
-        try await body(PeerSharing(identity: identity, cloud: PeerCloud(client: client)))
-    }
-}
-
 /// `distri-peer request alice image.png --views 5`.
 struct RequestCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

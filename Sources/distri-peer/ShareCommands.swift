@@ -2,6 +2,7 @@ import ArgumentParser
 import Distri
 import DistriCommandLine
 import DistriCore
+import DistriIdentity
 import DistriImaging
 import DistriPeer
 import Foundation
@@ -35,16 +36,16 @@ struct SendCommand: AsyncParsableCommand {
     @OptionGroup var cloud: CloudOption
 
     func validate() throws {
-        guard (1...1_000_000).contains(views) else { throw ValidationError("--views must be from 1 to 1000000") }
+        guard (1...ViewGrant.maxViews).contains(views) else {
+            throw ValidationError("--views must be from 1 to \(ViewGrant.maxViews)")
+        }
     }
 
     func run() async throws {
-        let identity = try peer.loadIdentity()
         let name = PeerImages.defaultName(for: image)
-        let (recipient, views) = (to, self.views)
-        let outcome = try await withClient(cloud) { client in
-            try await PeerSharing(identity: identity, cloud: PeerCloud(client: client)).send(
-                image: name, to: recipient, views: views, progress: progressBar(enabled: !json))
+        let (recipient, views, json) = (to, self.views, json)
+        let outcome = try await withSharing(peer, cloud) {
+            try await $0.send(image: name, to: recipient, views: views, progress: progressBar(enabled: !json))
         }
         printSendOutcome(outcome, image: name, to: recipient, views: views, json: json)
     }
@@ -77,17 +78,15 @@ struct PermissionsCommand: AsyncParsableCommand {
     @OptionGroup var cloud: CloudOption
 
     func validate() throws {
-        guard views <= 1_000_000 else { throw ValidationError("--views must be from 0 to 1000000") }
+        guard views <= ViewGrant.maxViews else {
+            throw ValidationError("--views must be from 0 to \(ViewGrant.maxViews)")
+        }
     }
 
     func run() async throws {
-        let identity = try peer.loadIdentity()
         let name = PeerImages.defaultName(for: image)
         let (recipient, views) = (to, self.views)
-        let grant = try await withClient(cloud) { client in
-            try await PeerSharing(identity: identity, cloud: PeerCloud(client: client)).grant(
-                image: name, to: recipient, views: views)
-        }
+        let grant = try await withSharing(peer, cloud) { try await $0.grant(image: name, to: recipient, views: views) }
         if json {
             printLine(
                 JSONValue.object([
@@ -118,17 +117,15 @@ struct OutboxCommand: AsyncParsableCommand {
     @OptionGroup var cloud: CloudOption
 
     func run() async throws {
-        let identity = try peer.loadIdentity()
         var delivered = 0
+        let json = json
         if retry {
-            delivered = try await withClient(cloud) { client in
-                try await PeerSharing(identity: identity, cloud: PeerCloud(client: client)).deliverOutbox(
-                    progress: progressBar(enabled: !json)
-                ).delivered
+            delivered = try await withSharing(peer, cloud) {
+                try await $0.deliverOutbox(progress: progressBar(enabled: !json)).delivered
             }
         }
         // Reading the outbox needs no cloud.
-        let entries = try PeerSharing.outbox(in: identity.home)
+        let entries = try PeerSharing.outbox(in: try peer.resolveHome())
         if json {
             printLine(JSONValue.array(entries.map(\.json)).jsonText)
             return
@@ -190,12 +187,9 @@ struct ViewCommand: AsyncParsableCommand {
     @OptionGroup var cloud: CloudOption
 
     func run() async throws {
-        let identity = try peer.loadIdentity()
         let name = PeerImages.defaultName(for: image)
         let owner = from
-        let viewed = try await withClient(cloud) { client in
-            try await PeerSharing(identity: identity, cloud: PeerCloud(client: client)).view(image: name, from: owner)
-        }
+        let viewed = try await withSharing(peer, cloud) { try await $0.view(image: name, from: owner) }
         var saved: String?
         if let out {
             try SecureFiles.write(viewed.image, to: out)

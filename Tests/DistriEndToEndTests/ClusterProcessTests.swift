@@ -1,4 +1,5 @@
 import Distri
+import DistriTestSupport
 import Foundation
 import NIOCore
 import Testing

@@ -1,5 +1,6 @@
 import Distri
 import DistriCore
+import DistriTestSupport
 import Foundation
 import NIOCore
 import Synchronization

@@ -1,4 +1,5 @@
 import Distri
+import DistriTestSupport
 import Foundation
 import Testing
 
@@ -6,18 +7,8 @@ import Testing
 @Suite(.serialized) struct ExampleProcessTests {
     /// Runs `distri-node` with `arguments` to the end (at most 120 s).
     static func node(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = NodeProcess.executable
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let timer = DispatchWorkItem { if process.isRunning { process.terminate() } }
-        DispatchQueue.global().asyncAfter(deadline: .now() + 120, execute: timer)
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        timer.cancel()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let result = try runBuilt("distri-node", arguments, timeout: 120)
+        return (result.status, result.output)
     }
 
     /// The CSV row of a `--csv` report, by column name.
@@ -70,20 +61,8 @@ extension ExampleProcessTests {
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
-        defer {
-            process.terminate()
-            process.waitUntilExit()
-        }
-        var text = ""
-        let deadline = Date().addingTimeInterval(30)
-        while !text.contains("\n"), Date() < deadline {
-            let chunk = output.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            text += String(decoding: chunk, as: UTF8.self)
-        }
-        let address = try #require(
-            text.range(of: "listening on ").map { String(text[$0.upperBound...].prefix { !$0.isNewline }) },
-            "the server printed no address: \(text)")
+        defer { stopProcess(process) }
+        let address = try listeningAddress(of: process, output: output, name: "the example server")
         let report = try Self.node(["example", "--mode", "client", "--report", "--ips", address, "--insecure"])
         #expect(report.status == 0)
         #expect(report.output.contains("Received response from \(address)"))

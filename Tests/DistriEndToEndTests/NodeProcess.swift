@@ -1,4 +1,5 @@
 import Distri
+import DistriTestSupport
 import Foundation
 
 /// A real `distri-node run` process started by a test, stopped (or killed) by its PID.
@@ -43,17 +44,9 @@ final class NodeProcess {
         process.standardInput = input
         try process.run()
         self.process = process
-        let reader = output.fileHandleForReading
-        var text = ""
-        let deadline = Date().addingTimeInterval(30)
-        while !text.contains("\n"), Date() < deadline {
-            let chunk = reader.availableData
-            if chunk.isEmpty { throw StartError(description: "node \(id) exited before listening: \(text)") }
-            text += String(decoding: chunk, as: UTF8.self)
+        guard let address = NodeAddress(try listeningAddress(of: process, output: output, name: "node \(id)")) else {
+            throw StartError(description: "node \(id) printed no host:port")
         }
-        guard let range = text.range(of: "listening on "),
-            let address = NodeAddress(String(text[range.upperBound...].prefix { !$0.isNewline }))
-        else { throw StartError(description: "node \(id) printed no address: \(text)") }
         self.address = address
     }
 
@@ -73,11 +66,42 @@ final class NodeProcess {
 
     /// SIGTERM, then wait.
     func stop() {
-        guard process.isRunning else { return }
-        process.terminate()
-        process.waitUntilExit()
+        stopProcess(process)
     }
 }
+
+/// SIGTERM, then SIGKILL if `process` has not exited after `grace`; waits for it.
+func stopProcess(_ process: Process, grace: TimeInterval = 10) {
+    guard process.isRunning else { return }
+    process.terminate()
+    let deadline = Date().addingTimeInterval(grace)
+    // Bounded: polls every 10 ms until the grace period ends.
+    while process.isRunning, Date() < deadline { usleep(10_000) }
+    if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    process.waitUntilExit()
+}
+
+/// Reads `process`'s standard output until its first line, and returns what follows "listening on "
+/// there. A process that says nothing within `timeout` is terminated (which ends the read).
+func listeningAddress(of process: Process, output: Pipe, name: String, timeout: TimeInterval = 30) throws -> String {
+    let timer = DispatchWorkItem { if process.isRunning { process.terminate() } }
+    DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: timer)
+    defer { timer.cancel() }
+    let reader = output.fileHandleForReading
+    var text = ""
+    // Bounded: every read returns data or ends the loop (at exit, or when the timer stops the process).
+    while !text.contains("\n") {
+        let chunk = reader.availableData
+        if chunk.isEmpty { throw ProcessStartError(description: "\(name) exited before listening: \(text)") }
+        text += String(decoding: chunk, as: UTF8.self)
+    }
+    guard let range = text.range(of: "listening on ") else {
+        throw ProcessStartError(description: "\(name) printed no address: \(text)")
+    }
+    return String(text[range.upperBound...].prefix { !$0.isNewline })
+}
+
+struct ProcessStartError: Error, CustomStringConvertible { var description: String }
 
 /// An executable of this package built beside the test bundle.
 func builtExecutable(_ name: String) -> URL {
@@ -139,13 +163,7 @@ func membershipAgrees(observers: [NodeAddress], alive: Set<String>) async -> Boo
 /// The end-to-end tests' cluster authority, with its files in a private temporary directory: nodes
 /// started by the tests run with a certificate from it, and clients and peers trust it.
 enum E2ETLS {
-    static let authority: ThrowawayAuthority = {
-        do {
-            return try ThrowawayAuthority()
-        } catch {
-            fatalError("cannot make the tests' certificate authority: \(error)")
-        }
-    }()
+    static var authority: ThrowawayAuthority { TestTLS.authority }
 
     static let directory: String = {
         let path = (NSTemporaryDirectory() as NSString).appendingPathComponent("distri-e2e-certs-\(getpid())")
@@ -172,9 +190,4 @@ enum E2ETLS {
         }
         return ["--ca", caFile, "--cert", certificate, "--key", key]
     }
-}
-
-extension ClientConfiguration {
-    /// The default settings, over TLS trusting ``E2ETLS/authority``.
-    static var tls: ClientConfiguration { ClientConfiguration(tls: E2ETLS.authority.clientTLS) }
 }

@@ -1,13 +1,24 @@
 import Distri
+import DistriTestSupport
 import Foundation
 
-/// Runs `distri-peer` with `arguments` to the end (at most `timeout`), with its output.
+/// Runs `distri-peer` with `arguments` to the end (at most `timeout`), with its output. Commands given
+/// `--cloud` also get the tests' CA.
 func runPeerCommand(_ arguments: [String], timeout: TimeInterval = 60) throws -> (
     status: Int32, output: String, errors: String
 ) {
+    try runBuilt(
+        "distri-peer", arguments + (arguments.contains("--cloud") ? ["--ca", E2ETLS.caFile] : []), timeout: timeout)
+}
+
+/// Runs the built executable `name` with `arguments` to the end (terminated after `timeout`), with its
+/// standard output and error.
+func runBuilt(_ name: String, _ arguments: [String], timeout: TimeInterval = 60) throws -> (
+    status: Int32, output: String, errors: String
+) {
     let process = Process()
-    process.executableURL = builtExecutable("distri-peer")
-    process.arguments = arguments + (arguments.contains("--cloud") ? ["--ca", E2ETLS.caFile] : [])
+    process.executableURL = builtExecutable(name)
+    process.arguments = arguments
     let output = Pipe()
     let errors = Pipe()
     process.standardOutput = output
@@ -27,8 +38,6 @@ final class PeerDaemonProcess {
     let process = Process()
     private(set) var address = ""
 
-    struct StartError: Error, CustomStringConvertible { var description: String }
-
     init(home: String, cloud: String, refresh: Double) throws {
         process.executableURL = builtExecutable("distri-peer")
         process.arguments = [
@@ -37,24 +46,11 @@ final class PeerDaemonProcess {
         let output = Pipe()
         process.standardOutput = output
         try process.run()
-        let reader = output.fileHandleForReading
-        var text = ""
-        let deadline = Date().addingTimeInterval(30)
-        while !text.contains("\n"), Date() < deadline {
-            let chunk = reader.availableData
-            if chunk.isEmpty { throw StartError(description: "the daemon exited before listening: \(text)") }
-            text += String(decoding: chunk, as: UTF8.self)
-        }
-        guard let range = text.range(of: "listening on ") else {
-            throw StartError(description: "the daemon printed no address: \(text)")
-        }
-        address = String(text[range.upperBound...].prefix { !$0.isNewline })
+        address = try listeningAddress(of: process, output: output, name: "the daemon")
     }
 
     /// SIGTERM, then wait.
     func stop() {
-        guard process.isRunning else { return }
-        process.terminate()
-        process.waitUntilExit()
+        stopProcess(process)
     }
 }

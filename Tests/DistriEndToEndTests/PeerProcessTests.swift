@@ -1,4 +1,6 @@
 import Distri
+import DistriPeer
+import DistriTestSupport
 import Foundation
 import Testing
 
@@ -51,8 +53,18 @@ import Testing
                 "encrypt", Self.sampleImage, "--home", alice, "--cloud", cloud, "--json",
             ])
             #expect(encrypted.status == 0, "encrypt: \(encrypted.errors)")
-            let stored = (try? JSONSerialization.jsonObject(with: Data(encrypted.output.utf8))) as? [String: Any]
-            #expect(stored != nil, "encrypt --json prints what it stored: \(encrypted.output)")
+            let stored = (try? JSONSerialization.jsonObject(with: Data(encrypted.output.utf8))) as? [String: Any] ?? [:]
+            #expect(stored["name"] as? String == "rgb8", "encrypt --json prints what it stored: \(encrypted.output)")
+            #expect(stored["catalog"] as? String == "alice/rgb8")
+            for key in ["image", "key"] {
+                let path = try #require(stored[key] as? String)
+                let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
+                #expect(mode == 0o600, "\(key) file \(path)")
+            }
+            let reader = Client(nodes: nodes.map(\.address), configuration: .tls)
+            let catalog = try await PeerCloud(client: reader).documents(in: "catalog").map(\.id)
+            await reader.shutdown()
+            #expect(catalog == ["alice/rgb8"], "published in the catalog")
 
             let notPNG = root.appendingPathComponent("not-a.png")
             try Data("just text".utf8).write(to: notPNG)

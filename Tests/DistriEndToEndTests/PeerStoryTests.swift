@@ -2,6 +2,7 @@ import Distri
 import DistriCore
 import DistriIdentity
 import DistriPeer
+import DistriTestSupport
 import Foundation
 import Testing
 
@@ -91,12 +92,13 @@ import Testing
 
         // Carol, holding a copy of what bob received, cannot open it.
         let received = root.appendingPathComponent("bob/received/alice/rgb8.png").path
-        _ = try peer("alice", "send", "rgb8", "--to", "bob", "--views", "1")
+        #expect(try peer("alice", "send", "rgb8", "--to", "bob", "--views", "1").status == 0)
         let carolCopy = root.appendingPathComponent("carol/received/alice").path
         try FileManager.default.createDirectory(atPath: carolCopy, withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: received, toPath: carolCopy + "/rgb8.png")
         let carols = try view("carol")
         #expect(carols.status != 0 && carols.bytes == nil, "carol opened bob's copy")
+        #expect(carols.errors.contains("has granted 'carol' no views"), "carol: \(carols.errors)")
 
         // A forged grant (carol signs 99 views of alice's image for bob) and a replayed one (alice's
         // earlier grant, after the revoke below) are refused by the cloud.
@@ -152,17 +154,5 @@ import Testing
         #expect(unknown.status != 0 && unknown.errors.contains("no image named"))
         let stranger = try peer("alice", "send", "rgb8", "--to", "mallory", "--views", "1")
         #expect(stranger.status != 0 && stranger.errors.contains("mallory"))
-    }
-}
-
-/// The remote error code of a failed call, or nil when it did not fail that way.
-private func remoteCode(_ body: () async throws -> Void) async -> ErrorCode? {
-    do {
-        try await body()
-        return nil
-    } catch let error as ClientError {
-        return error.remoteCode
-    } catch {
-        return nil
     }
 }

@@ -2,6 +2,7 @@ import Distri
 import DistriIdentity
 import DistriImaging
 import DistriPeer
+import DistriTestSupport
 import Foundation
 import Testing
 
@@ -77,9 +78,8 @@ struct PeerDaemonTests {
                     await #expect(throws: PeerError.self) { try await images.encrypt(image: image, name: "rgb8") }
                     _ = try await images.encrypt(image: image, name: "rgb8", overwrite: true)
                     // Not a PNG: the cloud refuses it and nothing is stored.
-                    await #expect(throws: (any Error).self) {
-                        try await images.encrypt(image: [1, 2, 3], name: "junk")
-                    }
+                    let refusal = await remoteCode { _ = try await images.encrypt(image: [1, 2, 3], name: "junk") }
+                    #expect(refusal == .badParams)
                     #expect(!SecureFiles.exists(identity.home.imageFile("junk")))
                 }
             }

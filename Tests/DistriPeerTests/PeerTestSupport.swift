@@ -1,5 +1,6 @@
 import Distri
 import DistriPeer
+import DistriTestSupport
 import Foundation
 import Testing
 
@@ -70,37 +71,9 @@ func eventually(timeout: Duration = .seconds(10), _ condition: () -> Bool) async
     return condition()
 }
 
-/// The remote error code of a failed call, or nil when it did not fail that way.
-func remoteCode(_ body: () async throws -> Void) async -> ErrorCode? {
-    do {
-        try await body()
-        return nil
-    } catch let error as ClientError {
-        return error.remoteCode
-    } catch {
-        return nil
-    }
-}
-
 /// A PNG from sample-images/.
 func samplePNG(_ name: String) throws -> [UInt8] {
     let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
         "../../sample-images/\(name)")
     return Array(try Data(contentsOf: url))
-}
-
-/// The tests' cluster authority: every test node gets a certificate from it, and test clients trust it.
-enum TestTLS {
-    static let authority: ThrowawayAuthority = {
-        do {
-            return try ThrowawayAuthority()
-        } catch {
-            fatalError("cannot make the tests' certificate authority: \(error)")
-        }
-    }()
-}
-
-extension ClientConfiguration {
-    /// The default settings, over TLS trusting ``TestTLS/authority``.
-    static var tls: ClientConfiguration { ClientConfiguration(tls: TestTLS.authority.clientTLS) }
 }

@@ -2,6 +2,7 @@ import Distri
 import DistriCore
 import DistriIdentity
 import DistriPeer
+import DistriTestSupport
 import Foundation
 import Synchronization
 import Testing

@@ -2,6 +2,7 @@ import Distri
 import DistriCore
 import DistriIdentity
 import DistriPeer
+import DistriTestSupport
 import Testing
 
 @Suite("RegisterPeer and PublishImage on real nodes")

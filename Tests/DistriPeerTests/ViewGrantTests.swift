@@ -3,6 +3,7 @@ import DistriCore
 import DistriIdentity
 import DistriImaging
 import DistriPeer
+import DistriTestSupport
 import Foundation
 import Testing
 
@@ -226,20 +227,22 @@ struct ViewGrantTests {
                                 released.sealedKey, with: peers.carol.agreement, domain: ViewGrant.releaseDomain,
                                 context: request.releaseContext)
                         }
-                        // A delivery whose grant names someone else is refused by the daemon.
+                        // A delivery under a grant in force, but to someone else, is refused by bob's daemon
+                        // for naming another recipient (not for lack of a grant).
+                        let toCarol = try await alice.grant(image: "rgb8", to: "carol", views: 1)
+                        let png = try SecureFiles.read(peers.alice.home.imageFile("rgb8"))
                         let bobAddress = try #require(peers.daemons[1].address)
                         try await withClient([bobAddress], peer: true) { peer in
-                            var other = grant
-                            other.recipient = "carol"
-                            let payload = try PeerSharing.deliverPayload(
-                                grant: try other.signed(by: peers.alice.signing), png: [1, 2, 3])
-                            #expect(
-                                await remoteCode {
-                                    _ = try await peer.send(
-                                        payload, service: PeerSharing.deliverService,
-                                        params: PeerSharing.deliverParams(offset: 0, total: 3))
-                                }
-                                    != nil)
+                            do {
+                                _ = try await peer.send(
+                                    try PeerSharing.deliverPayload(grant: toCarol, png: png),
+                                    service: PeerSharing.deliverService,
+                                    params: PeerSharing.deliverParams(offset: 0, total: png.count))
+                                Issue.record("bob's daemon took a delivery meant for carol")
+                            } catch let error as ClientError {
+                                #expect(error.remoteCode == .unauthorized)
+                                #expect(error.message.contains("not 'carol'"), "\(error.message)")
+                            }
                         }
                     }
                 }

@@ -1,4 +1,5 @@
 import Distri
+import DistriTestSupport
 import DistriWire
 import NIOCore
 import Testing

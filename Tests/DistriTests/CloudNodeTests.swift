@@ -1,5 +1,6 @@
 import Distri
 import DistriCore
+import DistriTestSupport
 import DistriWire
 import NIOConcurrencyHelpers
 import NIOCore

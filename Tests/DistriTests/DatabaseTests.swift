@@ -1,5 +1,6 @@
 import Distri
 import DistriCore
+import DistriTestSupport
 import DistriWire
 import Foundation
 import NIOCore
@@ -14,17 +15,6 @@ private func withDatabase<T>(
         let client = Client(nodes: addresses, configuration: .tls)
         defer { Task { await client.shutdown() } }
         return try await body(nodes, DocumentDatabase(client: client))
-    }
-}
-
-private func remoteCode(_ body: () async throws -> Void) async -> ErrorCode? {
-    do {
-        try await body()
-        return nil
-    } catch let error as ClientError {
-        return error.remoteCode
-    } catch {
-        return nil
     }
 }
 

@@ -1,5 +1,6 @@
 import Distri
 import DistriImaging
+import DistriTestSupport
 import DistriWire
 import Foundation
 import Testing

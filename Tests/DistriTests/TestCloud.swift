@@ -1,4 +1,5 @@
 import Distri
+import DistriTestSupport
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -158,20 +159,4 @@ func eventually(timeout: Duration = .seconds(10), _ condition: () -> Bool) async
         try? await Task.sleep(for: .milliseconds(2))
     }
     return condition()
-}
-
-/// The tests' cluster authority: every test node gets a certificate from it, and test clients trust it.
-enum TestTLS {
-    static let authority: ThrowawayAuthority = {
-        do {
-            return try ThrowawayAuthority()
-        } catch {
-            fatalError("cannot make the tests' certificate authority: \(error)")
-        }
-    }()
-}
-
-extension ClientConfiguration {
-    /// The default settings, over TLS trusting ``TestTLS/authority``.
-    static var tls: ClientConfiguration { ClientConfiguration(tls: TestTLS.authority.clientTLS) }
 }

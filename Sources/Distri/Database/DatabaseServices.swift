@@ -13,8 +13,10 @@ enum DatabaseServices {
 
     /// Registers the services, except where the node's owner already registered one by that name.
     static func register(on registry: ServiceRegistry, replica: DatabaseReplica) {
+        /// Registers `name`; a service that `writes` is refused on the collections reserved for signed
+        /// changes (its first argument is the collection).
         func service(
-            _ name: String,
+            _ name: String, writes: Bool = false,
             _ body: @escaping @Sendable (DatabaseRequest, EventLoop) throws -> EventLoopFuture<ByteBuffer>
         ) {
             guard registry.lookup(name) == nil else { return }
@@ -23,7 +25,11 @@ enum DatabaseServices {
                     name: name,
                     execution: .future { request, loop in
                         do {
-                            return try body(try DatabaseRequest(request), loop)
+                            let parsed = try DatabaseRequest(request)
+                            if writes {
+                                try SignedRecordServices.checkWritable(try parsed.argument(0, "collection"), by: name)
+                            }
+                            return try body(parsed, loop)
                         } catch {
                             return loop.makeFailedFuture(error)
                         }
@@ -32,17 +38,15 @@ enum DatabaseServices {
         }
         let limit = replica.limits.maxDocumentBytes
 
-        service("CreateCollection") { request, loop in
+        service("CreateCollection", writes: true) { request, loop in
             let name = try request.argument(0, "collection")
-            try SignedRecordServices.checkWritable(name, by: "CreateCollection")
             return replica.write(
                 .createCollection(name), consistency: try request.writeConsistency,
                 deadline: request.request.deadline, on: loop
             ).map { DatabaseReply.write($0, extra: ["collection": .string(name)]) }
         }
-        service("DropCollection") { request, loop in
+        service("DropCollection", writes: true) { request, loop in
             let name = try request.argument(0, "collection")
-            try SignedRecordServices.checkWritable(name, by: "DropCollection")
             return writeCatchingUp(.dropCollection(name), request, replica, loop).map {
                 DatabaseReply.write($0, extra: ["collection": .string(name)])
             }
@@ -52,9 +56,8 @@ enum DatabaseServices {
                 DatabaseReply.json(.object(["collections": .array(store.collectionNames.map(JSONValue.string))]))
             }
         }
-        service("AddDocument") { request, loop in
+        service("AddDocument", writes: true) { request, loop in
             let collection = try request.argument(0, "collection")
-            try SignedRecordServices.checkWritable(collection, by: "AddDocument")
             var body = try request.object(limit: limit)
             let id: String
             let derived: Bool
@@ -77,9 +80,8 @@ enum DatabaseServices {
                     return loop.makeSucceededFuture(DatabaseReply.json(.object(["id": .string(id), "retried": true])))
                 }
         }
-        service("UpdateDocument") { request, loop in
+        service("UpdateDocument", writes: true) { request, loop in
             let collection = try request.argument(0, "collection")
-            try SignedRecordServices.checkWritable(collection, by: "UpdateDocument")
             let id = try request.argument(1, "document id")
             let update = try documentUpdate(request, limit: limit)
             let operation: DatabaseOperation
@@ -91,9 +93,8 @@ enum DatabaseServices {
             }
             return writeCatchingUp(operation, request, replica, loop).map { DatabaseReply.write($0) }
         }
-        service("DeleteDocument") { request, loop in
+        service("DeleteDocument", writes: true) { request, loop in
             let collection = try request.argument(0, "collection")
-            try SignedRecordServices.checkWritable(collection, by: "DeleteDocument")
             if request.positional.count > 1 {
                 let id = try request.argument(1, "document id")
                 return writeCatchingUp(.delete(collection: collection, ids: [id]), request, replica, loop).map {
@@ -156,9 +157,15 @@ enum DatabaseServices {
                     guard let peer = request.params.first else {
                         return loop.makeFailedFuture(ServiceError.badParams("Replicate needs the sender's id"))
                     }
+                    // With TLS, a node replicates only in the name its certificate gives it.
+                    if let certified = request.callerNode, certified != peer {
+                        return loop.makeFailedFuture(
+                            ServiceError(
+                                .unauthorized, "Replicate as '\(peer)' over a connection certified for '\(certified)'"))
+                    }
                     return replica.handle(request.data, from: peer, on: loop)
                 },
-                bypassesAdmission: true))
+                bypassesAdmission: true, nodesOnly: true))
     }
 
     private static func read<T: Sendable>(

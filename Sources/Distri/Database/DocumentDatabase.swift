@@ -156,6 +156,16 @@ extension JSONValue {
         return nil
     }
 
+    /// The number when it is a whole number from 0 to 2^53 (exact in a JSON number), else nil. Safe
+    /// on input from the network or disk, where `UInt64(double)` would trap on NaN, infinities or
+    /// values beyond `UInt64.max`.
+    public var wholeNumberValue: UInt64? {
+        guard case .number(let number) = self, number >= 0, number <= 9_007_199_254_740_992,
+            number == number.rounded()
+        else { return nil }
+        return UInt64(number)
+    }
+
     /// The array, or nil for any other kind of value.
     public var arrayValue: [JSONValue]? {
         if case .array(let items) = self { return items }

@@ -55,7 +55,7 @@ public enum SignedRecordServices {
                 name: registerPeer,
                 execution: .future { request, loop in
                     do {
-                        let record = try PeerRecord(document: try signedBody(request, limit: limit))
+                        let record = try decodeSigned(request, limit: limit, PeerRecord.init(document:))
                         do {
                             try record.verify()
                         } catch {
@@ -72,7 +72,7 @@ public enum SignedRecordServices {
                 name: publishImage,
                 execution: .future { request, loop in
                     do {
-                        let entry = try CatalogEntry(document: try signedBody(request, limit: limit))
+                        let entry = try decodeSigned(request, limit: limit, CatalogEntry.init(document:))
                         return publish(entry, replica: replica, deadline: request.deadline, on: loop)
                     } catch {
                         return loop.makeFailedFuture(error)
@@ -84,18 +84,25 @@ public enum SignedRecordServices {
                 name: postRequest,
                 execution: .future { request, loop in
                     do {
-                        let posted: AccessRequest
-                        do {
-                            posted = try AccessRequest(document: try signedBody(request, limit: limit))
-                        } catch let error as IdentityError {
-                            throw ServiceError.badParams("\(error)")
-                        }
+                        let posted = try decodeSigned(request, limit: limit, AccessRequest.init(document:))
                         return post(posted, replica: replica, deadline: request.deadline, on: loop)
                     } catch {
                         return loop.makeFailedFuture(error)
                     }
                 },
                 runsWhereAsked: true))
+    }
+
+    /// The body decoded into a signed record by `make`; every shape error is `badParams`.
+    static func decodeSigned<Record>(
+        _ request: ServiceRequest, limit: Int, _ make: ([String: JSONValue]) throws(IdentityError) -> Record
+    ) throws -> Record {
+        let body = try signedBody(request, limit: limit)
+        do {
+            return try make(body)
+        } catch {
+            throw ServiceError.badParams("\(error)")
+        }
     }
 
     /// The body as a JSON object; shape errors are `badParams`.
@@ -188,11 +195,19 @@ public enum SignedRecordServices {
                 } catch {
                     throw ServiceError(.unauthorized, "\(error)")
                 }
-                if let stored = found.stored?["sequence"]?.numberValue, Double(sequence) <= stored {
-                    throw ServiceError(
-                        .conflict,
-                        "replayed or stale \(collection) document \(id): sequence \(sequence) is not above the stored \(UInt64(max(0, stored)))"
-                    )
+                if let stored = found.stored {
+                    // A stored sequence that is not a whole number up to 2^53 was not written by a
+                    // signed record (`catalog` takes plain writes too): nothing can be above it.
+                    guard let storedSequence = stored["sequence"]?.wholeNumberValue else {
+                        throw ServiceError(
+                            .conflict, "\(collection) document \(id) holds no valid sequence; it cannot be replaced")
+                    }
+                    guard sequence > storedSequence else {
+                        throw ServiceError(
+                            .conflict,
+                            "replayed or stale \(collection) document \(id): sequence \(sequence) is not above the stored \(storedSequence)"
+                        )
+                    }
                 }
             } catch {
                 return loop.makeFailedFuture(error)

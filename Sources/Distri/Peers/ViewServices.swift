@@ -41,12 +41,8 @@ public enum ViewServices {
                 execution: .future { request, loop in
                     let promise = loop.makePromise(of: ByteBuffer.self)
                     promise.completeWithTask {
-                        let grant: ViewGrant
-                        do {
-                            grant = try ViewGrant(document: try SignedRecordServices.signedBody(request, limit: limit))
-                        } catch let error as IdentityError {
-                            throw ServiceError.badParams("\(error)")
-                        }
+                        let grant = try SignedRecordServices.decodeSigned(
+                            request, limit: limit, ViewGrant.init(document:))
                         return try await record(
                             grant, deposit: deposit, replica: replica, deadline: request.deadline, on: loop)
                     }
@@ -59,12 +55,8 @@ public enum ViewServices {
                 execution: .future { request, loop in
                     let promise = loop.makePromise(of: ByteBuffer.self)
                     promise.completeWithTask {
-                        let view: ViewRequest
-                        do {
-                            view = try ViewRequest(document: try SignedRecordServices.signedBody(request, limit: limit))
-                        } catch let error as IdentityError {
-                            throw ServiceError.badParams("\(error)")
-                        }
+                        let view = try SignedRecordServices.decodeSigned(
+                            request, limit: limit, ViewRequest.init(document:))
                         return try await consume(
                             view, deposit: deposit, replica: replica, deadline: request.deadline, on: loop)
                     }
@@ -99,8 +91,7 @@ public enum ViewServices {
     }
 
     private static func integer(_ value: JSONValue?) -> UInt64 {
-        guard case .number(let number)? = value, number >= 0, number <= 9e15 else { return 0 }
-        return UInt64(number)
+        value?.wholeNumberValue ?? 0
     }
 
     // MARK: GrantView
