@@ -133,6 +133,13 @@ struct RequestAndDeliveryTests {
                         params: PeerSharing.deliverParams(offset: offset, total: png.count))
                     return String(decoding: reply, as: UTF8.self)
                 }
+                // An offset near Int.max (offset + chunk would overflow) is refused, not a crash.
+                let huge = await remoteCode {
+                    _ = try await peer.send(
+                        try PeerSharing.deliverPayload(grant: grant, png: [1]), service: PeerSharing.deliverService,
+                        params: ["offset=\(Int.max)", "total=\(png.count)"])
+                }
+                #expect(huge == .badParams)
                 let half = png.count / 2
                 #expect(try await deliver(png[half...], at: half).contains("\"have\":0"))
                 #expect(try await deliver(png[..<half], at: 0).contains("\"have\":\(half)"))

@@ -119,6 +119,13 @@ struct SignedServicesTests {
                 let listed = try await cloud.catalog()
                 #expect(listed.map(\.id) == ["alice/cat", "alice/dog", "junk"])
                 #expect(listed.map { $0.entry != nil } == [true, false, false])
+
+                // A planted catalog document whose sequence no integer holds does not take the node
+                // down: publishing over it is refused, and the node keeps answering.
+                try await db.add(["_id": "alice/bird", "owner": "alice", "sequence": .number(1e300)], to: "catalog")
+                let bird = CatalogEntry(owner: "alice", name: "bird", bytes: 1, width: 1, height: 1, sequence: now)
+                #expect(await remoteCode { try await cloud.publish(try bird.signed(by: alice)) } == .conflict)
+                #expect(try await client.send([1], service: BuiltinServices.echo) == [1])
             }
         }
     }
