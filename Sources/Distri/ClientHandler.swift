@@ -17,8 +17,7 @@ final class ClientHandler: ChannelInboundHandler {
     private var context: ChannelHandlerContext?
     private var pending: [UInt64: Pending] = [:]
     private var nextID: UInt64 = 1
-    private var isReading = false
-    private var needsFlush = false
+    private var flushes = FlushCoalescer()
     private var closedError: ClientError?
 
     init(node: NodeAddress) {
@@ -58,11 +57,11 @@ final class ClientHandler: ChannelInboundHandler {
         let payload = request.encode(allocator: context.channel.allocator)
         context.write(
             wrapOutboundOut(WireMessage(kind: .request, requestID: id, payload: payload)), promise: nil)
-        if isReading { needsFlush = true } else { context.flush() }
+        flushSoon(context)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        isReading = true
+        flushes.readStarted()
         let message = unwrapInboundIn(data)
         switch message.kind {
         case .response:
@@ -90,11 +89,7 @@ final class ClientHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        isReading = false
-        if needsFlush {
-            needsFlush = false
-            context.flush()
-        }
+        if flushes.readCompleted() { context.flush() }
         context.fireChannelReadComplete()
     }
 
@@ -128,5 +123,15 @@ final class ClientHandler: ChannelInboundHandler {
             entry.promise.fail(error)
         }
         context?.close(promise: nil)
+    }
+}
+
+extension ClientHandler {
+    /// Flushes at the end of the read burst, or else at the end of this event-loop turn.
+    fileprivate func flushSoon(_ context: ChannelHandlerContext) {
+        guard flushes.wrote() else { return }
+        context.eventLoop.assumeIsolated().execute { [self] in
+            if flushes.scheduledFlushRuns() { self.context?.flush() }
+        }
     }
 }

@@ -5,7 +5,7 @@ import NIOSSL
 import NIOTLS
 
 /// The node's end of a client connection: decodes requests, hands them to the node's dispatcher, and
-/// writes replies. Replies written while a read burst is being processed are flushed once at its end.
+/// writes replies. Replies are flushed once per read burst or event-loop turn (``FlushCoalescer``).
 final class ServerHandler: ChannelInboundHandler {
     typealias InboundIn = WireMessage
     typealias OutboundOut = WireMessage
@@ -13,8 +13,7 @@ final class ServerHandler: ChannelInboundHandler {
     private let dispatcher: RequestDispatcher
     private let logger: Logger
     private var context: ChannelHandlerContext?
-    private var isReading = false
-    private var needsFlush = false
+    private var flushes = FlushCoalescer()
     /// Who is calling: unchecked on plain TCP; over TLS anonymous until the handshake shows a node
     /// certificate.
     private var caller: Caller
@@ -45,7 +44,7 @@ final class ServerHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        isReading = true
+        flushes.readStarted()
         let message = unwrapInboundIn(data)
         guard message.kind == .request else {
             send(
@@ -67,11 +66,7 @@ final class ServerHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        isReading = false
-        if needsFlush {
-            needsFlush = false
-            context.flush()
-        }
+        if flushes.readCompleted() { context.flush() }
         context.fireChannelReadComplete()
     }
 
@@ -114,10 +109,16 @@ final class ServerHandler: ChannelInboundHandler {
                 payload: reply.encode(allocator: context.channel.allocator))
         }
         context.write(wrapOutboundOut(message), promise: nil)
-        if isReading {
-            needsFlush = true
-        } else {
-            context.flush()
+        flushSoon(context)
+    }
+}
+
+extension ServerHandler {
+    /// Flushes at the end of the read burst, or else at the end of this event-loop turn.
+    fileprivate func flushSoon(_ context: ChannelHandlerContext) {
+        guard flushes.wrote() else { return }
+        context.eventLoop.assumeIsolated().execute { [self] in
+            if flushes.scheduledFlushRuns() { self.context?.flush() }
         }
     }
 }

@@ -24,10 +24,12 @@ public struct AdmissionControl<Ticket> {
     /// Most tasks waiting for a slot.
     public let queueLimit: Int
     /// Tasks running now.
-    public private(set) var inFlight = 0
+    public var inFlight: Int { running }
+    @usableFromInline var running = 0
     /// True once ``beginDrain()`` was called.
-    public private(set) var isDraining = false
-    private var waiting: Deque<Ticket> = []
+    public var isDraining: Bool { draining }
+    @usableFromInline var draining = false
+    @usableFromInline var waiting: Deque<Ticket> = []
 
     public init(capacity: Int, queueLimit: Int) {
         precondition(capacity > 0, "capacity must be positive")
@@ -37,19 +39,23 @@ public struct AdmissionControl<Ticket> {
     }
 
     /// Tasks waiting for a slot.
+    @inlinable
     public var queued: Int { waiting.count }
 
     /// No task is running or waiting.
+    @inlinable
     public var isIdle: Bool { inFlight == 0 && waiting.isEmpty }
 
     /// Work in flight and waiting, over capacity: 0 when idle, 1 when every slot is taken.
+    @inlinable
     public var load: Double { Double(inFlight + waiting.count) / Double(capacity) }
 
     /// Decides what happens to an arriving ticket.
+    @inlinable
     public mutating func admit(_ ticket: Ticket) -> Decision {
         if isDraining { return .shuttingDown }
         if inFlight < capacity {
-            inFlight += 1
+            running += 1
             return .start
         }
         if waiting.count < queueLimit {
@@ -61,16 +67,18 @@ public struct AdmissionControl<Ticket> {
 
     /// A running task finished. Returns the next waiting ticket, which now holds the freed slot and
     /// must be started by the caller.
+    @inlinable
     public mutating func finish() -> Ticket? {
         precondition(inFlight > 0, "finish() without a running task")
         if let next = waiting.popFirst() { return next }
-        inFlight -= 1
+        running -= 1
         return nil
     }
 
     /// Refuse new tickets from now on; running and waiting ones still complete.
+    @inlinable
     public mutating func beginDrain() {
-        isDraining = true
+        draining = true
     }
 }
 

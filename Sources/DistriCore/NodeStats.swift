@@ -80,6 +80,9 @@ public struct DatabaseStats: Codable, Sendable, Equatable {
     public var recoveredEntries: Int
     /// The first write-ahead log error, if any.
     public var storageError: String?
+    /// Push messages sent to peers, and the changes they carried (their ratio is the batching).
+    public var pushesSent: UInt64 = 0
+    public var changesPushed: UInt64 = 0
 
     public init(
         documents: [String: Int], tombstones: Int, replicationLag: [String: UInt64], antiEntropyBytes: UInt64,

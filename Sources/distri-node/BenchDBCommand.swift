@@ -95,8 +95,9 @@ struct BenchDBCommand: AsyncParsableCommand {
             _ = try await client.call(echoPayload, service: BuiltinServices.echo, node: address).get()
         }
         let suffix = String(UInt32.random(in: .min ... .max), radix: 16)
-        let writes = "bench-writes-\(suffix)"
-        let reads = "bench-reads-\(suffix)"
+        // Short names, as real ones tend to be (inline small strings in the replica's tables).
+        let writes = "bw-\(suffix)"
+        let reads = "br-\(suffix)"
         // consistency=all: every replica knows the collections and the documents to read before the runs.
         for name in [writes, reads] {
             _ = try await client.call(ByteBuffer(), service: "CreateCollection", params: [name, "consistency=all"])

@@ -113,6 +113,54 @@ results.append(
         precondition(filter.matches(city))
     })
 
+// Replication: one `majority` AddDocument through three engines, as the shell runs it: the JSON
+// body parsed, applied on the origin, pushed in batches of 16 through the binary codec, merged by two
+// peers, acknowledged back. Network and TLS excluded.
+func majorityWriteRoundTrip() -> Measurement {
+    var origin = ReplicaEngine(node: "n1", epoch: 1, seed: 1)
+    var peerEngines = [
+        "n2": ReplicaEngine(node: "n2", epoch: 2, seed: 2), "n3": ReplicaEngine(node: "n3", epoch: 3, seed: 3),
+    ]
+    var replicationNow: UInt64 = 1_000_000
+    _ = origin.setPeers(known: ["n2", "n3"], alive: ["n2", "n3"], now: replicationNow)
+    for name in ["n2", "n3"] {
+        _ = peerEngines[name]!.setPeers(
+            known: Set(["n1", "n2", "n3"].filter { $0 != name }), alive: ["n1"], now: replicationNow)
+    }
+    _ = origin.perform(.createCollection("bench"), consistency: .one, id: 0, now: replicationNow, deadline: .max)
+    let documentText = Array(
+        #"{"kind":"bench","n":42,"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#.utf8)
+    var writeNumber: UInt64 = 1
+    func deliver(_ actions: [ReplicaAction]) -> Int {
+        var completed = 0
+        for action in actions {
+            switch action {
+            case .send(let peer, let number, let request):
+                let bytes = ReplicaCodec.encode(request)
+                let decoded = try! ReplicaCodec.decodeRequest(bytes)
+                let (response, _) = peerEngines[peer]!.handle(decoded, from: "n1", now: replicationNow)
+                let answer = try! ReplicaCodec.decodeResponse(ReplicaCodec.encode(response))
+                completed += deliver(origin.receive(answer, for: number, now: replicationNow))
+            case .completed: completed += 1
+            default: break
+            }
+        }
+        return completed
+    }
+    return measure("majority write, 3 engines (per write)") {
+        writeNumber += 1
+        replicationNow += 1
+        guard case .object(let body) = try! JSONParser.parse(documentText) else { fatalError() }
+        var completed = deliver(
+            origin.perform(
+                .add(collection: "bench", id: "w\(writeNumber)", body: body), consistency: .majority, id: writeNumber,
+                now: replicationNow, deadline: .max))
+        if writeNumber % 16 == 0 { completed += deliver(origin.flush(now: replicationNow)) }
+        precondition(completed == 0 || writeNumber % 16 == 0)
+    }
+}
+results.append(majorityWriteRoundTrip())
+
 // AES-256-GCM in the STREAM layout, 1 MiB.
 var random = SystemImagingRandom()
 let key = try ImageKey.generate()

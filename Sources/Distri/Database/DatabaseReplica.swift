@@ -28,6 +28,8 @@ final class DatabaseReplica: Sendable {
         var known: Set<String> = []
         var alive: Set<String> = []
         var antiEntropyBytes: UInt64 = 0
+        var pushesSent: UInt64 = 0
+        var changesPushed: UInt64 = 0
         var recoveredEntries = 0
         /// Operations that arrived before the first sync of a node that joined through seeds.
         var notReady: [@Sendable () -> Void]? = nil
@@ -150,6 +152,7 @@ final class DatabaseReplica: Sendable {
 
     /// Nil once the replica is ready; else a future that completes when it is.
     private func whenReady(on loop: EventLoop) -> EventLoopFuture<Void>? {
+        guard state.withLockedValue({ $0.notReady != nil }) else { return nil }
         let promise = loop.makePromise(of: Void.self)
         let queued = state.withLockedValue { state -> Bool in
             guard state.notReady != nil else { return false }
@@ -270,6 +273,12 @@ final class DatabaseReplica: Sendable {
             return
         }
         let isPull = if case .pull = request { true } else { false }
+        if case .push(let changes, _) = request {
+            state.withLockedValue {
+                $0.pushesSent += 1
+                $0.changesPushed += UInt64(changes.count)
+            }
+        }
         cluster.peers.call(
             ByteBuffer(bytes: ReplicaCodec.encode(request)), service: Self.replicateService, params: [nodeID],
             node: address, timeout: .milliseconds(Int64(limits.peerTimeoutMillis)), routing: .local, taskID: 0
@@ -291,11 +300,14 @@ final class DatabaseReplica: Sendable {
     /// The replica's figures for the node's stats.
     func stats() -> DatabaseStats {
         state.withLockedValue { state in
-            DatabaseStats(
+            var stats = DatabaseStats(
                 documents: state.engine.store.counts, tombstones: state.engine.tombstoneCount,
                 replicationLag: state.engine.lag, antiEntropyBytes: state.antiEntropyBytes,
                 antiEntropyChanges: state.engine.antiEntropyChanges, changeSequence: state.engine.changeSequence,
                 durable: durable != nil, recoveredEntries: state.recoveredEntries, storageError: durable?.failure)
+            stats.pushesSent = state.pushesSent
+            stats.changesPushed = state.changesPushed
+            return stats
         }
     }
 }

@@ -199,11 +199,13 @@ enum DatabaseServices {
             replica.write(operation, consistency: consistency, deadline: deadline, on: loop)
         }
         // A session names writes made elsewhere: wait for them first, so an update sees its own add.
-        let ready =
+        let written =
             session == nil
-            ? loop.makeSucceededVoidFuture()
-            : replica.read(consistency: .local, session: session, deadline: deadline, on: loop) { _ in }
-        return ready.flatMap { attempt() }.flatMapError { error in
+            ? attempt()
+            : replica.read(consistency: .local, session: session, deadline: deadline, on: loop) { _ in }.flatMap {
+                attempt()
+            }
+        return written.flatMapError { error in
             guard (error as? ServiceError)?.code == .notFound else { return loop.makeFailedFuture(error) }
             return replica.read(consistency: .all, session: nil, deadline: deadline, on: loop) { _ in }
                 .flatMapError { _ in loop.makeSucceededVoidFuture() }
@@ -262,7 +264,8 @@ enum DatabaseServices {
     }
 }
 
-/// Document ids: random, 16 hex digits.
+/// Document ids: 13 base-36 digits (a UInt64), short enough for Swift's inline small strings, so
+/// the replica's tables hash and compare them without touching the heap.
 enum DocumentID {
     static func random() -> String {
         var generator = SystemRandomNumberGenerator()
@@ -270,7 +273,7 @@ enum DocumentID {
     }
 
     static func id(_ value: UInt64) -> String {
-        let hex = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - hex.count) + hex
+        let digits = String(value, radix: 36)
+        return String(repeating: "0", count: 13 - digits.count) + digits
     }
 }

@@ -29,11 +29,11 @@ extension JSONValue {
             out += "]"
         case .object(let fields):
             out += "{"
-            for (index, key) in fields.keys.sorted().enumerated() {
+            for (index, field) in fields.sorted(by: { $0.key < $1.key }).enumerated() {
                 if index > 0 { out += "," }
-                Self.quote(key, into: &out)
+                Self.quote(field.key, into: &out)
                 out += ":"
-                fields[key]!.write(to: &out)
+                field.value.write(to: &out)
             }
             out += "}"
         }
@@ -41,6 +41,12 @@ extension JSONValue {
 
     static func quote(_ text: String, into out: inout String) {
         out += "\""
+        // Most strings need no escape: append them whole instead of scalar by scalar.
+        if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            out += text
+            out += "\""
+            return
+        }
         for scalar in text.unicodeScalars {
             switch scalar {
             case "\"": out += "\\\""

@@ -13,7 +13,7 @@ public struct DedupWindow<Result, Waiter> {
         case replay(Result)
     }
 
-    fileprivate enum Entry {
+    @usableFromInline enum Entry {
         case running([Waiter])
         case finished(Result, at: UInt64, cost: Int)
     }
@@ -24,9 +24,9 @@ public struct DedupWindow<Result, Waiter> {
     public let retention: UInt64
     /// Most total cost (for example bytes of results) remembered.
     public let costBudget: Int
-    private var totalCost = 0
-    private var entries: [UInt64: Entry] = [:]
-    private var finishedOrder: Deque<UInt64> = []
+    @usableFromInline var totalCost = 0
+    @usableFromInline var entries: [UInt64: Entry] = [:]
+    @usableFromInline var finishedOrder: Deque<UInt64> = []
 
     public init(capacity: Int = 100_000, retention: UInt64 = 120_000, costBudget: Int = 64 << 20) {
         self.capacity = capacity
@@ -35,12 +35,15 @@ public struct DedupWindow<Result, Waiter> {
     }
 
     /// Tasks remembered, running or finished.
+    @inlinable
     public var count: Int { entries.count }
 
     /// True when the task is running or finished recently here.
+    @inlinable
     public func knows(_ taskID: UInt64) -> Bool { entries[taskID] != nil }
 
     /// Registers an arriving task.
+    @inlinable
     public mutating func begin(_ taskID: UInt64, waiter: Waiter, now: UInt64) -> Decision {
         expire(now: now)
         switch entries[taskID] {
@@ -57,6 +60,7 @@ public struct DedupWindow<Result, Waiter> {
     }
 
     /// Records the result of a run and returns the waiters that joined it.
+    @inlinable
     public mutating func finish(_ taskID: UInt64, result: Result, cost: Int = 0, now: UInt64) -> [Waiter] {
         guard case .running(let waiters) = entries[taskID] else { return [] }
         entries[taskID] = .finished(result, at: now, cost: cost)
@@ -68,13 +72,15 @@ public struct DedupWindow<Result, Waiter> {
 
     /// Forgets a run that ended without a result worth replaying (for example, refused as busy), so a
     /// retry runs it; returns its waiters, who should be told to retry.
+    @inlinable
     public mutating func abandon(_ taskID: UInt64) -> [Waiter] {
         guard case .running(let waiters) = entries[taskID] else { return [] }
         entries[taskID] = nil
         return waiters
     }
 
-    private mutating func expire(now: UInt64) {
+    @inlinable
+    mutating func expire(now: UInt64) {
         while let oldest = finishedOrder.first {
             guard case .finished(_, let at, let cost) = entries[oldest] else {
                 finishedOrder.removeFirst()

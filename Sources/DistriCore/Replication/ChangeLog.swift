@@ -9,7 +9,10 @@ struct ChangeLog: Sendable {
     }
 
     private(set) var sequence: UInt64 = 0
-    private(set) var latest: [DocumentKey: Entry] = [:]
+    /// The latest entry of every key, by collection and then id (nil: the collection's own stamps).
+    /// Nested so that a lookup hashes and compares the id alone: the big table is per collection.
+    private var latest: [String: [String?: Entry]] = [:]
+    private var count = 0
     /// Keys in the order of their changes; stale positions (a key changed again later) are skipped.
     /// `newest` is the newest stamp of the state recorded when every stamp in it names one origin (nil
     /// when several do), so an anti-entropy answer can pass over what the reader covers at a glance.
@@ -19,17 +22,17 @@ struct ChangeLog: Sendable {
     @discardableResult
     mutating func record(_ key: DocumentKey, source: String?, newest: HLCTimestamp? = nil) -> UInt64 {
         sequence += 1
-        latest[key] = Entry(sequence: sequence, source: source)
+        set(key, Entry(sequence: sequence, source: source))
         order.append((sequence, key, newest))
-        if order.count > 1024 && order.count > 2 * latest.count { compact() }
+        if order.count > 1024 && order.count > 2 * count { compact() }
         return sequence
     }
 
     /// Restores an entry from a snapshot or log (sequence numbers survive a restart with a data dir).
     mutating func restore(_ key: DocumentKey, sequence restored: UInt64) {
         sequence = max(sequence, restored)
-        if let current = latest[key], current.sequence >= restored { return }
-        latest[key] = Entry(sequence: restored, source: nil)
+        if let current = entry(key), current.sequence >= restored { return }
+        set(key, Entry(sequence: restored, source: nil))
         order.append((restored, key, nil))
     }
 
@@ -39,7 +42,28 @@ struct ChangeLog: Sendable {
     }
 
     mutating func remove(_ key: DocumentKey) {
-        latest[key] = nil
+        set(key, nil)
+    }
+
+    /// The latest entry of `key`, if the log has one.
+    func entry(_ key: DocumentKey) -> Entry? {
+        latest[key.collection]?[key.id]
+    }
+
+    /// Every key with its latest entry, in no particular order.
+    var entries: [(key: DocumentKey, entry: Entry)] {
+        latest.flatMap { collection, entries in
+            entries.map { (DocumentKey(collection: collection, id: $0.key), $0.value) }
+        }
+    }
+
+    private mutating func set(_ key: DocumentKey, _ entry: Entry?) {
+        // Mutated in place: copying a collection's table out would copy every entry.
+        if let entry {
+            if latest[key.collection, default: [:]].updateValue(entry, forKey: key.id) == nil { count += 1 }
+        } else if latest[key.collection]?.removeValue(forKey: key.id) != nil {
+            count -= 1
+        }
     }
 
     /// Keys changed after `sequence`, in order, with their latest entries, passing over positions
@@ -57,12 +81,12 @@ struct ChangeLog: Sendable {
         for index in low..<order.count {
             let (position, key, newest) = order[index]
             if let newest, covered(newest) { continue }
-            if let entry = latest[key], entry.sequence == position { out.append((key, entry)) }
+            if let entry = entry(key), entry.sequence == position { out.append((key, entry)) }
         }
         return out
     }
 
     private mutating func compact() {
-        order = latest.map { ($0.value.sequence, $0.key, nil) }.sorted { $0.sequence < $1.sequence }
+        order = entries.map { ($0.entry.sequence, $0.key, nil) }.sorted { $0.sequence < $1.sequence }
     }
 }

@@ -23,7 +23,7 @@ extension ReplicaEngine {
         }
         log.finishRestore()
         // Tombstones as the merged state has them: a later entry may have revived a deleted document.
-        for (key, _) in log.latest {
+        for (key, _) in log.entries {
             guard let id = key.id, store.collections[key.collection]?.documents[id]?.isDeleted == true else { continue }
             tombstonedAt[key] = now
         }
@@ -32,7 +32,7 @@ extension ReplicaEngine {
     /// The whole replica as log entries, to compact the log into.
     public func snapshot() -> [PersistedEntry] {
         var entries: [PersistedEntry] = []
-        for (key, entry) in log.latest.sorted(by: { $0.value.sequence < $1.value.sequence }) {
+        for (key, entry) in log.entries.sorted(by: { $0.entry.sequence < $1.entry.sequence }) {
             if let change = store.change(at: key) { entries.append(.change(sequence: entry.sequence, change)) }
         }
         entries.append(.syncState(syncState))

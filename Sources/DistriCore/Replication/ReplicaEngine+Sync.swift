@@ -291,7 +291,7 @@ extension ReplicaEngine {
         guard !tombstonedAt.isEmpty else { return }
         let floor = known.map { confirmed[$0] ?? 0 }.min() ?? log.sequence
         for (key, since) in tombstonedAt where since + settings.tombstoneGrace <= now {
-            guard let entry = log.latest[key], entry.sequence <= floor else { continue }
+            guard let entry = log.entry(key), entry.sequence <= floor else { continue }
             guard key.id.flatMap({ store.collections[key.collection]?.documents[$0]?.isDeleted }) == true else {
                 tombstonedAt[key] = nil
                 continue

@@ -1,0 +1,38 @@
+/// When a connection's handler flushes what it wrote: once at the end of a read burst for writes made
+/// while reading, and once at the end of the current event-loop turn for writes made outside one (the
+/// replies a replication acknowledgement completes together), so a burst leaves in one syscall.
+struct FlushCoalescer {
+    private var isReading = false
+    private var hasUnflushed = false
+    private var isScheduled = false
+
+    mutating func readStarted() {
+        isReading = true
+    }
+
+    /// Notes a write; true when the caller must schedule a flush for the end of this turn (and then
+    /// call ``scheduledFlushRuns()`` there).
+    mutating func wrote() -> Bool {
+        hasUnflushed = true
+        guard !isReading, !isScheduled else { return false }
+        isScheduled = true
+        return true
+    }
+
+    /// The read burst ended: true when there is something to flush.
+    mutating func readCompleted() -> Bool {
+        isReading = false
+        return takeUnflushed()
+    }
+
+    /// The scheduled flush runs: true when there is (still) something to flush.
+    mutating func scheduledFlushRuns() -> Bool {
+        isScheduled = false
+        return takeUnflushed()
+    }
+
+    private mutating func takeUnflushed() -> Bool {
+        defer { hasUnflushed = false }
+        return hasUnflushed
+    }
+}
