@@ -176,7 +176,7 @@ public final class CloudNode: Service, Sendable {
         if first { await shell?.leave() }
         try? await future.get()
         if first {
-            state.withLockedValue { $0.database }?.stop()
+            await state.withLockedValue { $0.database }?.stop()
             await peers?.shutdown()
         }
     }
@@ -238,7 +238,8 @@ public final class CloudNode: Service, Sendable {
                 bypassesAdmission: true, nodesOnly: true))
         dispatcher.attach(shell: shell, peers: peers)
         state.withLockedValue { $0.database }?.attach(
-            shell: shell, peers: peers, joining: !configuration.seeds.filter { $0 != advertised }.isEmpty)
+            shell: shell, peers: peers, group: group,
+            joining: !configuration.seeds.filter { $0 != advertised }.isEmpty)
         state.withLockedValue {
             $0.membership = shell
             $0.peers = peers

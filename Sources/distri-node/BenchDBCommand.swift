@@ -163,6 +163,9 @@ struct BenchDBCommand: AsyncParsableCommand {
         try await Task.sleep(for: .milliseconds(500))
         let stats = await client.collectStats()
         let held = stats.map { (try? $0.result.get())?.database?.documents[writes] ?? -1 }
+        let replicas = stats.compactMap { try? $0.result.get().database }
+        let pushes = replicas.map(\.pushesSent).reduce(0, +)
+        let changesPerPush = pushes == 0 ? 0 : Double(replicas.map(\.changesPushed).reduce(0, +)) / Double(pushes)
         for name in [writes, reads] {
             _ = try? await client.call(ByteBuffer(), service: "DropCollection", params: [name]).get()
         }
@@ -173,7 +176,7 @@ struct BenchDBCommand: AsyncParsableCommand {
             readOperation: readWith == .count
                 ? #"Count {"_id": ID}"# : #"ReadCollection {"filter": {"_id": ID}, "limit": 1}"#,
             readCollectionDocuments: readDocuments, echo: echo.keys.sorted().map { echo[$0]! }, runs: runs,
-            documentsHeldPerNode: held,
+            documentsHeldPerNode: held, changesPerPush: changesPerPush,
             nodeResidentMiB: stats.compactMap { try? $0.result.get().residentBytes }.map { Double($0) / 1_048_576 })
     }
 
@@ -229,6 +232,8 @@ struct BenchDBReport: Codable {
     var runs: [Run]
     /// Documents of the written collection each node held at the end, warm-ups included (-1: no answer).
     var documentsHeldPerNode: [Int]
+    /// Changes per replication push over the whole run, every node (the batching under load).
+    var changesPerPush: Double
     var nodeResidentMiB: [Double]
 
     var text: String {
@@ -254,6 +259,7 @@ struct BenchDBReport: Codable {
             a read of one document by id (an `_id` filter is answered by lookup, no scan)
             documents written, warm-ups included, as each node holds them at the end: \
             \(documentsHeldPerNode.map(String.init).joined(separator: ", "))
+            replication pushes carried \(String(format: "%.1f", changesPerPush)) changes each on average (whole run)
             node process resident memory (MiB): \(memory)
             """
     }

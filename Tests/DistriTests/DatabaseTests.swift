@@ -219,7 +219,7 @@ private func eventuallyAsync(timeout: Duration = .seconds(10), _ condition: () a
         }
     }
 
-    @Test("stats show documents per collection, tombstones, lag and anti-entropy traffic")
+    @Test("stats show documents per collection, tombstones, lag, pushes and anti-entropy traffic")
     func stats() async throws {
         try await withDatabase { nodes, db in
             try await db.createCollection("st")
@@ -231,6 +231,11 @@ private func eventuallyAsync(timeout: Duration = .seconds(10), _ condition: () a
                     nodes.allSatisfy { $0.stats().collections["st"] == 1 && $0.stats().database?.tombstones == 1 }
                 })
             #expect(await eventually { nodes.allSatisfy { ($0.stats().database?.antiEntropyBytes ?? 0) > 0 } })
+            // Four majority writes (create, two adds, a delete), each pushed to at least one other node
+            // before it completed, in at most as many messages as changes.
+            let pushed = nodes.compactMap { $0.stats().database }
+            #expect(pushed.map(\.changesPushed).reduce(0, +) >= 4)
+            #expect(pushed.allSatisfy { $0.pushesSent <= $0.changesPushed })
             let stats = await db.client.collectStats()
             #expect(stats.allSatisfy { (try? $0.result.get().database?.documents["st"]) == 1 })
         }

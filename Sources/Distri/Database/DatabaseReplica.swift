@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 
 /// Runs a node's ``DistriCore/ReplicaEngine``: feeds it client operations, peer requests, answers and
 /// clock ticks, and performs what it asks (sends over the internal `Replicate` service, appends to the
@@ -16,6 +17,9 @@ final class DatabaseReplica: Sendable {
     private let state: NIOLockedValueBox<State>
     private let durable: DurableLog?
     private let cluster = NIOLockedValueBox<(shell: MembershipShell, peers: Client)?>(nil)
+    /// Replication links, one client per event loop of the node's group: a push leaves from the loop
+    /// that flushed it and its acknowledgement completes there, with no hop between threads.
+    private let links = NIOLockedValueBox<LoopLinks?>(nil)
     private let ticker = NIOLockedValueBox<RepeatedTask?>(nil)
     private let logger: Logger
 
@@ -73,8 +77,9 @@ final class DatabaseReplica: Sendable {
     /// Connects the replica to the cluster and starts its timer. A node that joins through seeds
     /// holds its clients' operations until its first sync with a peer (at most `catchUpMillis`), so a
     /// restarted empty node does not answer "not found" for what the others hold.
-    func attach(shell: MembershipShell, peers: Client, joining: Bool) {
+    func attach(shell: MembershipShell, peers: Client, group: EventLoopGroup, joining: Bool) {
         cluster.withLockedValue { $0 = (shell, peers) }
+        links.withLockedValue { $0 = LoopLinks(group: group, configuration: peers.configuration) }
         if joining {
             let now = Self.wallMillis()
             state.withLockedValue {
@@ -88,9 +93,14 @@ final class DatabaseReplica: Sendable {
         ticker.withLockedValue { $0 = task }
     }
 
-    func stop() {
+    func stop() async {
         ticker.withLockedValue { $0?.cancel() }
         durable?.close()
+        let clients = links.withLockedValue { links in
+            defer { links = nil }
+            return links?.clients ?? []
+        }
+        for client in clients { await client.shutdown() }
     }
 
     static func wallMillis() -> UInt64 {
@@ -272,6 +282,9 @@ final class DatabaseReplica: Sendable {
             perform(state.withLockedValue { $0.engine.requestFailed(number, now: now) })
             return
         }
+        let client =
+            links.withLockedValue { $0?.client(to: address, on: MultiThreadedEventLoopGroup.currentEventLoop) }
+            ?? cluster.peers
         let isPull = if case .pull = request { true } else { false }
         if case .push(let changes, _) = request {
             state.withLockedValue {
@@ -279,7 +292,7 @@ final class DatabaseReplica: Sendable {
                 $0.changesPushed += UInt64(changes.count)
             }
         }
-        cluster.peers.call(
+        client.call(
             ByteBuffer(bytes: ReplicaCodec.encode(request)), service: Self.replicateService, params: [nodeID],
             node: address, timeout: .milliseconds(Int64(limits.peerTimeoutMillis)), routing: .local, taskID: 0
         ).whenComplete { result in

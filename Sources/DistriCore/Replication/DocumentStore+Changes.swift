@@ -23,13 +23,18 @@ extension DocumentStore {
             let equal = collection.created == created && collection.dropped == dropped
             return (DocumentKey(collection: name, id: nil), changed, equal)
         case .document(let name, let incoming):
+            let key = DocumentKey(collection: name, id: incoming.id)
             // Merged in place: copying the collection out would copy all of its documents.
-            let before = collections[name]?.documents[incoming.id]
-            var merged = before ?? ReplicatedDocument(id: incoming.id)
+            guard let before = collections[name]?.documents[incoming.id] else {
+                // New here: merging into nothing gives the incoming state (documents are normalised).
+                collections[name, default: Collection(created: .zero)].documents[incoming.id] = incoming
+                return (key, true, true)
+            }
+            var merged = before
             merged.merge(incoming)
             let changed = merged != before
             if changed { collections[name, default: Collection(created: .zero)].documents[incoming.id] = merged }
-            return (DocumentKey(collection: name, id: incoming.id), changed, merged == incoming)
+            return (key, changed, merged == incoming)
         }
     }
 
@@ -62,12 +67,22 @@ extension DocumentStore {
         return newest
     }
 
-    /// Every stamp in a change (fields, tombstones, collection stamps).
-    static func stamps(of change: DocumentChange) -> [HLCTimestamp] {
-        switch change {
-        case .collection(_, let created, let dropped): return [created] + (dropped.map { [$0] } ?? [])
-        case .document(_, let document):
-            return document.fields.values.map(\.stamp) + [document.deleted, document.cleared].compactMap { $0 }
+    /// The newest stamp in a change, if it has any.
+    static func newestStamp(of change: DocumentChange) -> HLCTimestamp? {
+        var newest: HLCTimestamp?
+        func see(_ stamp: HLCTimestamp?) {
+            guard let stamp, newest.map({ stamp > $0 }) ?? true else { return }
+            newest = stamp
         }
+        switch change {
+        case .collection(_, let created, let dropped):
+            see(created)
+            see(dropped)
+        case .document(_, let document):
+            see(document.deleted)
+            see(document.cleared)
+            for field in document.fields.values { see(field.stamp) }
+        }
+        return newest
     }
 }

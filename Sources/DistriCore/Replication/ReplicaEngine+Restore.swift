@@ -9,7 +9,7 @@ extension ReplicaEngine {
             case .change(let sequence, let change):
                 let (key, _, _) = store.apply(change)
                 log.restore(key, sequence: sequence)
-                if let newest = DocumentStore.stamps(of: change).max() { clock.observe(newest, wallMillis: now) }
+                if let newest = DocumentStore.newestStamp(of: change) { clock.observe(newest, wallMillis: now) }
             case .syncState(let state):
                 pulled = state.pulled
                 for (origin, stamp) in state.coverage { coverage[origin] = max(coverage[origin] ?? .zero, stamp) }
