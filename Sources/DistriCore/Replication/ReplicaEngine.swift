@@ -173,16 +173,16 @@ public struct ReplicaEngine: Sendable {
             return [.completed(operation: id, .failure(error))]
         }
         var actions: [ReplicaAction] = [.persist(applied.changes.map { record($0.0, $0.1, source: nil, now: now) })]
+        let changes = applied.changes.map(\.1)
         for peer in alive {
-            outbox[peer, default: []].append(contentsOf: applied.changes.map(\.1))
+            outbox[peer, default: []].append(contentsOf: changes)
             if needed > 1 { outboxOperations[peer, default: []].append(id) }
         }
         if needed <= 1 {
             actions.append(.completed(operation: id, .success(applied.receipt)))
         } else {
             writes[id] = QuorumWrite(
-                receipt: applied.receipt, changes: applied.changes.map(\.1), needed: needed, holders: [node],
-                deadline: deadline)
+                receipt: applied.receipt, changes: changes, needed: needed, holders: [node], deadline: deadline)
         }
         return actions
     }
@@ -192,7 +192,7 @@ public struct ReplicaEngine: Sendable {
         let sequence = log.record(key, source: source, newest: DocumentStore.singleOriginNewest(of: change))
         if case .document(_, let document) = change, document.isDeleted {
             tombstonedAt[key] = now
-        } else {
+        } else if !tombstonedAt.isEmpty {
             tombstonedAt[key] = nil
         }
         return .change(sequence: sequence, change)
@@ -369,13 +369,11 @@ public struct ReplicaEngine: Sendable {
     }
 
     private mutating func acknowledge(_ operation: UInt64, by peer: String) -> ReplicaAction? {
-        guard var write = writes[operation] else { return nil }
-        write.holders.insert(peer)
-        guard write.holders.count >= write.needed else {
-            writes[operation] = write
-            return nil
-        }
-        writes[operation] = nil
+        guard let index = writes.index(forKey: operation) else { return nil }
+        // In place: a copy taken out of the table would copy its holders on insert.
+        writes.values[index].holders.insert(peer)
+        guard writes.values[index].holders.count >= writes.values[index].needed else { return nil }
+        var write = writes.remove(at: index).value
         write.receipt.replicas = write.holders.count
         return .completed(operation: operation, .success(write.receipt))
     }
@@ -411,9 +409,9 @@ public struct ReplicaEngine: Sendable {
     mutating func merge(_ changes: [DocumentChange], from peer: String?, now: UInt64) -> [PersistedEntry] {
         var entries: [PersistedEntry] = []
         for change in changes {
-            if let newest = DocumentStore.stamps(of: change).max() { clock.observe(newest, wallMillis: now) }
+            if let newest = DocumentStore.newestStamp(of: change) { clock.observe(newest, wallMillis: now) }
             // A state from before a purged delete (a pull answer or push still in flight) stays dead.
-            if case .document(let collection, let document) = change,
+            if !purged.isEmpty, case .document(let collection, let document) = change,
                 let horizon = purged[DocumentKey(collection: collection, id: document.id)]
             {
                 if document.version <= horizon { continue }
