@@ -87,6 +87,7 @@ let package = Package(
                 "Distri",
                 "DistriCore",
                 "DistriImaging",
+                "DistriPeer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),

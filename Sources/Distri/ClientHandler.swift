@@ -4,7 +4,7 @@ import NIOCore
 /// The client's end of one connection: numbers outgoing requests, matches replies to them by id, and
 /// fails every waiting call if the connection breaks. Requests issued while a read burst is being
 /// processed are flushed once at its end.
-final class ClientHandler: ChannelInboundHandler {
+final class ClientHandler: ChannelInboundHandler, CoalescingFlushes {
     typealias InboundIn = WireMessage
     typealias OutboundOut = WireMessage
 
@@ -14,10 +14,10 @@ final class ClientHandler: ChannelInboundHandler {
     }
 
     let node: NodeAddress
-    private var context: ChannelHandlerContext?
+    private(set) var context: ChannelHandlerContext?
     private var pending: [UInt64: Pending] = [:]
     private var nextID: UInt64 = 1
-    private var flushes = FlushCoalescer()
+    var flushes = FlushCoalescer()
     private var closedError: ClientError?
 
     init(node: NodeAddress) {
@@ -123,15 +123,5 @@ final class ClientHandler: ChannelInboundHandler {
             entry.promise.fail(error)
         }
         context?.close(promise: nil)
-    }
-}
-
-extension ClientHandler {
-    /// Flushes at the end of the read burst, or else at the end of this event-loop turn.
-    fileprivate func flushSoon(_ context: ChannelHandlerContext) {
-        guard flushes.wrote() else { return }
-        context.eventLoop.assumeIsolated().execute { [self] in
-            if flushes.scheduledFlushRuns() { self.context?.flush() }
-        }
     }
 }

@@ -210,7 +210,7 @@ public final class CloudNode: Service, Sendable {
             RegisteredService(
                 name: MembershipShell.gossipService,
                 execution: .inline { request in
-                    try shell.receive(request.data, sender: request.callerNode)
+                    try shell.receive(request.data, from: request.caller)
                     return ByteBuffer()
                 },
                 bypassesAdmission: true, nodesOnly: true))

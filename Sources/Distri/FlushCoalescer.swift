@@ -1,3 +1,5 @@
+import NIOCore
+
 /// When a connection's handler flushes what it wrote: once at the end of a read burst for writes made
 /// while reading, and once at the end of the current event-loop turn for writes made outside one (the
 /// replies a replication acknowledgement completes together), so a burst leaves in one syscall.
@@ -34,5 +36,23 @@ struct FlushCoalescer {
     private mutating func takeUnflushed() -> Bool {
         defer { hasUnflushed = false }
         return hasUnflushed
+    }
+}
+
+/// A channel handler whose flushes a ``FlushCoalescer`` decides.
+protocol CoalescingFlushes: AnyObject {
+    var flushes: FlushCoalescer { get set }
+    /// The handler's context while it is in a pipeline.
+    var context: ChannelHandlerContext? { get }
+}
+
+extension CoalescingFlushes {
+    /// Call after a write: flushes at the end of the read burst, or else at the end of this
+    /// event-loop turn. On the event loop.
+    func flushSoon(_ context: ChannelHandlerContext) {
+        guard flushes.wrote() else { return }
+        context.eventLoop.assumeIsolated().execute { [self] in
+            if flushes.scheduledFlushRuns() { self.context?.flush() }
+        }
     }
 }

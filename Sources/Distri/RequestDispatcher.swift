@@ -91,6 +91,11 @@ final class RequestDispatcher: Sendable {
         return cluster.shell.address(of: executor.id)
     }
 
+    /// Counts a TLS handshake that failed (another authority, plain TCP to a TLS port).
+    func recordFailedHandshake() {
+        runtime.withLockedValue { $0.counters.tlsHandshakesFailed += 1 }
+    }
+
     /// Counts a request that could not even be decoded.
     func recordMalformed() {
         runtime.withLockedValue {

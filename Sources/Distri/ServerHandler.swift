@@ -6,17 +6,19 @@ import NIOTLS
 
 /// The node's end of a client connection: decodes requests, hands them to the node's dispatcher, and
 /// writes replies. Replies are flushed once per read burst or event-loop turn (``FlushCoalescer``).
-final class ServerHandler: ChannelInboundHandler {
+final class ServerHandler: ChannelInboundHandler, CoalescingFlushes {
     typealias InboundIn = WireMessage
     typealias OutboundOut = WireMessage
 
     private let dispatcher: RequestDispatcher
     private let logger: Logger
-    private var context: ChannelHandlerContext?
-    private var flushes = FlushCoalescer()
+    private(set) var context: ChannelHandlerContext?
+    var flushes = FlushCoalescer()
     /// Who is calling: unchecked on plain TCP; over TLS anonymous until the handshake shows a node
     /// certificate.
     private var caller: Caller
+    /// True once the TLS handshake completed: a TLS error after it is not a failed handshake.
+    private var handshakeCompleted = false
 
     init(dispatcher: RequestDispatcher, logger: Logger, tls: Bool = false) {
         self.dispatcher = dispatcher
@@ -25,12 +27,10 @@ final class ServerHandler: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case TLSUserEvent.handshakeCompleted = event,
-            let certificate = try? context.pipeline.syncOperations.nioSSL_peerCertificate(),
-            let der = try? certificate.toDERBytes(),
-            let identity = ClusterCertificates.identity(ofDER: der), identity.role == .node
-        {
-            caller = .node(identity.name)
+        if case TLSUserEvent.handshakeCompleted = event {
+            handshakeCompleted = true
+            let certificate = try? context.pipeline.syncOperations.nioSSL_peerCertificate()
+            caller = Caller(tlsPeerCertificate: certificate.flatMap { try? $0.toDERBytes() })
         }
         context.fireUserInboundEventTriggered(event)
     }
@@ -85,7 +85,7 @@ final class ServerHandler: ChannelInboundHandler {
                 channel.close(promise: nil)
             }
         } else if error is NIOSSLError || error is BoringSSLError {
-            dispatcher.runtime.withLockedValue { $0.counters.tlsHandshakesFailed += 1 }
+            if !handshakeCompleted { dispatcher.recordFailedHandshake() }
             logger.notice(
                 "closing connection: TLS failed",
                 metadata: ["remote": "\(context.remoteAddress?.description ?? "?")", "error": "\(error)"])
@@ -110,15 +110,5 @@ final class ServerHandler: ChannelInboundHandler {
         }
         context.write(wrapOutboundOut(message), promise: nil)
         flushSoon(context)
-    }
-}
-
-extension ServerHandler {
-    /// Flushes at the end of the read burst, or else at the end of this event-loop turn.
-    fileprivate func flushSoon(_ context: ChannelHandlerContext) {
-        guard flushes.wrote() else { return }
-        context.eventLoop.assumeIsolated().execute { [self] in
-            if flushes.scheduledFlushRuns() { self.context?.flush() }
-        }
     }
 }

@@ -58,6 +58,24 @@ public enum Caller: Sendable, Equatable {
 
     /// Whether this caller may call a ``RegisteredService/nodesOnly`` service.
     public var mayCallNodeServices: Bool { self != .anonymous }
+
+    /// The caller a TLS handshake established from the peer's certificate (DER; nil: none shown): a
+    /// node certificate of the cluster names a node, anything else is anonymous.
+    init(tlsPeerCertificate der: [UInt8]?) {
+        guard let der, let identity = ClusterCertificates.identity(ofDER: der), identity.role == .node else {
+            self = .anonymous
+            return
+        }
+        self = .node(identity.name)
+    }
+
+    /// Refuses a node acting under another name than its certificate gives it (`what`: "gossip
+    /// from", "Replicate as"); nothing to check without a node certificate.
+    public func check(actingAs name: String, _ what: String) throws(ServiceError) {
+        if case .node(let certified) = self, certified != name {
+            throw ServiceError(.unauthorized, "\(what) '\(name)' over a connection certified for '\(certified)'")
+        }
+    }
 }
 
 /// An error a service throws to give the caller a specific code and message. Any other error thrown by

@@ -49,7 +49,7 @@ public struct CatalogEntry: SignedRecord, Equatable {
     public func validate() throws(IdentityError) {
         try PeerName.validate(owner, what: "owner")
         try PeerName.validate(name, what: "image name")
-        guard [bytes, width, height, sequence].allSatisfy({ $0 <= JSONNumber.maxExact }), sequence > 0 else {
+        guard [bytes, width, height, sequence].allSatisfy({ $0 <= JSONValue.maxExactInteger }), sequence > 0 else {
             throw .malformed("sizes and sequence must be whole numbers up to 2^53 (sequence from 1)")
         }
     }

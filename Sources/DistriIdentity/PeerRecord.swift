@@ -73,7 +73,7 @@ public struct PeerRecord: Sendable, Equatable {
             throw .malformed("an address must have 1 to 300 bytes")
         }
         try AgreementKeyPair.validatePublicKey(agreementKey)
-        guard lastSeen <= JSONNumber.maxExact, sequence <= JSONNumber.maxExact, sequence > 0 else {
+        guard lastSeen <= JSONValue.maxExactInteger, sequence <= JSONValue.maxExactInteger, sequence > 0 else {
             throw .malformed("lastSeen and sequence must be whole numbers from 1 to 2^53")
         }
     }
@@ -133,11 +133,6 @@ public enum PeerName {
     }
 }
 
-enum JSONNumber {
-    /// Integers up to 2^53 survive a JSON number (a Double) exactly.
-    static let maxExact: UInt64 = 1 << 53
-}
-
 /// Typed access to a document's fields, with errors naming the field.
 struct DocumentFields {
     let fields: [String: JSONValue]
@@ -171,9 +166,9 @@ struct DocumentFields {
     }
 
     func integer(_ key: String) throws(IdentityError) -> UInt64 {
-        guard case .number(let value)? = fields[key], value >= 0, value <= Double(JSONNumber.maxExact),
-            value == value.rounded()
-        else { throw .malformed("'\(key)' of the \(what) is not a whole number from 0 to 2^53") }
-        return UInt64(value)
+        guard let value = fields[key]?.wholeNumberValue else {
+            throw .malformed("'\(key)' of the \(what) is not a whole number from 0 to 2^53")
+        }
+        return value
     }
 }

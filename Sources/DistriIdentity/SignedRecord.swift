@@ -31,7 +31,7 @@ extension SignedRecord {
 
 /// Throws unless `sequence` is a whole number from 1 to 2^53 (exact in a JSON number).
 func validateSequence(_ sequence: UInt64) throws(IdentityError) {
-    guard sequence > 0, sequence <= JSONNumber.maxExact else {
+    guard sequence > 0, sequence <= JSONValue.maxExactInteger else {
         throw .malformed("the sequence must be a whole number from 1 to 2^53")
     }
 }

@@ -5,7 +5,7 @@ import Foundation
 /// `~/.distri/cloud`, written by `distri-node local`), each a comma-separated `host:port` list.
 public enum CloudLocator {
     public static func cloudFile(environment: [String: String]) -> String {
-        (PeerHome.distriHome(environment: environment) as NSString).appendingPathComponent("cloud")
+        TLSFiles.localCloudFile(environment: environment)
     }
 
     public static func resolve(

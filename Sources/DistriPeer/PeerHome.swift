@@ -1,3 +1,4 @@
+import Distri
 import DistriIdentity
 import Foundation
 
@@ -55,9 +56,7 @@ public struct PeerHome: Sendable, Equatable {
 
     /// `$DISTRI_HOME`, else `~/.distri`.
     public static func distriHome(environment: [String: String]) -> String {
-        if let home = environment["DISTRI_HOME"], !home.isEmpty { return expand(home) }
-        let user = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
-        return (user as NSString).appendingPathComponent(".distri")
+        TLSFiles.home(environment: environment)
     }
 
     static func expand(_ path: String) -> String {

@@ -1,3 +1,4 @@
+import Distri
 import Foundation
 
 #if canImport(Glibc)
@@ -25,21 +26,14 @@ public enum SecureFiles {
         guard chmod(path, 0o700) == 0 else { throw PeerError("cannot set 0700 on \(path): \(errnoText())") }
     }
 
-    /// Writes `bytes` to `path` with mode 0600, replacing it atomically. With `overwrite` false, fails
-    /// when `path` exists.
+    /// Writes `bytes` to `path` with mode 0600, replacing it atomically (``WholeFile``). With
+    /// `overwrite` false, fails when `path` exists.
     public static func write(_ bytes: [UInt8], to path: String, overwrite: Bool = true) throws {
         if !overwrite, exists(path) { throw PeerError("\(path) already exists") }
-        let temporary = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw PeerError("cannot create \(temporary): \(errnoText())") }
-        var ok = fchmod(fd, 0o600) == 0 && writeAll(bytes, to: fd)
-        let failure = ok ? nil : errnoText()
-        if ok, fsync(fd) != 0 { ok = false }
-        close(fd)
-        guard ok, rename(temporary, path) == 0 else {
-            let why = failure ?? errnoText()
-            unlink(temporary)
-            throw PeerError("cannot write \(path): \(why)")
+        do {
+            try WholeFile.write(bytes, to: path, mode: 0o600, overwrite: overwrite)
+        } catch {
+            throw PeerError("cannot write \(path): \(error)")
         }
     }
 

@@ -74,7 +74,7 @@ struct DBCommand: AsyncParsableCommand {
                     for name in names {
                         group.addTask {
                             let count = try await db.call("Count", [name], reads: true)
-                            return (name, Int(count.object["count"]?.numberValue ?? 0))
+                            return (name, Int(count.object["count"]?.wholeNumberValue ?? 0))
                         }
                     }
                     var counts: [String: Int] = [:]
@@ -210,7 +210,7 @@ struct DBCommand: AsyncParsableCommand {
                 let reply = try await db.call(
                     "DeleteDocument", [collection] + (id.map { [$0] } ?? []), body: body, writes: true, reads: true)
                 db.print(reply) {
-                    let deleted = Int(reply.object["deleted"]?.numberValue ?? 0)
+                    let deleted = Int(reply.object["deleted"]?.wholeNumberValue ?? 0)
                     return "deleted \(deleted) document\(deleted == 1 ? "" : "s")"
                 }
             }
@@ -308,7 +308,7 @@ struct DBCommand: AsyncParsableCommand {
             let body = try filter.map { try JSONArgument.filter($0, "--where") }
             try await options.connect { db in
                 let reply = try await db.call("Count", [collection], body: body, reads: true)
-                db.print(reply) { "\(Int(reply.object["count"]?.numberValue ?? 0))" }
+                db.print(reply) { "\(Int(reply.object["count"]?.wholeNumberValue ?? 0))" }
             }
         }
     }
@@ -375,7 +375,7 @@ struct DBConnection: Sendable {
         var text: String
         var object: [String: JSONValue]
 
-        var replicas: Int { Int(object["replicas"]?.numberValue ?? 0) }
+        var replicas: Int { Int(object["replicas"]?.wholeNumberValue ?? 0) }
     }
 
     struct BadReply: Error, CustomStringConvertible {

@@ -73,14 +73,16 @@ struct LocalCommand: AsyncParsableCommand {
         // Written straight to the file descriptor: a parent reading a pipe must see it at once.
         FileHandle.standardOutput.write(Data(listing.utf8))
         let cloudList = cloud.addresses.map(\.description).joined(separator: ",") + "\n"
-        let cloudFilePath = noCloudFile ? nil : (cloudFile ?? Self.defaultCloudFile())
+        let cloudFilePath = noCloudFile ? nil : (cloudFile ?? TLSFiles.localCloudFile)
         if let cloudFilePath {
             do {
                 try FileManager.default.createDirectory(
                     atPath: (cloudFilePath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
                 try Data(cloudList.utf8).write(to: URL(fileURLWithPath: cloudFilePath), options: .atomic)
                 if let authority {
-                    try TLSFiles.write(authority.authority.certificatePEM, to: cloudFilePath + ".ca.pem", public: true)
+                    try TLSFiles.write(
+                        authority.authority.certificatePEM, to: TLSFiles.authorityFile(besideCloudFile: cloudFilePath),
+                        public: true)
                 }
             } catch {
                 logger.warning(
@@ -91,7 +93,7 @@ struct LocalCommand: AsyncParsableCommand {
             // Only our own list: another local cloud may have replaced it since.
             if let cloudFilePath, FileManager.default.contents(atPath: cloudFilePath) == Data(cloudList.utf8) {
                 try? FileManager.default.removeItem(atPath: cloudFilePath)
-                try? FileManager.default.removeItem(atPath: cloudFilePath + ".ca.pem")
+                try? FileManager.default.removeItem(atPath: TLSFiles.authorityFile(besideCloudFile: cloudFilePath))
             }
         }
         let group = ServiceGroup(
@@ -104,13 +106,6 @@ struct LocalCommand: AsyncParsableCommand {
             }
         }
         try await group.run()
-    }
-}
-
-extension LocalCommand {
-    /// `$DISTRI_HOME/cloud`, else `~/.distri/cloud`: where peers look for the cloud.
-    static func defaultCloudFile() -> String {
-        (TLSFiles.home as NSString).appendingPathComponent("cloud")
     }
 }
 

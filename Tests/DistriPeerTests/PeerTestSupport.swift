@@ -59,18 +59,6 @@ func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async throws 
     return try await body(path)
 }
 
-/// Waits, without sleeping blindly, until `condition` holds; gives up after `timeout`.
-func eventually(timeout: Duration = .seconds(10), _ condition: () -> Bool) async -> Bool {
-    let clock = ContinuousClock()
-    let end = clock.now + timeout
-    while clock.now < end {
-        if condition() { return true }
-        await Task.yield()
-        try? await Task.sleep(for: .milliseconds(2))
-    }
-    return condition()
-}
-
 /// A PNG from sample-images/.
 func samplePNG(_ name: String) throws -> [UInt8] {
     let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(

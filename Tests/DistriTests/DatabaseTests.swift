@@ -18,17 +18,6 @@ private func withDatabase<T>(
     }
 }
 
-/// Waits until an async `condition` holds; gives up after `timeout`.
-private func eventuallyAsync(timeout: Duration = .seconds(10), _ condition: () async -> Bool) async -> Bool {
-    let clock = ContinuousClock()
-    let end = clock.now + timeout
-    while clock.now < end {
-        if await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(5))
-    }
-    return await condition()
-}
-
 @Suite(.serialized) struct DatabaseTests {
     @Test("the seed's DB test: concurrent clients add, read, update, read; all documents with updates on every node")
     func seedDatabaseTest() async throws {

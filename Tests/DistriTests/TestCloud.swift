@@ -148,15 +148,3 @@ final class Gate: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 }
-
-/// Waits, without sleeping blindly, until `condition` holds; gives up after `timeout`.
-func eventually(timeout: Duration = .seconds(10), _ condition: () -> Bool) async -> Bool {
-    let clock = ContinuousClock()
-    let end = clock.now + timeout
-    while clock.now < end {
-        if condition() { return true }
-        await Task.yield()
-        try? await Task.sleep(for: .milliseconds(2))
-    }
-    return condition()
-}

@@ -28,3 +28,21 @@ public func remoteCode(_ body: () async throws -> Void) async -> ErrorCode? {
         return nil
     }
 }
+
+/// Checks `condition` every few milliseconds (bounded by `timeout`) until it holds, and says whether
+/// it did: for state that changes without an event to await.
+public func eventually(timeout: Duration = .seconds(10), _ condition: () -> Bool) async -> Bool {
+    await eventuallyAsync(timeout: timeout) { condition() }
+}
+
+/// ``eventually(timeout:_:)`` for a condition that must await.
+public func eventuallyAsync(timeout: Duration = .seconds(10), _ condition: () async -> Bool) async -> Bool {
+    let clock = ContinuousClock()
+    let end = clock.now + timeout
+    while clock.now < end {
+        if await condition() { return true }
+        await Task.yield()
+        try? await Task.sleep(for: .milliseconds(2))
+    }
+    return await condition()
+}

@@ -84,17 +84,14 @@ final class MembershipShell: Sendable {
     /// A `Gossip` request arrived.
     /// With TLS, `sender` is the name in the caller's node certificate, and the envelope must come
     /// from that member: membership carries only authenticated ids.
-    func receive(_ bytes: ByteBuffer, sender: String? = nil) throws(ServiceError) {
+    func receive(_ bytes: ByteBuffer, from caller: Caller = .unchecked) throws(ServiceError) {
         let envelope: SWIMEnvelope
         do {
             envelope = try SWIMEnvelope.decode(Array(buffer: bytes))
         } catch {
             throw ServiceError(.malformed, "bad gossip: \(error)")
         }
-        if let sender, envelope.from.id != sender {
-            throw ServiceError(
-                .unauthorized, "gossip from '\(envelope.from.id)' over a connection certified for '\(sender)'")
-        }
+        try caller.check(actingAs: envelope.from.id, "gossip from")
         let now = MonotonicClock.millis()
         let directives = state.withLockedValue { state -> [SWIMDirective] in
             guard now >= state.darkUntil else { return [] }

@@ -32,8 +32,6 @@ final class DatabaseReplica: Sendable {
         var known: Set<String> = []
         var alive: Set<String> = []
         var antiEntropyBytes: UInt64 = 0
-        var pushesSent: UInt64 = 0
-        var changesPushed: UInt64 = 0
         var recoveredEntries = 0
         /// Operations that arrived before the first sync of a node that joined through seeds.
         var notReady: [@Sendable () -> Void]? = nil
@@ -79,7 +77,7 @@ final class DatabaseReplica: Sendable {
     /// restarted empty node does not answer "not found" for what the others hold.
     func attach(shell: MembershipShell, peers: Client, group: EventLoopGroup, joining: Bool) {
         cluster.withLockedValue { $0 = (shell, peers) }
-        links.withLockedValue { $0 = LoopLinks(group: group, configuration: peers.configuration) }
+        links.withLockedValue { $0 = LoopLinks(group: group, template: peers) }
         if joining {
             let now = Self.wallMillis()
             state.withLockedValue {
@@ -283,15 +281,9 @@ final class DatabaseReplica: Sendable {
             return
         }
         let client =
-            links.withLockedValue { $0?.client(to: address, on: MultiThreadedEventLoopGroup.currentEventLoop) }
+            links.withLockedValue { $0?.client(on: MultiThreadedEventLoopGroup.currentEventLoop) }
             ?? cluster.peers
         let isPull = if case .pull = request { true } else { false }
-        if case .push(let changes, _) = request {
-            state.withLockedValue {
-                $0.pushesSent += 1
-                $0.changesPushed += UInt64(changes.count)
-            }
-        }
         client.call(
             ByteBuffer(bytes: ReplicaCodec.encode(request)), service: Self.replicateService, params: [nodeID],
             node: address, timeout: .milliseconds(Int64(limits.peerTimeoutMillis)), routing: .local, taskID: 0
@@ -318,8 +310,8 @@ final class DatabaseReplica: Sendable {
                 replicationLag: state.engine.lag, antiEntropyBytes: state.antiEntropyBytes,
                 antiEntropyChanges: state.engine.antiEntropyChanges, changeSequence: state.engine.changeSequence,
                 durable: durable != nil, recoveredEntries: state.recoveredEntries, storageError: durable?.failure)
-            stats.pushesSent = state.pushesSent
-            stats.changesPushed = state.changesPushed
+            stats.pushesSent = state.engine.pushesSent
+            stats.changesPushed = state.engine.changesPushed
             return stats
         }
     }

@@ -158,10 +158,10 @@ enum DatabaseServices {
                         return loop.makeFailedFuture(ServiceError.badParams("Replicate needs the sender's id"))
                     }
                     // With TLS, a node replicates only in the name its certificate gives it.
-                    if let certified = request.callerNode, certified != peer {
-                        return loop.makeFailedFuture(
-                            ServiceError(
-                                .unauthorized, "Replicate as '\(peer)' over a connection certified for '\(certified)'"))
+                    do {
+                        try request.caller.check(actingAs: peer, "Replicate as")
+                    } catch {
+                        return loop.makeFailedFuture(error)
                     }
                     return replica.handle(request.data, from: peer, on: loop)
                 },

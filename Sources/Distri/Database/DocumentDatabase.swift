@@ -85,7 +85,7 @@ public struct DocumentDatabase: Sendable {
     @discardableResult
     public func delete(matching filter: JSONValue, from collection: String) async throws -> Int {
         let reply = try await write("DeleteDocument", [collection], body: filter)
-        return Int(reply["deleted"]?.numberValue ?? 0)
+        return Int(reply["deleted"]?.wholeNumberValue ?? 0)
     }
 
     /// One page of documents matching `filter`, sorted by `sort` (a dotted path; default the id).
@@ -112,7 +112,7 @@ public struct DocumentDatabase: Sendable {
     /// Documents matching `filter`.
     public func count(_ collection: String, filter: JSONValue? = nil) async throws -> Int {
         let reply = try await call("Count", [collection], body: filter, read: true)
-        return Int(reply["count"]?.numberValue ?? 0)
+        return Int(reply["count"]?.wholeNumberValue ?? 0)
     }
 
     // MARK: Calls
@@ -140,35 +140,5 @@ public struct DocumentDatabase: Sendable {
             throw ClientError(.protocolViolation, node: nil, message: "\(service) did not answer with a JSON object")
         }
         return object
-    }
-}
-
-extension JSONValue {
-    /// The string, or nil for any other kind of value.
-    public var stringValue: String? {
-        if case .string(let text) = self { return text }
-        return nil
-    }
-
-    /// The number, or nil for any other kind of value.
-    public var numberValue: Double? {
-        if case .number(let number) = self { return number }
-        return nil
-    }
-
-    /// The number when it is a whole number from 0 to 2^53 (exact in a JSON number), else nil. Safe
-    /// on input from the network or disk, where `UInt64(double)` would trap on NaN, infinities or
-    /// values beyond `UInt64.max`.
-    public var wholeNumberValue: UInt64? {
-        guard case .number(let number) = self, number >= 0, number <= 9_007_199_254_740_992,
-            number == number.rounded()
-        else { return nil }
-        return UInt64(number)
-    }
-
-    /// The array, or nil for any other kind of value.
-    public var arrayValue: [JSONValue]? {
-        if case .array(let items) = self { return items }
-        return nil
     }
 }

@@ -90,10 +90,6 @@ public enum ViewServices {
         return record
     }
 
-    private static func integer(_ value: JSONValue?) -> UInt64 {
-        value?.wholeNumberValue ?? 0
-    }
-
     // MARK: GrantView
 
     private static func record(
@@ -143,7 +139,7 @@ public enum ViewServices {
                     continue
                 }
             }
-            let storedSequence = integer(existing["sequence"])
+            let storedSequence = existing["sequence"]?.wholeNumberValue ?? 0
             guard grant.sequence > storedSequence else {
                 throw ServiceError(
                     .conflict,
@@ -203,8 +199,8 @@ public enum ViewServices {
             } catch {
                 throw ServiceError(.unauthorized, "the stored grant \(request.grantID) does not verify: \(error)")
             }
-            let remaining = integer(document["remaining"])
-            let lastRequest = integer(document["lastRequest"])
+            let remaining = document["remaining"]?.wholeNumberValue ?? 0
+            let lastRequest = document["lastRequest"]?.wholeNumberValue ?? 0
             let recent = (document["recent"]?.arrayValue ?? []).compactMap(\.stringValue)
             if attemptedUnder == grant.sequence, recent.contains(mark) {
                 // This call's own conditional update was chosen although its round reported a conflict
@@ -246,7 +242,8 @@ public enum ViewServices {
             }
             // The view is taken: only now is the key opened and released.
             return try release(
-                grant, to: recipient, for: request, deposit: deposit, remaining: integer(receipt.document?["remaining"])
+                grant, to: recipient, for: request, deposit: deposit,
+                remaining: receipt.document?["remaining"]?.wholeNumberValue ?? 0
             )
         }
         throw ServiceError(.unavailable, "too many concurrent changes to \(request.grantID); try again")

@@ -10,7 +10,7 @@ import X509
 /// authority lets a connection join, gossip, replicate or call any other internal service.
 public enum ClusterCertificates {
     /// What a certificate entitles its holder to.
-    public enum Role: String, Sendable, CaseIterable {
+    public enum Role: String, Sendable {
         /// A CloudNode: internal services, membership, replication.
         case node = "distri-node"
         /// A client or a peer: the public services only.

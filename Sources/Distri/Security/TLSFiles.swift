@@ -2,16 +2,29 @@ import Foundation
 
 /// Where the command-line tools find TLS material.
 public enum TLSFiles {
-    /// `$DISTRI_HOME`, else `~/.distri`.
-    public static var home: String {
-        let environment = ProcessInfo.processInfo.environment
-        return environment["DISTRI_HOME"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? (NSHomeDirectory() as NSString).appendingPathComponent(".distri")
+    /// `$DISTRI_HOME`, else `~/.distri`, for this process's environment.
+    public static var home: String { home(environment: ProcessInfo.processInfo.environment) }
+
+    /// `$DISTRI_HOME` (with `~` expanded), else `$HOME/.distri`: where every tool keeps its files.
+    public static func home(environment: [String: String]) -> String {
+        if let home = environment["DISTRI_HOME"], !home.isEmpty { return (home as NSString).expandingTildeInPath }
+        let user = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+        return (user as NSString).appendingPathComponent(".distri")
     }
 
-    /// Where `distri-node local` leaves its throw-away authority's certificate for clients and peers:
-    /// `$DISTRI_HOME/cloud.ca.pem`, else `~/.distri/cloud.ca.pem`.
-    public static var localAuthority: String { (home as NSString).appendingPathComponent("cloud.ca.pem") }
+    /// Where `distri-node local` lists its nodes for peers by default: `$DISTRI_HOME/cloud`.
+    public static var localCloudFile: String { localCloudFile(environment: ProcessInfo.processInfo.environment) }
+
+    /// ``localCloudFile`` for `environment`.
+    public static func localCloudFile(environment: [String: String]) -> String {
+        (home(environment: environment) as NSString).appendingPathComponent("cloud")
+    }
+
+    /// The throw-away authority's certificate that `distri-node local` leaves beside its cloud file.
+    public static func authorityFile(besideCloudFile cloudFile: String) -> String { cloudFile + ".ca.pem" }
+
+    /// Where clients and peers look for the local cloud's authority: beside ``localCloudFile``.
+    public static var localAuthority: String { authorityFile(besideCloudFile: localCloudFile) }
 
     /// Where `distri-node certs` keeps a cluster's files by default: `$DISTRI_HOME/certs`.
     public static var certificatesDirectory: String { (home as NSString).appendingPathComponent("certs") }
@@ -31,14 +44,14 @@ public enum TLSFiles {
         return try ClusterTLS.load(authority: path)
     }
 
-    /// Writes `text` to `path` with mode 0600 (0644 when `public`), creating its directory.
+    /// Writes `text` to `path` whole (``WholeFile``) with mode 0600 (0644 when `public`), creating
+    /// its directory (0700 for a private file).
     public static func write(_ text: String, to path: String, public isPublic: Bool = false) throws {
         let directory = (path as NSString).deletingLastPathComponent
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8)) else {
-            throw CertificateError("cannot write \(path)")
-        }
-        try FileManager.default.setAttributes([.posixPermissions: isPublic ? 0o644 : 0o600], ofItemAtPath: path)
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true,
+            attributes: isPublic ? nil : [.posixPermissions: 0o700])
+        try WholeFile.write(Array(text.utf8), to: path, mode: isPublic ? 0o644 : 0o600)
     }
 
     /// The loud warning every insecure start prints.

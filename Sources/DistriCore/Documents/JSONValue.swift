@@ -78,3 +78,36 @@ extension JSONValue: Codable {
         }
     }
 }
+
+extension JSONValue {
+    /// Integers up to 2^53 survive a JSON number (a Double) exactly.
+    public static let maxExactInteger: UInt64 = 1 << 53
+
+    /// The string, or nil for any other kind of value.
+    public var stringValue: String? {
+        if case .string(let text) = self { return text }
+        return nil
+    }
+
+    /// The number, or nil for any other kind of value.
+    public var numberValue: Double? {
+        if case .number(let number) = self { return number }
+        return nil
+    }
+
+    /// The number when it is a whole number from 0 to 2^53 (exact in a JSON number), else nil. Safe
+    /// on input from the network or disk, where `UInt64(double)` would trap on NaN, infinities or
+    /// values beyond `UInt64.max`.
+    public var wholeNumberValue: UInt64? {
+        guard case .number(let number) = self, number >= 0, number <= Double(Self.maxExactInteger),
+            number == number.rounded()
+        else { return nil }
+        return UInt64(number)
+    }
+
+    /// The array, or nil for any other kind of value.
+    public var arrayValue: [JSONValue]? {
+        if case .array(let items) = self { return items }
+        return nil
+    }
+}

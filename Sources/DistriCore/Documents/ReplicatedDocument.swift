@@ -41,6 +41,17 @@ public struct ReplicatedDocument: Hashable, Sendable, Codable {
         prune()
     }
 
+    /// Decoded through the normalising initialiser, as wire and log documents are: a replica stores a
+    /// document new to it as it arrives, which equals the merge only for normalised documents.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            id: try container.decode(String.self, forKey: .id),
+            fields: try container.decode([String: Field].self, forKey: .fields),
+            deleted: try container.decodeIfPresent(HLCTimestamp.self, forKey: .deleted),
+            cleared: try container.decodeIfPresent(HLCTimestamp.self, forKey: .cleared))
+    }
+
     /// A document created with `body`'s fields, all stamped `stamp`.
     public init(id: String, body: [String: JSONValue], stamp: HLCTimestamp) {
         self.init(id: id)

@@ -59,8 +59,12 @@ public struct ReplicaEngine: Sendable {
     /// holds what that peer held.
     public internal(set) var hasSynced = false
 
-    /// Bytes of documents received through anti-entropy (pull replies), for the stats.
+    /// Changes received through anti-entropy (pull replies), for the stats.
     public internal(set) var antiEntropyChanges: UInt64 = 0
+
+    /// Pushes sent to peers and the changes they carried, for the stats (their ratio is the batching).
+    public internal(set) var pushesSent: UInt64 = 0
+    public internal(set) var changesPushed: UInt64 = 0
 
     enum Outstanding: Sendable {
         /// One batch of a flush to `peer`; the flush's writes count the peer as a holder once every
@@ -294,6 +298,8 @@ public struct ReplicaEngine: Sendable {
                 start = end
             }
             flushesInFlight[flushID] = batches
+            pushesSent += UInt64(batches)
+            changesPushed += UInt64(changes.count)
             // Every local write since `pushSince` is in this flush; one batch can say so (batches of
             // a split flush may land apart, so they claim nothing and the chain restarts after them).
             if batches == 1, let since = pushSince[peer],

@@ -3,6 +3,7 @@ import Distri
 import DistriCommandLine
 import DistriCore
 import DistriImaging
+import DistriPeer
 import Foundation
 
 /// `distri-node example`: the original example program's interface, kept for its users.
@@ -49,17 +50,13 @@ struct ExampleCommand: AsyncParsableCommand {
         name: .long, help: ArgumentHelp("A PNG to encrypt (default: a generated 160x120 image).", valueName: "file"))
     var image: String?
 
-    @Option(name: .long, help: ArgumentHelp("The cluster CA certificate.", valueName: "file"))
-    var ca: String?
+    @OptionGroup var tls: ClientTLSOptions
 
     @Option(name: .long, help: ArgumentHelp("The server's certificate (--mode server).", valueName: "file"))
     var cert: String?
 
     @Option(name: .long, help: ArgumentHelp("The server's private key (--mode server).", valueName: "file"))
     var key: String?
-
-    @Flag(name: .long, help: "Plain TCP without TLS (debugging only).")
-    var insecure = false
 
     @Flag(name: .long, help: "Print JSON.")
     var json = false
@@ -75,8 +72,8 @@ struct ExampleCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var tlsArguments = insecure ? ["--insecure"] : []
-        if let ca { tlsArguments += ["--ca", ca] }
+        var tlsArguments = tls.insecure ? ["--insecure"] : []
+        if let ca = tls.ca { tlsArguments += ["--ca", ca] }
         switch mode {
         case .server:
             guard let ips else { return }
@@ -98,8 +95,7 @@ struct ExampleCommand: AsyncParsableCommand {
     private func runClient() async throws {
         guard let ips else { return }
         let addresses = Array(ips.addresses.prefix(max(1, nServers ?? ips.addresses.count)))
-        if insecure { printWarning(TLSFiles.insecureWarning) }
-        let configuration = ClientConfiguration(tls: try TLSFiles.clientTLS(authority: ca, insecure: insecure))
+        let configuration = ClientConfiguration(tls: try tls.clientTLS())
         var results: [ExperimentResult] = []
         switch test {
         case .encrypt:
@@ -137,8 +133,9 @@ struct ExampleCommand: AsyncParsableCommand {
             process.waitUntilExit()
             return process.terminationStatus
         }
-        let home = (TLSFiles.home as NSString).appendingPathComponent("peers/\(identifier)")
-        if !FileManager.default.fileExists(atPath: home) {
+        // Where distri-peer keeps this peer ($DISTRI_PEER_HOME, else the named home).
+        let home = try PeerHome.resolve(flag: nil, name: identifier)
+        if !SecureFiles.exists(home.recordFile) {
             guard try peer(["init", "--name", identifier]) == 0 else { throw ExitCode(1) }
         }
         let cloud = ips.map { ["--cloud", $0.addresses.map(\.description).joined(separator: ",")] } ?? []

@@ -35,8 +35,11 @@ enum ExperimentFormat {
                 text += "\n\(r.test) errors: " + r.sampleErrors.joined(separator: "; ")
             }
             for item in stats {
-                text += "\nReceived response from \(item.node): "
-                text += item.stats.map { StatsReport.seedReport($0) } ?? "unreachable"
+                if let answer = item.stats {
+                    text += "\nReceived response from \(item.node): " + StatsReport.seedReport(answer)
+                } else {
+                    text += "\nNo response from \(item.node)"
+                }
             }
             return text
         }

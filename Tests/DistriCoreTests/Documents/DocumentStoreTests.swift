@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import DistriCore
@@ -49,6 +50,47 @@ private func randomOperation(
             #expect(twice == merged[0], "merging is idempotent")
             #expect(merged[0].counts == merged[2].counts)
         }
+    }
+
+    @Test("a document new to a replica, applied as a change, is exactly the merge of it into nothing")
+    func newDocumentApplied() {
+        var random = SimulationRandom(seed: 5)
+        var clock = HybridLogicalClock(node: "n0")
+        var time: UInt64 = 0
+        var source = DocumentStore()
+        for _ in 0..<300 { randomOperation(&random, node: "n0", clock: &clock, time: &time)(&source) }
+        var checked = 0
+        for (name, collection) in source.collections {
+            for document in collection.documents.values {
+                var expected = ReplicatedDocument(id: document.id)
+                expected.merge(document)
+                var store = DocumentStore()
+                let result = store.apply(.document(collection: name, document))
+                #expect(result.changed && result.equalsIncoming)
+                #expect(store.collections[name]?.documents[document.id] == expected)
+                checked += 1
+            }
+        }
+        #expect(checked >= 6)
+    }
+
+    @Test("a decoded document is normalised: fields older than its delete are gone")
+    func decodedDocumentsAreNormalised() throws {
+        let old = HLCTimestamp(millis: 1, counter: 0, node: "a")
+        let delete = HLCTimestamp(millis: 2, counter: 0, node: "a")
+        let live = ReplicatedDocument(id: "x", body: ["n": .number(1)], stamp: old)
+        var deleted = ReplicatedDocument(id: "x")
+        deleted.delete(stamp: delete)
+        // Splice the delete into the live document's JSON: a state no merge produces.
+        var object = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(live)) as? [String: Any])
+        let tombstone = try #require(
+            try JSONSerialization.jsonObject(with: JSONEncoder().encode(deleted)) as? [String: Any])
+        object["deleted"] = tombstone["deleted"]
+        let decoded = try JSONDecoder().decode(
+            ReplicatedDocument.self, from: JSONSerialization.data(withJSONObject: object))
+        #expect(decoded.fields.isEmpty)
+        #expect(decoded.isDeleted)
+        #expect(decoded == deleted)
     }
 
     @Test("a dropped collection hides older documents; a later create brings the collection back empty")

@@ -41,6 +41,18 @@ import Testing
         #expect(net.engines["n3"]!.store.document("a", in: "c") == Self.body)
     }
 
+    @Test("writes flushed together leave in one push per peer, and the stats count pushes and changes")
+    func pushBatching() {
+        var net = Self.cluster()
+        let before = (net.engines["n1"]!.pushesSent, net.engines["n1"]!.changesPushed)
+        let adds = (0..<5).map { DatabaseOperation.add(collection: "c", id: "b\($0)", body: Self.body) }
+        let sent = net.requests.count
+        net.performBatch(adds, firstID: 10, at: "n1")
+        #expect(net.requests.count - sent == 2, "one push to each of the two peers")
+        #expect(net.engines["n1"]!.pushesSent - before.0 == 2)
+        #expect(net.engines["n1"]!.changesPushed - before.1 == 10)
+    }
+
     @Test("an `all` write with a known peer down fails at once with unavailable, and writes nothing")
     func allWithDeadPeer() {
         var net = Self.cluster()
