@@ -85,32 +85,40 @@ extension ReplicaEngine {
         session.stamps.values.filter { $0.node != clock.node && (coverage[$0.node] ?? .zero) < $0 }.map(\.node).sorted()
     }
 
-    private mutating func readAnswered(_ id: UInt64, by peer: String?) -> ReplicaAction? {
-        guard var barrier = reads[id] else { return nil }
-        if let peer { barrier.answered.insert(peer) }
-        reads[id] = barrier
-        let sessionMet = uncovered(barrier.session).isEmpty || barrier.answered.isSuperset(of: barrier.asked)
-        guard barrier.answered.count >= barrier.neededPeers, sessionMet else { return nil }
-        reads[id] = nil
-        return .readable(operation: id, .success(()))
+    private mutating func readAnswered(_ id: UInt64, by peer: String) -> ReplicaAction? {
+        guard reads[id] != nil else { return nil }
+        reads[id]!.answered.insert(peer)
+        return settleRead(id)
     }
 
     mutating func pullFailed(read id: UInt64, peer: String) -> [ReplicaAction] {
-        guard var barrier = reads[id] else { return [] }
-        barrier.failed.insert(peer)
-        reads[id] = barrier
-        let stillPossible = barrier.asked.subtracting(barrier.failed).count >= barrier.neededPeers
-        if stillPossible {
-            // A failed peer no longer holds the session barrier up.
-            barrier.asked.remove(peer)
-            reads[id] = barrier
-            return readAnswered(id, by: nil).map { [$0] } ?? []
+        guard reads[id] != nil else { return [] }
+        reads[id]!.failed.insert(peer)
+        return settleRead(id).map { [$0] } ?? []
+    }
+
+    /// Runs read `id` once enough peers answered and this replica covers the session, or once every
+    /// peer asked answered (session stamps still not covered were lost with an incarnation that died).
+    /// Fails once too few peers are left, or once a peer that may hold the session's writes did not
+    /// answer: a lost pull is no evidence that a write is gone.
+    private mutating func settleRead(_ id: UInt64) -> ReplicaAction? {
+        guard let barrier = reads[id] else { return nil }
+        func settle(_ result: Result<Void, DatabaseError>) -> ReplicaAction {
+            reads[id] = nil
+            return .readable(operation: id, result)
         }
-        reads[id] = nil
-        return [
-            .readable(
-                operation: id, .failure(DatabaseError(.unavailable, "could not reach the replicas the read needs")))
-        ]
+        if barrier.asked.subtracting(barrier.failed).count < barrier.neededPeers {
+            return settle(.failure(DatabaseError(.unavailable, "could not reach the replicas the read needs")))
+        }
+        guard barrier.answered.count >= barrier.neededPeers else { return nil }
+        let missing = uncovered(barrier.session)
+        if missing.isEmpty { return settle(.success(())) }
+        guard barrier.answered.union(barrier.failed).isSuperset(of: barrier.asked) else { return nil }
+        if barrier.failed.isEmpty { return settle(.success(())) }
+        let error = DatabaseError(
+            .unavailable,
+            "this session's writes on \(missing) are not here and \(barrier.failed.sorted()) did not answer")
+        return settle(.failure(error))
     }
 
     // MARK: Anti-entropy

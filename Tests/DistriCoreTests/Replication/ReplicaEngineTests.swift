@@ -268,14 +268,20 @@ import Testing
         #expect(outcome.received >= 100 && outcome.received <= 110, "received \(outcome.received) for 100 missed")
     }
 
-    @Test("a read with a session token on another node waits for a pull from the write's origin")
-    func sessionRead() throws {
-        var net = Self.cluster()
+    /// Makes a `one` write ("mine") on n1 that no peer receives; returns the session that saw it.
+    private static func writeOnlyOnN1(_ net: inout ReplicaTestNetwork) throws -> SessionToken {
         net.perform(.add(collection: "c", id: "mine", body: Self.body), .one, id: 2, at: "n1")
         net.drop { _ in true }
         let receipt = try #require(try net.completed[2]?.get())
         var session = SessionToken()
         session.observe(receipt.stamp)
+        return session
+    }
+
+    @Test("a read with a session token on another node waits for a pull from the write's origin")
+    func sessionRead() throws {
+        var net = Self.cluster()
+        let session = try Self.writeOnlyOnN1(&net)
         #expect(net.engines["n2"]!.store.document("mine", in: "c") == nil)
 
         net.read(id: 9, .local, session: session, at: "n2", timeout: 1_000)
@@ -293,6 +299,26 @@ import Testing
         // Without a session a local read runs at once.
         net.read(id: 10, .local, session: nil, at: "n3", timeout: 1)
         #expect((try? net.readable[10]?.get()) != nil)
+    }
+
+    /// Found by the replication simulation (seed 408 under some hash orders): a lost pull used to drop
+    /// the origin from the peers asked, and the read then ran as if every peer had answered.
+    @Test("a session read whose pull to the write's origin is lost fails with unavailable, not without the write")
+    func sessionReadWithLostPull() throws {
+        var net = Self.cluster()
+        let session = try Self.writeOnlyOnN1(&net)
+
+        net.read(id: 9, .local, session: session, at: "n2", timeout: 1_000)
+        while net.deliverRequest(where: { $0.to == "n3" }) || net.deliverAnswer(where: { $0.from == "n3" }) {}
+        #expect(net.readable[9] == nil, "n3 answered without the write: the read still waits for n1")
+        net.drop { $0.from == "n2" && $0.to == "n1" }
+        let result = try #require(net.readable[9], "settled once every peer asked answered or failed")
+        guard case .failure(let error) = result else {
+            Issue.record("n2 answered the session read without the session's write")
+            return
+        }
+        #expect(error.kind == .unavailable)
+        #expect(net.engines["n2"]!.store.document("mine", in: "c") == nil)
     }
 
     /// Read-your-writes: whatever a replica answers, a session read that succeeds shows the session's
@@ -527,11 +553,7 @@ import Testing
         "a session read still waits for the write's origin when the origin restarted since the last pull")
     func sessionReadAfterOriginRestart() throws {
         var net = Self.cluster()
-        net.perform(.add(collection: "c", id: "mine", body: Self.body), .one, id: 2, at: "n1")
-        net.drop { _ in true }
-        let receipt = try #require(try net.completed[2]?.get())
-        var session = SessionToken()
-        session.observe(receipt.stamp)
+        let session = try Self.writeOnlyOnN1(&net)
         // n1 restarts from its log (a new epoch); n2 still names n1's old epoch in its pulls.
         net.start("n1", fromLog: true)
         net.setAlive(["n2", "n3"], at: "n1")

@@ -23,7 +23,8 @@ struct ReplicationOutcome: CustomStringConvertible {
 
     var replayHint: String {
         "replay: SWIFT_DETERMINISTIC_HASHING=1 DISTRI_REPL_SIM_SEED=\(seed) swift test --skip-build "
-            + "--filter ReplicationSimulationTests/replay"
+            + "--filter ReplicationSimulationTests/replay (the engine's output order follows hash order: if "
+            + "it passes, replay without SWIFT_DETERMINISTIC_HASHING a few times)"
     }
 }
 

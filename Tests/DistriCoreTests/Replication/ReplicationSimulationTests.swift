@@ -34,15 +34,7 @@ import Testing
             slowest = max(slowest, outcome.convergedAfter ?? 0)
             if outcome.failure != nil {
                 failed.append(seed)
-                // About one seed in 1,000-1,500 still fails, depending on hash order (not yet diagnosed;
-                // see the closing note of issue 4): a known issue unless DISTRI_OPEN_BUGS is set.
-                if ProcessInfo.processInfo.environment["DISTRI_OPEN_BUGS"] != nil {
-                    Issue.record("\(outcome)\n\(outcome.replayHint)")
-                } else {
-                    withKnownIssue("rare hash-order-dependent replication failure, still open", isIntermittent: true) {
-                        Issue.record("\(outcome)\n\(outcome.replayHint)")
-                    }
-                }
+                Issue.record("\(outcome)\n\(outcome.replayHint)")
             }
         }
         print(
