@@ -181,6 +181,16 @@ public enum ReplicaCodec {
             }
             write(state.coverage, to: &out)
             write(state.clock, to: &out)
+        case .acceptor(let key, let acceptor):
+            out.byte(3)
+            write(key, to: &out)
+            write(acceptor.promised, to: &out)
+            out.bool(acceptor.accepted != nil)
+            if let accepted = acceptor.accepted {
+                write(accepted.ballot, to: &out)
+                write(accepted.document, to: &out)
+            }
+            write(acceptor.committed, to: &out)
         }
         return out.bytes
     }
@@ -202,6 +212,12 @@ public enum ReplicaCodec {
             let coverage = try readCoverage(&input)
             entry = .syncState(
                 ReplicaSyncState(epoch: epoch, pulled: pulled, coverage: coverage, clock: try readStamp(&input)))
+        case 3:
+            let key = try readKey(&input)
+            let promised = try readBallot(&input)
+            let accepted = try input.bool() ? (try readBallot(&input), try readDocument(&input)) : nil
+            entry = .acceptor(
+                key, DocumentAcceptor(promised: promised, accepted: accepted, committed: try readBallot(&input)))
         case let tag: throw ReplicaDecodingError("unknown log entry tag \(tag)")
         }
         try checkEnd(input)

@@ -1,15 +1,25 @@
-/// One replica's compare-and-set acceptor state for one document.
-struct DocumentAcceptor: Hashable, Sendable {
-    var promised: Ballot = .zero
-    var accepted: (ballot: Ballot, document: ReplicatedDocument)?
-    var committed: Ballot = .zero
+/// One replica's compare-and-set acceptor state for one document. With a data dir it is logged before
+/// the answer that depends on it leaves: a replica that restarts keeps its promises and accepted value.
+public struct DocumentAcceptor: Hashable, Sendable {
+    public var promised: Ballot = .zero
+    public var accepted: (ballot: Ballot, document: ReplicatedDocument)?
+    public var committed: Ballot = .zero
 
-    static func == (a: Self, b: Self) -> Bool {
+    public init(
+        promised: Ballot = .zero, accepted: (ballot: Ballot, document: ReplicatedDocument)? = nil,
+        committed: Ballot = .zero
+    ) {
+        self.promised = promised
+        self.accepted = accepted
+        self.committed = committed
+    }
+
+    public static func == (a: Self, b: Self) -> Bool {
         a.promised == b.promised && a.committed == b.committed && a.accepted?.ballot == b.accepted?.ballot
             && a.accepted?.document == b.accepted?.document
     }
 
-    func hash(into hasher: inout Hasher) {
+    public func hash(into hasher: inout Hasher) {
         hasher.combine(promised)
         hasher.combine(committed)
     }
@@ -66,18 +76,20 @@ extension ReplicaEngine {
         let highest = max(after, acceptors[round.key]?.promised ?? .zero, round.ballot)
         round.ballot = Ballot(round: highest.round + 1, node: node)
         round.attempts += 1
-        let own = prepare(round.key, round.ballot)
+        let (own, logged) = prepare(round.key, round.ballot)
         guard case .promise(let promise?, _) = own else {
             rounds[id] = round
             return backOff(id, after: round.ballot, now: now)
         }
         round.phase = .preparing(promises: [node: promise])
         rounds[id] = round
+        let persist: [ReplicaAction] = [.persist(logged)]
         // A lone replica is its own majority: no answer will come to move the round on.
-        if replicaCount / 2 + 1 <= 1 { return decide(id, promises: [node: promise], now: now) }
-        return alive.sorted().map { peer in
-            casSend(.prepare(round.key, round.ballot), to: peer, id: id, ballot: round.ballot)
-        }
+        if replicaCount / 2 + 1 <= 1 { return persist + decide(id, promises: [node: promise], now: now) }
+        return persist
+            + alive.sorted().map { peer in
+                casSend(.prepare(round.key, round.ballot), to: peer, id: id, ballot: round.ballot)
+            }
     }
 
     private mutating func casSend(_ request: ReplicaRequest, to peer: String, id: UInt64, ballot: Ballot)
@@ -101,26 +113,30 @@ extension ReplicaEngine {
 
     // MARK: Acceptor side
 
-    mutating func prepare(_ key: DocumentKey, _ ballot: Ballot) -> ReplicaResponse {
+    /// Phase 1: promises `ballot` if it is above every ballot promised so far; returns the answer and
+    /// the log entry of the new promise (none when refused).
+    mutating func prepare(_ key: DocumentKey, _ ballot: Ballot) -> (ReplicaResponse, [PersistedEntry]) {
         var acceptor = acceptors[key] ?? DocumentAcceptor()
-        guard ballot > acceptor.promised else { return .promise(nil, promised: acceptor.promised) }
+        guard ballot > acceptor.promised else { return (.promise(nil, promised: acceptor.promised), []) }
         acceptor.promised = ballot
-        acceptors[key] = acceptor
         let current = key.id.flatMap { store.collections[key.collection]?.documents[$0] }
-        return .promise(
-            CASPromise(
-                accepted: acceptor.accepted?.ballot, acceptedDocument: acceptor.accepted?.document,
-                committed: acceptor.committed, current: current),
-            promised: ballot)
+        let promise = CASPromise(
+            accepted: acceptor.accepted?.ballot, acceptedDocument: acceptor.accepted?.document,
+            committed: acceptor.committed, current: current)
+        return (.promise(promise, promised: ballot), [setAcceptor(key, acceptor)])
     }
 
-    mutating func propose(_ key: DocumentKey, _ ballot: Ballot, _ document: ReplicatedDocument) -> ReplicaResponse {
+    /// Phase 2: accepts the proposal only under the very ballot this replica promised last. Paxos would
+    /// also accept a higher one; refusing it costs nothing (the proposer holds a majority of promises
+    /// for its ballot) and keeps a replica that restarted without its log from accepting a proposal
+    /// whose ballot it promised, and then refused to a higher one, before the restart.
+    mutating func propose(_ key: DocumentKey, _ ballot: Ballot, _ document: ReplicatedDocument) -> (
+        ReplicaResponse, [PersistedEntry]
+    ) {
         var acceptor = acceptors[key] ?? DocumentAcceptor()
-        guard ballot >= acceptor.promised else { return .accepted(false, promised: acceptor.promised) }
-        acceptor.promised = ballot
+        guard ballot == acceptor.promised else { return (.accepted(false, promised: acceptor.promised), []) }
         acceptor.accepted = (ballot, document)
-        acceptors[key] = acceptor
-        return .accepted(true, promised: ballot)
+        return (.accepted(true, promised: ballot), [setAcceptor(key, acceptor)])
     }
 
     mutating func commit(
@@ -129,8 +145,14 @@ extension ReplicaEngine {
         var acceptor = acceptors[key] ?? DocumentAcceptor()
         acceptor.committed = max(acceptor.committed, ballot)
         if let accepted = acceptor.accepted, accepted.ballot <= ballot { acceptor.accepted = nil }
+        return [setAcceptor(key, acceptor)]
+            + merge([.document(collection: key.collection, document)], from: peer, now: now)
+    }
+
+    /// Stores an acceptor's new state and returns its log entry.
+    private mutating func setAcceptor(_ key: DocumentKey, _ acceptor: DocumentAcceptor) -> PersistedEntry {
         acceptors[key] = acceptor
-        return merge([.document(collection: key.collection, document)], from: peer, now: now)
+        return .acceptor(key, acceptor)
     }
 
     // MARK: Proposer side
@@ -237,15 +259,20 @@ extension ReplicaEngine {
             proposal = next
             recovering = false
         }
-        guard case .accepted(true, _) = propose(round.key, round.ballot, proposal) else {
+        let (own, logged) = propose(round.key, round.ballot, proposal)
+        guard case .accepted(true, _) = own else {
             return backOff(id, after: acceptors[round.key]?.promised ?? round.ballot, now: now)
         }
         round.phase = .proposing(proposal, recovering: recovering, accepts: [node], refusals: [])
         rounds[id] = round
-        if replicaCount / 2 + 1 <= 1 { return commitRound(id, document: proposal, recovering: recovering, now: now) }
-        return alive.sorted().map {
-            casSend(.propose(round.key, round.ballot, proposal), to: $0, id: id, ballot: round.ballot)
+        let persist: [ReplicaAction] = [.persist(logged)]
+        if replicaCount / 2 + 1 <= 1 {
+            return persist + commitRound(id, document: proposal, recovering: recovering, now: now)
         }
+        return persist
+            + alive.sorted().map {
+                casSend(.propose(round.key, round.ballot, proposal), to: $0, id: id, ballot: round.ballot)
+            }
     }
 
     private mutating func commitRound(
@@ -255,7 +282,7 @@ extension ReplicaEngine {
         let entries = commit(round.key, round.ballot, document, from: nil, now: now)
         round.phase = .committing(document, recovering: recovering, acks: [node])
         rounds[id] = round
-        var actions: [ReplicaAction] = entries.isEmpty ? [] : [.persist(entries)]
+        var actions: [ReplicaAction] = [.persist(entries)]
         actions += alive.sorted().map {
             casSend(.commit(round.key, round.ballot, document), to: $0, id: id, ballot: round.ballot)
         }

@@ -19,6 +19,8 @@ extension ReplicaEngine {
                     coverage[state.clock.node] = max(coverage[state.clock.node] ?? .zero, state.clock)
                 }
                 clock.observe(state.clock, wallMillis: now)
+            case .acceptor(let key, let acceptor):
+                acceptors[key] = acceptor
             }
         }
         log.finishRestore()
@@ -36,6 +38,9 @@ extension ReplicaEngine {
             if let change = store.change(at: key) { entries.append(.change(sequence: entry.sequence, change)) }
         }
         entries.append(.syncState(syncState))
+        for (key, acceptor) in acceptors.sorted(by: { "\($0.key)" < "\($1.key)" }) {
+            entries.append(.acceptor(key, acceptor))
+        }
         return entries
     }
 }

@@ -402,26 +402,31 @@ public struct ReplicaEngine: Sendable {
             notePull(pull, from: peer)
             return (.pulled(answer(pull, from: peer)), [])
         case .prepare(let key, let ballot):
-            return (prepare(key, ballot), [])
+            let (response, entries) = prepare(key, ballot)
+            return (response, entries.isEmpty ? [] : [.persist(entries)])
         case .propose(let key, let ballot, let document):
-            return (propose(key, ballot, document), [])
+            let (response, entries) = propose(key, ballot, document)
+            return (response, entries.isEmpty ? [] : [.persist(entries)])
         case .commit(let key, let ballot, let document):
-            let entries = commit(key, ballot, document, from: peer, now: now)
-            return (.merged, entries.isEmpty ? [] : [.persist(entries)])
+            return (.merged, [.persist(commit(key, ballot, document, from: peer, now: now))])
         }
     }
 
     /// Merges changes from a peer; returns the log entries of those that changed this replica.
     mutating func merge(_ changes: [DocumentChange], from peer: String?, now: UInt64) -> [PersistedEntry] {
         var entries: [PersistedEntry] = []
-        for change in changes {
+        for var change in changes {
             if let newest = DocumentStore.newestStamp(of: change) { clock.observe(newest, wallMillis: now) }
-            // A state from before a purged delete (a pull answer or push still in flight) stays dead.
-            if !purged.isEmpty, case .document(let collection, let document) = change,
+            // A state from before a purged delete (a pull answer or push still in flight) stays dead,
+            // and a newer one keeps only the fields written after the delete, as it would have had the
+            // tombstone still been here.
+            if !purged.isEmpty, case .document(let collection, var document) = change,
                 let horizon = purged[DocumentKey(collection: collection, id: document.id)]
             {
                 if document.version <= horizon { continue }
                 purged[DocumentKey(collection: collection, id: document.id)] = nil
+                document.delete(stamp: horizon)
+                change = .document(collection: collection, document)
             }
             let (key, changed, equal) = store.apply(change)
             guard changed, let merged = store.change(at: key) else { continue }

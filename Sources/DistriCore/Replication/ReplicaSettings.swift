@@ -37,10 +37,12 @@ public enum ReplicaAction: Sendable {
     case readable(operation: UInt64, Result<Void, DatabaseError>)
 }
 
-/// What a replica keeps in its log: changes with their sequence numbers, and its sync state.
+/// What a replica keeps in its log: changes with their sequence numbers, its sync state, and the
+/// compare-and-set acceptor state of documents that conditional updates ran on.
 public enum PersistedEntry: Hashable, Sendable {
     case change(sequence: UInt64, DocumentChange)
     case syncState(ReplicaSyncState)
+    case acceptor(DocumentKey, DocumentAcceptor)
 }
 
 /// The part of a replica's state besides its documents that must survive a restart with a data dir.

@@ -107,7 +107,13 @@ extension SplitMix64 {
     }
 
     mutating func persistedEntry(finite: Bool = true) -> PersistedEntry {
-        if chance(0.7) { return .change(sequence: UInt64(below(1 << 20)), documentChange(finite: finite)) }
+        if chance(0.6) { return .change(sequence: UInt64(below(1 << 20)), documentChange(finite: finite)) }
+        if chance(0.4) {
+            let acceptor = DocumentAcceptor(
+                promised: ballot(), accepted: chance(0.5) ? (ballot(), replicatedDocument(finite: finite)) : nil,
+                committed: ballot())
+            return .acceptor(documentKey(), acceptor)
+        }
         var pulled: [String: Watermark] = [:]
         for peer in ["n1", "n2"] where chance(0.6) { pulled[peer] = watermark() }
         return .syncState(ReplicaSyncState(epoch: next(), pulled: pulled, coverage: coverage(), clock: stamp()))

@@ -3,11 +3,9 @@ import Testing
 
 @testable import DistriCore
 
-/// Bugs still open run only with DISTRI_OPEN_BUGS=1.
-private let openBugs = ProcessInfo.processInfo.environment["DISTRI_OPEN_BUGS"] != nil
-
-/// Minimal reproductions of engine bugs the replication simulation found; those still open are marked.
-@Suite struct ReplicaEngineOpenBugTests {
+/// Minimal reproductions of engine bugs that the replication simulation and reviews found, all fixed:
+/// each fails if its bug comes back.
+@Suite struct ReplicaEngineBugTests {
     private static let body: [String: JSONValue] = ["x": .number(1)]
 
     /// Three connected nodes that all hold collection `c`.
@@ -27,12 +25,11 @@ private let openBugs = ProcessInfo.processInfo.environment["DISTRI_OPEN_BUGS"] !
             update: DocumentUpdate(increment: ["n": 1]))
     }
 
-    /// Acceptor state (promises and accepted proposals) lives only in memory: a replica restarted from
-    /// its log forgets that it promised a higher ballot and accepts a stale proposal, so two conditional
-    /// updates decided on the same base value both succeed and one increment is lost.
-    @Test(
-        "a replica restarted from its log does not accept a proposal it had refused before the restart",
-        .enabled(if: openBugs, "open: see the closing note of issue 4"))
+    /// Acceptor state (promises and accepted proposals) lived only in memory: a replica restarted from
+    /// its log forgot that it promised a higher ballot and accepted a stale proposal, so two conditional
+    /// updates decided on the same base value both succeeded and one increment was lost. Acceptor state
+    /// is logged now, and a proposal is accepted only under the ballot promised last.
+    @Test("a replica restarted from its log does not accept a proposal it had refused before the restart")
     func acceptorStateSurvivesRestart() throws {
         var net = Self.cluster()
         net.perform(.add(collection: "c", id: "counter", body: ["n": .number(0)]), .all, id: 2, at: "n1")
@@ -72,13 +69,48 @@ private let openBugs = ProcessInfo.processInfo.environment["DISTRI_OPEN_BUGS"] !
         }
     }
 
+    /// A value accepted before a restart may already be chosen: the replica must report it to the next
+    /// coordinator, whether it restarts from its log or from a compacted snapshot of it.
+    @Test("an accepted proposal survives a restart from the log and from a snapshot")
+    func acceptedProposalSurvivesRestart() throws {
+        let key = DocumentKey(collection: "c", id: "counter")
+        var document = ReplicatedDocument(id: "counter")
+        document.write(["n": .number(1)], stamp: HLCTimestamp(millis: 10, counter: 0, node: "n1!cas"), replace: false)
+        var engine = ReplicaEngine(node: "n2", epoch: 1, seed: 1)
+        var log: [PersistedEntry] = []
+        let ballot = Ballot(round: 1, node: "n1")
+        for request in [ReplicaRequest.prepare(key, ballot), .propose(key, ballot, document)] {
+            let (_, actions) = engine.handle(request, from: "n1", now: 100)
+            for case .persist(let entries) in actions { log += entries }
+        }
+        var restarted = ReplicaEngine(node: "n2", epoch: 2, seed: 2)
+        restarted.restore(log, now: 200)
+        var compacted = ReplicaEngine(node: "n2", epoch: 3, seed: 3)
+        compacted.restore(restarted.snapshot(), now: 300)
+        for var replica in [restarted, compacted] {
+            let (refused, _) = replica.handle(.prepare(key, Ballot(round: 1, node: "n0")), from: "n0", now: 400)
+            guard case .promise(nil, let promised) = refused else {
+                Issue.record("promised a ballot below the one promised before the restart: \(refused)")
+                continue
+            }
+            #expect(promised == ballot)
+            let (answer, _) = replica.handle(.prepare(key, Ballot(round: 2, node: "n3")), from: "n3", now: 400)
+            guard case .promise(let promise?, _) = answer else {
+                Issue.record("no promise for a higher ballot: \(answer)")
+                continue
+            }
+            #expect(promise.accepted == ballot)
+            #expect(promise.acceptedDocument == document)
+        }
+    }
+
     /// The grace before a tombstone is purged counts from when this replica recorded it, not from when
-    /// the last peer confirmed it: a peer's answer computed before it saw the delete and arriving just
-    /// after the purge brings the deleted document back.
-    @Test(
-        "a pull answer in flight while a tombstone is purged does not bring the deleted document back",
-        .enabled(if: openBugs, "open: see the closing note of issue 4"))
-    func purgeRacesAnInFlightAnswer() {
+    /// the last peer confirmed it: a peer's answer computed before it saw the delete can arrive just
+    /// after the purge. It used to bring the deleted fields back; the purge horizon now deletes them
+    /// again, so the answer merges as it would have into the tombstone (the update, concurrent with
+    /// the delete and after it in stamp order, survives; the field the delete removed does not).
+    @Test("a pull answer in flight while a tombstone is purged brings back no field the delete removed")
+    func purgeRacesAnInFlightAnswer() throws {
         var net = Self.cluster(settings: ReplicaSettings(tombstoneGrace: 5_000))
         net.perform(.add(collection: "c", id: "d", body: Self.body), .all, id: 2, at: "n1")
         net.deliverAll()
@@ -87,6 +119,10 @@ private let openBugs = ProcessInfo.processInfo.environment["DISTRI_OPEN_BUGS"] !
         net.perform(.delete(collection: "c", ids: ["d"]), id: 4, at: "n1")
         net.drop { $0.to == "n3" }
         net.deliverAll()
+        // What the answer merges into while the tombstone is still here.
+        var unpurged = try #require(net.engines["n1"]!.store.collections["c"]?.documents["d"])
+        unpurged.merge(try #require(net.engines["n3"]!.store.collections["c"]?.documents["d"]))
+        #expect(unpurged.body == ["y": .bool(true)], "the update is after the delete in stamp order")
         // Long after the delete, n1 pulls from n3, which answers at once; the answer is slow.
         net.now += 10_000
         net.run([net.engines["n1"]!.pull(from: "n3", reads: [])], at: "n1")
@@ -102,7 +138,9 @@ private let openBugs = ProcessInfo.processInfo.environment["DISTRI_OPEN_BUGS"] !
         #expect(net.engines["n1"]!.tombstoneCount == 0, "purged")
         net.answers.append(slow)
         net.deliverAll()
-        #expect(net.engines["n1"]!.store.document("d", in: "c") == nil, "the acknowledged delete was undone")
+        #expect(
+            net.engines["n1"]!.store.document("d", in: "c") == unpurged.body,
+            "the acknowledged delete was undone")
     }
 
     /// A flush splits a peer's changes into batches of `maxChangesPerMessage` and attaches the waiting
