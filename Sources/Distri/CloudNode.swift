@@ -21,13 +21,12 @@ public final class CloudNode: Service, Sendable {
     private let group: EventLoopGroup
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
+    private let connections: ConnectionTracker
     private let started = NIODeadline.now()
 
     private struct State {
         var serverChannel: Channel?
         var boundAddress: NodeAddress?
-        var connections: [ObjectIdentifier: Channel] = [:]
-        var connectionsPerSource: [String: Int] = [:]
         var shutdown: EventLoopFuture<Void>?
         var membership: MembershipShell?
         var peers: Client?
@@ -43,6 +42,7 @@ public final class CloudNode: Service, Sendable {
         // With TLS, a node is who its certificate says it is.
         if let name = configuration.tls?.identity?.name { configuration.nodeID = name }
         self.configuration = configuration
+        self.connections = ConnectionTracker(maxPerSource: configuration.connections.maxPerSource)
         self.group = group
         var logger = logger
         logger[metadataKey: "node.id"] = "\(configuration.nodeID)"
@@ -269,7 +269,7 @@ public final class CloudNode: Service, Sendable {
             .flatMap { drainedOrTimedOut.futureResult }
             .flatMap { [self] in
                 timeout.cancel()
-                let connections = self.state.withLockedValue { Array($0.connections.values) }
+                let connections = self.connections.open
                 let closes = connections.map { $0.close().flatMapErrorThrowing { _ in } }
                 return EventLoopFuture.andAllComplete(closes, on: loop)
             }
@@ -278,27 +278,15 @@ public final class CloudNode: Service, Sendable {
 
     /// Registers an accepted connection; false when its source already holds as many as it may.
     private func track(_ channel: Channel) -> Bool {
-        let key = ObjectIdentifier(channel)
-        let source = channel.remoteAddress?.ipAddress ?? "unknown"
-        let limit = configuration.connections.maxPerSource
-        let accepted = state.withLockedValue { state -> Bool in
-            guard state.connectionsPerSource[source, default: 0] < limit else { return false }
-            state.connectionsPerSource[source, default: 0] += 1
-            state.connections[key] = channel
-            return true
-        }
-        guard accepted else {
+        guard connections.admit(channel) else {
             count(.tooManyFromSource)
             logger.notice(
-                "connection refused: too many from its source", metadata: ["source": "\(source)", "limit": "\(limit)"])
+                "connection refused: too many from its source",
+                metadata: [
+                    "source": "\(ConnectionTracker.source(of: channel))",
+                    "limit": "\(configuration.connections.maxPerSource)",
+                ])
             return false
-        }
-        channel.closeFuture.whenComplete { [weak self] _ in
-            self?.state.withLockedValue { state in
-                _ = state.connections.removeValue(forKey: key)
-                state.connectionsPerSource[source, default: 1] -= 1
-                if state.connectionsPerSource[source] == 0 { state.connectionsPerSource[source] = nil }
-            }
         }
         return true
     }

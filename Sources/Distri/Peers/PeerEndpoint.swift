@@ -6,7 +6,9 @@ import NIOPosix
 
 /// A small server for peers: the Distri wire protocol and a ``ServiceRegistry``, without the cloud's
 /// membership, election, DB or dedup window. Each request runs on the node it reached; a connection
-/// runs at most ``maxInFlightPerConnection`` requests at once and answers `busy` beyond that.
+/// runs at most ``maxInFlightPerConnection`` requests at once and answers `busy` beyond that. As on a
+/// node, a source holds at most `connections.maxPerSource` connections, and slow-drip and idle
+/// connections are dropped (``ConnectionLimits``; a peer's default allows 64 per source).
 ///
 /// A ``Client`` talks to it as to a node (`Client(nodes: [endpointAddress])`).
 public final class PeerEndpoint: Sendable {
@@ -15,59 +17,72 @@ public final class PeerEndpoint: Sendable {
     public let services: ServiceRegistry
     private let group: EventLoopGroup
     private let limits: WireLimits
+    private let connectionLimits: ConnectionLimits
     private let logger: Logger
-    private let state = NIOLockedValueBox<(server: Channel?, connections: [ObjectIdentifier: Channel])>((nil, [:]))
+    private let server = NIOLockedValueBox<Channel?>(nil)
+    private let connections: ConnectionTracker
+    private let drops = NIOLockedValueBox(0)
 
     public init(
         services: ServiceRegistry = ServiceRegistry(), limits: WireLimits = .standard,
+        connections: ConnectionLimits = ConnectionLimits(maxPerSource: 64),
         group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger = Logger(label: "distri.peer")
     ) {
         self.services = services
         self.group = group
         self.limits = limits
+        self.connectionLimits = connections
+        self.connections = ConnectionTracker(maxPerSource: connections.maxPerSource)
         self.logger = logger
     }
+
+    /// Connections refused at accept or dropped (slow or idle) so far.
+    public var droppedConnections: Int { drops.withLockedValue { $0 } }
 
     /// Binds `host:port` (port 0: the OS chooses) and serves; returns the bound address.
     public func start(host: String, port: Int) async throws -> NodeAddress {
         let services = self.services
         let limits = self.limits
         let logger = self.logger
+        let watch = FramingHandler.Watch(limits: connectionLimits) { [weak self] reason in
+            self?.dropped(reason)
+        }
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { [weak self] channel in
-                self?.track(channel)
+                guard let self, self.connections.admit(channel) else {
+                    self?.dropped(.tooManyFromSource)
+                    return channel.close()
+                }
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers(
-                        FramingHandler(limits: limits), EndpointHandler(services: services, logger: logger))
+                        FramingHandler(limits: limits, watch: watch),
+                        EndpointHandler(services: services, logger: logger))
                 }
             }
             .bind(host: host, port: port).get()
-        state.withLockedValue { $0.server = channel }
+        server.withLockedValue { $0 = channel }
         return NodeAddress(host: host, port: channel.localAddress?.port ?? port)
     }
 
     /// The bound server channel's close future (nil before ``start(host:port:)``).
-    public var closeFuture: EventLoopFuture<Void>? { state.withLockedValue { $0.server?.closeFuture } }
+    public var closeFuture: EventLoopFuture<Void>? { server.withLockedValue { $0?.closeFuture } }
 
     /// Stops listening and closes every connection. Safe to call more than once.
     public func shutdown() async {
-        let (server, connections) = state.withLockedValue { state in
-            defer { state.connections = [:] }
-            return (state.server, Array(state.connections.values))
+        let listening = server.withLockedValue { server in
+            defer { server = nil }
+            return server
         }
-        try? await server?.close()
-        for connection in connections { try? await connection.close() }
+        try? await listening?.close()
+        for connection in connections.open { try? await connection.close() }
     }
 
-    private func track(_ channel: Channel) {
-        let key = ObjectIdentifier(channel)
-        state.withLockedValue { $0.connections[key] = channel }
-        channel.closeFuture.whenComplete { [weak self] _ in
-            self?.state.withLockedValue { _ = $0.connections.removeValue(forKey: key) }
-        }
+    private func dropped(_ reason: ConnectionDrop) {
+        drops.withLockedValue { $0 += 1 }
+        logger.notice("peer connection dropped", metadata: ["reason": "\(reason)"])
     }
 }
 
