@@ -73,11 +73,13 @@ final class NodeProcess {
 /// SIGTERM, then SIGKILL if `process` has not exited after `grace`; waits for it.
 func stopProcess(_ process: Process, grace: TimeInterval = 10) {
     guard process.isRunning else { return }
+    let exited = DispatchSemaphore(value: 0)
+    // Set before the signal, so the exit it causes is seen; an exit before it leaves isRunning false.
+    process.terminationHandler = { _ in exited.signal() }
     process.terminate()
-    let deadline = Date().addingTimeInterval(grace)
-    // Bounded: polls every 10 ms until the grace period ends.
-    while process.isRunning, Date() < deadline { usleep(10_000) }
-    if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    if process.isRunning, exited.wait(timeout: .now() + grace) == .timedOut, process.isRunning {
+        kill(process.processIdentifier, SIGKILL)
+    }
     process.waitUntilExit()
 }
 
