@@ -1,3 +1,4 @@
+import DistriCore
 import Foundation
 import Testing
 
@@ -27,6 +28,25 @@ import Testing
     private let sample: [[UInt8]] = [
         Array("first".utf8), [], Array("third record".utf8), (0..<1000).map { UInt8($0 % 251) },
     ]
+
+    /// A record another version wrote (a tag this one does not know) is intact: dropping it and the
+    /// records after it would lose acknowledged writes, so the replica refuses to open the log.
+    @Test("an intact log record this version cannot read stops the replica from starting, and nothing is cut")
+    func unreadableIntactRecord() throws {
+        try withTemporaryDirectory { directory in
+            let change = PersistedEntry.change(
+                sequence: 1,
+                .collection(name: "c", created: HLCTimestamp(millis: 1, counter: 0, node: "n1"), dropped: nil))
+            let records = [ReplicaCodec.encode(change), [1, 9, 0], ReplicaCodec.encode(change)]
+            let log = try WriteAheadLog(directory: directory)
+            try log.append(records)
+            log.close()
+            let path = (directory as NSString).appendingPathComponent("replica.wal")
+            let before = try fileBytes(path)
+            #expect(throws: StorageError.self) { _ = try DurableLog.open(directory: directory) }
+            #expect(try fileBytes(path) == before, "the log was changed")
+        }
+    }
 
     @Test("CRC-32C matches the standard check value")
     func crcCheckValue() {

@@ -26,10 +26,18 @@ final class DurableLog: Sendable {
         let (records, truncated) = try wal.recover()
         var entries: [PersistedEntry] = []
         entries.reserveCapacity(records.count)
-        for record in records {
-            // A record that does not decode ends the usable log, as a bad checksum would.
-            guard let entry = try? ReplicaCodec.decodeEntry(record) else { break }
-            entries.append(entry)
+        for (index, record) in records.enumerated() {
+            // An intact record (its checksum held) that does not decode was written by another version
+            // of Distri, or this one has a bug: refuse to start rather than drop it and what follows
+            // (the compaction at start would make the loss permanent).
+            do {
+                entries.append(try ReplicaCodec.decodeEntry(record))
+            } catch {
+                throw StorageError(
+                    "\(directory): log record \(index + 1) of \(records.count) is intact but unreadable by this "
+                        + "version (\(error)); start the version that wrote it, or move the directory away to "
+                        + "refill this node from the others")
+            }
         }
         return (DurableLog(log: wal, directory: directory), entries, truncated)
     }

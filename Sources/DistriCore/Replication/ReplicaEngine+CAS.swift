@@ -128,8 +128,8 @@ extension ReplicaEngine {
 
     /// Phase 2: accepts the proposal only under the very ballot this replica promised last. Paxos would
     /// also accept a higher one; refusing it costs nothing (the proposer holds a majority of promises
-    /// for its ballot) and keeps a replica that restarted without its log from accepting a proposal
-    /// whose ballot it promised, and then refused to a higher one, before the restart.
+    /// for its ballot) and keeps a replica that restarted without its log, and so forgot a higher
+    /// promise made before the restart, from accepting an older round's proposal.
     mutating func propose(_ key: DocumentKey, _ ballot: Ballot, _ document: ReplicatedDocument) -> (
         ReplicaResponse, [PersistedEntry]
     ) {

@@ -101,7 +101,7 @@ import Testing
                 "response tag", [1, 5],
                 { bytes throws(ReplicaDecodingError) in _ = try ReplicaCodec.decodeResponse(bytes) }
             ),
-            ("entry tag", [1, 3], { bytes throws(ReplicaDecodingError) in _ = try ReplicaCodec.decodeEntry(bytes) }),
+            ("entry tag", [1, 9], { bytes throws(ReplicaDecodingError) in _ = try ReplicaCodec.decodeEntry(bytes) }),
             ("empty", [], { bytes throws(ReplicaDecodingError) in _ = try ReplicaCodec.decodeEntry(bytes) }),
             (
                 "bad boolean", [1, 4, 2, 0],
