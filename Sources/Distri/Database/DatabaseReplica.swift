@@ -114,6 +114,7 @@ final class DatabaseReplica: Sendable {
         if let waiting = whenReady(on: loop) {
             return waiting.flatMap { self.write(operation, consistency: consistency, deadline: deadline, on: loop) }
         }
+        if let failure = durable?.failure { return loop.makeFailedFuture(Self.logFailed(failure)) }
         let promise = loop.makePromise(of: WriteReceipt.self)
         let now = Self.wallMillis()
         let expires = now + Self.millis(until: deadline, default: limits.defaultTimeoutMillis)
@@ -196,13 +197,17 @@ final class DatabaseReplica: Sendable {
 
     // MARK: Peer requests
 
-    /// A peer's `Replicate` request: answers once anything it changed is durable.
+    /// A peer's `Replicate` request: answers once anything it changed is durable. After a log write
+    /// failed, only pulls are answered: this replica must not count as holding what it cannot keep.
     func handle(_ bytes: ByteBuffer, from peer: String, on loop: EventLoop) -> EventLoopFuture<ByteBuffer> {
         let request: ReplicaRequest
         do {
             request = try ReplicaCodec.decodeRequest(Array(buffer: bytes))
         } catch {
             return loop.makeFailedFuture(ServiceError(.malformed, "bad replication request: \(error)"))
+        }
+        if let failure = durable?.failure {
+            guard case .pull = request else { return loop.makeFailedFuture(Self.logFailed(failure)) }
         }
         let now = Self.wallMillis()
         let (response, actions) = state.withLockedValue { $0.engine.handle(request, from: peer, now: now) }
@@ -213,7 +218,9 @@ final class DatabaseReplica: Sendable {
         }
         guard let durable, !persisted.isEmpty else { return loop.makeSucceededFuture(reply) }
         let promise = loop.makePromise(of: ByteBuffer.self)
-        durable.append(persisted) { promise.succeed(reply) }
+        durable.append(persisted) { failure in
+            if let failure { promise.fail(Self.logFailed(failure)) } else { promise.succeed(reply) }
+        }
         return promise.futureResult
     }
 
@@ -243,7 +250,7 @@ final class DatabaseReplica: Sendable {
         }
         perform(actions)
         releaseIfReady(now: now)
-        if let durable, durable.entriesSinceCompaction > limits.compactionEntries {
+        if let durable, durable.failure == nil, durable.entriesSinceCompaction > limits.compactionEntries {
             durable.compact(state.withLockedValue { $0.engine.snapshot() })
         }
     }
@@ -254,7 +261,10 @@ final class DatabaseReplica: Sendable {
             case .persist(let entries):
                 guard let durable else { continue }
                 let rest = Array(actions[(index + 1)...])
-                durable.append(entries) { self.perform(rest) }
+                durable.append(entries) { failure in
+                    if let failure { self.failWaitingWrites(failure) }
+                    self.perform(rest)
+                }
                 return
             case .send(let peer, let number, let request):
                 send(request, number: number, to: peer)
@@ -272,6 +282,29 @@ final class DatabaseReplica: Sendable {
                 }
             }
         }
+    }
+
+    /// The error of a write refused, or left in doubt, because this node's log failed.
+    private static func logFailed(_ failure: String) -> ServiceError {
+        ServiceError(
+            DatabaseError(
+                .unavailable,
+                "this node's write-ahead log failed (\(failure)): it refuses writes until restarted; "
+                    + "a write in progress may still have reached other replicas"))
+    }
+
+    /// Fails every write still waiting: none of them can count this replica as holding it.
+    private func failWaitingWrites(_ failure: String) {
+        let waiting = state.withLockedValue { state in
+            defer { state.writeWaiters = [:] }
+            return Array(state.writeWaiters.values)
+        }
+        for promise in waiting { promise.fail(Self.logFailed(failure)) }
+    }
+
+    /// Breaks the log file, as a full disk would (tests).
+    func breakLogForTesting() {
+        durable?.closeFileForTesting()
     }
 
     private func send(_ request: ReplicaRequest, number: UInt64, to peer: String) {

@@ -5,11 +5,13 @@ import NIOPosix
 
 /// Group commit for a replica's write-ahead log: entries from any thread queue up, one background
 /// thread appends whatever has queued with a single fdatasync, then runs the continuations of that
-/// group in order. Entries reach the disk in the order they were queued.
+/// group in order. Entries reach the disk in the order they were queued. The first write error is
+/// final: later entries are not written (the log would have a hole), and every continuation from
+/// then on is told the error.
 final class DurableLog: Sendable {
     private struct Queue {
         var records: [[UInt8]] = []
-        var continuations: [@Sendable () -> Void] = []
+        var continuations: [@Sendable (String?) -> Void] = []
         var draining = false
         var failed: String?
         var sinceCompaction = 0
@@ -49,8 +51,9 @@ final class DurableLog: Sendable {
         pool.start()
     }
 
-    /// Queues `entries`; `then` runs once they are durable (on the log's thread).
-    func append(_ entries: [PersistedEntry], then: @escaping @Sendable () -> Void) {
+    /// Queues `entries`; `then` runs once they are durable (with nil), or with the log's write error
+    /// when they are not (on the log's thread).
+    func append(_ entries: [PersistedEntry], then: @escaping @Sendable (_ failure: String?) -> Void) {
         let records = entries.map(ReplicaCodec.encode)
         let start = queue.withLockedValue { queue -> Bool in
             queue.records += records
@@ -65,21 +68,22 @@ final class DurableLog: Sendable {
     /// Entries appended since the last compaction.
     var entriesSinceCompaction: Int { queue.withLockedValue { $0.sinceCompaction } }
 
-    /// Replaces the log with `snapshot` (queued behind appends already waiting).
+    /// Replaces the log with `snapshot` (queued behind appends already waiting); not after a failure.
     func compact(_ snapshot: [PersistedEntry]) {
         let records = snapshot.map(ReplicaCodec.encode)
         queue.withLockedValue { $0.sinceCompaction = 0 }
         pool.submit { _ in
+            guard self.failure == nil else { return }
             self.log.withLog { try? $0.replace(with: records) }
         }
     }
 
-    /// The first write error, if any: after it the node keeps serving from memory.
+    /// The first write error, if any: from then on the replica refuses writes (see `DatabaseReplica`).
     var failure: String? { queue.withLockedValue { $0.failed } }
 
     private func drain() {
         while true {
-            let batch = queue.withLockedValue { queue -> ([[UInt8]], [@Sendable () -> Void])? in
+            let batch = queue.withLockedValue { queue -> ([[UInt8]], [@Sendable (String?) -> Void])? in
                 guard !queue.continuations.isEmpty else {
                     queue.draining = false
                     return nil
@@ -91,17 +95,26 @@ final class DurableLog: Sendable {
                 return (queue.records, queue.continuations)
             }
             guard let (records, continuations) = batch else { return }
-            do {
-                try log.withLog { try $0.append(records) }
-            } catch {
-                queue.withLockedValue { $0.failed = $0.failed ?? "\(error)" }
+            if failure == nil {
+                do {
+                    try log.withLog { try $0.append(records) }
+                } catch {
+                    queue.withLockedValue { $0.failed = $0.failed ?? "\(error)" }
+                }
             }
-            for continuation in continuations { continuation() }
+            let outcome = failure
+            for continuation in continuations { continuation(outcome) }
         }
     }
 
     func close() {
         try? pool.syncShutdownGracefully()
+        log.withLog { $0.close() }
+    }
+
+    /// Closes the log file while the log stays in use, so that the next append fails as a full or
+    /// broken disk would (for tests of what follows a write error).
+    func closeFileForTesting() {
         log.withLog { $0.close() }
     }
 }
