@@ -415,7 +415,7 @@ public struct ReplicaEngine: Sendable {
     /// Merges changes from a peer; returns the log entries of those that changed this replica.
     mutating func merge(_ changes: [DocumentChange], from peer: String?, now: UInt64) -> [PersistedEntry] {
         var entries: [PersistedEntry] = []
-        for var change in changes {
+        for change in changes {
             if let newest = DocumentStore.newestStamp(of: change) { clock.observe(newest, wallMillis: now) }
             // A state from before a purged delete (a pull answer or push still in flight) stays dead,
             // and a newer one keeps only the fields written after the delete, as it would have had the
@@ -426,12 +426,20 @@ public struct ReplicaEngine: Sendable {
                 if document.version <= horizon { continue }
                 purged[DocumentKey(collection: collection, id: document.id)] = nil
                 document.delete(stamp: horizon)
-                change = .document(collection: collection, document)
+                if let entry = mergeOne(.document(collection: collection, document), from: peer, now: now) {
+                    entries.append(entry)
+                }
+                continue
             }
-            let (key, changed, equal) = store.apply(change)
-            guard changed, let merged = store.change(at: key) else { continue }
-            entries.append(record(key, merged, source: equal ? peer : nil, now: now))
+            if let entry = mergeOne(change, from: peer, now: now) { entries.append(entry) }
         }
         return entries
+    }
+
+    /// Merges one change into the store; returns its log entry when it changed this replica.
+    private mutating func mergeOne(_ change: DocumentChange, from peer: String?, now: UInt64) -> PersistedEntry? {
+        let (key, changed, equal) = store.apply(change)
+        guard changed, let merged = store.change(at: key) else { return nil }
+        return record(key, merged, source: equal ? peer : nil, now: now)
     }
 }
