@@ -1,4 +1,5 @@
 import DistriCore
+import DistriTestSupport
 import Foundation
 import Logging
 import NIOCore
@@ -11,16 +12,12 @@ import Testing
 /// keep: it refuses writes and replication pushes, still answers pulls, and writes nothing after the
 /// error (the log would have a hole).
 @Suite struct LogFailureTests {
-    private static func withDirectory(_ body: (String) async throws -> Void) async throws {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("log-failure-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: url) }
-        try await body(url.path)
-    }
-
     @Test("after a log write fails, every later append is told so and nothing more is written")
     func failureIsFinal() async throws {
-        try await Self.withDirectory { directory in
-            let (log, _, _) = try DurableLog.open(directory: directory)
+        let directory = TemporaryDirectory("log-failure")
+        defer { directory.remove() }
+        do {
+            let (log, _, _) = try DurableLog.open(directory: directory.path)
             defer { log.close() }
             let entry = PersistedEntry.change(
                 sequence: 1,
@@ -41,9 +38,11 @@ import Testing
 
     @Test("a replica whose log failed fails the write in progress and refuses writes and pushes, not pulls")
     func replicaRefusesAfterLogFailure() async throws {
-        try await Self.withDirectory { directory in
+        let directory = TemporaryDirectory("log-failure")
+        defer { directory.remove() }
+        do {
             let replica = try DatabaseReplica(
-                nodeID: "n1", limits: DatabaseLimits(), dataDirectory: directory, logger: Logger(label: "test"))
+                nodeID: "n1", limits: DatabaseLimits(), dataDirectory: directory.path, logger: Logger(label: "test"))
             let loop = MultiThreadedEventLoopGroup.singleton.next()
             let created = try await replica.write(.createCollection("c"), consistency: .one, deadline: nil, on: loop)
                 .get()

@@ -1,4 +1,5 @@
 import DistriCore
+import DistriTestSupport
 import Foundation
 import Testing
 
@@ -7,9 +8,9 @@ import Testing
 @Suite struct WriteAheadLogTests {
     /// Runs `body` with a fresh temporary directory, removed afterwards.
     private func withTemporaryDirectory(_ body: (String) throws -> Void) throws {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("wal-test-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: url) }
-        try body(url.path)
+        let directory = TemporaryDirectory("wal-test")
+        defer { directory.remove() }
+        try body(directory.path)
     }
 
     private func fileBytes(_ path: String) throws -> [UInt8] {

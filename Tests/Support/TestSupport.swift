@@ -1,4 +1,5 @@
 import Distri
+import Foundation
 
 /// The tests' cluster authority, one per test process: every test node gets a certificate from it,
 /// and test clients trust it.
@@ -45,4 +46,17 @@ public func eventuallyAsync(timeout: Duration = .seconds(10), _ condition: () as
         try? await Task.sleep(for: .milliseconds(2))
     }
     return await condition()
+}
+
+/// A fresh directory under the system's temporary directory, for one test: `remove()` deletes it.
+public struct TemporaryDirectory: Sendable {
+    public let path: String
+
+    public init(_ prefix: String) {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)").path
+    }
+
+    public func remove() {
+        try? FileManager.default.removeItem(atPath: path)
+    }
 }

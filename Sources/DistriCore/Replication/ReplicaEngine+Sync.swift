@@ -86,14 +86,14 @@ extension ReplicaEngine {
     }
 
     private mutating func readAnswered(_ id: UInt64, by peer: String) -> ReplicaAction? {
-        guard reads[id] != nil else { return nil }
-        reads[id]!.answered.insert(peer)
+        guard let index = reads.index(forKey: id) else { return nil }
+        reads.values[index].answered.insert(peer)
         return settleRead(id)
     }
 
     mutating func pullFailed(read id: UInt64, peer: String) -> [ReplicaAction] {
-        guard reads[id] != nil else { return [] }
-        reads[id]!.failed.insert(peer)
+        guard let index = reads.index(forKey: id) else { return [] }
+        reads.values[index].failed.insert(peer)
         return settleRead(id).map { [$0] } ?? []
     }
 
