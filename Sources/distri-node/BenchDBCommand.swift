@@ -55,6 +55,14 @@ struct BenchDBCommand: AsyncParsableCommand {
         help: "How to read one document by id: count (Count with an _id filter) or read (ReadCollection, limit 1).")
     var readWith = ReadOperation.count
 
+    @Option(
+        name: .long, parsing: .upToNextOption,
+        help: "Write consistencies to measure, each with its read (one: read=local, majority: read=majority).")
+    var modes: [WriteConsistency] = [.one, .majority]
+
+    @Flag(name: .long, help: "Measure writes only (no reads), e.g. to profile one write mode alone.")
+    var writesOnly = false
+
     @Flag(name: .long, help: "Print JSON.")
     var json = false
 
@@ -67,6 +75,9 @@ struct BenchDBCommand: AsyncParsableCommand {
             throw ValidationError("--document-bytes must be between 40 and 1048576")
         }
         if readDocuments < 1 { throw ValidationError("--read-documents must be positive") }
+        if modes.isEmpty || modes.contains(.all) {
+            throw ValidationError("--modes takes one, majority or both")
+        }
     }
 
     func run() async throws {
@@ -131,7 +142,7 @@ struct BenchDBCommand: AsyncParsableCommand {
         }
 
         var echo: [Int: LoadResult] = [:]
-        for concurrency in Set([writers, readers]).sorted() {
+        for concurrency in Set(writesOnly ? [writers] : [writers, readers]).sorted() {
             echo[concurrency] = try await timed(
                 "Echo", concurrency: concurrency, service: BuiltinServices.echo, params: [], bodies: [echoPayload])
         }
@@ -145,11 +156,13 @@ struct BenchDBCommand: AsyncParsableCommand {
         }
         let readService = readWith == .count ? "Count" : "ReadCollection"
         var runs: [BenchDBReport.Run] = []
-        for (write, read) in [(WriteConsistency.one, ReadConsistency.local), (.majority, .majority)] {
+        for write in modes {
+            let read: ReadConsistency = write == .one ? .local : .majority
             let added = try await timed(
                 "AddDocument consistency=\(write)", concurrency: writers, service: "AddDocument",
                 params: [writes, "consistency=\(write.rawValue)"], bodies: [document])
             runs.append(.init(mode: write.rawValue, operation: "AddDocument", result: added, echo: echo[writers]!))
+            if writesOnly { continue }
             let found = try await timed(
                 "\(readService) read=\(read)", concurrency: readers, service: readService,
                 params: [reads, "read=\(read.rawValue)"], bodies: readBodies)

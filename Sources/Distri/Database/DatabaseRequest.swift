@@ -111,6 +111,24 @@ enum DatabaseReply {
     }
 
     static func write(_ receipt: WriteReceipt, extra: [String: JSONValue] = [:]) -> ByteBuffer {
+        guard extra.isEmpty, receipt.document == nil else { return receiptObject(receipt, extra: extra) }
+        // Every plain write answers this: written straight out, keys in the order `jsonText` sorts them.
+        var text = "{"
+        if let id = receipt.id {
+            text += #""id":"#
+            JSONValue.quote(id, into: &text)
+            text += ","
+        }
+        text += #""replicas":"#
+        text += String(receipt.replicas)
+        text += #","session":"#
+        JSONValue.quote(receipt.stamp.description, into: &text)
+        text += "}"
+        return ByteBuffer(string: text)
+    }
+
+    /// A write's reply built as a JSON object: `extra` fields and the document of a conditional update.
+    static func receiptObject(_ receipt: WriteReceipt, extra: [String: JSONValue]) -> ByteBuffer {
         var fields = extra
         if let id = receipt.id { fields["id"] = .string(id) }
         fields["session"] = .string(receipt.stamp.description)

@@ -218,7 +218,7 @@ public struct JSONParser {
     }
 
     private func validated(_ slice: UnsafeBufferPointer<UInt8>, at start: Int) throws(Failure) -> String {
-        guard let text = String(validating: slice, as: UTF8.self) else {
+        guard let text = UTF8Text.string(slice) else {
             throw Failure(offset: start, reason: "invalid UTF-8 in a string")
         }
         return text

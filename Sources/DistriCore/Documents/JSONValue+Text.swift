@@ -39,7 +39,8 @@ extension JSONValue {
         }
     }
 
-    static func quote(_ text: String, into out: inout String) {
+    /// Appends `text` as a JSON string literal (quoted, escaped) to `out`.
+    public static func quote(_ text: String, into out: inout String) {
         out += "\""
         // Most strings need no escape: append them whole instead of scalar by scalar.
         if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {

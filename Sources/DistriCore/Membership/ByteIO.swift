@@ -76,7 +76,7 @@ struct ByteReader {
         guard remaining >= length else { throw .truncated("\(field) at byte \(offset)") }
         let slice = bytes[offset..<offset + length]
         offset += length
-        guard let string = String(validating: slice, as: UTF8.self) else { throw .invalidUTF8(field) }
+        guard let string = UTF8Text.string(slice) else { throw .invalidUTF8(field) }
         return string
     }
 

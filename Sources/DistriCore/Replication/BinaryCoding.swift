@@ -87,7 +87,7 @@ struct BinaryReader {
     private mutating func string(length: Int) throws(ReplicaDecodingError) -> String {
         let slice = bytes[offset..<offset + length]
         offset += length
-        guard let string = String(validating: slice, as: UTF8.self) else {
+        guard let string = UTF8Text.string(slice) else {
             throw ReplicaDecodingError("invalid UTF-8 at byte \(offset - length)")
         }
         return string

@@ -357,8 +357,10 @@ public enum ReplicaCodec {
         let id = try input.string()
         let deleted = try readOptionalStamp(&input)
         let cleared = try readOptionalStamp(&input)
+        let count = try input.count()
         var fields: [String: ReplicatedDocument.Field] = [:]
-        for _ in 0..<(try input.count()) {
+        fields.reserveCapacity(min(count, 64))  // a forged count must not reserve much
+        for _ in 0..<count {
             let name = try input.string()
             let stamp = try readStamp(&input)
             let value = try input.bool() ? try readValue(&input, depth: 0) : nil
