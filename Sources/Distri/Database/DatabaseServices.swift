@@ -71,14 +71,17 @@ enum DatabaseServices {
                 )
             default: throw ServiceError.badParams("_id must be a string of 1 to 256 bytes")
             }
-            return writeCatchingUp(.add(collection: collection, id: id, body: body), request, replica, loop)
-                .map { DatabaseReply.write($0) }
-                .flatMapError { error in
-                    guard derived, (error as? ServiceError)?.code == .conflict else {
-                        return loop.makeFailedFuture(error)
-                    }
-                    return loop.makeSucceededFuture(DatabaseReply.json(.object(["id": .string(id), "retried": true])))
+            // One promise for the reply instead of a future per step: this is the hottest write.
+            let reply = loop.makePromise(of: ByteBuffer.self)
+            writeCatchingUp(.add(collection: collection, id: id, body: body), request, replica, loop).whenComplete {
+                switch $0 {
+                case .success(let receipt): reply.succeed(DatabaseReply.write(receipt))
+                case .failure(let error as ServiceError) where derived && error.code == .conflict:
+                    reply.succeed(DatabaseReply.json(.object(["id": .string(id), "retried": true])))
+                case .failure(let error): reply.fail(error)
                 }
+            }
+            return reply.futureResult
         }
         service("UpdateDocument", writes: true) { request, loop in
             let collection = try request.argument(0, "collection")
@@ -205,12 +208,18 @@ enum DatabaseServices {
             : replica.read(consistency: .local, session: session, deadline: deadline, on: loop) { _ in }.flatMap {
                 attempt()
             }
-        return written.flatMapError { error in
-            guard (error as? ServiceError)?.code == .notFound else { return loop.makeFailedFuture(error) }
-            return replica.read(consistency: .all, session: nil, deadline: deadline, on: loop) { _ in }
+        let promise = loop.makePromise(of: WriteReceipt.self)
+        written.whenComplete { result in
+            guard case .failure(let error as ServiceError) = result, error.code == .notFound else {
+                promise.completeWith(result)
+                return
+            }
+            replica.read(consistency: .all, session: nil, deadline: deadline, on: loop) { _ in }
                 .flatMapError { _ in loop.makeSucceededVoidFuture() }
                 .flatMap { attempt() }
+                .cascade(to: promise)
         }
+        return promise.futureResult
     }
 
     private static func documentUpdate(_ request: DatabaseRequest, limit: Int) throws(ServiceError) -> DocumentUpdate {

@@ -93,21 +93,28 @@ struct BinaryReader {
         return string
     }
 
-    /// Node names decoded so far in this message (a few at most).
-    private var nodeNames: [String] = []
+    /// Node names decoded so far in this message (a few at most), with their bytes.
+    private var nodeNames: [(bytes: [UInt8], name: String)] = []
 
     /// A string that repeats across the message, such as the node named by every stamp: equal bytes
     /// give back the same `String`, sharing its storage instead of allocating a copy per stamp (and
     /// letting equality checks succeed on identity).
     mutating func repeatedString() throws(ReplicaDecodingError) -> String {
         let length = try count()
-        let slice = bytes[offset..<offset + length]
-        for name in nodeNames where name.utf8.count == length && name.utf8.elementsEqual(slice) {
+        let start = offset
+        let known = bytes.withUnsafeBufferPointer { all -> String? in
+            let slice = UnsafeBufferPointer(rebasing: all[start..<start + length])
+            for known in nodeNames where known.bytes.count == length {
+                if known.bytes.withUnsafeBufferPointer({ $0.elementsEqual(slice) }) { return known.name }
+            }
+            return nil
+        }
+        if let known {
             offset += length
-            return name
+            return known
         }
         let string = try string(length: length)
-        if nodeNames.count < 16 { nodeNames.append(string) }
+        if nodeNames.count < 16 { nodeNames.append((Array(bytes[start..<start + length]), string)) }
         return string
     }
 
