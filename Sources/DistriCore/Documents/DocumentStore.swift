@@ -7,6 +7,16 @@ public struct DocumentStore: Hashable, Sendable, Codable {
         public var dropped: HLCTimestamp?
         public var documents: [String: ReplicatedDocument] = [:]
 
+        /// Applies the last drop to the documents: what was written at or before it is forgotten,
+        /// and documents with nothing written after it are removed, their memory with them.
+        mutating func forgetDropped() {
+            guard let dropped else { return }
+            documents = documents.compactMapValues { document in
+                var document = document
+                return document.forget(upTo: dropped) ? document : nil
+            }
+        }
+
         /// True when the collection exists: created after its last drop.
         public var exists: Bool { dropped.map { created > $0 } ?? true }
 
@@ -54,8 +64,11 @@ public struct DocumentStore: Hashable, Sendable, Codable {
         collections[name] = collection
     }
 
+    /// Drops a collection at `stamp`: its documents written before are forgotten (see
+    /// ``ReplicatedDocument/forget(upTo:)``).
     public mutating func dropCollection(_ name: String, stamp: HLCTimestamp) {
         collections[name, default: Collection(created: .zero)].dropped = max(collections[name]?.dropped ?? stamp, stamp)
+        collections[name]?.forgetDropped()
     }
 
     /// The live document, or nil.
@@ -105,6 +118,8 @@ public struct DocumentStore: Hashable, Sendable, Codable {
 
     /// Folds another replica's copy of one document in.
     public mutating func merge(_ document: ReplicatedDocument, in collection: String) {
+        var document = document
+        if let dropped = collections[collection]?.dropped, !document.forget(upTo: dropped) { return }
         update(document.id, in: collection) { $0.merge(document) }
     }
 
@@ -119,6 +134,7 @@ public struct DocumentStore: Hashable, Sendable, Codable {
                 merged.merge(document)
                 mine.documents[id] = merged
             }
+            mine.forgetDropped()
             collections[name] = mine
         }
     }

@@ -96,6 +96,19 @@ public struct ReplicatedDocument: Hashable, Sendable, Codable {
         prune()
     }
 
+    /// Forgets everything stamped at or before `horizon`, the drop of the document's collection:
+    /// readers see nothing from before a drop either way, and the result does not depend on when a
+    /// replica forgets, so replicas stay equal. Returns false when nothing is left.
+    @discardableResult
+    public mutating func forget(upTo horizon: HLCTimestamp) -> Bool {
+        if let deleted, deleted <= horizon { self.deleted = nil }
+        if let cleared, cleared <= horizon { self.cleared = nil }
+        if fields.values.contains(where: { $0.stamp <= horizon }) {
+            fields = fields.filter { $0.value.stamp > horizon }
+        }
+        return !fields.isEmpty || deleted != nil || cleared != nil
+    }
+
     /// Folds another replica's copy of the same document into this one.
     public mutating func merge(_ other: ReplicatedDocument) {
         precondition(other.id == id, "merging different documents")

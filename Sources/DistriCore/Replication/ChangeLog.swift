@@ -50,6 +50,11 @@ struct ChangeLog: Sendable {
         latest[key.collection]?[key.id]
     }
 
+    /// The ids of a collection's documents that have an entry.
+    func ids(in collection: String) -> [String] {
+        latest[collection]?.keys.compactMap { $0 } ?? []
+    }
+
     /// Every key with its latest entry, in no particular order.
     var entries: [(key: DocumentKey, entry: Entry)] {
         latest.flatMap { collection, entries in

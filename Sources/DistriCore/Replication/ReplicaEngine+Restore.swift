@@ -23,6 +23,8 @@ extension ReplicaEngine {
                 acceptors[key] = acceptor
             }
         }
+        // Documents a later drop removed left their earlier log entries behind.
+        for (name, collection) in store.collections where collection.dropped != nil { forgetVanished(in: name) }
         log.finishRestore()
         // Tombstones as the merged state has them: a later entry may have revived a deleted document.
         for (key, _) in log.entries {

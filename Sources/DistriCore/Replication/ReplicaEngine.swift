@@ -191,6 +191,16 @@ public struct ReplicaEngine: Sendable {
         return actions
     }
 
+    /// Forgets the log entries and tombstone times of the documents a drop removed from the store.
+    mutating func forgetVanished(in collection: String) {
+        let documents = store.collections[collection]?.documents ?? [:]
+        for id in log.ids(in: collection) where documents[id] == nil {
+            let key = DocumentKey(collection: collection, id: id)
+            log.remove(key)
+            tombstonedAt[key] = nil
+        }
+    }
+
     /// Records a change in the log and returns its entry for the durable log.
     mutating func record(_ key: DocumentKey, _ change: DocumentChange, source: String?, now: UInt64) -> PersistedEntry {
         let sequence = log.record(key, source: source, newest: DocumentStore.singleOriginNewest(of: change))
@@ -220,6 +230,7 @@ public struct ReplicaEngine: Sendable {
             guard exists else { throw DatabaseError(.notFound, "no collection '\(name)'") }
             let stamp = clock.now(wallMillis: now)
             store.dropCollection(name, stamp: stamp)
+            forgetVanished(in: name)
             return (receipt(nil, stamp), [collectionChange(name)])
         case .add(_, let id, let body):
             guard exists else { throw DatabaseError(.notFound, "no collection '\(name)'") }
@@ -440,6 +451,7 @@ public struct ReplicaEngine: Sendable {
     private mutating func mergeOne(_ change: DocumentChange, from peer: String?, now: UInt64) -> PersistedEntry? {
         let (key, changed, equal) = store.apply(change)
         guard changed, let merged = store.change(at: key) else { return nil }
+        if key.id == nil { forgetVanished(in: key.collection) }
         return record(key, merged, source: equal ? peer : nil, now: now)
     }
 }

@@ -5,7 +5,7 @@ public struct ReplicaSettings: Hashable, Sendable {
     /// How long a tombstone every replica has seen is kept before it is purged, so that a change
     /// still in flight cannot revive the document.
     public var tombstoneGrace: UInt64
-    /// Most collections, dropped ones included until they are purged.
+    /// Most collections, dropped ones included (a dropped collection keeps its stamps; its documents are freed).
     public var maxCollections: Int
     /// Most changes in one push or pull reply.
     public var maxChangesPerMessage: Int

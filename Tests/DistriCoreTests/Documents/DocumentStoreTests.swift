@@ -108,6 +108,40 @@ private func randomOperation(
         store.update("y", in: "catalog") { $0.write(["n": .number(2)], stamp: t[3], replace: false) }
         #expect(store.documents(in: "catalog")?.map(\.id) == ["y"])
     }
+
+    @Test("a drop forgets the documents before it: late states change nothing, later ones bring only what follows it")
+    func dropForgetsWhatPrecedesIt() {
+        let t = (1...6).map { HLCTimestamp(millis: UInt64($0), counter: 0, node: "a") }
+        var early = ReplicatedDocument(id: "x")
+        early.write(["n": .number(1), "old": .string("before")], stamp: t[0], replace: false)
+        var store = DocumentStore()
+        store.createCollection("c", stamp: t[0])
+        store.apply(.document(collection: "c", early))
+        store.update("z", in: "c") { $0.delete(stamp: t[1]) }
+        store.dropCollection("c", stamp: t[2])
+        #expect(store.collections["c"]?.documents.isEmpty == true, "the memory goes with the drop")
+
+        // A state from before the drop, still in flight, changes nothing.
+        #expect(store.apply(.document(collection: "c", early)).changed == false)
+        #expect(store.collections["c"]?.documents.isEmpty == true)
+
+        // A state written after the drop by a replica that had not seen it keeps only the later field.
+        var later = early
+        later.write(["n": .number(2)], stamp: t[4], replace: false)
+        let applied = store.apply(.document(collection: "c", later))
+        #expect(applied.changed && !applied.equalsIncoming)
+        store.createCollection("c", stamp: t[3])
+        #expect(store.document("x", in: "c") == ["n": .number(2)])
+
+        // The same changes in the other order (the drop last) give the same store.
+        var other = DocumentStore()
+        other.createCollection("c", stamp: t[0])
+        other.apply(.document(collection: "c", later))
+        other.update("z", in: "c") { $0.delete(stamp: t[1]) }
+        other.createCollection("c", stamp: t[3])
+        other.dropCollection("c", stamp: t[2])
+        #expect(other == store)
+    }
 }
 
 @Suite struct AntiEntropyTests {

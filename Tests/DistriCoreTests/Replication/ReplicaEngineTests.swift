@@ -569,4 +569,45 @@ import Testing
                 "n2 answered the session read without the session's write")
         }
     }
+
+    @Test(
+        "a drop frees the collection's documents and log entries on every replica; neither a late push nor a restart from the log brings them back"
+    )
+    func dropFreesDocuments() {
+        var net = Self.cluster()
+        for index in 0..<20 {
+            net.perform(.add(collection: "c", id: "d\(index)", body: Self.body), .one, id: UInt64(10 + index), at: "n1")
+            net.now += 1
+        }
+        // n2 writes one more whose push to n3 is held back until after the drop.
+        net.perform(.add(collection: "c", id: "late", body: Self.body), .one, id: 40, at: "n2")
+        let held = net.requests.filter { $0.from == "n2" && $0.to == "n3" }
+        net.requests.removeAll { $0.from == "n2" && $0.to == "n3" }
+        net.deliverAll()
+        #expect(net.documents("c", on: "n3").count == 20)
+        net.now += 1
+        net.perform(.dropCollection("c"), .all, id: 50, at: "n1")
+        net.deliverAll()
+        #expect((try? net.completed[50]?.get()) != nil)
+        net.requests += held
+        net.deliverAll()
+        for node in net.nodes {
+            let engine = net.engines[node]!
+            #expect(engine.store.collections["c"]?.documents.isEmpty == true, "\(node) keeps dropped documents")
+            #expect(engine.log.ids(in: "c").isEmpty, "\(node) keeps log entries of dropped documents")
+            #expect(engine.tombstoneCount == 0)
+        }
+        // Restarted from its log (which still holds the adds before the drop), n3 holds none of them.
+        net.start("n3", fromLog: true)
+        #expect(net.engines["n3"]!.store.collections["c"]?.documents.isEmpty == true)
+        #expect(net.engines["n3"]!.log.ids(in: "c").isEmpty)
+        // The collection comes back empty, and takes new documents.
+        net.connectAll()
+        net.deliverAll()
+        net.now += 1
+        net.perform(.createCollection("c"), .all, id: 60, at: "n2")
+        net.perform(.add(collection: "c", id: "new", body: Self.body), .all, id: 61, at: "n2")
+        net.deliverAll()
+        for node in net.nodes { #expect(net.documents("c", on: node) == ["new"]) }
+    }
 }

@@ -207,6 +207,8 @@ struct ReplicationOracle {
         for effect in write.effects {
             switch effect {
             case .fields(let collection, let id, let fields, let replace):
+                // A drop of the collection after the write forgets it (and frees the document).
+                if let dropped = store.collections[collection]?.dropped, dropped > write.stamp { continue }
                 guard let document = store.collections[collection]?.documents[id] else {
                     if let deleted = deletes[DocumentKey(collection: collection, id: id)], deleted > write.stamp {
                         continue
