@@ -4,7 +4,7 @@ import Testing
 
 @testable import Distri
 
-@Suite("Write replies")
+@Suite("DB requests and replies")
 struct DatabaseReplyTests {
     /// The reply every plain write gets is written straight out; it must be the same JSON the general
     /// path builds from an object.
@@ -17,5 +17,19 @@ struct DatabaseReplyTests {
             let general = DatabaseReply.receiptObject(receipt, extra: [:])
             #expect(String(buffer: fast) == String(buffer: general))
         }
+    }
+
+    @Test("known key=value parameters are options; anything else, with or without '=', is positional")
+    func parametersSplitIntoPositionalAndOptions() throws {
+        let request = ServiceRequest(
+            service: "UpdateDocument",
+            params: [
+                "ünï=cödé", "doc-1", "consistency=one", "mode=", "other=x", "session=1.2@n~a", "=", "if={\"a\":1}",
+            ],
+            data: ByteBuffer())
+        let parsed = try DatabaseRequest(request)
+        #expect(parsed.positional == ["ünï=cödé", "doc-1", "other=x", "="])
+        #expect(parsed.options == ["consistency": "one", "mode": "", "session": "1.2@n~a", "if": #"{"a":1}"#])
+        #expect(try parsed.writeConsistency == .one)
     }
 }

@@ -18,11 +18,15 @@ struct DatabaseRequest {
         var positional: [String] = []
         var options: [String: String] = [:]
         for param in request.params {
-            if let equals = param.firstIndex(of: "="), Self.optionNames.contains(String(param[..<equals])) {
-                options[String(param[..<equals])] = String(param[param.index(after: equals)...])
-            } else {
-                positional.append(param)
+            // Searched as bytes: a search by Character walks grapheme clusters.
+            if let equals = param.utf8.firstIndex(of: UInt8(ascii: "=")) {
+                let name = String(param[..<equals])
+                if Self.optionNames.contains(name) {
+                    options[name] = String(param[param.utf8.index(after: equals)...])
+                    continue
+                }
             }
+            positional.append(param)
         }
         self.positional = positional
         self.options = options
