@@ -88,7 +88,8 @@ struct BenchDBCommand: AsyncParsableCommand {
 
         let client = Client(nodes: addresses, configuration: cloud.configuration, group: group)
         do {
-            let report = try await measure(client: client, addresses: addresses, local: child != nil)
+            let report = try await measure(
+                client: client, addresses: addresses, cloudProcess: child?.process.processIdentifier)
             await client.shutdown()
             print(json ? try JSON.pretty(report) : report.text)
             if report.runs.contains(where: { $0.result.failures > 0 }) { throw ExitCode(2) }
@@ -98,7 +99,8 @@ struct BenchDBCommand: AsyncParsableCommand {
         }
     }
 
-    private func measure(client: Client, addresses: [NodeAddress], local: Bool) async throws -> BenchDBReport {
+    private func measure(client: Client, addresses: [NodeAddress], cloudProcess: Int32?) async throws -> BenchDBReport {
+        let local = cloudProcess != nil
         try await Self.waitForMembership(client: client, nodes: addresses.count)
         let echoPayload = ByteBuffer(repeating: 0x61, count: documentBytes)
         // Warm up: open every connection.
@@ -131,7 +133,8 @@ struct BenchDBCommand: AsyncParsableCommand {
             _ name: String, concurrency: Int, service: String, params: [String], bodies: [ByteBuffer]
         ) async throws -> LoadResult {
             try await TimedLoadDriver.run(
-                name: name, loop: loop, concurrency: concurrency, warmup: warmup, duration: duration
+                name: name, loop: loop, concurrency: concurrency, warmup: warmup, duration: duration,
+                cloudProcess: cloudProcess
             ) { done in
                 let body = bodies.count == 1 ? bodies[0] : bodies[Int.random(in: 0..<bodies.count)]
                 client.call(body, service: service, params: params, timeout: .seconds(10)).assumeIsolated()
@@ -251,22 +254,32 @@ struct BenchDBReport: Codable {
 
     var text: String {
         func ms(_ micros: UInt64) -> String { String(format: "%.2f", Double(micros) / 1000) }
+        func cpu(_ r: LoadResult) -> String {
+            guard let client = r.clientCPUMicrosPerCall else { return "-" }
+            let cloud = r.cloudCPUMicrosPerCall.map { String(format: "%.0f", $0) } ?? "?"
+            return cloud + "+" + String(format: "%.0f", client)
+        }
         func row(_ mode: String, _ operation: String, _ r: LoadResult, _ ratio: Double) -> [String] {
             [
                 mode, operation, "\(r.concurrency)", "\(Int(r.callsPerSecond.rounded()))", ms(r.p50Micros),
                 ms(r.p99Micros), "\(r.failures)", String(format: ratio < 0.1 ? "%.1f%%" : "%.0f%%", ratio * 100),
+                cpu(r),
             ]
         }
         let rows =
             echo.map { row("baseline", "Echo", $0, 1) }
             + runs.map { row($0.mode, $0.operation, $0.result, $0.ratioToEcho) }
         let table = TextTable.render(
-            headers: ["mode", "operation", "in flight", "ops/s", "p50 ms", "p99 ms", "failures", "vs Echo"], rows: rows)
+            headers: [
+                "mode", "operation", "in flight", "ops/s", "p50 ms", "p99 ms", "failures", "vs Echo",
+                "CPU µs/op cloud+client",
+            ], rows: rows)
         let memory = nodeResidentMiB.map { String(Int($0.rounded())) }.joined(separator: ", ")
         return """
             \(table)
             \(nodes) nodes (\(cloud)); \(String(format: "%g", seconds)) s per run after \(String(format: "%g", warmupSeconds)) s warm-up; \
-            ops/s counts successful calls completed in the window
+            ops/s counts successful calls completed in the window; CPU: the cloud's process (a local child) \
+            and this one, CPU time over the window per successful call (steadier than ops/s on a noisy machine)
             writes: AddDocument of a \(documentBytes)-byte document (Echo carries the same payload)
             reads: \(readOperation) over a collection of \(readCollectionDocuments) documents, \
             a read of one document by id (an `_id` filter is answered by lookup, no scan)

@@ -13,6 +13,10 @@ struct LoadResult: Codable {
     var p90Micros: UInt64
     var p99Micros: UInt64
     var maxMicros: UInt64
+    /// CPU time per successful call in the measured window, of the cloud's process (a local child)
+    /// and of this one; nil when not measured.
+    var cloudCPUMicrosPerCall: Double? = nil
+    var clientCPUMicrosPerCall: Double? = nil
 }
 
 /// Runs `total` calls with `concurrency` in flight at a time, all on one event loop so that the

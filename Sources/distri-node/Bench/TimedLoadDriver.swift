@@ -1,3 +1,4 @@
+import Foundation
 import Histogram
 import NIOCore
 
@@ -19,11 +20,17 @@ final class TimedLoadDriver {
     private var failures = 0
     private var latencies = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
     private var promise: EventLoopPromise<LoadResult>?
+    /// The cloud's process, when it runs here, whose CPU time is measured with this one's.
+    private let cloudProcess: Int32?
+    /// Wall time and CPU seconds of (cloud, client) at the first completion in the window and after it.
+    private var cpuAtStart: (at: NIODeadline, cloud: Double?, client: Double?)?
+    private var cpuAtEnd: (at: NIODeadline, cloud: Double?, client: Double?)?
 
     init(
         name: String, loop: EventLoop, concurrency: Int, warmup: TimeAmount, duration: TimeAmount,
-        issue: @escaping LoadDriver.Issue
+        cloudProcess: Int32? = nil, issue: @escaping LoadDriver.Issue
     ) {
+        self.cloudProcess = cloudProcess
         self.name = name
         self.loop = loop
         self.concurrency = concurrency
@@ -43,9 +50,15 @@ final class TimedLoadDriver {
         return promise.futureResult
     }
 
+    private func cpuSample() -> (at: NIODeadline, cloud: Double?, client: Double?) {
+        (.now(), cloudProcess.flatMap(ProcessCPU.seconds(of:)), ProcessCPU.seconds(of: getpid()))
+    }
+
     private func next() {
         let start = NIODeadline.now()
+        if start >= windowStart && cpuAtStart == nil { cpuAtStart = cpuSample() }
         guard start < windowEnd else {
+            if cpuAtEnd == nil { cpuAtEnd = cpuSample() }
             if inFlight == 0 { complete() }
             return
         }
@@ -70,12 +83,22 @@ final class TimedLoadDriver {
         guard let promise else { return }
         self.promise = nil
         let seconds = Double(duration.nanoseconds) / 1e9
-        promise.succeed(
-            LoadResult(
-                name: name, calls: calls, failures: failures, concurrency: concurrency, seconds: seconds,
-                callsPerSecond: Double(calls - failures) / seconds, p50Micros: latencies.valueAtPercentile(50),
-                p90Micros: latencies.valueAtPercentile(90), p99Micros: latencies.valueAtPercentile(99),
-                maxMicros: latencies.max))
+        var result = LoadResult(
+            name: name, calls: calls, failures: failures, concurrency: concurrency, seconds: seconds,
+            callsPerSecond: Double(calls - failures) / seconds, p50Micros: latencies.valueAtPercentile(50),
+            p90Micros: latencies.valueAtPercentile(90), p99Micros: latencies.valueAtPercentile(99),
+            maxMicros: latencies.max)
+        if let first = cpuAtStart, let last = cpuAtEnd, result.callsPerSecond > 0 {
+            // CPU seconds per wall second between the samples, over the calls completed per second.
+            let wall = Double((last.at - first.at).nanoseconds) / 1e9
+            func perCall(_ before: Double?, _ after: Double?) -> Double? {
+                guard let before, let after, wall > 0 else { return nil }
+                return (after - before) / wall / result.callsPerSecond * 1e6
+            }
+            result.cloudCPUMicrosPerCall = perCall(first.cloud, last.cloud)
+            result.clientCPUMicrosPerCall = perCall(first.client, last.client)
+        }
+        promise.succeed(result)
     }
 }
 
@@ -83,11 +106,12 @@ extension TimedLoadDriver {
     /// Creates and runs a driver on `loop`.
     static func run(
         name: String, loop: EventLoop, concurrency: Int, warmup: TimeAmount, duration: TimeAmount,
-        issue: @escaping LoadDriver.Issue
+        cloudProcess: Int32? = nil, issue: @escaping LoadDriver.Issue
     ) async throws -> LoadResult {
         try await loop.flatSubmit {
             TimedLoadDriver(
-                name: name, loop: loop, concurrency: concurrency, warmup: warmup, duration: duration, issue: issue
+                name: name, loop: loop, concurrency: concurrency, warmup: warmup, duration: duration,
+                cloudProcess: cloudProcess, issue: issue
             ).run()
         }.get()
     }
