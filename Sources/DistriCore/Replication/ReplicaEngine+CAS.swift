@@ -209,6 +209,8 @@ extension ReplicaEngine {
             store.collections[round.key.collection]?.documents[round.key.id ?? ""]
             ?? ReplicatedDocument(id: round.key.id ?? "")
         for promise in promises.values { if let current = promise.current { merged.merge(current) } }
+        // A replica that missed the collection's last drop still answers with what the drop forgot.
+        if let dropped = store.collections[round.key.collection]?.dropped { merged.forget(upTo: dropped) }
         let proposal: ReplicatedDocument
         let recovering: Bool
         if !round.proposed.isEmpty, merged.fields.values.contains(where: { round.proposed.contains($0.stamp) }) {

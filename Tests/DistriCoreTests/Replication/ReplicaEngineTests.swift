@@ -610,4 +610,42 @@ import Testing
         net.deliverAll()
         for node in net.nodes { #expect(net.documents("c", on: node) == ["new"]) }
     }
+
+    @Test(
+        "a conditional update tests its condition without the fields a drop forgot, even when a replica that missed the drop answers with them"
+    )
+    func conditionIgnoresDroppedFields() throws {
+        var net = Self.cluster()
+        net.perform(.add(collection: "c", id: "x", body: ["a": .number(1)]), .all, id: 2, at: "n1")
+        net.deliverAll()
+        // n3 misses the drop and the re-creation.
+        for (id, operation) in [(UInt64(3), DatabaseOperation.dropCollection("c")), (4, .createCollection("c"))] {
+            net.now += 10
+            net.perform(operation, .majority, id: id, at: "n1")
+            net.deliverRequest { $0.to == "n2" }
+            net.deliverAnswer { $0.from == "n2" }
+            #expect((try? net.completed[id]?.get()) != nil)
+            net.drop { $0.to == "n3" }
+        }
+        // n3 then writes a field of x; n1 and n2 keep only that field.
+        net.now += 10
+        net.perform(.update(collection: "c", id: "x", DocumentUpdate(set: ["b": .number(2)])), .one, id: 5, at: "n3")
+        while net.deliverRequest(where: { $0.from == "n3" }) || net.deliverAnswer(where: { $0.to == "n3" }) {}
+        #expect(net.engines["n1"]!.store.document("x", in: "c") == ["b": .number(2)])
+        #expect(net.engines["n3"]!.store.document("x", in: "c") == ["a": .number(1), "b": .number(2)])
+        // A round whose majority is n1 and n3: n3's copy still holds the forgotten field `a`.
+        net.perform(
+            .conditional(
+                collection: "c", id: "x", condition: try DocumentFilter(.object(["a": .number(1)])),
+                update: DocumentUpdate(set: ["c": .number(3)])),
+            id: 6, at: "n1")
+        net.drop { $0.to == "n2" }
+        net.deliverAll()
+        guard case .failure(let error)? = net.completed[6] else {
+            Issue.record("the condition held on a forgotten field: \(String(describing: net.completed[6]))")
+            return
+        }
+        #expect(error.kind == .conditionFailed)
+        #expect(net.engines["n1"]!.store.document("x", in: "c") == ["b": .number(2)])
+    }
 }
