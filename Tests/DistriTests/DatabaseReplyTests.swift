@@ -24,12 +24,13 @@ struct DatabaseReplyTests {
         let request = ServiceRequest(
             service: "UpdateDocument",
             params: [
-                "ünï=cödé", "doc-1", "consistency=one", "mode=", "other=x", "session=1.2@n~a", "=", "if={\"a\":1}",
+                "ünï=cödé", "doc-1", "consistency=one", "mode=", "other=x", "session=\u{301}a", "=", "if={\"a\":1}",
             ],
             data: ByteBuffer())
         let parsed = try DatabaseRequest(request)
         #expect(parsed.positional == ["ünï=cödé", "doc-1", "other=x", "="])
-        #expect(parsed.options == ["consistency": "one", "mode": "", "session": "1.2@n~a", "if": #"{"a":1}"#])
+        // A combining mark right after `=` belongs to the value (bytes, not grapheme clusters).
+        #expect(parsed.options == ["consistency": "one", "mode": "", "session": "\u{301}a", "if": #"{"a":1}"#])
         #expect(try parsed.writeConsistency == .one)
     }
 }

@@ -449,9 +449,14 @@ public struct ReplicaEngine: Sendable {
 
     /// Merges one change into the store; returns its log entry when it changed this replica.
     private mutating func mergeOne(_ change: DocumentChange, from peer: String?, now: UInt64) -> PersistedEntry? {
+        var droppedBefore: HLCTimestamp?
+        if case .collection(let name, _, _) = change { droppedBefore = store.collections[name]?.dropped }
         let (key, changed, equal) = store.apply(change)
         guard changed, let merged = store.change(at: key) else { return nil }
-        if key.id == nil { forgetVanished(in: key.collection) }
+        // Only a newer drop removes documents: a create alone must not walk the collection's log.
+        if key.id == nil, store.collections[key.collection]?.dropped != droppedBefore {
+            forgetVanished(in: key.collection)
+        }
         return record(key, merged, source: equal ? peer : nil, now: now)
     }
 }
