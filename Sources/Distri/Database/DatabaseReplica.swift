@@ -238,7 +238,8 @@ final class DatabaseReplica: Sendable {
     private func tick(shell: MembershipShell) {
         let now = Self.wallMillis()
         let (known, alive) = shell.replicaPeers()
-        let actions = state.withLockedValue { state in
+        let (actions, released) = state.withLockedValue { state in
+            let released = state.engine.takeReleased()
             var actions: [ReplicaAction] = []
             if known != state.known || alive != state.alive {
                 state.known = known
@@ -246,7 +247,11 @@ final class DatabaseReplica: Sendable {
                 actions += state.engine.setPeers(known: known, alive: alive, now: now)
             }
             actions += state.engine.tick(now: now)
-            return actions
+            return (actions, released)
+        }
+        // What a drop let go of is freed on another thread: a big collection takes long to free.
+        if !released.isEmpty {
+            DispatchQueue.global(qos: .utility).async { withExtendedLifetime(released) {} }
         }
         perform(actions)
         releaseIfReady(now: now)

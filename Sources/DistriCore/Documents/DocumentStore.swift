@@ -10,8 +10,14 @@ public struct DocumentStore: Hashable, Sendable, Codable {
         /// Applies the last drop to the documents: what was written at or before it is forgotten,
         /// and documents with nothing written after it are removed, their memory with them.
         mutating func forgetDropped() {
-            guard let dropped else { return }
+            guard let dropped, !documents.isEmpty else { return }
+            // Usually every document predates the drop: the table goes whole, nothing is copied.
+            guard documents.values.contains(where: { !$0.isForgotten(upTo: dropped) }) else {
+                documents = [:]
+                return
+            }
             documents = documents.compactMapValues { document in
+                if document.isForgotten(upTo: dropped) { return nil }
                 var document = document
                 return document.forget(upTo: dropped) ? document : nil
             }

@@ -60,7 +60,9 @@ public struct ReplicatedDocument: Hashable, Sendable, Codable {
 
     /// The newest stamp in the document: its version.
     public var version: HLCTimestamp {
-        fields.values.map(\.stamp).reduce(max(deleted ?? .zero, cleared ?? .zero), max)
+        var newest = max(deleted ?? .zero, cleared ?? .zero)
+        for field in fields.values where field.stamp > newest { newest = field.stamp }
+        return newest
     }
 
     /// True when the document is deleted and no field was written after the delete.
@@ -103,10 +105,18 @@ public struct ReplicatedDocument: Hashable, Sendable, Codable {
     public mutating func forget(upTo horizon: HLCTimestamp) -> Bool {
         if let deleted, deleted <= horizon { self.deleted = nil }
         if let cleared, cleared <= horizon { self.cleared = nil }
-        if fields.values.contains(where: { $0.stamp <= horizon }) {
+        // The usual case of a drop, every field before it, empties the table without building a new one.
+        if fields.values.allSatisfy({ $0.stamp <= horizon }) {
+            fields = [:]
+        } else if fields.values.contains(where: { $0.stamp <= horizon }) {
             fields = fields.filter { $0.value.stamp > horizon }
         }
         return !fields.isEmpty || deleted != nil || cleared != nil
+    }
+
+    /// True when ``forget(upTo:)`` would leave nothing: every stamp is at or before `horizon`.
+    public func isForgotten(upTo horizon: HLCTimestamp) -> Bool {
+        version <= horizon
     }
 
     /// Folds another replica's copy of the same document into this one.

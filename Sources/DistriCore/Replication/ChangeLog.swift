@@ -45,6 +45,18 @@ struct ChangeLog: Sendable {
         set(key, nil)
     }
 
+    /// Removes the entries of a collection's documents whose ids `vanished` accepts, in one pass over
+    /// the collection's table; the collection's own entry stays. Returns the old table when entries
+    /// went (the caller decides where it is freed).
+    mutating func removeDocuments(in collection: String, where vanished: (String) -> Bool) -> [String?: Entry]? {
+        guard let table = latest[collection] else { return nil }
+        let kept = table.filter { id, _ in id.map { !vanished($0) } ?? true }
+        guard kept.count < table.count else { return nil }
+        count -= table.count - kept.count
+        latest[collection] = kept
+        return table
+    }
+
     /// The latest entry of `key`, if the log has one.
     func entry(_ key: DocumentKey) -> Entry? {
         latest[key.collection]?[key.id]

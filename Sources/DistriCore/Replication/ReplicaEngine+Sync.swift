@@ -253,6 +253,8 @@ extension ReplicaEngine {
     /// Runs timers: write and read deadlines, compare-and-set retries, the periodic pull, tombstone
     /// purging.
     public mutating func tick(now: UInt64) -> [ReplicaAction] {
+        // Storage the shell did not take is freed here.
+        released = ReleasedMemory()
         var actions: [ReplicaAction] = []
         for (id, write) in writes where write.deadline <= now {
             writes[id] = nil

@@ -51,6 +51,8 @@ public struct ReplicaEngine: Sendable {
     var rounds: [UInt64: CASRound] = [:]
     var acceptors: [DocumentKey: DocumentAcceptor] = [:]
     var tombstonedAt: [DocumentKey: UInt64] = [:]
+    /// Storage that drops let go of, until the shell takes it (``takeReleased()``) or the next tick.
+    var released = ReleasedMemory()
     var nextSync: UInt64 = 0
     var nextPurge: UInt64 = 0
     var syncCursor = 0
@@ -192,12 +194,18 @@ public struct ReplicaEngine: Sendable {
     }
 
     /// Forgets the log entries and tombstone times of the documents a drop removed from the store.
-    mutating func forgetVanished(in collection: String) {
+    /// `before`, the collection's documents before the drop, and the log's old table go to
+    /// ``released`` when the drop removed any, so that the shell frees them off its event loop.
+    mutating func forgetVanished(in collection: String, before: [String: ReplicatedDocument]? = nil) {
         let documents = store.collections[collection]?.documents ?? [:]
-        for id in log.ids(in: collection) where documents[id] == nil {
-            let key = DocumentKey(collection: collection, id: id)
-            log.remove(key)
-            tombstonedAt[key] = nil
+        if let before, before.count > documents.count { released.documents.append(before) }
+        if let table = log.removeDocuments(in: collection, where: { documents[$0] == nil }) {
+            released.logTables.append(table)
+        }
+        if !tombstonedAt.isEmpty {
+            tombstonedAt = tombstonedAt.filter { key, _ in
+                key.collection != collection || key.id.map { documents[$0] != nil } ?? true
+            }
         }
     }
 
@@ -229,8 +237,9 @@ public struct ReplicaEngine: Sendable {
         case .dropCollection:
             guard exists else { throw DatabaseError(.notFound, "no collection '\(name)'") }
             let stamp = clock.now(wallMillis: now)
+            let before = store.collections[name]?.documents
             store.dropCollection(name, stamp: stamp)
-            forgetVanished(in: name)
+            forgetVanished(in: name, before: before)
             return (receipt(nil, stamp), [collectionChange(name)])
         case .add(_, let id, let body):
             guard exists else { throw DatabaseError(.notFound, "no collection '\(name)'") }
@@ -450,12 +459,16 @@ public struct ReplicaEngine: Sendable {
     /// Merges one change into the store; returns its log entry when it changed this replica.
     private mutating func mergeOne(_ change: DocumentChange, from peer: String?, now: UInt64) -> PersistedEntry? {
         var droppedBefore: HLCTimestamp?
-        if case .collection(let name, _, _) = change { droppedBefore = store.collections[name]?.dropped }
+        var documentsBefore: [String: ReplicatedDocument]?
+        if case .collection(let name, _, _) = change {
+            droppedBefore = store.collections[name]?.dropped
+            documentsBefore = store.collections[name]?.documents
+        }
         let (key, changed, equal) = store.apply(change)
         guard changed, let merged = store.change(at: key) else { return nil }
         // Only a newer drop removes documents: a create alone must not walk the collection's log.
         if key.id == nil, store.collections[key.collection]?.dropped != droppedBefore {
-            forgetVanished(in: key.collection)
+            forgetVanished(in: key.collection, before: documentsBefore)
         }
         return record(key, merged, source: equal ? peer : nil, now: now)
     }

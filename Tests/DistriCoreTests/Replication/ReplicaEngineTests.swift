@@ -596,6 +596,14 @@ import Testing
             #expect(engine.store.collections["c"]?.documents.isEmpty == true, "\(node) keeps dropped documents")
             #expect(engine.log.ids(in: "c").isEmpty, "\(node) keeps log entries of dropped documents")
             #expect(engine.tombstoneCount == 0)
+            // The freed documents wait for the shell, which frees them off its event loop.
+            var released = engine
+            let taken = released.takeReleased()
+            #expect(taken.documentCount >= 20, "\(node) did not hand over what the drop freed")
+            #expect(released.takeReleased().isEmpty, "taking twice hands the storage over twice")
+            var ticked = engine
+            _ = ticked.tick(now: net.now)
+            #expect(ticked.takeReleased().isEmpty, "a tick keeps storage the shell did not take")
         }
         // Restarted from its log (which still holds the adds before the drop), n3 holds none of them.
         net.start("n3", fromLog: true)
