@@ -224,6 +224,7 @@ extension ReplicaEngine {
         if reply.complete {
             for (origin, stamp) in reply.coverage where origin != clock.node {
                 coverage[origin] = max(coverage[origin] ?? .zero, stamp)
+                followChainsAhead(of: origin)
             }
         }
         if sentDigests && !reply.complete {

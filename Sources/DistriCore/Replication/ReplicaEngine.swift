@@ -51,6 +51,9 @@ public struct ReplicaEngine: Sendable {
     var rounds: [UInt64: CASRound] = [:]
     var acceptors: [DocumentKey: DocumentAcceptor] = [:]
     var tombstonedAt: [DocumentKey: UInt64] = [:]
+    /// Push chains that arrived before the writes they continue from, by origin (`since` to `upTo`):
+    /// pushes of one origin overtake each other when they leave from different event loops.
+    var chainsAhead: [String: [HLCTimestamp: HLCTimestamp]] = [:]
     /// Storage that drops let go of, until the shell takes it (``takeReleased()``) or the next tick.
     var released = ReleasedMemory()
     var nextSync: UInt64 = 0
@@ -414,9 +417,7 @@ public struct ReplicaEngine: Sendable {
         switch request {
         case .push(let changes, let chain):
             let entries = merge(changes, from: peer, now: now)
-            if let chain, chain.origin != clock.node, (coverage[chain.origin] ?? .zero) >= chain.since {
-                coverage[chain.origin] = max(coverage[chain.origin] ?? .zero, chain.upTo)
-            }
+            if let chain { follow(chain) }
             return (.merged, entries.isEmpty ? [] : [.persist(entries)])
         case .pull(let pull):
             notePull(pull, from: peer)

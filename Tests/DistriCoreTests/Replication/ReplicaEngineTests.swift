@@ -113,6 +113,36 @@ import Testing
         #expect(net.documents("c", on: "n3").contains("lost"))
     }
 
+    @Test(
+        "pushes of one origin that overtake each other (sent from different event loops) still advance the receiver's coverage once the gap is filled"
+    )
+    func overtakingPushChains() throws {
+        var net = Self.cluster()
+        for node in net.nodes { for peer in net.nodes where peer != node { net.pull(node, from: peer) } }
+        let origin = net.engines["n1"]!.clock.node
+        let start = net.engines["n3"]!.coverage[origin]
+        // Three pushes from n1 to n3, each chained on the one before, arrive last first.
+        var held: [ReplicaTestNetwork.Request] = []
+        for id in 2..<5 {
+            net.perform(.add(collection: "c", id: "d\(id)", body: Self.body), .one, id: UInt64(id), at: "n1")
+            held += net.requests.filter { $0.from == "n1" && $0.to == "n3" }
+            net.requests.removeAll { $0.from == "n1" && $0.to == "n3" }
+            net.deliverAll()
+        }
+        #expect(held.count == 3)
+        net.requests += held.suffix(2).reversed()
+        net.deliverAll()
+        #expect(net.engines["n3"]!.coverage[origin] == start, "a chain ahead of the gap claimed coverage")
+        net.requests += held.prefix(1)
+        net.deliverAll()
+        #expect(net.engines["n3"]!.coverage[origin] == net.engines["n1"]!.clock.last, "the chains were not followed")
+        #expect(net.engines["n3"]!.chainsAhead.isEmpty)
+        // n3 pulls from n2, which holds the same writes: none of them travels again.
+        let before = net.pulledChanges["n3", default: 0]
+        net.pull("n3", from: "n2")
+        #expect(net.pulledChanges["n3", default: 0] == before)
+    }
+
     @Test("a pull answers only changes after its watermark, and not the state the requester pushed")
     func watermarkAndEchoSuppression() throws {
         var net = Self.cluster(["n1", "n2"])
