@@ -17,7 +17,9 @@ struct BenchDBCommand: AsyncParsableCommand {
             then --readers concurrent reads of one document by id, each for --seconds after --warmup. \
             Writes use consistency=one|majority, reads read=local|majority. \
             Echo with the same concurrency and payload size, against the same cloud, is the baseline. \
-            All calls come from one client thread; the cloud runs in its own process.
+            All calls come from one client thread; the cloud runs in its own process. \
+            With --clients N the calls go to N clients in turn, each with its own connection to every node, \
+            so that a node serves clients on several of its event loops as a busy node does.
             """)
 
     enum ReadOperation: String, ExpressibleByArgument, CaseIterable, Codable {
@@ -37,6 +39,14 @@ struct BenchDBCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "Concurrent readers.")
     var readers = 64
+
+    @Option(
+        name: .long,
+        help: """
+            Clients the calls are spread over, each with its own connection to every node \
+            (a node then serves clients on several event loops, as a real one does).
+            """)
+    var clients = 1
 
     @Option(name: .long, help: "Seconds measured per run, after the warm-up.")
     var seconds: Double = 5
@@ -67,7 +77,9 @@ struct BenchDBCommand: AsyncParsableCommand {
     var json = false
 
     func validate() throws {
-        if writers < 1 || readers < 1 { throw ValidationError("--writers and --readers must be positive") }
+        if writers < 1 || readers < 1 || clients < 1 {
+            throw ValidationError("--writers, --readers and --clients must be positive")
+        }
         if !(seconds > 0) || warmup < 0 {
             throw ValidationError("--seconds must be positive and --warmup not negative")
         }
@@ -87,19 +99,28 @@ struct BenchDBCommand: AsyncParsableCommand {
         defer { child?.stop() }
 
         let client = Client(nodes: addresses, configuration: cloud.configuration, group: group)
+        // Further clients share the first one's thread, each with its own connections.
+        let extras = (1..<clients).map { _ in
+            Client(nodes: addresses, configuration: cloud.configuration, group: client.eventLoop)
+        }
+        func shutdown() async {
+            for each in [client] + extras { await each.shutdown() }
+        }
         do {
             let report = try await measure(
-                client: client, addresses: addresses, cloudProcess: child?.process.processIdentifier)
-            await client.shutdown()
+                client: client, extras: extras, addresses: addresses, cloudProcess: child?.process.processIdentifier)
+            await shutdown()
             print(json ? try JSON.pretty(report) : report.text)
             if report.runs.contains(where: { $0.result.failures > 0 }) { throw ExitCode(2) }
         } catch {
-            await client.shutdown()
+            await shutdown()
             throw error
         }
     }
 
-    private func measure(client: Client, addresses: [NodeAddress], cloudProcess: Int32?) async throws -> BenchDBReport {
+    private func measure(
+        client: Client, extras: [Client], addresses: [NodeAddress], cloudProcess: Int32?
+    ) async throws -> BenchDBReport {
         let local = cloudProcess != nil
         try await Self.waitForMembership(client: client, nodes: addresses.count)
         let echoPayload = ByteBuffer(repeating: 0x61, count: documentBytes)
@@ -129,6 +150,14 @@ struct BenchDBCommand: AsyncParsableCommand {
         let warmup = TimeAmount.nanoseconds(Int64(self.warmup * 1e9))
         let duration = TimeAmount.nanoseconds(Int64(seconds * 1e9))
         let loop = client.eventLoop
+        // Every client on the same thread, each with its own connections, used in turn.
+        for extra in extras {
+            for address in addresses {
+                _ = try await extra.call(echoPayload, service: BuiltinServices.echo, node: address).get()
+            }
+        }
+        let pool = [client] + extras
+        let clientsInTurn = NIOLoopBoundBox.makeBoxSendingValue(0, as: Int.self, eventLoop: loop)
         func timed(
             _ name: String, concurrency: Int, service: String, params: [String], bodies: [ByteBuffer]
         ) async throws -> LoadResult {
@@ -137,7 +166,9 @@ struct BenchDBCommand: AsyncParsableCommand {
                 cloudProcess: cloudProcess
             ) { done in
                 let body = bodies.count == 1 ? bodies[0] : bodies[Int.random(in: 0..<bodies.count)]
-                client.call(body, service: service, params: params, timeout: .seconds(10)).assumeIsolated()
+                clientsInTurn.value = (clientsInTurn.value + 1) % pool.count
+                pool[clientsInTurn.value].call(body, service: service, params: params, timeout: .seconds(10))
+                    .assumeIsolated()
                     .whenComplete { result in
                         if case .success = result { done(true) } else { done(false) }
                     }
@@ -195,7 +226,7 @@ struct BenchDBCommand: AsyncParsableCommand {
             readOperation: readWith == .count
                 ? #"Count {"_id": ID}"# : #"ReadCollection {"filter": {"_id": ID}, "limit": 1}"#,
             readCollectionDocuments: readDocuments, echo: echo.keys.sorted().map { echo[$0]! }, runs: runs,
-            documentsHeldPerNode: held, changesPerPush: changesPerPush,
+            documentsHeldPerNode: held, clients: 1 + extras.count, changesPerPush: changesPerPush,
             dropSeconds: Double(dropped.components.seconds) + Double(dropped.components.attoseconds) / 1e18,
             nodeResidentMiB: stats.compactMap { try? $0.result.get().residentBytes }.map { Double($0) / 1_048_576 })
     }
@@ -252,6 +283,8 @@ struct BenchDBReport: Codable {
     var runs: [Run]
     /// Documents of the written collection each node held at the end, warm-ups included (-1: no answer).
     var documentsHeldPerNode: [Int]
+    /// Clients the calls were spread over, each with its own connection to every node.
+    var clients: Int
     /// Changes per replication push over the whole run, every node (the batching under load).
     var changesPerPush: Double
     /// Seconds until the drop of the written collection (consistency majority) was answered.
@@ -283,7 +316,7 @@ struct BenchDBReport: Codable {
         let memory = nodeResidentMiB.map { String(Int($0.rounded())) }.joined(separator: ", ")
         return """
             \(table)
-            \(nodes) nodes (\(cloud)); \(String(format: "%g", seconds)) s per run after \(String(format: "%g", warmupSeconds)) s warm-up; \
+            \(nodes) nodes (\(cloud)), \(clients) client\(clients == 1 ? "" : "s") with a connection to each; \(String(format: "%g", seconds)) s per run after \(String(format: "%g", warmupSeconds)) s warm-up; \
             ops/s counts successful calls completed in the window; CPU: the cloud's process (a local child) \
             and this one, CPU time over the window per successful call (steadier than ops/s on a noisy machine)
             writes: AddDocument of a \(documentBytes)-byte document (Echo carries the same payload)
