@@ -1,6 +1,7 @@
 extension ReplicaEngine {
-    /// Most chains kept ahead of the coverage, per origin and origins: beyond them a chain is not
-    /// kept, which costs only anti-entropy bytes (the pull sends what coverage does not claim).
+    /// Most chains kept ahead of the coverage per origin, and most origins with such chains. A chain
+    /// beyond them is not kept, which costs only anti-entropy bytes: the next pull sends what the
+    /// coverage does not claim.
     static let maxChainsAhead = 64
 
     /// A push's chain: when this replica covers the origin up to the chain's start, it now covers it
