@@ -143,6 +143,31 @@ import Testing
         #expect(net.pulledChanges["n3", default: 0] == before)
     }
 
+    @Test("chains kept ahead of the coverage are bounded, and a claim past a gap is never followed")
+    func chainsAheadAreBounded() {
+        var engine = ReplicaEngine(node: "r", epoch: 1, seed: 1)
+        func stamp(_ millis: UInt64) -> HLCTimestamp { HLCTimestamp(millis: millis, counter: 0, node: "o") }
+        // 200 chains, each ahead of a gap (every other segment is missing).
+        for index in 0..<200 {
+            let since = stamp(UInt64(10 + 2 * index))
+            let chain = PushChain(origin: "o", since: since, upTo: stamp(UInt64(11 + 2 * index)))
+            _ = engine.handle(.push([], chain: chain), from: "p", now: 0)
+        }
+        #expect(engine.chainsAhead["o", default: [:]].count <= ReplicaEngine.maxChainsAhead)
+        #expect(engine.coverage["o"] == nil, "a chain past a gap claimed coverage")
+        // The segment up to the first kept chain arrives: coverage follows only as far as the chains connect.
+        _ = engine.handle(
+            .push([], chain: PushChain(origin: "o", since: .zero, upTo: stamp(10))), from: "p", now: 0)
+        #expect(engine.coverage["o"] == stamp(11), "followed across a gap, or not at all")
+        // Many origins: the table of origins stays bounded too.
+        for index in 0..<200 {
+            let chain = PushChain(
+                origin: "o\(index)", since: stamp(5), upTo: HLCTimestamp(millis: 6, counter: 0, node: "o\(index)"))
+            _ = engine.handle(.push([], chain: chain), from: "p", now: 0)
+        }
+        #expect(engine.chainsAhead.count <= ReplicaEngine.maxChainsAhead)
+    }
+
     @Test("a pull answers only changes after its watermark, and not the state the requester pushed")
     func watermarkAndEchoSuppression() throws {
         var net = Self.cluster(["n1", "n2"])
