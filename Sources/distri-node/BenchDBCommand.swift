@@ -227,6 +227,7 @@ struct BenchDBCommand: AsyncParsableCommand {
                 ? #"Count {"_id": ID}"# : #"ReadCollection {"filter": {"_id": ID}, "limit": 1}"#,
             readCollectionDocuments: readDocuments, echo: echo.keys.sorted().map { echo[$0]! }, runs: runs,
             documentsHeldPerNode: held, clients: 1 + extras.count, changesPerPush: changesPerPush,
+            antiEntropyKiBPerNode: replicas.map { Double($0.antiEntropyBytes) / 1024 },
             dropSeconds: Double(dropped.components.seconds) + Double(dropped.components.attoseconds) / 1e18,
             nodeResidentMiB: stats.compactMap { try? $0.result.get().residentBytes }.map { Double($0) / 1_048_576 })
     }
@@ -287,6 +288,9 @@ struct BenchDBReport: Codable {
     var clients: Int
     /// Changes per replication push over the whole run, every node (the batching under load).
     var changesPerPush: Double
+    /// KiB each node received in anti-entropy answers over the whole run: little when pushes carry
+    /// the writes and the pulls find nothing missing.
+    var antiEntropyKiBPerNode: [Double]
     /// Seconds until the drop of the written collection (consistency majority) was answered.
     var dropSeconds: Double
     var nodeResidentMiB: [Double]
@@ -325,6 +329,8 @@ struct BenchDBReport: Codable {
             documents written, warm-ups included, as each node holds them at the end: \
             \(documentsHeldPerNode.map(String.init).joined(separator: ", "))
             replication pushes carried \(String(format: "%.1f", changesPerPush)) changes each on average (whole run)
+            anti-entropy answers received per node over the whole run (KiB): \
+            \(antiEntropyKiBPerNode.map { String(Int($0.rounded())) }.joined(separator: ", "))
             dropping the written collection afterwards (majority) was answered in \(String(format: "%.3f", dropSeconds)) s
             node process resident memory (MiB): \(memory)
             """
