@@ -93,8 +93,8 @@ struct BinaryReader {
         return string
     }
 
-    /// Node names decoded so far in this message (a few at most), with their bytes.
-    private var nodeNames: [(bytes: [UInt8], name: String)] = []
+    /// Node names decoded so far in this message (a few at most).
+    private var nodeNames: [String] = []
 
     /// A string that repeats across the message, such as the node named by every stamp: equal bytes
     /// give back the same `String`, sharing its storage instead of allocating a copy per stamp (and
@@ -104,8 +104,12 @@ struct BinaryReader {
         let start = offset
         let known = bytes.withUnsafeBufferPointer { all -> String? in
             let slice = UnsafeBufferPointer(rebasing: all[start..<start + length])
-            for known in nodeNames where known.bytes.count == length {
-                if known.bytes.withUnsafeBufferPointer({ $0.elementsEqual(slice) }) { return known.name }
+            // Compared over the names' own UTF-8 storage (a generic comparison of the views costs more).
+            for known in nodeNames where known.utf8.count == length {
+                let equal =
+                    known.utf8.withContiguousStorageIfAvailable { $0.elementsEqual(slice) }
+                    ?? known.utf8.elementsEqual(slice)
+                if equal { return known }
             }
             return nil
         }
@@ -114,7 +118,7 @@ struct BinaryReader {
             return known
         }
         let string = try string(length: length)
-        if nodeNames.count < 16 { nodeNames.append((Array(bytes[start..<start + length]), string)) }
+        if nodeNames.count < 16 { nodeNames.append(string) }
         return string
     }
 

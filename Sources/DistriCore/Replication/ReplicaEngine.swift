@@ -463,6 +463,7 @@ public struct ReplicaEngine: Sendable {
         var documentsBefore: [String: ReplicatedDocument]?
         if case .collection(let name, _, _) = change {
             droppedBefore = store.collections[name]?.dropped
+            // Holding the table costs no copy: a drop replaces the store's table instead of editing it.
             documentsBefore = store.collections[name]?.documents
         }
         let (key, changed, equal) = store.apply(change)
