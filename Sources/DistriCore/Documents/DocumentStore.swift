@@ -23,6 +23,32 @@ public struct DocumentStore: Hashable, Sendable, Codable {
             }
         }
 
+        /// Folds another replica's copy of a document in; returns whether this replica's state changed,
+        /// and whether it is now exactly the incoming state. What predates the last drop is forgotten:
+        /// a late state of a dropped document changes nothing, and a later one brings only what was
+        /// written after the drop.
+        @discardableResult
+        mutating func merge(_ incoming: ReplicatedDocument) -> (changed: Bool, equalsIncoming: Bool) {
+            var incoming = incoming
+            var forgotten = false
+            if let dropped {
+                let original = incoming
+                guard incoming.forget(upTo: dropped) else { return (false, false) }
+                forgotten = incoming != original
+            }
+            guard let index = documents.index(forKey: incoming.id) else {
+                // New here: merging into nothing gives the incoming state (documents are normalised).
+                documents[incoming.id] = incoming
+                return (true, !forgotten)
+            }
+            let before = documents.values[index]
+            var merged = before
+            merged.merge(incoming)
+            let changed = merged != before
+            if changed { documents.values[index] = merged }
+            return (changed, !forgotten && merged == incoming)
+        }
+
         /// True when the collection exists: created after its last drop.
         public var exists: Bool { dropped.map { created > $0 } ?? true }
 
@@ -116,17 +142,19 @@ public struct DocumentStore: Hashable, Sendable, Codable {
         _ id: String, in collection: String, _ change: (inout ReplicatedDocument) -> Void
     ) -> ReplicatedDocument {
         // Mutated in place: copying the collection out would copy all of its documents on every write.
-        change(
+        // The result is taken inside the access, which saves looking the document up again.
+        func changed(_ document: inout ReplicatedDocument) -> ReplicatedDocument {
+            change(&document)
+            return document
+        }
+        return changed(
             &collections[collection, default: Collection(created: .zero)].documents[
                 id, default: ReplicatedDocument(id: id)])
-        return collections[collection]?.documents[id] ?? ReplicatedDocument(id: id)
     }
 
     /// Folds another replica's copy of one document in.
     public mutating func merge(_ document: ReplicatedDocument, in collection: String) {
-        var document = document
-        if let dropped = collections[collection]?.dropped, !document.forget(upTo: dropped) { return }
-        update(document.id, in: collection) { $0.merge(document) }
+        collections[collection, default: Collection(created: .zero)].merge(document)
     }
 
     /// Folds another whole replica in. Commutative, associative and idempotent.

@@ -132,11 +132,17 @@ public struct ReplicatedDocument: Hashable, Sendable, Codable {
     /// and a tombstone carries no old values.
     private mutating func prune() {
         guard deleted != nil || cleared != nil else { return }
-        fields = fields.filter { _, field in
-            if let deleted, field.stamp <= deleted { return false }
-            if let cleared, field.stamp < cleared { return false }
-            return true
+        let deleted = deleted
+        let cleared = cleared
+        func superseded(_ field: Field) -> Bool {
+            if let deleted, field.stamp <= deleted { return true }
+            if let cleared, field.stamp < cleared { return true }
+            return false
         }
+        // Usually nothing is superseded (a replace stamps its own fields with the replace's stamp):
+        // then the table stays as it is instead of being rebuilt.
+        guard fields.values.contains(where: superseded) else { return }
+        fields = fields.filter { !superseded($0.value) }
     }
 
     private mutating func set(_ key: String, _ field: Field) {

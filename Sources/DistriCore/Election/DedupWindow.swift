@@ -15,7 +15,7 @@ public struct DedupWindow<Result, Waiter> {
 
     @usableFromInline enum Entry {
         case running([Waiter])
-        case finished(Result, at: UInt64, cost: Int)
+        case finished(Result)
     }
 
     /// Most finished tasks remembered.
@@ -26,7 +26,8 @@ public struct DedupWindow<Result, Waiter> {
     public let costBudget: Int
     @usableFromInline var totalCost = 0
     @usableFromInline var entries: [UInt64: Entry] = [:]
-    @usableFromInline var finishedOrder: Deque<UInt64> = []
+    /// Finished tasks, oldest first, with what expiry needs: no table lookup until one goes.
+    @usableFromInline var finishedOrder: Deque<(taskID: UInt64, at: UInt64, cost: Int)> = []
 
     public init(capacity: Int = 100_000, retention: UInt64 = 120_000, costBudget: Int = 64 << 20) {
         self.capacity = capacity
@@ -54,7 +55,7 @@ public struct DedupWindow<Result, Waiter> {
             waiters.append(waiter)
             entries[taskID] = .running(waiters)
             return .wait
-        case .finished(let result, _, _):
+        case .finished(let result):
             return .replay(result)
         }
     }
@@ -63,9 +64,9 @@ public struct DedupWindow<Result, Waiter> {
     @inlinable
     public mutating func finish(_ taskID: UInt64, result: Result, cost: Int = 0, now: UInt64) -> [Waiter] {
         guard case .running(let waiters) = entries[taskID] else { return [] }
-        entries[taskID] = .finished(result, at: now, cost: cost)
+        entries[taskID] = .finished(result)
         totalCost += cost
-        finishedOrder.append(taskID)
+        finishedOrder.append((taskID, now, cost))
         expire(now: now)
         return waiters
     }
@@ -81,11 +82,7 @@ public struct DedupWindow<Result, Waiter> {
 
     @inlinable
     mutating func expire(now: UInt64) {
-        while let oldest = finishedOrder.first {
-            guard case .finished(_, let at, let cost) = entries[oldest] else {
-                finishedOrder.removeFirst()
-                continue
-            }
+        while let (oldest, at, cost) = finishedOrder.first {
             guard finishedOrder.count > capacity || totalCost > costBudget || now >= at &+ retention else { break }
             finishedOrder.removeFirst()
             entries[oldest] = nil

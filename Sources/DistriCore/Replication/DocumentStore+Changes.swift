@@ -23,27 +23,10 @@ extension DocumentStore {
             let changed = before?.created != collection.created || before?.dropped != collection.dropped
             let equal = collection.created == created && collection.dropped == dropped
             return (DocumentKey(collection: name, id: nil), changed, equal)
-        case .document(let name, var incoming):
-            let key = DocumentKey(collection: name, id: incoming.id)
-            // What predates the collection's last drop is forgotten: a late state of a dropped
-            // document changes nothing, and a later one brings only what was written after the drop.
-            var forgotten = false
-            if let dropped = collections[name]?.dropped {
-                let original = incoming
-                guard incoming.forget(upTo: dropped) else { return (key, false, false) }
-                forgotten = incoming != original
-            }
-            // Merged in place: copying the collection out would copy all of its documents.
-            guard let before = collections[name]?.documents[incoming.id] else {
-                // New here: merging into nothing gives the incoming state (documents are normalised).
-                collections[name, default: Collection(created: .zero)].documents[incoming.id] = incoming
-                return (key, true, !forgotten)
-            }
-            var merged = before
-            merged.merge(incoming)
-            let changed = merged != before
-            if changed { collections[name, default: Collection(created: .zero)].documents[incoming.id] = merged }
-            return (key, changed, !forgotten && merged == incoming)
+        case .document(let name, let incoming):
+            // Merged in place, in one access: copying the collection out would copy all of its documents.
+            let (changed, equal) = collections[name, default: Collection(created: .zero)].merge(incoming)
+            return (DocumentKey(collection: name, id: incoming.id), changed, equal)
         }
     }
 

@@ -85,7 +85,8 @@ public struct ReplicaEngine: Sendable {
         /// The write's changes, pushed again to a peer whose push failed while the write still waits.
         var changes: [DocumentChange]
         var needed: Int
-        var holders: Set<String>
+        /// The replicas that hold the write, each once (a few: an array costs no hashing).
+        var holders: [String]
         var deadline: UInt64
     }
 
@@ -400,7 +401,7 @@ public struct ReplicaEngine: Sendable {
     private mutating func acknowledge(_ operation: UInt64, by peer: String) -> ReplicaAction? {
         guard let index = writes.index(forKey: operation) else { return nil }
         // In place: a copy taken out of the table would copy its holders on insert.
-        writes.values[index].holders.insert(peer)
+        if !writes.values[index].holders.contains(peer) { writes.values[index].holders.append(peer) }
         guard writes.values[index].holders.count >= writes.values[index].needed else { return nil }
         var write = writes.remove(at: index).value
         write.receipt.replicas = write.holders.count
@@ -467,7 +468,8 @@ public struct ReplicaEngine: Sendable {
             documentsBefore = store.collections[name]?.documents
         }
         let (key, changed, equal) = store.apply(change)
-        guard changed, let merged = store.change(at: key) else { return nil }
+        // A state equal to the incoming one is the incoming change: no need to look it up again.
+        guard changed, let merged = equal ? change : store.change(at: key) else { return nil }
         // Only a newer drop removes documents: a create alone must not walk the collection's log.
         if key.id == nil, store.collections[key.collection]?.dropped != droppedBefore {
             forgetVanished(in: key.collection, before: documentsBefore)
