@@ -183,13 +183,9 @@ final class RequestDispatcher: Sendable {
                 loop.execute { self.finish(task, counted: counted, result: Self.evaluate { try body(task.request) }) }
             }
         case .future(let body):
-            let loop = task.responder.eventLoop
-            let start: @Sendable () -> Void = {
-                body(task.request, loop).whenComplete { result in
-                    self.finish(task, counted: counted, result: result.mapError(Self.reply(for:)))
-                }
-            }
-            if loop.inEventLoop { start() } else { loop.execute(start) }
+            start(task, counted: counted) { request, loop, done in body(request, loop).whenComplete(done) }
+        case .callback(let body):
+            start(task, counted: counted, body)
         case .async(let body):
             Task {
                 let result: Result<ByteBuffer, WireErrorReply>
@@ -201,6 +197,20 @@ final class RequestDispatcher: Sendable {
                 self.finish(task, counted: counted, result: result)
             }
         }
+    }
+
+    /// Starts a service that completes later on the connection's event loop.
+    private func start(
+        _ task: PendingTask, counted: Bool,
+        _ body: @escaping @Sendable (ServiceRequest, EventLoop, @escaping ServiceCompletion) -> Void
+    ) {
+        let loop = task.responder.eventLoop
+        let start: @Sendable () -> Void = {
+            body(task.request, loop) { result in
+                self.finish(task, counted: counted, result: result.mapError(Self.reply(for:)))
+            }
+        }
+        if loop.inEventLoop { start() } else { loop.execute(start) }
     }
 
     private func finish(_ task: PendingTask, counted: Bool, result: Result<ByteBuffer, WireErrorReply>) {

@@ -25,7 +25,7 @@ final class DatabaseReplica: Sendable {
 
     private struct State {
         var engine: ReplicaEngine
-        var writeWaiters: [UInt64: EventLoopPromise<WriteReceipt>] = [:]
+        var writeWaiters: [UInt64: WriteWaiter] = [:]
         var readWaiters: [UInt64: EventLoopPromise<Void>] = [:]
         var nextOperation: UInt64 = 1
         var flushScheduled = false
@@ -111,23 +111,35 @@ final class DatabaseReplica: Sendable {
     func write(
         _ operation: DatabaseOperation, consistency: WriteConsistency, deadline: NIODeadline?, on loop: EventLoop
     ) -> EventLoopFuture<WriteReceipt> {
-        if let waiting = whenReady(on: loop) {
-            return waiting.flatMap { self.write(operation, consistency: consistency, deadline: deadline, on: loop) }
-        }
-        if let failure = durable?.failure { return loop.makeFailedFuture(Self.logFailed(failure)) }
         let promise = loop.makePromise(of: WriteReceipt.self)
+        write(operation, consistency: consistency, deadline: deadline, on: loop) { promise.completeWith($0) }
+        return promise.futureResult
+    }
+
+    /// Applies a write and calls `completion` on `loop` once the consistency asked for is met: the
+    /// hottest writes save the futures of the other form.
+    func write(
+        _ operation: DatabaseOperation, consistency: WriteConsistency, deadline: NIODeadline?, on loop: EventLoop,
+        completion: @escaping WriteWaiter.Completion
+    ) {
+        if let waiting = whenReady(on: loop) {
+            waiting.whenComplete { _ in
+                self.write(operation, consistency: consistency, deadline: deadline, on: loop, completion: completion)
+            }
+            return
+        }
+        if let failure = durable?.failure { return completion(.failure(Self.logFailed(failure))) }
         let now = Self.wallMillis()
         let expires = now + Self.millis(until: deadline, default: limits.defaultTimeoutMillis)
         let (actions, scheduleFlush) = state.withLockedValue { state in
             let id = state.nextOperation
             state.nextOperation += 1
-            state.writeWaiters[id] = promise
+            state.writeWaiters[id] = WriteWaiter(loop: loop, completion: completion)
             let actions = state.engine.perform(operation, consistency: consistency, id: id, now: now, deadline: expires)
             return (actions, state.claimFlush())
         }
         perform(actions)
         if scheduleFlush { loop.execute { self.flush() } }
-        return promise.futureResult
     }
 
     /// Runs `body` on the local store once the read's consistency and session are met.
@@ -274,11 +286,8 @@ final class DatabaseReplica: Sendable {
             case .send(let peer, let number, let request):
                 send(request, number: number, to: peer)
             case .completed(let id, let result):
-                let promise = state.withLockedValue { $0.writeWaiters.removeValue(forKey: id) }
-                switch result {
-                case .success(let receipt): promise?.succeed(receipt)
-                case .failure(let error): promise?.fail(ServiceError(error))
-                }
+                let waiter = state.withLockedValue { $0.writeWaiters.removeValue(forKey: id) }
+                waiter?.complete(result.mapError { ServiceError($0) as any Error })
             case .readable(let id, let result):
                 let promise = state.withLockedValue { $0.readWaiters.removeValue(forKey: id) }
                 switch result {
@@ -304,7 +313,7 @@ final class DatabaseReplica: Sendable {
             defer { state.writeWaiters = [:] }
             return Array(state.writeWaiters.values)
         }
-        for promise in waiting { promise.fail(Self.logFailed(failure)) }
+        for waiter in waiting { waiter.complete(.failure(Self.logFailed(failure))) }
     }
 
     /// Breaks the log file, as a full disk would (tests).
@@ -351,6 +360,21 @@ final class DatabaseReplica: Sendable {
             stats.pushesSent = state.engine.pushesSent
             stats.changesPushed = state.engine.changesPushed
             return stats
+        }
+    }
+}
+
+/// A write's caller: its completion runs on its event loop.
+struct WriteWaiter: Sendable {
+    typealias Completion = @Sendable (Result<WriteReceipt, any Error>) -> Void
+    let loop: EventLoop
+    let completion: Completion
+
+    func complete(_ result: Result<WriteReceipt, any Error>) {
+        if loop.inEventLoop {
+            completion(result)
+        } else {
+            loop.execute { completion(result) }
         }
     }
 }

@@ -13,28 +13,33 @@ enum DatabaseServices {
 
     /// Registers the services, except where the node's owner already registered one by that name.
     static func register(on registry: ServiceRegistry, replica: DatabaseReplica) {
-        /// Registers `name`; a service that `writes` is refused on the collections reserved for signed
-        /// changes (its first argument is the collection).
-        func service(
-            _ name: String, writes: Bool = false,
-            _ body: @escaping @Sendable (DatabaseRequest, EventLoop) throws -> EventLoopFuture<ByteBuffer>
-        ) {
+        /// Registers `name`, whose body hands its reply to a completion; a service that `writes` is
+        /// refused on the collections reserved for signed changes (its first argument is the collection).
+        typealias Completing = @Sendable (DatabaseRequest, EventLoop, @escaping ServiceCompletion) throws -> Void
+        func service(_ name: String, writes: Bool = false, completing body: @escaping Completing) {
             guard registry.lookup(name) == nil else { return }
             registry.register(
                 RegisteredService(
                     name: name,
-                    execution: .future { request, loop in
+                    execution: .callback { request, loop, done in
                         do {
                             let parsed = try DatabaseRequest(request)
                             if writes {
                                 try SignedRecordServices.checkWritable(try parsed.argument(0, "collection"), by: name)
                             }
-                            return try body(parsed, loop)
+                            try body(parsed, loop, done)
                         } catch {
-                            return loop.makeFailedFuture(error)
+                            done(.failure(error))
                         }
                     },
                     runsWhereAsked: true))
+        }
+        /// Registers `name`, whose body returns its reply as a future.
+        func service(
+            _ name: String, writes: Bool = false,
+            _ body: @escaping @Sendable (DatabaseRequest, EventLoop) throws -> EventLoopFuture<ByteBuffer>
+        ) {
+            service(name, writes: writes) { request, loop, done in try body(request, loop).whenComplete(done) }
         }
         let limit = replica.limits.maxDocumentBytes
 
@@ -56,7 +61,7 @@ enum DatabaseServices {
                 DatabaseReply.json(.object(["collections": .array(store.collectionNames.map(JSONValue.string))]))
             }
         }
-        service("AddDocument", writes: true) { request, loop in
+        service("AddDocument", writes: true) { request, loop, done in
             let collection = try request.argument(0, "collection")
             var body = try request.object(limit: limit)
             let id: String
@@ -71,17 +76,15 @@ enum DatabaseServices {
                 )
             default: throw ServiceError.badParams("_id must be a string of 1 to 256 bytes")
             }
-            // One promise for the reply instead of a future per step: this is the hottest write.
-            let reply = loop.makePromise(of: ByteBuffer.self)
-            writeCatchingUp(.add(collection: collection, id: id, body: body), request, replica, loop).whenComplete {
+            // No future at all, only completions: this is the hottest write.
+            writeCatchingUp(.add(collection: collection, id: id, body: body), request, replica, loop) {
                 switch $0 {
-                case .success(let receipt): reply.succeed(DatabaseReply.write(receipt))
+                case .success(let receipt): done(.success(DatabaseReply.write(receipt)))
                 case .failure(let error as ServiceError) where derived && error.code == .conflict:
-                    reply.succeed(DatabaseReply.json(.object(["id": .string(id), "retried": true])))
-                case .failure(let error): reply.fail(error)
+                    done(.success(DatabaseReply.json(.object(["id": .string(id), "retried": true]))))
+                case .failure(let error): done(.failure(error))
                 }
             }
-            return reply.futureResult
         }
         service("UpdateDocument", writes: true) { request, loop in
             let collection = try request.argument(0, "collection")
@@ -189,37 +192,43 @@ enum DatabaseServices {
     private static func writeCatchingUp(
         _ operation: DatabaseOperation, _ request: DatabaseRequest, _ replica: DatabaseReplica, _ loop: EventLoop
     ) -> EventLoopFuture<WriteReceipt> {
+        let promise = loop.makePromise(of: WriteReceipt.self)
+        writeCatchingUp(operation, request, replica, loop) { promise.completeWith($0) }
+        return promise.futureResult
+    }
+
+    /// As the other form, calling `completion` on `loop`.
+    private static func writeCatchingUp(
+        _ operation: DatabaseOperation, _ request: DatabaseRequest, _ replica: DatabaseReplica, _ loop: EventLoop,
+        completion: @escaping WriteWaiter.Completion
+    ) {
         let consistency: WriteConsistency
         let session: SessionToken?
         do {
             consistency = try request.writeConsistency
             session = try request.session
         } catch {
-            return loop.makeFailedFuture(error)
+            return completion(.failure(error))
         }
         let deadline = request.request.deadline
-        let attempt: @Sendable () -> EventLoopFuture<WriteReceipt> = {
-            replica.write(operation, consistency: consistency, deadline: deadline, on: loop)
+        let attempt: @Sendable (@escaping WriteWaiter.Completion) -> Void = { done in
+            replica.write(operation, consistency: consistency, deadline: deadline, on: loop, completion: done)
         }
-        // A session names writes made elsewhere: wait for them first, so an update sees its own add.
-        let written =
-            session == nil
-            ? attempt()
-            : replica.read(consistency: .local, session: session, deadline: deadline, on: loop) { _ in }.flatMap {
-                attempt()
-            }
-        let promise = loop.makePromise(of: WriteReceipt.self)
-        written.whenComplete { result in
+        let retryingOnceCaughtUp: WriteWaiter.Completion = { result in
             guard case .failure(let error as ServiceError) = result, error.code == .notFound else {
-                promise.completeWith(result)
-                return
+                return completion(result)
             }
             replica.read(consistency: .all, session: nil, deadline: deadline, on: loop) { _ in }
-                .flatMapError { _ in loop.makeSucceededVoidFuture() }
-                .flatMap { attempt() }
-                .cascade(to: promise)
+                .whenComplete { _ in attempt(completion) }
         }
-        return promise.futureResult
+        guard let session else { return attempt(retryingOnceCaughtUp) }
+        // A session names writes made elsewhere: wait for them first, so an update sees its own add.
+        replica.read(consistency: .local, session: session, deadline: deadline, on: loop) { _ in }.whenComplete {
+            switch $0 {
+            case .success: attempt(retryingOnceCaughtUp)
+            case .failure(let error): retryingOnceCaughtUp(.failure(error))
+            }
+        }
     }
 
     private static func documentUpdate(_ request: DatabaseRequest, limit: Int) throws(ServiceError) -> DocumentUpdate {

@@ -142,6 +142,10 @@ final class EndpointHandler: ChannelInboundHandler {
             future = loop.makeCompletedFuture { try body(serviceRequest) }
         case .future(let body):
             future = body(serviceRequest, loop)
+        case .callback(let body):
+            let promise = loop.makePromise(of: ByteBuffer.self)
+            body(serviceRequest, loop) { promise.completeWith($0) }
+            future = promise.futureResult
         case .async(let body):
             let promise = loop.makePromise(of: ByteBuffer.self)
             promise.completeWithTask { try await body(serviceRequest) }
