@@ -3,14 +3,18 @@ import NIOCore
 
 /// The client's end of one connection: numbers outgoing requests, matches replies to them by id, and
 /// fails every waiting call if the connection breaks. Requests issued while a read burst is being
-/// processed are flushed once at its end.
+/// processed are flushed once at its end. One timer per connection, armed at the earliest deadline
+/// of a waiting call, times calls out: a timer per call cost more than the rest of the call's
+/// bookkeeping (scheduling it and cancelling it out of the loop's heap).
 final class ClientHandler: ChannelInboundHandler, CoalescingFlushes {
     typealias InboundIn = WireMessage
     typealias OutboundOut = WireMessage
 
     private struct Pending {
         var promise: EventLoopPromise<ByteBuffer>
-        var timeout: Scheduled<Void>?
+        /// When the call times out (nil: never), and the timeout it was given, for the error.
+        var deadline: NIODeadline?
+        var timeout: TimeAmount
     }
 
     let node: NodeAddress
@@ -19,6 +23,8 @@ final class ClientHandler: ChannelInboundHandler, CoalescingFlushes {
     private var nextID: UInt64 = 1
     var flushes = FlushCoalescer()
     private var closedError: ClientError?
+    /// The timer, armed at the earliest deadline of a waiting call.
+    private var sweep: (at: NIODeadline, task: Scheduled<Void>)?
 
     init(node: NodeAddress) {
         self.node = node
@@ -40,18 +46,11 @@ final class ClientHandler: ChannelInboundHandler, CoalescingFlushes {
         }
         let id = nextID
         nextID &+= 1
-        var entry = Pending(promise: promise, timeout: nil)
+        var entry = Pending(promise: promise, deadline: nil, timeout: .zero)
         if let timeout {
-            let node = self.node
-            let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-            entry.timeout = context.eventLoop.scheduleTask(in: timeout) {
-                loopBound.value.complete(
-                    id,
-                    .failure(
-                        ClientError(
-                            .deadlineExceeded, node: node,
-                            message: "no reply within \(timeout.nanoseconds / 1_000_000) ms")))
-            }
+            let deadline = NIODeadline.now() + timeout
+            (entry.deadline, entry.timeout) = (deadline, timeout)
+            armSweep(at: deadline, context: context)
         }
         pending[id] = entry
         let payload = request.encode(allocator: context.channel.allocator)
@@ -109,19 +108,45 @@ final class ClientHandler: ChannelInboundHandler, CoalescingFlushes {
     }
 
     private func complete(_ id: UInt64, _ result: Result<ByteBuffer, Error>) {
-        guard let entry = pending.removeValue(forKey: id) else { return }
-        entry.timeout?.cancel()
-        entry.promise.completeWith(result)
+        pending.removeValue(forKey: id)?.promise.completeWith(result)
+    }
+
+    /// Arms the timer at `deadline` unless it is armed as early already.
+    private func armSweep(at deadline: NIODeadline, context: ChannelHandlerContext) {
+        if let sweep, sweep.at <= deadline { return }
+        sweep?.task.cancel()
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        sweep = (deadline, context.eventLoop.scheduleTask(deadline: deadline) { loopBound.value.timeOut() })
+    }
+
+    /// Fails the calls whose deadline passed and arms the timer at the next deadline.
+    private func timeOut() {
+        sweep = nil
+        let now = NIODeadline.now()
+        var expired: [(id: UInt64, timeout: TimeAmount)] = []
+        var next: NIODeadline?
+        for (id, entry) in pending {
+            guard let deadline = entry.deadline else { continue }
+            if deadline <= now {
+                expired.append((id, entry.timeout))
+            } else if next.map({ deadline < $0 }) ?? true {
+                next = deadline
+            }
+        }
+        for (id, timeout) in expired {
+            let message = "no reply within \(timeout.nanoseconds / 1_000_000) ms"
+            complete(id, .failure(ClientError(.deadlineExceeded, node: node, message: message)))
+        }
+        if let next, let context { armSweep(at: next, context: context) }
     }
 
     private func failAll(_ error: ClientError, context: ChannelHandlerContext?) {
         if closedError == nil { closedError = error }
         let entries = pending
         pending = [:]
-        for entry in entries.values {
-            entry.timeout?.cancel()
-            entry.promise.fail(error)
-        }
+        sweep?.task.cancel()
+        sweep = nil
+        for entry in entries.values { entry.promise.fail(error) }
         context?.close(promise: nil)
     }
 }

@@ -131,6 +131,37 @@ import Testing
         }
     }
 
+    @Test("calls on one connection time out each at its own deadline, an earlier one after a later one")
+    func timeoutsOnOneConnection() async throws {
+        try await withCloud(
+            nodes: 1,
+            setUp: { node in
+                node.register("Sleepy") { _ -> [UInt8] in
+                    try await Task.sleep(for: .milliseconds(600))
+                    return [1]
+                }
+            }
+        ) { _, addresses in
+            let client = Client(nodes: addresses, configuration: .tls)
+            _ = try await client.send([0], service: BuiltinServices.echo)  // one connection, made
+            // The connection's timer is armed at 5 s by the first call; the second call's 50 ms must
+            // re-arm it, or the second call would get its reply at 600 ms instead of timing out.
+            async let patient = client.send([1], service: "Sleepy", params: [], timeout: .seconds(5))
+            let clock = ContinuousClock()
+            let start = clock.now
+            await #expect {
+                _ = try await client.send([2], service: "Sleepy", params: [], timeout: .milliseconds(50))
+            } throws: { ($0 as? ClientError)?.kind == .deadlineExceeded }
+            #expect(clock.now - start < .milliseconds(500))
+            // The patient call is unaffected, and a third call after both times out again.
+            #expect(try await patient == [1])
+            await #expect {
+                _ = try await client.send([3], service: "Sleepy", params: [], timeout: .milliseconds(50))
+            } throws: { ($0 as? ClientError)?.kind == .deadlineExceeded }
+            await client.shutdown()
+        }
+    }
+
     @Test("the client moves on to the next node when one is unreachable")
     func unreachableNodeSkipped() async throws {
         let dead = try await unusedLoopbackAddress()
