@@ -1,6 +1,7 @@
 import DistriCore
 import DistriWire
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOFoundationCompat
 import NIOPosix
@@ -51,6 +52,9 @@ public final class Client: Sendable {
     /// The event loop all of this client's connections and callbacks run on.
     public let eventLoop: EventLoop
     private let state: NIOLoopBoundBox<State>
+    /// Task ids: a generator seeded once from the system, whose outputs do not repeat within a client
+    /// (a system random number per call cost a syscall per call).
+    private let taskIDs: NIOLockedValueBox<SplitMix64>
 
     private final class Link {
         let address: NodeAddress
@@ -78,6 +82,8 @@ public final class Client: Sendable {
         self.nodes = nodes
         self.configuration = configuration
         self.eventLoop = group.next()
+        var system = SystemRandomNumberGenerator()
+        self.taskIDs = NIOLockedValueBox(SplitMix64(seed: system.next()))
         // Clients start their turn at a random node, so many clients spread over the cloud.
         self.state = NIOLoopBoundBox.makeBoxSendingValue(
             State(links: nodes.map(Link.init(address:)), next: Int.random(in: 0..<nodes.count)), eventLoop: eventLoop)
@@ -133,11 +139,10 @@ public final class Client: Sendable {
         timeout: TimeAmount? = nil, routing: Routing = .elect, taskID: UInt64? = nil
     ) -> EventLoopFuture<ByteBuffer> {
         let timeout = timeout ?? configuration.timeout
-        var generator = SystemRandomNumberGenerator()
         let request = WireRequest(
             service: service, params: params,
             deadlineMillis: UInt32(clamping: max(1, timeout.nanoseconds / 1_000_000)), routing: routing,
-            taskID: taskID ?? max(1, generator.next()), data: data)
+            taskID: taskID ?? max(1, taskIDs.withLockedValue { $0.next() }), data: data)
         guard request.encodedSize <= configuration.limits.maxMessageSize else {
             return eventLoop.makeFailedFuture(
                 ClientError(
@@ -226,13 +231,16 @@ public final class Client: Sendable {
         let start = state.value.next % links.count
         state.value.next &+= 1
         let now = NIODeadline.now()
-        var up: [Link] = []
+        // One array in the usual case, every node up.
+        var ordered: [Link] = []
+        ordered.reserveCapacity(links.count)
         var down: [Link] = []
         for offset in 0..<links.count {
             let link = links[(start + offset) % links.count]
-            if let until = link.downUntil, until > now { down.append(link) } else { up.append(link) }
+            if let until = link.downUntil, until > now { down.append(link) } else { ordered.append(link) }
         }
-        return up + down
+        if !down.isEmpty { ordered += down }
+        return ordered
     }
 
     private func attempt(
