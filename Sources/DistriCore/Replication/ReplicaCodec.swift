@@ -5,7 +5,9 @@ public enum ReplicaCodec {
     static let maxDepth = 64
 
     public static func encode(_ request: ReplicaRequest) -> [UInt8] {
-        var out = BinaryWriter()
+        // A push's size is about its changes' count times a small document's: one allocation, usually.
+        let capacity = if case .push(let changes, _) = request { 128 + 256 * changes.count } else { 256 }
+        var out = BinaryWriter(capacity: capacity)
         out.byte(version)
         switch request {
         case .push(let changes, let chain):

@@ -437,6 +437,7 @@ public struct ReplicaEngine: Sendable {
     /// Merges changes from a peer; returns the log entries of those that changed this replica.
     mutating func merge(_ changes: [DocumentChange], from peer: String?, now: UInt64) -> [PersistedEntry] {
         var entries: [PersistedEntry] = []
+        entries.reserveCapacity(changes.count)
         for change in changes {
             if let newest = DocumentStore.newestStamp(of: change) { clock.observe(newest, wallMillis: now) }
             // A state from before a purged delete (a pull answer or push still in flight) stays dead,
