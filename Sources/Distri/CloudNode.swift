@@ -270,7 +270,14 @@ public final class CloudNode: Service, Sendable {
             .flatMap { [self] in
                 timeout.cancel()
                 let connections = self.connections.open
-                let closes = connections.map { $0.close().flatMapErrorThrowing { _ in } }
+                // Each closes on its own loop after a flush: the last replies were queued there before
+                // the drain ended, and a close alone would drop what is written but not yet flushed.
+                let closes = connections.map { channel in
+                    channel.eventLoop.flatSubmit {
+                        channel.flush()
+                        return channel.close()
+                    }.flatMapErrorThrowing { _ in }
+                }
                 return EventLoopFuture.andAllComplete(closes, on: loop)
             }
             .map { logger.info("node stopped") }

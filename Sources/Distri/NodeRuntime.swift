@@ -43,6 +43,7 @@ struct NodeRuntime {
         stats.inFlight = admission.inFlight
         stats.queued = admission.queued
         stats.capacity = admission.capacity
+        stats.draining = admission.isDraining
         let finished = stats.completed + stats.failed
         stats.averageServiceTime = finished == 0 ? 0 : stats.totalServiceTime / Double(finished)
         if serviceTimes.totalCount > 0 {

@@ -33,6 +33,8 @@ public struct NodeStats: Codable, Sendable, Equatable {
     public var queued: Int = 0
     /// Most tasks that may run at once.
     public var capacity: Int = 0
+    /// True once a graceful shutdown began: new work is refused, work in flight finishes.
+    public var draining = false
     /// Sum of service times (arrival to reply, queueing included).
     public var totalServiceTime: Double = 0
     /// Mean service time.

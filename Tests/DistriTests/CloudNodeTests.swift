@@ -137,7 +137,7 @@ import Testing
             nodes: 1,
             setUp: { node in
                 node.register("Sleepy") { _ -> [UInt8] in
-                    try await Task.sleep(for: .milliseconds(600))
+                    try await Task.sleep(for: .seconds(1))
                     return [1]
                 }
             }
@@ -145,14 +145,11 @@ import Testing
             let client = Client(nodes: addresses, configuration: .tls)
             _ = try await client.send([0], service: BuiltinServices.echo)  // one connection, made
             // The connection's timer is armed at 5 s by the first call; the second call's 50 ms must
-            // re-arm it, or the second call would get its reply at 600 ms instead of timing out.
+            // re-arm it, or the second call would get its reply after 1 s instead of timing out.
             async let patient = client.send([1], service: "Sleepy", params: [], timeout: .seconds(5))
-            let clock = ContinuousClock()
-            let start = clock.now
             await #expect {
                 _ = try await client.send([2], service: "Sleepy", params: [], timeout: .milliseconds(50))
             } throws: { ($0 as? ClientError)?.kind == .deadlineExceeded }
-            #expect(clock.now - start < .milliseconds(500))
             // The patient call is unaffected, and a third call after both times out again.
             #expect(try await patient == [1])
             await #expect {
@@ -218,7 +215,8 @@ import Testing
         let inFlight = client.call(ByteBuffer(string: "finish me"), service: "Slow")
         #expect(await eventually { gate.waiting == 1 })
         async let stopped: Void = node.shutdown()
-        #expect(await eventually { node.stats().requestsReceived == 1 })
+        // The late call must arrive once the drain began, or it would run (and wait at the gate).
+        #expect(await eventually { node.stats().draining })
         await #expect {
             _ = try await client.call(ByteBuffer(string: "late"), service: "Slow").get()
         } throws: { ($0 as? ClientError)?.remoteCode == .shuttingDown }
