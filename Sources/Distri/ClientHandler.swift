@@ -12,9 +12,8 @@ final class ClientHandler: ChannelInboundHandler, CoalescingFlushes {
 
     private struct Pending {
         var promise: EventLoopPromise<ByteBuffer>
-        /// When the call times out (nil: never), and the timeout it was given, for the error.
-        var deadline: NIODeadline?
-        var timeout: TimeAmount
+        /// When the call times out, and the timeout it was given (for the error); nil: never.
+        var timeout: (deadline: NIODeadline, after: TimeAmount)?
     }
 
     let node: NodeAddress
@@ -46,10 +45,10 @@ final class ClientHandler: ChannelInboundHandler, CoalescingFlushes {
         }
         let id = nextID
         nextID &+= 1
-        var entry = Pending(promise: promise, deadline: nil, timeout: .zero)
+        var entry = Pending(promise: promise, timeout: nil)
         if let timeout {
             let deadline = NIODeadline.now() + timeout
-            (entry.deadline, entry.timeout) = (deadline, timeout)
+            entry.timeout = (deadline, timeout)
             armSweep(at: deadline, context: context)
         }
         pending[id] = entry
@@ -126,9 +125,9 @@ final class ClientHandler: ChannelInboundHandler, CoalescingFlushes {
         var expired: [(id: UInt64, timeout: TimeAmount)] = []
         var next: NIODeadline?
         for (id, entry) in pending {
-            guard let deadline = entry.deadline else { continue }
+            guard let (deadline, after) = entry.timeout else { continue }
             if deadline <= now {
-                expired.append((id, entry.timeout))
+                expired.append((id, after))
             } else if next.map({ deadline < $0 }) ?? true {
                 next = deadline
             }

@@ -88,7 +88,7 @@ public enum ImagingBenchmark {
             runs += 1
         } while clock.now - start < budget && runs < 100_000
         let elapsed = clock.now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed / .seconds(1)
         return seconds / Double(runs)
     }
 }

@@ -228,7 +228,7 @@ struct BenchDBCommand: AsyncParsableCommand {
             readCollectionDocuments: readDocuments, echo: echo.keys.sorted().map { echo[$0]! }, runs: runs,
             documentsHeldPerNode: held, clients: 1 + extras.count, changesPerPush: changesPerPush,
             antiEntropyKiBPerNode: replicas.map { Double($0.antiEntropyBytes) / 1024 },
-            dropSeconds: Double(dropped.components.seconds) + Double(dropped.components.attoseconds) / 1e18,
+            dropSeconds: dropped / .seconds(1),
             nodeResidentMiB: stats.compactMap { try? $0.result.get().residentBytes }.map { Double($0) / 1_048_576 })
     }
 

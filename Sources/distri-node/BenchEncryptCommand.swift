@@ -117,8 +117,7 @@ struct BenchEncryptCommand: AsyncParsableCommand {
             slots[thread] = done
         }
         let elapsed = clock.now - start
-        return Double(counts.reduce(0, +))
-            / (Double(elapsed.components.attoseconds) / 1e18 + Double(elapsed.components.seconds))
+        return Double(counts.reduce(0, +)) / (elapsed / .seconds(1))
     }
 
     static func text(_ report: Report) -> String {

@@ -205,7 +205,10 @@ import Testing
         var configuration = CloudNodeConfiguration()
         configuration.capacity = 4
         configuration.tls = try TestTLS.authority.nodeTLS(name: configuration.nodeID)
-        let node = CloudNode(configuration: configuration)
+        // One event loop: the last reply is queued on it before the drain ends there, so a close that
+        // did not flush first would drop the reply every time, not only when the loops interleave so.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let node = CloudNode(configuration: configuration, group: group)
         node.register("Slow") { request in
             await gate.wait()
             return request.bytes
@@ -224,6 +227,7 @@ import Testing
         #expect(String(buffer: try await inFlight.get()) == "finish me")
         await stopped
         await client.shutdown()
+        try await group.shutdownGracefully()
     }
 }
 

@@ -75,9 +75,7 @@ public struct ReplicatedDocument: Hashable, Sendable, Codable {
     /// The document as JSON, or nil when deleted.
     public var body: [String: JSONValue]? {
         var out: [String: JSONValue] = [:]
-        for (key, field) in fields {
-            if let deleted, field.stamp <= deleted { continue }
-            if let cleared, field.stamp < cleared { continue }
+        for (key, field) in fields where !isSuperseded(field) {
             if let value = field.value { out[key] = value }
         }
         if out.isEmpty, let deleted, deleted >= (cleared ?? .zero) { return nil }
@@ -132,17 +130,17 @@ public struct ReplicatedDocument: Hashable, Sendable, Codable {
     /// and a tombstone carries no old values.
     private mutating func prune() {
         guard deleted != nil || cleared != nil else { return }
-        let deleted = deleted
-        let cleared = cleared
-        func superseded(_ field: Field) -> Bool {
-            if let deleted, field.stamp <= deleted { return true }
-            if let cleared, field.stamp < cleared { return true }
-            return false
-        }
         // Usually nothing is superseded (a replace stamps its own fields with the replace's stamp):
         // then the table stays as it is instead of being rebuilt.
-        guard fields.values.contains(where: superseded) else { return }
-        fields = fields.filter { !superseded($0.value) }
+        guard fields.values.contains(where: isSuperseded) else { return }
+        fields = fields.filter { !isSuperseded($0.value) }
+    }
+
+    /// True when a delete at or after the field's stamp, or a replace after it, removed the field.
+    private func isSuperseded(_ field: Field) -> Bool {
+        if let deleted, field.stamp <= deleted { return true }
+        if let cleared, field.stamp < cleared { return true }
+        return false
     }
 
     private mutating func set(_ key: String, _ field: Field) {

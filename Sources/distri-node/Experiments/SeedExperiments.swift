@@ -171,7 +171,7 @@ enum SeedExperiments {
             test: test, servers: servers, clients: clients, tasks: latencies.count + failed, failedTasks: failed,
             averageSeconds: latencies.isEmpty ? 0 : latencies.reduce(0, +) / Double(latencies.count),
             p50Seconds: percentile(0.5), p99Seconds: percentile(0.99),
-            wallSeconds: Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18,
+            wallSeconds: wall / .seconds(1),
             sampleErrors: Array(outcomes.flatMap(\.errors).prefix(5)))
     }
 }
@@ -189,7 +189,7 @@ struct ClientOutcome: Sendable {
         do {
             try await task()
             let elapsed = ContinuousClock.now - start
-            latencies.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+            latencies.append(elapsed / .seconds(1))
         } catch {
             record(error)
         }
