@@ -3,8 +3,9 @@
 /// complete come out. The shell supplies the wall clock (for the hybrid logical clock) and the seed.
 ///
 /// - Writes are stamped by the hybrid logical clock, applied locally, and pushed to every alive peer
-///   at the next ``flush(now:)`` (one batch per peer per flush); `majority` and `all` writes complete
-///   when enough peers have merged the push.
+///   at the next ``flush(now:)`` (one batch per peer per flush, while the peer's push window has room;
+///   else with the answer that makes room); `majority` and `all` writes complete when enough peers
+///   have merged the push.
 /// - Anti-entropy pulls from one peer per ``ReplicaSettings/syncInterval``: the request names how far
 ///   the requester has the responder's change sequence (or sends range digests when it does not
 ///   know), and per-origin coverage stamps, so only what the requester lacks travels.
@@ -34,6 +35,8 @@ public struct ReplicaEngine: Sendable {
     /// start of the next push's ``PushChain``. Nil while the chain is broken.
     var pushSince: [String: HLCTimestamp] = [:]
     var outboxOperations: [String: [UInt64]] = [:]
+    /// Push requests in flight per peer (at most ``ReplicaSettings/pushWindow`` flushes' worth).
+    var pushesInFlight: [String: Int] = [:]
     var outstanding: [UInt64: Outstanding] = [:]
     var nextRequest: UInt64 = 1
     /// Purged tombstones and their delete stamps: older states of those documents are ignored.
@@ -114,6 +117,7 @@ public struct ReplicaEngine: Sendable {
             outbox[peer] = nil
             outboxOperations[peer] = nil
         }
+        for peer in pushesInFlight.keys where !self.alive.contains(peer) { pushesInFlight[peer] = nil }
         for peer in pushSince.keys where !self.alive.contains(peer) { pushSince[peer] = nil }
         for peer in joined where peer != node { pushSince[peer] = clock.last }
         for peer in joined where peer != node {
@@ -303,11 +307,15 @@ public struct ReplicaEngine: Sendable {
         }
     }
 
-    /// Sends what local writes and reads have queued: one push per alive peer, and one pull per
-    /// alive peer for all reads that wait on one.
+    /// Sends what local writes and reads have queued: one push per alive peer that has room in its
+    /// push window (the others keep their outbox until an answer makes room), and one pull per alive
+    /// peer for all reads that wait on one.
     public mutating func flush(now: UInt64) -> [ReplicaAction] {
         var actions = pullForReads()
+        var sent: [String] = []
         for (peer, changes) in outbox where !changes.isEmpty {
+            guard pushesInFlight[peer, default: 0] < settings.pushWindow else { continue }
+            sent.append(peer)
             let operations = outboxOperations[peer] ?? []
             let flushID = nextRequest
             var batches = 0
@@ -322,6 +330,7 @@ public struct ReplicaEngine: Sendable {
                 start = end
             }
             flushesInFlight[flushID] = batches
+            pushesInFlight[peer, default: 0] += batches
             pushesSent += UInt64(batches)
             changesPushed += UInt64(changes.count)
             // Every local write since `pushSince` is in this flush; one batch can say so (batches of
@@ -334,9 +343,23 @@ public struct ReplicaEngine: Sendable {
             }
             if pushSince[peer] != nil { pushSince[peer] = clock.last }
         }
-        outbox.removeAll(keepingCapacity: true)
-        outboxOperations.removeAll(keepingCapacity: true)
+        // Emptied in place: the arrays keep their capacity for the next flush.
+        for peer in sent {
+            outbox[peer]?.removeAll(keepingCapacity: true)
+            outboxOperations[peer]?.removeAll(keepingCapacity: true)
+        }
         return actions
+    }
+
+    /// A push to `peer` ended (answered or failed): its room in the window is free again.
+    mutating func pushEnded(to peer: String) {
+        guard let inFlight = pushesInFlight[peer] else { return }
+        pushesInFlight[peer] = inFlight > 1 ? inFlight - 1 : nil
+    }
+
+    /// True when `peer` has changes waiting for room in its push window.
+    func hasWaitingPush(for peer: String) -> Bool {
+        !(outbox[peer]?.isEmpty ?? true)
     }
 
     // MARK: Answers from peers
@@ -354,14 +377,16 @@ public struct ReplicaEngine: Sendable {
     private mutating func receive(_ response: ReplicaResponse, _ pending: Outstanding, now: UInt64) -> [ReplicaAction] {
         switch (pending, response) {
         case (.push(let peer, let operations, let flush), .merged):
+            pushEnded(to: peer)
+            let waiting = hasWaitingPush(for: peer) ? self.flush(now: now) : []
             // The peer holds the flush's writes only once every batch of it has landed.
-            guard let remaining = flushesInFlight[flush] else { return [] }  // another batch failed
+            guard let remaining = flushesInFlight[flush] else { return waiting }  // another batch failed
             if remaining > 1 {
                 flushesInFlight[flush] = remaining - 1
-                return []
+                return waiting
             }
             flushesInFlight[flush] = nil
-            return operations.compactMap { acknowledge($0, by: peer) }
+            return operations.compactMap { acknowledge($0, by: peer) } + waiting
         case (.pull(let peer, let reads, let digests), .pulled(let reply)):
             return absorb(reply, from: peer, reads: reads, sentDigests: digests, now: now)
         case (.cas(let peer, let operation, let ballot), _):
@@ -388,6 +413,7 @@ public struct ReplicaEngine: Sendable {
             // connection, a slow moment); the rest reach it through anti-entropy. The other batches
             // of the flush no longer acknowledge anything.
             flushesInFlight[flushID] = nil
+            pushEnded(to: peer)
             guard alive.contains(peer) else { return [] }
             for id in operations { requeue(id, to: peer) }
             return flush(now: now)

@@ -11,16 +11,21 @@ public struct ReplicaSettings: Hashable, Sendable {
     public var maxChangesPerMessage: Int
     /// Upper bound of the random pause before a compare-and-set retries after a competing ballot.
     public var casBackoff: UInt64
+    /// Most pushes in flight to one peer. Writes made meanwhile wait in the peer's outbox and leave
+    /// together when an answer comes back, so under load pushes grow instead of multiplying (each
+    /// costs a request, an answer and their syscalls on both sides); an idle link pushes at once.
+    public var pushWindow: Int
 
     public init(
         syncInterval: UInt64 = 500, tombstoneGrace: UInt64 = 60_000, maxCollections: Int = 1_000,
-        maxChangesPerMessage: Int = 2_048, casBackoff: UInt64 = 20
+        maxChangesPerMessage: Int = 2_048, casBackoff: UInt64 = 20, pushWindow: Int = 1
     ) {
         self.syncInterval = syncInterval
         self.tombstoneGrace = tombstoneGrace
         self.maxCollections = maxCollections
         self.maxChangesPerMessage = maxChangesPerMessage
         self.casBackoff = casBackoff
+        self.pushWindow = max(1, pushWindow)
     }
 }
 

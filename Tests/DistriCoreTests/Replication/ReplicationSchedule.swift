@@ -44,7 +44,8 @@ enum ReplicationScheduleLimits {
 /// (adds, updates of shared fields, deletes, a collection created and dropped, conditional increments
 /// of a counter with a limit, majority and session reads) while messages are delayed, reordered, lost
 /// and duplicated, the network splits, and nodes crash and restart from their log or, in some seeds, a
-/// minority empty. Then everything heals and the replicas must converge; every acknowledged write must
+/// minority empty. A third of the seeds let 4 pushes per peer be in flight (the default is 1), so that
+/// pushes of one origin overtake each other. Then everything heals and the replicas must converge; every acknowledged write must
 /// be there (only `majority`/`all` ones when a node was wiped), the counter never above its limit, and
 /// every operation answered.
 func runReplicationSchedule(seed: UInt64, trace: Bool = false) -> ReplicationOutcome {
@@ -53,7 +54,8 @@ func runReplicationSchedule(seed: UInt64, trace: Bool = false) -> ReplicationOut
     let mayWipe = random.chance(0.25)
     let settings = ReplicaSettings(
         syncInterval: random.element([100, 250, 500]), tombstoneGrace: random.element([3_000, 10_000, 60_000]),
-        maxCollections: 100, maxChangesPerMessage: random.chance(0.3) ? 3 : 2_048, casBackoff: 20)
+        maxCollections: 100, maxChangesPerMessage: random.chance(0.3) ? 3 : 2_048, casBackoff: 20,
+        pushWindow: random.element([1, 1, 4]))
     let network = SimulatedReplicaCluster.Network(
         loss: random.element([0, 0.02, 0.05, 0.1]), duplicates: random.element([0, 0.02, 0.05]),
         maxDelay: random.element([5, 20, 60]), slow: random.element([0, 0.01, 0.03]), slowDelay: 1_200,
