@@ -335,12 +335,14 @@ final class DatabaseReplica: Sendable {
             ByteBuffer(bytes: ReplicaCodec.encode(request)), service: Self.replicateService, params: [nodeID],
             node: address, timeout: .milliseconds(Int64(limits.peerTimeoutMillis)), routing: .local, taskID: 0
         ).whenComplete { result in
+            // Decoded before taking the lock: a pull's answer can be big, and other loops wait on it.
+            let answer = try? result.flatMap { bytes in
+                Result { (bytes.readableBytes, try ReplicaCodec.decodeResponse(Array(buffer: bytes))) }
+            }.get()
             let now = Self.wallMillis()
             let actions = self.state.withLockedValue { state -> [ReplicaAction] in
-                guard case .success(let bytes) = result,
-                    let response = try? ReplicaCodec.decodeResponse(Array(buffer: bytes))
-                else { return state.engine.requestFailed(number, now: now) }
-                if isPull { state.antiEntropyBytes += UInt64(bytes.readableBytes) }
+                guard let (bytes, response) = answer else { return state.engine.requestFailed(number, now: now) }
+                if isPull { state.antiEntropyBytes += UInt64(bytes) }
                 return state.engine.receive(response, for: number, now: now)
             }
             self.perform(actions)
