@@ -4,7 +4,8 @@
 struct ChangeLog: Sendable {
     struct Entry: Hashable, Sendable {
         var sequence: UInt64
-        /// The peer that holds exactly this state, because it sent it; nil for local writes and merges.
+        /// The peer incarnation that holds exactly this state, because it sent it; nil for local writes
+        /// and merges. An incarnation, not a node: a node restarted without its data no longer holds it.
         var source: String?
     }
 

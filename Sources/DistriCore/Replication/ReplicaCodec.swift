@@ -6,11 +6,11 @@ public enum ReplicaCodec {
 
     public static func encode(_ request: ReplicaRequest) -> [UInt8] {
         // A push's size is about its changes' count times a small document's: one allocation, usually.
-        let capacity = if case .push(let changes, _) = request { 128 + 256 * changes.count } else { 256 }
+        let capacity = if case .push(let changes, _, _) = request { 128 + 256 * changes.count } else { 256 }
         var out = BinaryWriter(capacity: capacity)
         out.byte(version)
         switch request {
-        case .push(let changes, let chain):
+        case .push(let changes, let chain, let sender):
             out.byte(1)
             write(changes, to: &out)
             out.bool(chain != nil)
@@ -19,6 +19,7 @@ public enum ReplicaCodec {
                 write(chain.since, to: &out)
                 write(chain.upTo, to: &out)
             }
+            write(sender, to: &out)
         case .pull(let pull):
             out.byte(2)
             write(pull.since, to: &out)
@@ -34,6 +35,7 @@ public enum ReplicaCodec {
                 }
             }
             write(pull.coverage, to: &out)
+            write(pull.incarnation, to: &out)
         case .prepare(let key, let ballot):
             out.byte(3)
             write(key, to: &out)
@@ -63,7 +65,7 @@ public enum ReplicaCodec {
             if try input.bool() {
                 chain = PushChain(origin: try input.string(), since: try readStamp(&input), upTo: try readStamp(&input))
             }
-            request = .push(changes, chain: chain)
+            request = .push(changes, chain: chain, sender: try readOptionalString(&input))
         case 2:
             let since = try readWatermark(&input)
             var digests: [String: AntiEntropy.CollectionDigest]?
@@ -84,7 +86,10 @@ public enum ReplicaCodec {
                 }
                 digests = all
             }
-            request = .pull(PullRequest(since: since, digests: digests, coverage: try readCoverage(&input)))
+            let coverage = try readCoverage(&input)
+            request = .pull(
+                PullRequest(
+                    since: since, digests: digests, coverage: coverage, incarnation: try readOptionalString(&input)))
         case 3: request = .prepare(try readKey(&input), try readBallot(&input))
         case 4: request = .propose(try readKey(&input), try readBallot(&input), try readDocument(&input))
         case 5: request = .commit(try readKey(&input), try readBallot(&input), try readDocument(&input))
@@ -266,6 +271,15 @@ public enum ReplicaCodec {
 
     static func readBallot(_ input: inout BinaryReader) throws(ReplicaDecodingError) -> Ballot {
         Ballot(round: try input.varint(), node: try input.string())
+    }
+
+    static func write(_ text: String?, to out: inout BinaryWriter) {
+        out.bool(text != nil)
+        if let text { out.string(text) }
+    }
+
+    static func readOptionalString(_ input: inout BinaryReader) throws(ReplicaDecodingError) -> String? {
+        try input.bool() ? try input.string() : nil
     }
 
     static func write(_ mark: Watermark?, to out: inout BinaryWriter) {

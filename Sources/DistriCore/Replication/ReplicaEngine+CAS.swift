@@ -113,11 +113,33 @@ extension ReplicaEngine {
 
     // MARK: Acceptor side
 
+    /// True when this replica may promise: it was restored from its log, or it is alone, or it has
+    /// pulled completely from all but `quorum - 2` of the other replicas. An update its former self
+    /// committed is held by at least `quorum - 1` others, so such pulls met one of them. (Refused
+    /// promises make the coordinator back off and retry; a proposal it never promised it refuses anyway.)
+    var votesInRounds: Bool {
+        if relearnedCommits { return true }
+        let quorum = replicaCount / 2 + 1
+        return quorum <= 1 || pulledCompletely.intersection(known).count >= replicaCount - quorum + 1
+    }
+
+    /// Notes a complete pull from `peer`; once enough are in, this replica votes for good.
+    mutating func notePulledCompletely(from peer: String) {
+        guard !relearnedCommits else { return }
+        pulledCompletely.insert(peer)
+        if replicaCount / 2 + 1 > 1, votesInRounds {
+            relearnedCommits = true
+            pulledCompletely = []
+        }
+    }
+
     /// Phase 1: promises `ballot` if it is above every ballot promised so far; returns the answer and
     /// the log entry of the new promise (none when refused).
     mutating func prepare(_ key: DocumentKey, _ ballot: Ballot) -> (ReplicaResponse, [PersistedEntry]) {
         var acceptor = acceptors[key] ?? DocumentAcceptor()
-        guard ballot > acceptor.promised else { return (.promise(nil, promised: acceptor.promised), []) }
+        guard ballot > acceptor.promised, votesInRounds else {
+            return (.promise(nil, promised: acceptor.promised), [])
+        }
         acceptor.promised = ballot
         let current = key.id.flatMap { store.collections[key.collection]?.documents[$0] }
         let promise = CASPromise(
@@ -140,13 +162,13 @@ extension ReplicaEngine {
     }
 
     mutating func commit(
-        _ key: DocumentKey, _ ballot: Ballot, _ document: ReplicatedDocument, from peer: String?, now: UInt64
+        _ key: DocumentKey, _ ballot: Ballot, _ document: ReplicatedDocument, now: UInt64
     ) -> [PersistedEntry] {
         var acceptor = acceptors[key] ?? DocumentAcceptor()
         acceptor.committed = max(acceptor.committed, ballot)
         if let accepted = acceptor.accepted, accepted.ballot <= ballot { acceptor.accepted = nil }
         return [setAcceptor(key, acceptor)]
-            + merge([.document(collection: key.collection, document)], from: peer, now: now)
+            + merge([.document(collection: key.collection, document)], from: nil, now: now)
     }
 
     /// Stores an acceptor's new state and returns its log entry.
@@ -281,7 +303,7 @@ extension ReplicaEngine {
         _ id: UInt64, document: ReplicatedDocument, recovering: Bool, now: UInt64
     ) -> [ReplicaAction] {
         guard var round = rounds[id] else { return [] }
-        let entries = commit(round.key, round.ballot, document, from: nil, now: now)
+        let entries = commit(round.key, round.ballot, document, now: now)
         round.phase = .committing(document, recovering: recovering, acks: [node])
         rounds[id] = round
         var actions: [ReplicaAction] = [.persist(entries)]

@@ -4,6 +4,8 @@ extension ReplicaEngine {
     /// otherwise hand out again. Peers then compare digests once, and the coverage stamps keep that
     /// exchange down to what actually differs.
     public mutating func restore(_ entries: [PersistedEntry], now: UInt64) {
+        // The log kept this replica's promises and what it committed: it votes at once.
+        relearnedCommits = true
         for entry in entries {
             switch entry {
             case .change(let sequence, let change):

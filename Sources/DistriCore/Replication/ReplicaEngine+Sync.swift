@@ -130,7 +130,8 @@ extension ReplicaEngine {
         let since = pulled[peer]
         outstanding[request] = .pull(peer: peer, reads: reads, digests: since == nil)
         let pull = PullRequest(
-            since: since, digests: since == nil ? AntiEntropy.digest(store) : nil, coverage: currentCoverage)
+            since: since, digests: since == nil ? AntiEntropy.digest(store) : nil, coverage: currentCoverage,
+            incarnation: clock.node)
         return .send(to: peer, request: request, .pull(pull))
     }
 
@@ -142,8 +143,8 @@ extension ReplicaEngine {
     }
 
     /// What `peer` lacks: changes since its watermark (or in the id ranges whose digests differ),
-    /// leaving out states it sent itself and states made only of writes it covers.
-    func answer(_ request: PullRequest, from peer: String) -> PullReply {
+    /// leaving out states this incarnation of it sent itself and states made only of writes it covers.
+    func answer(_ request: PullRequest) -> PullReply {
         let here = Watermark(epoch: epoch, sequence: log.sequence)
         // Most of a document's stamps name one origin: remember its coverage instead of hashing the
         // node name again for every stamp.
@@ -170,7 +171,7 @@ extension ReplicaEngine {
             var changes: [DocumentChange] = []
             var upTo = here
             for (key, entry) in log.changes(after: since.sequence, skipping: { !uncovered($0) })
-            where entry.source != peer {
+            where request.incarnation == nil || entry.source != request.incarnation {
                 guard let change = store.change(at: key), needed(change) else { continue }
                 if changes.count == settings.maxChangesPerMessage {
                     upTo.sequence = entry.sequence - 1
@@ -219,7 +220,7 @@ extension ReplicaEngine {
         }
         antiEntropyChanges += UInt64(reply.changes.count)
         var actions: [ReplicaAction] = []
-        let entries = merge(reply.changes, from: peer, now: now)
+        let entries = merge(reply.changes, from: Self.incarnation(of: peer, epoch: reply.upTo.epoch), now: now)
         if !entries.isEmpty { actions.append(.persist(entries)) }
         if reply.complete {
             for (origin, stamp) in reply.coverage where origin != clock.node {
@@ -235,6 +236,7 @@ extension ReplicaEngine {
         }
         if reply.complete {
             hasSynced = true
+            notePulledCompletely(from: peer)
             actions.append(.persist([.syncState(syncState)]))
             actions += reads.compactMap { readAnswered($0, by: peer) }
         } else {

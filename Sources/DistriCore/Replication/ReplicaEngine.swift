@@ -67,6 +67,15 @@ public struct ReplicaEngine: Sendable {
     /// holds what that peer held.
     public internal(set) var hasSynced = false
 
+    /// Peers a complete pull has been merged from since this replica started.
+    var pulledCompletely: Set<String> = []
+    /// True once this replica may vote in compare-and-set rounds: at once after a restore from its
+    /// log, which kept its promises; else once it has pulled completely from enough peers (see
+    /// ``votesInRounds``). A replica that restarted without its data forgot the updates its former
+    /// self committed with a majority; voting before it learned them again could decide the same
+    /// update twice.
+    var relearnedCommits = false
+
     /// Changes received through anti-entropy (pull replies), for the stats.
     public internal(set) var antiEntropyChanges: UInt64 = 0
 
@@ -100,8 +109,13 @@ public struct ReplicaEngine: Sendable {
         self.settings = settings
         // Stamps name the incarnation (node and epoch), so that a node restarted without its data does
         // not claim to hold the writes of its former self.
-        self.clock = HybridLogicalClock(node: "\(node)~\(String(epoch & 0xFFFF_FFFF, radix: 36))")
+        self.clock = HybridLogicalClock(node: Self.incarnation(of: node, epoch: epoch))
         self.random = SplitMix64(seed: seed)
+    }
+
+    /// The name of a node's incarnation (one start without its data): the HLC node name of its stamps.
+    static func incarnation(of node: String, epoch: UInt64) -> String {
+        "\(node)~\(String(epoch & 0xFFFF_FFFF, radix: 36))"
     }
 
     // MARK: Membership
@@ -325,7 +339,8 @@ public struct ReplicaEngine: Sendable {
                 let request = nextRequest
                 nextRequest += 1
                 outstanding[request] = .push(peer: peer, operations: operations, flush: flushID)
-                actions.append(.send(to: peer, request: request, .push(Array(changes[start..<end]))))
+                actions.append(
+                    .send(to: peer, request: request, .push(Array(changes[start..<end]), sender: clock.node)))
                 batches += 1
                 start = end
             }
@@ -336,10 +351,11 @@ public struct ReplicaEngine: Sendable {
             // Every local write since `pushSince` is in this flush; one batch can say so (batches of
             // a split flush may land apart, so they claim nothing and the chain restarts after them).
             if batches == 1, let since = pushSince[peer],
-                case .send(_, let request, .push(let changes, _)) = actions.last
+                case .send(_, let request, .push(let changes, _, let sender)) = actions.last
             {
                 let chain = PushChain(origin: clock.node, since: since, upTo: clock.last)
-                actions[actions.count - 1] = .send(to: peer, request: request, .push(changes, chain: chain))
+                actions[actions.count - 1] = .send(
+                    to: peer, request: request, .push(changes, chain: chain, sender: sender))
             }
             if pushSince[peer] != nil { pushSince[peer] = clock.last }
         }
@@ -442,13 +458,13 @@ public struct ReplicaEngine: Sendable {
         ReplicaResponse, [ReplicaAction]
     ) {
         switch request {
-        case .push(let changes, let chain):
-            let entries = merge(changes, from: peer, now: now)
+        case .push(let changes, let chain, let sender):
+            let entries = merge(changes, from: sender, now: now)
             if let chain { follow(chain) }
             return (.merged, entries.isEmpty ? [] : [.persist(entries)])
         case .pull(let pull):
             notePull(pull, from: peer)
-            return (.pulled(answer(pull, from: peer)), [])
+            return (.pulled(answer(pull)), [])
         case .prepare(let key, let ballot):
             let (response, entries) = prepare(key, ballot)
             return (response, entries.isEmpty ? [] : [.persist(entries)])
@@ -456,11 +472,12 @@ public struct ReplicaEngine: Sendable {
             let (response, entries) = propose(key, ballot, document)
             return (response, entries.isEmpty ? [] : [.persist(entries)])
         case .commit(let key, let ballot, let document):
-            return (.merged, [.persist(commit(key, ballot, document, from: peer, now: now))])
+            return (.merged, [.persist(commit(key, ballot, document, now: now))])
         }
     }
 
-    /// Merges changes from a peer; returns the log entries of those that changed this replica.
+    /// Merges changes that incarnation `peer` sent (nil: none, or unknown); returns the log entries of
+    /// those that changed this replica.
     mutating func merge(_ changes: [DocumentChange], from peer: String?, now: UInt64) -> [PersistedEntry] {
         var entries: [PersistedEntry] = []
         entries.reserveCapacity(changes.count)

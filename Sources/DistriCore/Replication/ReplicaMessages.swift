@@ -40,7 +40,10 @@ public struct Watermark: Hashable, Sendable, Comparable {
 public enum ReplicaRequest: Hashable, Sendable {
     /// Changes written on the sender, pushed at once (batched per flush). With a chain, the push
     /// holds every write of the sender's incarnation stamped after `chain.since` up to `chain.upTo`.
-    case push([DocumentChange], chain: PushChain? = nil)
+    /// `sender` names the sending incarnation (the HLC node name of its stamps): a receiver does not
+    /// send a state back to the incarnation that sent it, but does send it to a later one, which
+    /// restarted without it.
+    case push([DocumentChange], chain: PushChain? = nil, sender: String? = nil)
     /// Anti-entropy: "send me what you have that I lack".
     case pull(PullRequest)
     /// Compare-and-set phase 1 for one document.
@@ -77,13 +80,18 @@ public struct PullRequest: Hashable, Sendable {
     /// Per origin node, the stamp up to which the requester holds all of that node's writes: the
     /// responder leaves out changes made entirely of such writes.
     public var coverage: [String: HLCTimestamp]
+    /// The requester's incarnation (the HLC node name of its stamps): the responder leaves out the
+    /// states this very incarnation sent it.
+    public var incarnation: String?
 
     public init(
-        since: Watermark?, digests: [String: AntiEntropy.CollectionDigest]?, coverage: [String: HLCTimestamp]
+        since: Watermark?, digests: [String: AntiEntropy.CollectionDigest]?, coverage: [String: HLCTimestamp],
+        incarnation: String? = nil
     ) {
         self.since = since
         self.digests = digests
         self.coverage = coverage
+        self.incarnation = incarnation
     }
 }
 

@@ -175,13 +175,14 @@ import Testing
         }
         out.byte(0)
         out.bool(false)  // no push chain
+        out.bool(false)  // no sender
         return out.bytes
     }
 
     @Test("values nested deeper than the limit throw instead of exhausting the stack")
     func deepNesting() throws {
         let shallow = try ReplicaCodec.decodeRequest(Self.nested(depth: ReplicaCodec.maxDepth - 1))
-        guard case .push(let changes, _) = shallow, changes.count == 1 else {
+        guard case .push(let changes, _, _) = shallow, changes.count == 1 else {
             Issue.record("expected a push of one change")
             return
         }

@@ -19,6 +19,21 @@ import Testing
         return net
     }
 
+    /// A cluster whose collection `c` holds `counter` at n = 0 on every node (written with `all`,
+    /// operation 2), and the conditional increment of n while it is below 5.
+    private static func counterCluster(_ nodes: [String] = ["n1", "n2", "n3"]) throws -> (
+        ReplicaTestNetwork, DatabaseOperation
+    ) {
+        var net = cluster(nodes)
+        net.perform(.add(collection: "c", id: "counter", body: ["n": .number(0)]), .all, id: 2, at: nodes[0])
+        net.deliverAll()
+        #expect((try? net.completed[2]?.get()) != nil)
+        let increment = DatabaseOperation.conditional(
+            collection: "c", id: "counter", condition: try DocumentFilter(.object(["n": .object(["$lt": .number(5)])])),
+            update: DocumentUpdate(increment: ["n": 1]))
+        return (net, increment)
+    }
+
     private static func isUnavailable<T>(_ result: Result<T, DatabaseError>?) -> Bool {
         if case .failure(let error)? = result { return error.kind == .unavailable }
         return false
@@ -67,7 +82,7 @@ import Testing
         #expect((try? net.completed[2]?.get()) != nil)
         #expect(net.completed[10] == nil, "b0 has not reached a peer yet")
         let next = try #require(net.requests.first { $0.from == "n1" && $0.to == "n2" })
-        guard case .push(let changes, _) = next.request else {
+        guard case .push(let changes, _, _) = next.request else {
             Issue.record("expected a push, got \(next.request)")
             return
         }
@@ -209,6 +224,25 @@ import Testing
         #expect(engine.chainsAhead.count <= ReplicaEngine.maxChainsAhead)
     }
 
+    @Test("a push from a node's former incarnation that lands after the node restarted empty still reaches it")
+    func latePushOfFormerIncarnation() {
+        var net = Self.cluster()
+        net.perform(.add(collection: "c", id: "late", body: Self.body), id: 2, at: "n1")
+        let pushes = net.requests.filter { $0.from == "n1" }
+        net.requests.removeAll { $0.from == "n1" }
+        #expect(pushes.count == 2)
+        // n1 restarts empty and catches up from both peers before its former pushes land.
+        net.start("n1")
+        net.connectAll()
+        net.deliverAll()
+        #expect(net.engines["n1"]!.hasSynced)
+        for push in pushes { _ = net.engines[push.to]!.handle(push.request, from: "n1", now: net.now) }
+        #expect(net.documents("c", on: "n2") == ["late"])
+        // The peers hold the state its former self sent, which the new one lacks: a pull brings it.
+        net.pull("n1", from: "n2")
+        #expect(net.documents("c", on: "n1") == ["late"], "the state went back to no one: it came from n1")
+    }
+
     @Test("a pull answers only changes after its watermark, and not the state the requester pushed")
     func watermarkAndEchoSuppression() throws {
         var net = Self.cluster(["n1", "n2"])
@@ -221,7 +255,10 @@ import Testing
         net.deliverAll()
         #expect(net.documents("c", on: "n1") == ["after", "before", "echo"])
 
-        func ids(_ pull: PullRequest, from peer: String) -> [String] {
+        /// What n1 answers `peer`'s incarnation (its current one, unless `incarnation` names another).
+        func ids(_ pull: PullRequest, from peer: String, incarnation: String? = nil) -> [String] {
+            var pull = pull
+            pull.incarnation = incarnation ?? net.engines[peer]?.clock.node ?? peer
             guard case .pulled(let reply) = net.engines["n1"]!.handle(.pull(pull), from: peer, now: net.now).0 else {
                 return ["not a pull reply"]
             }
@@ -234,6 +271,9 @@ import Testing
         let since = PullRequest(since: mark, digests: nil, coverage: [:])
         #expect(ids(since, from: "n2") == ["after"], "n2 pushed `echo` itself")
         #expect(ids(since, from: "n3") == ["after", "echo"])
+        #expect(
+            ids(since, from: "n2", incarnation: "n2~later") == ["after", "echo"],
+            "n2 restarted without its data: its new incarnation lacks `echo`")
         // Coverage leaves out what the requester holds of an origin: here, all of n1's writes so far.
         let own = net.engines["n1"]!.clock.node
         let covered = PullRequest(
@@ -494,13 +534,7 @@ import Testing
     @Test("a conditional update on the minority side fails with unavailable, at once or at its deadline")
     func conditionalOnMinority() throws {
         let nodes = ["n1", "n2", "n3", "n4", "n5"]
-        var net = Self.cluster(nodes)
-        net.perform(.add(collection: "c", id: "counter", body: ["n": .number(0)]), .all, id: 2, at: "n1")
-        net.deliverAll()
-        #expect((try? net.completed[2]?.get()) != nil)
-        let increment = DatabaseOperation.conditional(
-            collection: "c", id: "counter", condition: try DocumentFilter(.object(["n": .object(["$lt": .number(5)])])),
-            update: DocumentUpdate(increment: ["n": 1]))
+        var (net, increment) = try Self.counterCluster(nodes)
 
         // Membership already knows n1 and n2 are cut off.
         net.setAlive(["n2"], at: "n1")
@@ -530,6 +564,53 @@ import Testing
         net.deliverAll()
         let receipt = try #require(try net.completed[5]?.get())
         #expect(receipt.document == ["n": .number(1)])
+    }
+
+    @Test(
+        "a replica restarted without its data votes in compare-and-set rounds only once it pulled from enough peers to know what its former self committed"
+    )
+    func amnesiacAcceptorWaitsForPulls() throws {
+        var (net, increment) = try Self.counterCluster()
+        /// Delivers everything, but nothing to or from `node`.
+        func deliverAll(isolating node: String) {
+            for _ in 0..<10_000 {
+                net.drop { $0.to == node || $0.from == node }
+                net.answers.removeAll { $0.from == node || $0.to == node }
+                if net.deliverAnswer() || net.deliverRequest() { continue }
+                return
+            }
+        }
+        // n1 and n2 commit an increment that n3 never hears of.
+        net.perform(increment, id: 3, at: "n1")
+        deliverAll(isolating: "n3")
+        #expect(try net.completed[3]?.get().document == ["n": .number(1)])
+        #expect(net.engines["n3"]!.store.document("counter", in: "c") == ["n": .number(0)])
+
+        // n1 restarts empty while n2 is cut off: it catches up from n3 alone, which lacks the increment.
+        net.start("n1")
+        net.setAlive(["n3"], at: "n1")
+        net.setAlive(["n1"], at: "n3")
+        deliverAll(isolating: "n2")
+        #expect(net.engines["n1"]!.hasSynced)
+        // n3 and the new n1 are a majority, but their states hide the committed increment: deciding
+        // on them would write n = 1 a second time. The new n1 refuses to vote, so the round cannot.
+        let start = net.now
+        net.perform(increment, id: 4, at: "n3", timeout: 1_000)
+        for _ in 0..<100 where net.now < start + 1_000 {
+            deliverAll(isolating: "n2")
+            net.now += 20
+            net.tick("n3")
+        }
+        net.now = start + 1_000
+        net.tick("n3")
+        #expect(Self.isUnavailable(net.completed[4]), "\(String(describing: net.completed[4]))")
+
+        // Once n1 pulled from n2 too, it votes again, and the next increment builds on the first.
+        net.connectAll()
+        net.deliverAll()
+        net.perform(increment, id: 5, at: "n3")
+        net.deliverAll()
+        #expect(try net.completed[5]?.get().document == ["n": .number(2)])
     }
 
     @Test("a push delivered twice, and a restart from the log, change nothing")

@@ -68,7 +68,9 @@ extension SplitMix64 {
         switch below(5) {
         case 0:
             let chain = chance(0.5) ? PushChain(origin: element(["n1", "n2"]), since: stamp(), upTo: stamp()) : nil
-            return .push((0..<below(4)).map { _ in documentChange(finite: finite) }, chain: chain)
+            return .push(
+                (0..<below(4)).map { _ in documentChange(finite: finite) }, chain: chain,
+                sender: chance(0.5) ? element(["n1~a", "n2~b"]) : nil)
         case 1:
             var digests: [String: AntiEntropy.CollectionDigest]?
             if chance(0.5) {
@@ -81,7 +83,9 @@ extension SplitMix64 {
                 digests = all
             }
             return .pull(
-                PullRequest(since: chance(0.5) ? watermark() : nil, digests: digests, coverage: coverage()))
+                PullRequest(
+                    since: chance(0.5) ? watermark() : nil, digests: digests, coverage: coverage(),
+                    incarnation: chance(0.5) ? element(["n1~a", "n2~b"]) : nil))
         case 2: return .prepare(documentKey(), ballot())
         case 3: return .propose(documentKey(), ballot(), replicatedDocument(finite: finite))
         default: return .commit(documentKey(), ballot(), replicatedDocument(finite: finite))

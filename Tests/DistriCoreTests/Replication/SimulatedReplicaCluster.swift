@@ -348,7 +348,7 @@ struct SimulatedReplicaCluster {
 
     private func describe(_ request: ReplicaRequest) -> String {
         switch request {
-        case .push(let changes, let chain):
+        case .push(let changes, let chain, _):
             "push(\(describe(changes))\(chain.map { " chain \($0.since)...\($0.upTo)" } ?? ""))"
         case .pull(let pull): "pull(since: \(pull.since.map { "\($0.epoch % 1000).\($0.sequence)" } ?? "digests"))"
         case .prepare(let key, let ballot): "prepare(\(key), \(ballot))"
