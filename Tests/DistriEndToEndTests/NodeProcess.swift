@@ -167,14 +167,19 @@ func membershipAgrees(observers: [NodeAddress], alive: Set<String>) async -> Boo
 enum E2ETLS {
     static var authority: ThrowawayAuthority { TestTLS.authority }
 
+    /// Unique to this run, and removed when it exits: a directory named after the process id alone
+    /// was found again by a later run that got the same id, whose nodes then showed certificates of
+    /// the earlier run's authority (every handshake failed).
     static let directory: String = {
-        let path = (NSTemporaryDirectory() as NSString).appendingPathComponent("distri-e2e-certs-\(getpid())")
+        let path = (NSTemporaryDirectory() as NSString).appendingPathComponent(
+            "distri-e2e-certs-\(getpid())-\(UUID().uuidString)")
         do {
             try TLSFiles.write(
                 authority.authority.certificatePEM, to: (path as NSString).appendingPathComponent("ca.pem"))
         } catch {
             fatalError("cannot write the tests' CA certificate: \(error)")
         }
+        atexit { try? FileManager.default.removeItem(atPath: E2ETLS.directory) }
         return path
     }()
 
