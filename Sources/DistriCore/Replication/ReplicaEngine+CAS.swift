@@ -114,20 +114,20 @@ extension ReplicaEngine {
     // MARK: Acceptor side
 
     /// True when this replica may promise: it was restored from its log, or it is alone, or it has
-    /// pulled completely from all but `quorum - 2` of the other replicas. An update its former self
-    /// committed is held by at least `quorum - 1` others, so such pulls met one of them. (Refused
-    /// promises make the coordinator back off and retry; a proposal it never promised it refuses anyway.)
+    /// pulled completely from every other known replica. An update its former self committed is held
+    /// by the rest of a majority, and while no more than a minority lost its data, one of them still
+    /// holds it: pulling from all reaches that one, even when another replica restarted empty too.
+    /// (Refused promises make the coordinator back off and retry; a proposal it never promised it
+    /// refuses anyway.)
     var votesInRounds: Bool {
-        if relearnedCommits { return true }
-        let quorum = replicaCount / 2 + 1
-        return quorum <= 1 || pulledCompletely.intersection(known).count >= replicaCount - quorum + 1
+        relearnedCommits || known.isEmpty || known.isSubset(of: pulledCompletely)
     }
 
     /// Notes a complete pull from `peer`; once enough are in, this replica votes for good.
     mutating func notePulledCompletely(from peer: String) {
         guard !relearnedCommits else { return }
         pulledCompletely.insert(peer)
-        if replicaCount / 2 + 1 > 1, votesInRounds {
+        if !known.isEmpty, votesInRounds {
             relearnedCommits = true
             pulledCompletely = []
         }

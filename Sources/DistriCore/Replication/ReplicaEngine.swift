@@ -70,7 +70,7 @@ public struct ReplicaEngine: Sendable {
     /// Peers a complete pull has been merged from since this replica started.
     var pulledCompletely: Set<String> = []
     /// True once this replica may vote in compare-and-set rounds: at once after a restore from its
-    /// log, which kept its promises; else once it has pulled completely from enough peers (see
+    /// log, which kept its promises; else once it has pulled completely from every known peer (see
     /// ``votesInRounds``). A replica that restarted without its data forgot the updates its former
     /// self committed with a majority; voting before it learned them again could decide the same
     /// update twice.

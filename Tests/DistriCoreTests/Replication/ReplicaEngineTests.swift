@@ -567,48 +567,54 @@ import Testing
     }
 
     @Test(
-        "a replica restarted without its data votes in compare-and-set rounds only once it pulled from enough peers to know what its former self committed"
-    )
-    func amnesiacAcceptorWaitsForPulls() throws {
-        var (net, increment) = try Self.counterCluster()
-        /// Delivers everything, but nothing to or from `node`.
-        func deliverAll(isolating node: String) {
+        "replicas restarted without their data vote in compare-and-set rounds only once they pulled from every other, so none decides again what their former selves committed",
+        arguments: [3, 5])
+    func amnesiacAcceptorsWaitForPulls(nodeCount: Int) throws {
+        let nodes = (1...nodeCount).map { "n\($0)" }
+        let quorum = nodeCount / 2 + 1
+        // A majority commits an increment; then all of it but one member restart empty (one, of 3;
+        // two, of 5), and that one is cut off. The rest form a majority whose states lack it.
+        let committers = Array(nodes.prefix(quorum))
+        let wiped = Array(committers.dropLast())
+        let holder = committers.last!
+        let coordinator = nodes.last!
+        var (net, increment) = try Self.counterCluster(nodes)
+        /// Delivers everything, but nothing to or from `cut`.
+        func deliverAll(isolating cut: Set<String>) {
             for _ in 0..<10_000 {
-                net.drop { $0.to == node || $0.from == node }
-                net.answers.removeAll { $0.from == node || $0.to == node }
+                net.drop { cut.contains($0.to) || cut.contains($0.from) }
+                net.answers.removeAll { cut.contains($0.from) || cut.contains($0.to) }
                 if net.deliverAnswer() || net.deliverRequest() { continue }
                 return
             }
         }
-        // n1 and n2 commit an increment that n3 never hears of.
-        net.perform(increment, id: 3, at: "n1")
-        deliverAll(isolating: "n3")
+        net.perform(increment, id: 3, at: committers[0])
+        deliverAll(isolating: Set(nodes).subtracting(committers))
         #expect(try net.completed[3]?.get().document == ["n": .number(1)])
-        #expect(net.engines["n3"]!.store.document("counter", in: "c") == ["n": .number(0)])
+        #expect(net.engines[coordinator]!.store.document("counter", in: "c") == ["n": .number(0)])
 
-        // n1 restarts empty while n2 is cut off: it catches up from n3 alone, which lacks the increment.
-        net.start("n1")
-        net.setAlive(["n3"], at: "n1")
-        net.setAlive(["n1"], at: "n3")
-        deliverAll(isolating: "n2")
-        #expect(net.engines["n1"]!.hasSynced)
-        // n3 and the new n1 are a majority, but their states hide the committed increment: deciding
-        // on them would write n = 1 a second time. The new n1 refuses to vote, so the round cannot.
+        for node in wiped { net.start(node) }
+        let rest = Set(nodes).subtracting([holder])
+        for node in rest { net.setAlive(rest.subtracting([node]), at: node) }
+        deliverAll(isolating: [holder])
+        for node in wiped { #expect(net.engines[node]!.hasSynced) }
+        // The rest are a majority, but their states hide the committed increment: deciding on them
+        // would write n = 1 a second time. The restarted replicas refuse to vote, so the round cannot.
         let start = net.now
-        net.perform(increment, id: 4, at: "n3", timeout: 1_000)
+        net.perform(increment, id: 4, at: coordinator, timeout: 1_000)
         for _ in 0..<100 where net.now < start + 1_000 {
-            deliverAll(isolating: "n2")
+            deliverAll(isolating: [holder])
             net.now += 20
-            net.tick("n3")
+            net.tick(coordinator)
         }
         net.now = start + 1_000
-        net.tick("n3")
+        net.tick(coordinator)
         #expect(Self.isUnavailable(net.completed[4]), "\(String(describing: net.completed[4]))")
 
-        // Once n1 pulled from n2 too, it votes again, and the next increment builds on the first.
+        // Once they pulled from the holder too, they vote again, and the next increment builds on the first.
         net.connectAll()
         net.deliverAll()
-        net.perform(increment, id: 5, at: "n3")
+        net.perform(increment, id: 5, at: coordinator)
         net.deliverAll()
         #expect(try net.completed[5]?.get().document == ["n": .number(2)])
     }
