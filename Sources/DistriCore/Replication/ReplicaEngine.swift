@@ -35,8 +35,6 @@ public struct ReplicaEngine: Sendable {
     /// start of the next push's ``PushChain``. Nil while the chain is broken.
     var pushSince: [String: HLCTimestamp] = [:]
     var outboxOperations: [String: [UInt64]] = [:]
-    /// Push requests in flight per peer (at most ``ReplicaSettings/pushWindow`` flushes' worth).
-    var pushesInFlight: [String: Int] = [:]
     var outstanding: [UInt64: Outstanding] = [:]
     var nextRequest: UInt64 = 1
     /// Purged tombstones and their delete stamps: older states of those documents are ignored.
@@ -131,7 +129,6 @@ public struct ReplicaEngine: Sendable {
             outbox[peer] = nil
             outboxOperations[peer] = nil
         }
-        for peer in pushesInFlight.keys where !self.alive.contains(peer) { pushesInFlight[peer] = nil }
         for peer in pushSince.keys where !self.alive.contains(peer) { pushSince[peer] = nil }
         for peer in joined where peer != node { pushSince[peer] = clock.last }
         for peer in joined where peer != node {
@@ -328,7 +325,7 @@ public struct ReplicaEngine: Sendable {
         var actions = pullForReads()
         var sent: [String] = []
         for (peer, changes) in outbox where !changes.isEmpty {
-            guard pushesInFlight[peer, default: 0] < settings.pushWindow else { continue }
+            guard pushesInFlight(to: peer) < settings.pushWindow else { continue }
             sent.append(peer)
             let operations = outboxOperations[peer] ?? []
             let flushID = nextRequest
@@ -345,7 +342,6 @@ public struct ReplicaEngine: Sendable {
                 start = end
             }
             flushesInFlight[flushID] = batches
-            pushesInFlight[peer, default: 0] += batches
             pushesSent += UInt64(batches)
             changesPushed += UInt64(changes.count)
             // Every local write since `pushSince` is in this flush; one batch can say so (batches of
@@ -367,10 +363,12 @@ public struct ReplicaEngine: Sendable {
         return actions
     }
 
-    /// A push to `peer` ended (answered or failed): its room in the window is free again.
-    mutating func pushEnded(to peer: String) {
-        guard let inFlight = pushesInFlight[peer] else { return }
-        pushesInFlight[peer] = inFlight > 1 ? inFlight - 1 : nil
+    /// Push requests to `peer` still waiting for an answer: a handful at most, so counting them
+    /// beats keeping a count that could drift from what is actually outstanding.
+    func pushesInFlight(to peer: String) -> Int {
+        outstanding.values.reduce(0) { count, pending in
+            if case .push(peer, _, _) = pending { count + 1 } else { count }
+        }
     }
 
     /// True when `peer` has changes waiting for room in its push window.
@@ -393,7 +391,7 @@ public struct ReplicaEngine: Sendable {
     private mutating func receive(_ response: ReplicaResponse, _ pending: Outstanding, now: UInt64) -> [ReplicaAction] {
         switch (pending, response) {
         case (.push(let peer, let operations, let flush), .merged):
-            pushEnded(to: peer)
+            // The answer made room in the peer's push window (the request is no longer outstanding).
             let waiting = hasWaitingPush(for: peer) ? self.flush(now: now) : []
             // The peer holds the flush's writes only once every batch of it has landed.
             guard let remaining = flushesInFlight[flush] else { return waiting }  // another batch failed
@@ -429,7 +427,6 @@ public struct ReplicaEngine: Sendable {
             // connection, a slow moment); the rest reach it through anti-entropy. The other batches
             // of the flush no longer acknowledge anything.
             flushesInFlight[flushID] = nil
-            pushEnded(to: peer)
             guard alive.contains(peer) else { return [] }
             for id in operations { requeue(id, to: peer) }
             return flush(now: now)
