@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs the Debian packages Distri builds against (OpenSSL and libpng headers), if missing.
+# Installs the Debian packages Distri builds against (OpenSSL and libpng headers), if missing, and
+# any packages named as arguments (what a script needs besides, e.g. gnuplot-nox or etcd-server).
 set -euo pipefail
-packages=(libssl-dev libpng-dev zlib1g-dev pkg-config)
+packages=(libssl-dev libpng-dev zlib1g-dev pkg-config "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

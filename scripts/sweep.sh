@@ -5,13 +5,7 @@
 # Arguments go to `distri-node sweep` (e.g. --servers 1,2,3,4,5,6,7 --clients 5,100,500,1000,2500).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/install-system-packages.sh
-if ! command -v gnuplot >/dev/null; then
-  sudo=""
-  if [ "$(id -u)" != "0" ]; then sudo="sudo"; fi
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq gnuplot-nox
-fi
+./scripts/install-system-packages.sh gnuplot-nox
 out="sweep-results"
 args=("$@")
 for ((i = 0; i < ${#args[@]}; i++)); do
