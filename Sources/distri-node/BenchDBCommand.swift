@@ -19,7 +19,7 @@ struct BenchDBCommand: AsyncParsableCommand {
             Echo with the same concurrency and payload size, against the same cloud, is the baseline. \
             All calls come from one client thread; the cloud runs in its own process. \
             With --clients N the calls go to N clients in turn, each with its own connection to every node, \
-            so that a node serves clients on several of its event loops as a busy node does.
+            so that a node with several event loops (--loops-per-node) serves clients on each, as a busy node does.
             """)
 
     enum ReadOperation: String, ExpressibleByArgument, CaseIterable, Codable {
@@ -44,9 +44,12 @@ struct BenchDBCommand: AsyncParsableCommand {
         name: .long,
         help: """
             Clients the calls are spread over, each with its own connection to every node \
-            (a node then serves clients on several event loops, as a real one does).
+            (a node with several event loops then serves clients on each, as a real one does).
             """)
     var clients = 1
+
+    @Option(name: .long, help: "Event loops per node of the local cloud (default: as `distri-node local`).")
+    var loopsPerNode: Int?
 
     @Option(name: .long, help: "Seconds measured per run, after the warm-up.")
     var seconds: Double = 5
@@ -94,7 +97,9 @@ struct BenchDBCommand: AsyncParsableCommand {
 
     func run() async throws {
         let group = MultiThreadedEventLoopGroup.singleton
-        let cloud = try target.open(extraArguments: dataDir.map { ["--data-dir", $0] } ?? [])
+        let cloud = try target.open(
+            extraArguments: (dataDir.map { ["--data-dir", $0] } ?? [])
+                + (loopsPerNode.map { ["--loops-per-node", String($0)] } ?? []))
         let (addresses, child) = (cloud.addresses, cloud.child)
         defer { child?.stop() }
 
