@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Distri's `majority` writes against a 3-member etcd, in alternated runs on this machine: the issue's
 # anchor, measured in the same window instead of quoted (the machine's speed swings 2x over a day).
+# Installs Debian's etcd-server, etcd-client (etcdctl, for the health checks) and python3 if missing.
 #
 # usage: scripts/compare-etcd.sh [ROUNDS]   (default 3)
 #
@@ -8,12 +9,12 @@
 #   1. etcd, 3 members on loopback, data on disk (etcd's default: every put fsyncs);
 #   2. the same etcd with its data in /dev/shm (fsync costs nothing: both sides in memory);
 #   3. `distri-node bench db --modes majority --writes-only` (3 nodes, TLS, in memory).
-# and prints Distri's writes/s and p99 as ratios to each etcd's. etcd (Debian's etcd-server) is
-# installed if missing; its clients talk plain HTTP (no TLS) through scripts/etcd-load.py.
+# and prints Distri's writes/s and p99 as ratios to each etcd's. etcd's clients talk plain HTTP (no
+# TLS) through scripts/etcd-load.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${1:-3}"
-./scripts/install-system-packages.sh etcd-server
+./scripts/install-system-packages.sh etcd-server etcd-client python3
 swift build -c release --product distri-node >/dev/null
 bin="$(swift build -c release --show-bin-path)/distri-node"
 work="$(mktemp -d)"
