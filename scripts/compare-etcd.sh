@@ -36,7 +36,8 @@ s=[socket.socket() for _ in range(6)]
 print(" ".join(str(x.getsockname()[1]) for x in s))'
 }
 
-# Starts 3 members with their data under $1; sets client_ports.
+# Starts 3 members with their data under $1; sets client_ports. Runs in this shell (not in a command
+# substitution), so that the exit trap knows every member to stop.
 start_etcd() {
   rm -rf "$1" && mkdir -p "$1"
   read -r c1 c2 c3 p1 p2 p3 <<<"$(free_ports)"
@@ -57,24 +58,28 @@ start_etcd() {
     ETCDCTL_API=3 etcdctl --endpoints="$endpoints" endpoint health >/dev/null 2>&1 && return 0
     sleep 0.25
   done
-  echo "etcd did not become healthy" >&2
-  return 1
+  echo "etcd did not become healthy; the end of its logs (removed on exit):" >&2
+  tail -n 5 "$1"/e*.log >&2
+  exit 1
 }
 
-etcd_run() {  # $1: data dir -> "puts p99"
+# One etcd run with its data under $1: sets puts and p99 (ms).
+etcd_run() {
   start_etcd "$1"
-  # shellcheck disable=SC2086
   local line
+  # shellcheck disable=SC2086
   line="$(python3 scripts/etcd-load.py 4 0.5 64 $client_ports)"
   stop_etcd
   echo "$line" >&2
-  awk '{for (i = 1; i <= NF; i++) { if ($i ~ /\/s$/) r = $i; if ($i == "p99") p = $(i + 1) }} END { sub("/s", "", r); print r, p }' <<<"$line"
+  read -r puts p99 <<<"$(awk '{for (i = 1; i <= NF; i++) { if ($i ~ /\/s$/) r = $i; if ($i == "p99") p = $(i + 1) }} END { sub("/s", "", r); print r, p }' <<<"$line")"
 }
 
 for round in $(seq 1 "$rounds"); do
   echo "round $round"
-  read -r disk disk_p99 <<<"$(etcd_run "$work/etcd")"
-  read -r mem mem_p99 <<<"$(etcd_run "$shm/etcd")"
+  etcd_run "$work/etcd"
+  disk=$puts disk_p99=$p99
+  etcd_run "$shm/etcd"
+  mem=$puts mem_p99=$p99
   distri="$("$bin" bench db --seconds 4 --warmup 0.5 --modes majority --writes-only | grep '^majority')"
   echo "$distri" >&2
   read -r ops p99 <<<"$(awk '{ print $4, $6 }' <<<"$distri")"

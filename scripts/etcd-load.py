@@ -51,5 +51,7 @@ async def main():
 asyncio.run(main())
 latencies.sort()
 count = len(latencies)
+if count == 0:
+    sys.exit(f"etcd answered no put in the window ({failures} failed)")
 print(f"etcd put {in_flight} in flight: {count / seconds:.0f}/s p50 {1000 * latencies[count // 2]:.2f} ms "
       f"p99 {1000 * latencies[int(count * 0.99)]:.2f} ms failures {failures}")

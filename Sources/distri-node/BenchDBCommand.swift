@@ -90,6 +90,12 @@ struct BenchDBCommand: AsyncParsableCommand {
             throw ValidationError("--document-bytes must be between 40 and 1048576")
         }
         if readDocuments < 1 { throw ValidationError("--read-documents must be positive") }
+        if let loopsPerNode {
+            if target.cloud != nil {
+                throw ValidationError("--loops-per-node sets up the local cloud: not with --cloud")
+            }
+            if !(1...64).contains(loopsPerNode) { throw ValidationError("--loops-per-node must be between 1 and 64") }
+        }
         if modes.isEmpty || modes.contains(.all) {
             throw ValidationError("--modes takes one, majority or both")
         }
