@@ -34,7 +34,7 @@ final class RequestDispatcher: Sendable {
         let request = ServiceRequest(
             service: wire.service, params: wire.params, data: wire.data, requestID: responder.requestID,
             deadline: wire.deadlineMillis == 0 ? nil : now + .milliseconds(Int64(wire.deadlineMillis)),
-            taskID: wire.taskID, caller: caller)
+            taskID: wire.taskID, isRetry: wire.routing == .electRetry, caller: caller)
         let cluster = self.cluster.withLockedValue { $0 }
         if let cluster, cluster.shell.isDark { return }
         let service = registry.lookup(wire.service)

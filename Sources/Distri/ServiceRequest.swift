@@ -14,6 +14,9 @@ public struct ServiceRequest: Sendable {
     public var deadline: NIODeadline?
     /// The caller's task id, the same on every retry of the call (0: none).
     public var taskID: UInt64
+    /// True when the caller says this is a retry of a call that may have run elsewhere already
+    /// (routing `electRetry`): a write looks for its first attempt's effect before applying.
+    public var isRetry: Bool
     /// Who called, as the connection's TLS handshake established it.
     public var caller: Caller
     /// With TLS, the name in the caller's node certificate (nil: not a node, or plain TCP).
@@ -24,10 +27,11 @@ public struct ServiceRequest: Sendable {
 
     public init(
         service: String, params: [String] = [], data: ByteBuffer, requestID: UInt64 = 0,
-        deadline: NIODeadline? = nil, taskID: UInt64 = 0, caller: Caller = .unchecked
+        deadline: NIODeadline? = nil, taskID: UInt64 = 0, isRetry: Bool = false, caller: Caller = .unchecked
     ) {
         self.caller = caller
         self.taskID = taskID
+        self.isRetry = isRetry
         self.service = service
         self.params = params
         self.data = data

@@ -107,24 +107,31 @@ final class DatabaseReplica: Sendable {
 
     // MARK: Client operations
 
-    /// Applies a write and completes once the consistency asked for is met.
+    /// Applies a write and completes once the consistency asked for is met. `idempotencyKey` (the
+    /// call's task id; 0: none) goes into the documents written: a write whose key they hold already
+    /// is answered without being applied again (see ``ReplicaEngine/perform``).
     func write(
-        _ operation: DatabaseOperation, consistency: WriteConsistency, deadline: NIODeadline?, on loop: EventLoop
+        _ operation: DatabaseOperation, consistency: WriteConsistency, idempotencyKey: UInt64 = 0,
+        deadline: NIODeadline?, on loop: EventLoop
     ) -> EventLoopFuture<WriteReceipt> {
         let promise = loop.makePromise(of: WriteReceipt.self)
-        write(operation, consistency: consistency, deadline: deadline, on: loop) { promise.completeWith($0) }
+        write(operation, consistency: consistency, idempotencyKey: idempotencyKey, deadline: deadline, on: loop) {
+            promise.completeWith($0)
+        }
         return promise.futureResult
     }
 
     /// Applies a write and calls `completion` on `loop` once the consistency asked for is met: the
     /// hottest writes save the futures of the other form.
     func write(
-        _ operation: DatabaseOperation, consistency: WriteConsistency, deadline: NIODeadline?, on loop: EventLoop,
-        completion: @escaping WriteWaiter.Completion
+        _ operation: DatabaseOperation, consistency: WriteConsistency, idempotencyKey: UInt64 = 0,
+        deadline: NIODeadline?, on loop: EventLoop, completion: @escaping WriteWaiter.Completion
     ) {
         if let waiting = whenReady(on: loop) {
             waiting.whenComplete { _ in
-                self.write(operation, consistency: consistency, deadline: deadline, on: loop, completion: completion)
+                self.write(
+                    operation, consistency: consistency, idempotencyKey: idempotencyKey, deadline: deadline, on: loop,
+                    completion: completion)
             }
             return
         }
@@ -135,7 +142,9 @@ final class DatabaseReplica: Sendable {
             let id = state.nextOperation
             state.nextOperation += 1
             state.writeWaiters[id] = WriteWaiter(loop: loop, completion: completion)
-            let actions = state.engine.perform(operation, consistency: consistency, id: id, now: now, deadline: expires)
+            let actions = state.engine.perform(
+                operation, consistency: consistency, id: id, now: now, deadline: expires,
+                idempotencyKey: idempotencyKey)
             return (actions, state.claimFlush())
         }
         perform(actions)

@@ -115,7 +115,9 @@ enum DatabaseReply {
     }
 
     static func write(_ receipt: WriteReceipt, extra: [String: JSONValue] = [:]) -> ByteBuffer {
-        guard extra.isEmpty, receipt.document == nil else { return receiptObject(receipt, extra: extra) }
+        guard extra.isEmpty, receipt.document == nil, !receipt.replayed else {
+            return receiptObject(receipt, extra: extra)
+        }
         // Every plain write answers this: written straight out, keys in the order `jsonText` sorts them.
         var text = "{"
         if let id = receipt.id {
@@ -135,6 +137,7 @@ enum DatabaseReply {
     static func receiptObject(_ receipt: WriteReceipt, extra: [String: JSONValue]) -> ByteBuffer {
         var fields = extra
         if let id = receipt.id { fields["id"] = .string(id) }
+        if receipt.replayed { fields["replayed"] = true }
         fields["session"] = .string(receipt.stamp.description)
         fields["replicas"] = .number(Double(receipt.replicas))
         if let document = receipt.document { fields["document"] = .object(document) }

@@ -123,7 +123,7 @@ enum DatabaseServices {
                 }
                 return replica.write(
                     .delete(collection: collection, ids: ids), consistency: consistency,
-                    deadline: request.request.deadline, on: loop
+                    idempotencyKey: request.request.taskID, deadline: request.request.deadline, on: loop
                 ).map { DatabaseReply.write($0, extra: ["deleted": .number(Double(ids.count))]) }
             }
         }
@@ -211,8 +211,11 @@ enum DatabaseServices {
             return completion(.failure(error))
         }
         let deadline = request.request.deadline
+        let key = request.request.taskID
         let attempt: @Sendable (@escaping WriteWaiter.Completion) -> Void = { done in
-            replica.write(operation, consistency: consistency, deadline: deadline, on: loop, completion: done)
+            replica.write(
+                operation, consistency: consistency, idempotencyKey: key, deadline: deadline, on: loop,
+                completion: done)
         }
         let retryingOnceCaughtUp: WriteWaiter.Completion = { result in
             guard case .failure(let error as ServiceError) = result, error.code == .notFound else {
@@ -221,9 +224,13 @@ enum DatabaseServices {
             replica.read(consistency: .all, session: nil, deadline: deadline, on: loop) { _ in }
                 .whenComplete { _ in attempt(completion) }
         }
-        guard let session else { return attempt(retryingOnceCaughtUp) }
+        // A retry's first attempt may have been applied by a node that then died: pull from a majority
+        // first, so that the write's idempotency key is found wherever a majority can see it.
+        let retried = request.request.isRetry && key != 0
+        guard session != nil || retried else { return attempt(retryingOnceCaughtUp) }
         // A session names writes made elsewhere: wait for them first, so an update sees its own add.
-        replica.read(consistency: .local, session: session, deadline: deadline, on: loop) { _ in }.whenComplete {
+        replica.read(consistency: retried ? .majority : .local, session: session, deadline: deadline, on: loop) { _ in
+        }.whenComplete {
             switch $0 {
             case .success: attempt(retryingOnceCaughtUp)
             case .failure(let error): retryingOnceCaughtUp(.failure(error))

@@ -61,11 +61,17 @@ public enum AntiEntropy {
         for key in document.fields.keys.sorted() {
             guard let field = document.fields[key] else { continue }
             hash = mix(hash ^ fnv(key))
-            hash = mix(hash ^ stampHash(field.stamp))
+            hash = mix(hash ^ stampHash(field.stamp) ^ (field.startsAfterStamp ? 0xA : 0))
             hash = mix(hash ^ (field.value.map(valueHash) ?? 0x5EED))
+            for origin in field.counts.keys.sorted() {
+                guard let count = field.counts[origin] else { continue }
+                hash = mix(hash ^ fnv(origin) ^ count.total.bitPattern)
+                hash = mix(hash ^ stampHash(count.stamp))
+            }
         }
         if let deleted = document.deleted { hash = mix(hash ^ stampHash(deleted) ^ 0xD) }
         if let cleared = document.cleared { hash = mix(hash ^ stampHash(cleared) ^ 0xC) }
+        for key in document.applied.keys.sorted() { hash = mix(hash ^ mix(key ^ 0xE) ^ document.applied[key]!) }
         return hash
     }
 

@@ -40,6 +40,8 @@ struct BinaryWriter {
 struct BinaryReader {
     let bytes: [UInt8]
     var offset = 0
+    /// The format version the bytes name (their first byte, for replication messages and log entries).
+    var version: UInt8 = 0
 
     init(_ bytes: [UInt8]) { self.bytes = bytes }
 

@@ -31,18 +31,53 @@ public struct DocumentUpdate: Hashable, Sendable {
         self.replace = replace
     }
 
-    /// The field values to write, given the document's current body; throws when `$inc` meets a field
-    /// that is not a number.
-    public func changes(from current: [String: JSONValue]) throws(DatabaseError) -> [String: JSONValue] {
-        var changes = set
+    /// Applies the update to `document`, whose body as readers see it is `current`, at `stamp`.
+    ///
+    /// `$set` fields get a new base. `$inc` adds to the field as `origin`'s increment (see
+    /// ``ReplicatedDocument/Field``): concurrent increments from any number of origins all count, and
+    /// a `$set` of the field that this replica has seen comes before them. With `replace`, the
+    /// document's other fields go, so an incremented field is written as its new value instead.
+    ///
+    /// Call ``validate(against:)`` with the same `current` first.
+    public func apply(
+        to document: inout ReplicatedDocument, current: [String: JSONValue], stamp: HLCTimestamp, origin: String
+    ) {
+        guard !replace else {
+            let values = settingIncrements(from: current).set
+            document.write(values, stamp: stamp, replace: true)
+            return
+        }
+        document.write(set, stamp: stamp, replace: false)
+        for (field, amount) in increment.sorted(by: { $0.key < $1.key }) {
+            document.increment(field, by: amount, origin: origin, stamp: stamp)
+        }
+    }
+
+    /// The same update with each `$inc` turned into a value to set (the field's current number plus
+    /// the amount), as a conditional update writes it: its compare-and-set round decides the whole
+    /// value, so the new value supersedes older states, even a stale proposal a later round recovers.
+    public func settingIncrements(from current: [String: JSONValue]) -> DocumentUpdate {
+        var values = set
+        for (field, amount) in increment { values[field] = .number((current[field]?.numberValue ?? 0) + amount) }
+        return DocumentUpdate(set: values, replace: replace)
+    }
+
+    /// Throws `badRequest` when `$inc` meets a field that is not a number, names a field that is also
+    /// set, or would give a number beyond the JSON range (a double: ±1.797e308).
+    public func validate(against current: [String: JSONValue]) throws(DatabaseError) {
         for (field, amount) in increment {
+            if set[field] != nil { throw DatabaseError(.badRequest, "$inc and a value both name field \(field)") }
+            let now: Double
             switch current[field] {
-            case nil, .null?: changes[field] = .number(amount)
-            case .number(let value)?: changes[field] = .number(value + amount)
+            case nil, .null?: now = 0
+            case .number(let value)?: now = value
             default: throw DatabaseError(.badRequest, "$inc on \(field), which is not a number")
             }
+            guard amount.isFinite, (now + amount).isFinite else {
+                throw DatabaseError(
+                    .badRequest, "$inc on \(field) would give a number beyond the JSON range (a double, ±1.797e308)")
+            }
         }
-        return changes
     }
 }
 
@@ -107,12 +142,18 @@ public struct WriteReceipt: Hashable, Sendable {
     public var replicas: Int
     /// For conditional updates: the document as written.
     public var document: [String: JSONValue]?
+    /// True when the write had been applied before (a retry of the same call, found by its
+    /// idempotency key): it was not applied again, and `stamp` is the document's version.
+    public var replayed: Bool
 
-    public init(id: String?, stamp: HLCTimestamp, replicas: Int, document: [String: JSONValue]? = nil) {
+    public init(
+        id: String?, stamp: HLCTimestamp, replicas: Int, document: [String: JSONValue]? = nil, replayed: Bool = false
+    ) {
         self.id = id
         self.stamp = stamp
         self.replicas = replicas
         self.document = document
+        self.replayed = replayed
     }
 }
 

@@ -53,7 +53,9 @@ extension DocumentStore {
         case .collection(_, let created, let dropped):
             guard see(created), dropped.map(see) ?? true else { return nil }
         case .document(_, let document):
-            for field in document.fields.values where !see(field.stamp) { return nil }
+            for field in document.fields.values {
+                guard see(field.stamp), field.counts.values.allSatisfy({ see($0.stamp) }) else { return nil }
+            }
             guard document.deleted.map(see) ?? true, document.cleared.map(see) ?? true else { return nil }
         }
         return newest
@@ -73,7 +75,7 @@ extension DocumentStore {
         case .document(_, let document):
             see(document.deleted)
             see(document.cleared)
-            for field in document.fields.values { see(field.stamp) }
+            for field in document.fields.values { see(field.newest) }
         }
         return newest
     }

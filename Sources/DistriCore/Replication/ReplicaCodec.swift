@@ -1,7 +1,10 @@
 /// The binary encoding of replication messages and log entries: compact, versioned by a leading
-/// byte, and strict on input (bounds-checked, depth-limited, no trailing bytes).
+/// byte, and strict on input (bounds-checked, depth-limited, no trailing bytes). Version 2 added
+/// increments and idempotency keys to documents; version 1 (older nodes' messages and logs) is
+/// still read.
 public enum ReplicaCodec {
-    static let version: UInt8 = 1
+    static let version: UInt8 = 2
+    static let oldestReadable: UInt8 = 1
     static let maxDepth = 64
 
     public static func encode(_ request: ReplicaRequest) -> [UInt8] {
@@ -235,7 +238,10 @@ public enum ReplicaCodec {
 
     private static func checkVersion(_ input: inout BinaryReader) throws(ReplicaDecodingError) {
         let found = try input.byte()
-        guard found == version else { throw ReplicaDecodingError("replication version \(found), expected \(version)") }
+        guard (oldestReadable...version).contains(found) else {
+            throw ReplicaDecodingError("replication version \(found), expected \(oldestReadable) to \(version)")
+        }
+        input.version = found
     }
 
     private static func checkEnd(_ input: BinaryReader) throws(ReplicaDecodingError) {
@@ -364,8 +370,21 @@ public enum ReplicaCodec {
         for (name, field) in document.fields.sorted(by: { $0.key < $1.key }) {
             out.string(name)
             write(field.stamp, to: &out)
-            out.bool(field.value != nil)
+            out.byte(
+                (field.value != nil ? 1 : 0) | (field.startsAfterStamp ? 2 : 0) | (field.counts.isEmpty ? 0 : 4))
             if let value = field.value { write(value, to: &out) }
+            guard !field.counts.isEmpty else { continue }
+            out.varint(UInt64(field.counts.count))
+            for (origin, count) in field.counts.sorted(by: { $0.key < $1.key }) {
+                out.string(origin)
+                out.fixed64(count.total.bitPattern)
+                write(count.stamp, to: &out)
+            }
+        }
+        out.varint(UInt64(document.applied.count))
+        for (key, millis) in document.applied.sorted(by: { $0.key < $1.key }) {
+            out.varint(key)
+            out.varint(millis)
         }
     }
 
@@ -379,10 +398,31 @@ public enum ReplicaCodec {
         for _ in 0..<count {
             let name = try input.string()
             let stamp = try readStamp(&input)
-            let value = try input.bool() ? try readValue(&input, depth: 0) : nil
-            fields[name] = ReplicatedDocument.Field(value: value, stamp: stamp)
+            guard input.version >= 2 else {
+                let value = try input.bool() ? try readValue(&input, depth: 0) : nil
+                fields[name] = ReplicatedDocument.Field(value: value, stamp: stamp)
+                continue
+            }
+            let flags = try input.byte()
+            guard flags & ~7 == 0 else { throw ReplicaDecodingError("unknown field flags \(flags)") }
+            let value = flags & 1 != 0 ? try readValue(&input, depth: 0) : nil
+            var counts: [String: ReplicatedDocument.Field.Count] = [:]
+            if flags & 4 != 0 {
+                for _ in 0..<(try input.count()) {
+                    let origin = try input.repeatedString()
+                    let total = Double(bitPattern: try input.fixed64())
+                    guard total.isFinite else { throw ReplicaDecodingError("an increment total that is not finite") }
+                    counts[origin] = .init(total: total, stamp: try readStamp(&input))
+                }
+            }
+            fields[name] = ReplicatedDocument.Field(
+                value: value, stamp: stamp, startsAfterStamp: flags & 2 != 0, counts: counts)
         }
-        return ReplicatedDocument(id: id, fields: fields, deleted: deleted, cleared: cleared)
+        var applied: [UInt64: UInt64] = [:]
+        if input.version >= 2 {
+            for _ in 0..<(try input.count()) { applied[try input.varint()] = try input.varint() }
+        }
+        return ReplicatedDocument(id: id, fields: fields, deleted: deleted, cleared: cleared, applied: applied)
     }
 
     static func write(_ value: JSONValue, to out: inout BinaryWriter) {

@@ -42,17 +42,23 @@ extension ReplicaEngine {
         var key: DocumentKey
         var condition: DocumentFilter
         var update: DocumentUpdate
+        /// The call's task id, or a random one when it has none: a document that holds it had this
+        /// update applied already (by this round, another coordinator that recovered its proposal,
+        /// or the call's first attempt elsewhere).
+        var idempotencyKey: UInt64
         var ballot: Ballot
         var phase: Phase
         var deadline: UInt64
         var attempts = 0
-        /// Stamps of this round's own earlier proposals: if one shows up committed (another coordinator
-        /// finished it), the update took effect and must not be applied again.
-        var proposed: Set<HLCTimestamp> = []
+        /// The document as this round's latest proposal wrote it: what the call answers if it finds
+        /// that proposal committed by another coordinator. (An earlier proposal of the round was not
+        /// chosen: had a majority accepted it, the later prepare would have recovered it instead.)
+        var proposedBody: [String: JSONValue]?
     }
 
     mutating func startConditional(
-        id: UInt64, key: DocumentKey, condition: DocumentFilter, update: DocumentUpdate, now: UInt64, deadline: UInt64
+        id: UInt64, key: DocumentKey, condition: DocumentFilter, update: DocumentUpdate, idempotencyKey: UInt64,
+        now: UInt64, deadline: UInt64
     ) -> [ReplicaAction] {
         guard store.collections[key.collection]?.exists == true else {
             return [.completed(operation: id, .failure(DatabaseError(.notFound, "no collection '\(key.collection)'")))]
@@ -65,7 +71,9 @@ extension ReplicaEngine {
             return [.completed(operation: id, .failure(error))]
         }
         rounds[id] = CASRound(
-            key: key, condition: condition, update: update, ballot: .zero, phase: .waiting(until: now),
+            key: key, condition: condition, update: update,
+            idempotencyKey: idempotencyKey != 0 ? idempotencyKey : max(1, random.next()), ballot: .zero,
+            phase: .waiting(until: now),
             deadline: deadline)
         return beginRound(id, after: .zero, now: now)
     }
@@ -235,12 +243,15 @@ extension ReplicaEngine {
         if let dropped = store.collections[round.key.collection]?.dropped { merged.forget(upTo: dropped) }
         let proposal: ReplicatedDocument
         let recovering: Bool
-        if !round.proposed.isEmpty, merged.fields.values.contains(where: { round.proposed.contains($0.stamp) }) {
-            // An earlier proposal of ours was committed by a coordinator that recovered it.
+        if merged.applied[round.idempotencyKey] != nil {
+            // An earlier proposal of ours was committed by a coordinator that recovered it, or the
+            // call's first attempt (elsewhere) applied it.
             rounds[id] = nil
             let receipt = WriteReceipt(
                 id: round.key.id, stamp: merged.version, replicas: replicaCount / 2 + 1,
-                document: store.collections[round.key.collection]?.visibleBody(merged) ?? merged.body)
+                document: round.proposedBody
+                    ?? store.collections[round.key.collection]?.visibleBody(merged) ?? merged.body,
+                replayed: round.proposedBody == nil)
             return [.completed(operation: id, .success(receipt))]
         }
         if let pending {
@@ -265,9 +276,8 @@ extension ReplicaEngine {
                         .failure(DatabaseError(.conditionFailed, "the condition does not hold for \(round.key)")))
                 ]
             }
-            let changes: [String: JSONValue]
             do {
-                changes = try round.update.changes(from: body)
+                try round.update.validate(against: body)
             } catch {
                 rounds[id] = nil
                 return [.completed(operation: id, .failure(error))]
@@ -278,8 +288,11 @@ extension ReplicaEngine {
             // another coordinator), and peers that pulled this clock meanwhile must still receive it.
             var stamp = clock.now(wallMillis: now)
             stamp.node += Self.proposalOriginSuffix
-            next.write(changes, stamp: stamp, replace: round.update.replace)
-            round.proposed.insert(stamp)
+            // Increments become values: a proposal that a later round recovers after newer values
+            // were decided must lose to them by its stamp, which a counted increment would not.
+            round.update.settingIncrements(from: body).apply(to: &next, current: body, stamp: stamp, origin: stamp.node)
+            next.noteApplied(round.idempotencyKey, millis: stamp.millis)
+            round.proposedBody = store.collections[round.key.collection]?.visibleBody(next) ?? next.body
             proposal = next
             recovering = false
         }

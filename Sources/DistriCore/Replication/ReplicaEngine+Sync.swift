@@ -163,7 +163,9 @@ extension ReplicaEngine {
                 return uncovered(created) || dropped.map(uncovered) == true
             case .document(_, let document):
                 if document.fields.isEmpty && document.deleted == nil && document.cleared == nil { return true }
-                return document.fields.values.contains { uncovered($0.stamp) }
+                return document.fields.values.contains { field in
+                    uncovered(field.stamp) || field.counts.values.contains { uncovered($0.stamp) }
+                }
                     || document.deleted.map(uncovered) == true || document.cleared.map(uncovered) == true
             }
         }

@@ -19,6 +19,10 @@ public struct ReplicaEngine: Sendable {
     var clock: HybridLogicalClock
     var log = ChangeLog()
     var random: SplitMix64
+    /// Drawn at every start: increments are counted per origin as running totals, and a process that
+    /// restarts from its log starts new totals instead of continuing ones that its log may hold
+    /// older than its peers do.
+    let startNonce: String
 
     /// Per origin node, the stamp up to which this replica holds all of its writes.
     var coverage: [String: HLCTimestamp] = [:]
@@ -109,7 +113,11 @@ public struct ReplicaEngine: Sendable {
         // not claim to hold the writes of its former self.
         self.clock = HybridLogicalClock(node: Self.incarnation(of: node, epoch: epoch))
         self.random = SplitMix64(seed: seed)
+        self.startNonce = String(random.next() & 0xFF_FFFF_FFFF, radix: 36)
     }
+
+    /// The origin this replica's increments count under: its incarnation in this process start.
+    var counterOrigin: String { clock.node + "." + startNonce }
 
     /// The name of a node's incarnation (one start without its data): the HLC node name of its stamps.
     static func incarnation(of node: String, epoch: UInt64) -> String {
@@ -175,13 +183,19 @@ public struct ReplicaEngine: Sendable {
 
     /// Applies a client's write locally and starts replicating it; completes at once for `one`, or
     /// when enough replicas hold it, or with `unavailable` at `deadline`.
+    ///
+    /// `idempotencyKey` (the call's task id; 0: none) is recorded in every document the write changes.
+    /// A write whose key a document already holds was applied before (a retry of the same call, here
+    /// or on another replica): it is not applied again, and completes with a receipt for the
+    /// document as it stands once enough replicas hold that state.
     public mutating func perform(
-        _ operation: DatabaseOperation, consistency: WriteConsistency, id: UInt64, now: UInt64, deadline: UInt64
+        _ operation: DatabaseOperation, consistency: WriteConsistency, id: UInt64, now: UInt64, deadline: UInt64,
+        idempotencyKey: UInt64 = 0
     ) -> [ReplicaAction] {
         if case .conditional(let collection, let document, let condition, let update) = operation {
             return startConditional(
                 id: id, key: DocumentKey(collection: collection, id: document), condition: condition, update: update,
-                now: now, deadline: deadline)
+                idempotencyKey: idempotencyKey, now: now, deadline: deadline)
         }
         let needed = quorum(consistency)
         let reachable = alive.count + 1
@@ -192,12 +206,17 @@ public struct ReplicaEngine: Sendable {
             return [.completed(operation: id, .failure(error))]
         }
         let applied: (receipt: WriteReceipt, changes: [(DocumentKey, DocumentChange)])
-        do {
-            applied = try apply(operation, now: now)
-        } catch {
-            return [.completed(operation: id, .failure(error))]
+        var actions: [ReplicaAction] = []
+        if let replay = replay(of: operation, idempotencyKey: idempotencyKey) {
+            applied = replay
+        } else {
+            do {
+                applied = try apply(operation, idempotencyKey: idempotencyKey, now: now)
+            } catch {
+                return [.completed(operation: id, .failure(error))]
+            }
+            actions.append(.persist(applied.changes.map { record($0.0, $0.1, source: nil, now: now) }))
         }
-        var actions: [ReplicaAction] = [.persist(applied.changes.map { record($0.0, $0.1, source: nil, now: now) })]
         let changes = applied.changes.map(\.1)
         for peer in alive {
             outbox[peer, default: []].append(contentsOf: changes)
@@ -239,7 +258,33 @@ public struct ReplicaEngine: Sendable {
         return .change(sequence: sequence, change)
     }
 
-    private mutating func apply(_ operation: DatabaseOperation, now: UInt64) throws(DatabaseError) -> (
+    /// The receipt and current states of the documents that already hold `idempotencyKey`, when every
+    /// document the operation names does: the write was applied before and is not applied again.
+    private func replay(of operation: DatabaseOperation, idempotencyKey: UInt64) -> (
+        receipt: WriteReceipt, changes: [(DocumentKey, DocumentChange)]
+    )? {
+        guard idempotencyKey != 0 else { return nil }
+        let ids: [String]
+        switch operation {
+        case .add(_, let id, _), .update(_, let id, _): ids = [id]
+        case .delete(_, let targets): ids = targets
+        case .createCollection, .dropCollection, .conditional: return nil
+        }
+        let name = operation.collection
+        guard let collection = store.collections[name], collection.exists, !ids.isEmpty else { return nil }
+        var changes: [(DocumentKey, DocumentChange)] = []
+        var newest = HLCTimestamp.zero
+        for id in ids {
+            guard let document = collection.documents[id], document.applied[idempotencyKey] != nil else { return nil }
+            changes.append((DocumentKey(collection: name, id: id), .document(collection: name, document)))
+            newest = max(newest, document.version)
+        }
+        return (WriteReceipt(id: ids.count == 1 ? ids[0] : nil, stamp: newest, replicas: 1, replayed: true), changes)
+    }
+
+    private mutating func apply(_ operation: DatabaseOperation, idempotencyKey: UInt64, now: UInt64) throws(
+        DatabaseError
+    ) -> (
         receipt: WriteReceipt, changes: [(DocumentKey, DocumentChange)]
     ) {
         let name = operation.collection
@@ -266,7 +311,10 @@ public struct ReplicaEngine: Sendable {
                 throw DatabaseError(.exists, "document \(id) already exists in '\(name)'")
             }
             let stamp = clock.now(wallMillis: now)
-            let document = store.update(id, in: name) { $0.write(body, stamp: stamp, replace: true) }
+            let document = store.update(id, in: name) {
+                $0.write(body, stamp: stamp, replace: true)
+                $0.noteApplied(idempotencyKey, millis: stamp.millis)
+            }
             return (
                 receipt(id, stamp), [(DocumentKey(collection: name, id: id), .document(collection: name, document))]
             )
@@ -275,9 +323,13 @@ public struct ReplicaEngine: Sendable {
             guard let body = store.document(id, in: name) else {
                 throw DatabaseError(.notFound, "no document \(id) in '\(name)'")
             }
-            let changes = try update.changes(from: body)
+            try update.validate(against: body)
             let stamp = clock.now(wallMillis: now)
-            let document = store.update(id, in: name) { $0.write(changes, stamp: stamp, replace: update.replace) }
+            let origin = counterOrigin
+            let document = store.update(id, in: name) {
+                update.apply(to: &$0, current: body, stamp: stamp, origin: origin)
+                $0.noteApplied(idempotencyKey, millis: stamp.millis)
+            }
             return (
                 receipt(id, stamp), [(DocumentKey(collection: name, id: id), .document(collection: name, document))]
             )
@@ -287,7 +339,10 @@ public struct ReplicaEngine: Sendable {
             if live.isEmpty && ids.count == 1 { throw DatabaseError(.notFound, "no document \(ids[0]) in '\(name)'") }
             let stamp = clock.now(wallMillis: now)
             let changes = live.map { id -> (DocumentKey, DocumentChange) in
-                let document = store.update(id, in: name) { $0.delete(stamp: stamp) }
+                let document = store.update(id, in: name) {
+                    $0.delete(stamp: stamp)
+                    $0.noteApplied(idempotencyKey, millis: stamp.millis)
+                }
                 return (DocumentKey(collection: name, id: id), .document(collection: name, document))
             }
             return (WriteReceipt(id: live.count == 1 ? live[0] : nil, stamp: stamp, replicas: 1), changes)

@@ -174,6 +174,7 @@ import Testing
             out.varint(1)
         }
         out.byte(0)
+        out.varint(0)  // no idempotency keys
         out.bool(false)  // no push chain
         out.bool(false)  // no sender
         return out.bytes

@@ -10,6 +10,8 @@
 struct ReplicationOracle {
     enum Effect: CustomStringConvertible {
         case fields(collection: String, id: String, [String: JSONValue], replace: Bool)
+        /// An increment of `field` counted under `origin` on the base `base` (the field as it stood).
+        case increment(collection: String, id: String, field: String, origin: String, base: ReplicatedDocument.Field)
         case delete(collection: String, id: String)
         case create(String)
         case drop(String)
@@ -18,6 +20,7 @@ struct ReplicationOracle {
             switch self {
             case .fields(let collection, let id, let fields, let replace):
                 "\(replace ? "replace" : "set") \(collection)/\(id) \(fields)"
+            case .increment(let collection, let id, let field, let origin, _): "inc \(collection)/\(id).\(field) as \(origin)"
             case .delete(let collection, let id): "delete \(collection)/\(id)"
             case .create(let name): "create \(name)"
             case .drop(let name): "drop \(name)"
@@ -108,14 +111,24 @@ struct ReplicationOracle {
         case .update(let collection, let document, let update):
             let stored = store.collections[collection]?.documents[document]
             var fields: [String: JSONValue] = [:]
-            for name in Set(update.set.keys).union(update.increment.keys) {
+            let counted = update.replace ? [] : Array(update.increment.keys)
+            for name in counted {
+                guard let field = stored?.fields[name],
+                    let origin = field.counts.first(where: { $0.value.stamp == stamp })?.key
+                else {
+                    fail("op \(id): the increment of \(collection)/\(document).\(name) is not in the store at \(stamp)")
+                    return
+                }
+                effects.append(.increment(collection: collection, id: document, field: name, origin: origin, base: field))
+            }
+            for name in Set(update.set.keys).union(update.replace ? Array(update.increment.keys) : []) {
                 guard let field = stored?.fields[name], field.stamp == stamp, let value = field.value else {
                     fail("op \(id): the update of \(collection)/\(document).\(name) is not in the store at \(stamp)")
                     return
                 }
                 fields[name] = value
             }
-            effects = [.fields(collection: collection, id: document, fields, replace: update.replace)]
+            effects.append(.fields(collection: collection, id: document, fields, replace: update.replace))
         case .delete(let collection, let ids):
             for document in ids where store.collections[collection]?.documents[document]?.deleted == stamp {
                 effects.append(.delete(collection: collection, id: document))
@@ -234,6 +247,25 @@ struct ReplicationOracle {
                     return
                         "\(effect) at \(write.stamp): the replace is lost, cleared at "
                         + String(describing: document.cleared)
+                }
+            case .increment(let collection, let id, let name, let origin, let base):
+                if let dropped = store.collections[collection]?.dropped, base.baseIsBefore(dropped, orAt: true) {
+                    continue
+                }
+                let document = store.collections[collection]?.documents[id]
+                let reset =
+                    (document?.deleted.map { base.baseIsBefore($0, orAt: true) } ?? false)
+                    || (document?.cleared.map { base.baseIsBefore($0, orAt: false) } ?? false)
+                    || (deletes[DocumentKey(collection: collection, id: id)].map { base.baseIsBefore($0, orAt: true) }
+                        ?? false)
+                guard let field = document?.fields[name] else {
+                    if reset { continue }
+                    return "\(effect) at \(write.stamp): field \(name) is missing"
+                }
+                // A later base (a set, replace or delete this origin had not seen) resets increments.
+                if base.baseIsOlder(than: field) || reset { continue }
+                if (field.counts[origin]?.stamp ?? .zero) < write.stamp {
+                    return "\(effect) at \(write.stamp): the increment is lost from \(field)"
                 }
             case .delete(let collection, let id):
                 guard let document = store.collections[collection]?.documents[id] else { continue }
