@@ -97,10 +97,12 @@ struct ReplicaTestNetwork {
     /// A client's write on `node`, flushed at once.
     mutating func perform(
         _ operation: DatabaseOperation, _ consistency: WriteConsistency = .one, id: UInt64, at node: String,
-        timeout: UInt64 = 1_000
+        timeout: UInt64 = 1_000, idempotencyKey: UInt64 = 0
     ) {
         run(
-            engines[node]!.perform(operation, consistency: consistency, id: id, now: now, deadline: now + timeout),
+            engines[node]!.perform(
+                operation, consistency: consistency, id: id, now: now, deadline: now + timeout,
+                idempotencyKey: idempotencyKey),
             at: node)
         run(engines[node]!.flush(now: now), at: node)
     }
