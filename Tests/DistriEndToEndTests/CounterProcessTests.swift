@@ -130,7 +130,9 @@ private func makeCounter(_ addresses: [NodeAddress]) async throws {
         }
     }
 
-    @Test("a write whose node died after running it, retried on another node with the same task id, answers and counts once")
+    @Test(
+        "a write whose node died after running it, retried on another node with the same task id, answers and counts once"
+    )
     func retryAfterExecutorDeath() async throws {
         try await withNodeProcesses(3) { nodes in
             let addresses = nodes.map(\.address)
@@ -143,7 +145,9 @@ private func makeCounter(_ addresses: [NodeAddress]) async throws {
             let task: UInt64 = 0x5EED_0001
             let params = ["counters", "c", "mode=merge", "consistency=majority"]
             let body = ByteBuffer(string: #"{"$inc":{"n":1}}"#)
-            let first = try await client.call(body, service: "UpdateDocument", params: params, node: addresses[0], taskID: task).get()
+            let first = try await client.call(
+                body, service: "UpdateDocument", params: params, node: addresses[0], taskID: task
+            ).get()
             nodes[0].kill9()
             let retry = try await client.call(
                 body, service: "UpdateDocument", params: params, node: addresses[1], routing: .electRetry, taskID: task

@@ -282,11 +282,11 @@ public struct ReplicaEngine: Sendable {
         return (WriteReceipt(id: ids.count == 1 ? ids[0] : nil, stamp: newest, replicas: 1, replayed: true), changes)
     }
 
-    private mutating func apply(_ operation: DatabaseOperation, idempotencyKey: UInt64, now: UInt64) throws(
-        DatabaseError
-    ) -> (
-        receipt: WriteReceipt, changes: [(DocumentKey, DocumentChange)]
-    ) {
+    private mutating func apply(_ operation: DatabaseOperation, idempotencyKey: UInt64, now: UInt64)
+        throws(DatabaseError) -> (
+            receipt: WriteReceipt, changes: [(DocumentKey, DocumentChange)]
+        )
+    {
         let name = operation.collection
         let exists = store.collections[name]?.exists == true
         switch operation {

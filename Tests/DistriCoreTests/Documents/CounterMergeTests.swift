@@ -44,9 +44,11 @@ import Testing
             let start: ReplicatedDocument
             let base = Double(random.next() % 3 == 0 ? 0 : random.next() % 1000)
             if random.next() % 3 == 0 {
-                start = ReplicatedDocument(id: "d", body: ["other": "x"], stamp: .init(millis: 1, counter: 0, node: "s"))
+                start = ReplicatedDocument(
+                    id: "d", body: ["other": "x"], stamp: .init(millis: 1, counter: 0, node: "s"))
             } else {
-                start = ReplicatedDocument(id: "d", body: ["n": .number(base)], stamp: .init(millis: 1, counter: 0, node: "s"))
+                start = ReplicatedDocument(
+                    id: "d", body: ["n": .number(base)], stamp: .init(millis: 1, counter: 0, node: "s"))
             }
             var replicas = (0..<origins).map { index in
                 Replica(document: start, clock: HybridLogicalClock(node: "n\(index)"), origin: "n\(index).start")

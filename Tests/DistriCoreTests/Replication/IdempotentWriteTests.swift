@@ -90,7 +90,8 @@ import Testing
     @Test("$inc of 1e308 on 1e308 is refused and leaves the value as it was")
     func infiniteIncrementRefused() throws {
         var net = Self.cluster()
-        net.perform(.update(collection: "c", id: "counter", DocumentUpdate(set: ["n": .number(1e308)])), id: 10, at: "n1")
+        net.perform(
+            .update(collection: "c", id: "counter", DocumentUpdate(set: ["n": .number(1e308)])), id: 10, at: "n1")
         net.perform(
             .update(collection: "c", id: "counter", DocumentUpdate(increment: ["n": 1e308])), id: 11, at: "n1")
         let result = try #require(net.completed[11])

@@ -20,7 +20,8 @@ struct ReplicationOracle {
             switch self {
             case .fields(let collection, let id, let fields, let replace):
                 "\(replace ? "replace" : "set") \(collection)/\(id) \(fields)"
-            case .increment(let collection, let id, let field, let origin, _): "inc \(collection)/\(id).\(field) as \(origin)"
+            case .increment(let collection, let id, let field, let origin, _):
+                "inc \(collection)/\(id).\(field) as \(origin)"
             case .delete(let collection, let id): "delete \(collection)/\(id)"
             case .create(let name): "create \(name)"
             case .drop(let name): "drop \(name)"
@@ -119,7 +120,8 @@ struct ReplicationOracle {
                     fail("op \(id): the increment of \(collection)/\(document).\(name) is not in the store at \(stamp)")
                     return
                 }
-                effects.append(.increment(collection: collection, id: document, field: name, origin: origin, base: field))
+                effects.append(
+                    .increment(collection: collection, id: document, field: name, origin: origin, base: field))
             }
             for name in Set(update.set.keys).union(update.replace ? Array(update.increment.keys) : []) {
                 guard let field = stored?.fields[name], field.stamp == stamp, let value = field.value else {
