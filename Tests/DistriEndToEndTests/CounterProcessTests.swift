@@ -70,22 +70,25 @@ private func convergedCounter(on addresses: [NodeAddress]) async -> Double? {
     return agreed
 }
 
-private func makeCounter(_ addresses: [NodeAddress]) async throws {
-    let db = DocumentDatabase(client: Client(nodes: addresses, configuration: .tls), consistency: .all)
-    try await db.createCollection("counters")
-    try await db.add(["_id": "c", "n": 0], to: "counters")
+/// Three node processes that see each other, holding `counters/c` with n = 0.
+private func withCounterCloud(_ body: ([NodeProcess], [NodeAddress]) async throws -> Void) async throws {
+    try await withNodeProcesses(3) { nodes in
+        let addresses = nodes.map(\.address)
+        #expect(
+            await poll(timeout: .seconds(10)) {
+                await membershipAgrees(observers: addresses, alive: Set(nodes.map(\.id)))
+            })
+        let db = DocumentDatabase(client: Client(nodes: addresses, configuration: .tls), consistency: .all)
+        try await db.createCollection("counters")
+        try await db.add(["_id": "c", "n": 0], to: "counters")
+        try await body(nodes, addresses)
+    }
 }
 
 @Suite(.serialized) struct CounterProcessTests {
     @Test("8 clients x 500 acknowledged $inc of one field, 3 node processes: exactly 4,000 at one, then at majority")
     func exactIncrements() async throws {
-        try await withNodeProcesses(3) { nodes in
-            let addresses = nodes.map(\.address)
-            #expect(
-                await poll(timeout: .seconds(10)) {
-                    await membershipAgrees(observers: addresses, alive: Set(nodes.map(\.id)))
-                })
-            try await makeCounter(addresses)
+        try await withCounterCloud { _, addresses in
             var expected = 0.0
             for consistency in [WriteConsistency.one, .majority] {
                 let outcome = await increment(addresses, clients: 8, each: 500, consistency: consistency)
@@ -102,13 +105,7 @@ private func makeCounter(_ addresses: [NodeAddress]) async throws {
         "the same at majority with a node killed -9 and restarted every few seconds: each acknowledged increment counted once, each failed one at most once"
     )
     func incrementsThroughKills() async throws {
-        try await withNodeProcesses(3) { nodes in
-            let addresses = nodes.map(\.address)
-            #expect(
-                await poll(timeout: .seconds(10)) {
-                    await membershipAgrees(observers: addresses, alive: Set(nodes.map(\.id)))
-                })
-            try await makeCounter(addresses)
+        try await withCounterCloud { nodes, addresses in
             let progress = Counter()
             async let run = increment(addresses, clients: 8, each: 500, consistency: .majority, progress: progress)
             // Three kills of a different node each, spread over the run (bounded by count and time).
@@ -134,13 +131,7 @@ private func makeCounter(_ addresses: [NodeAddress]) async throws {
         "a write whose node died after running it, retried on another node with the same task id, answers and counts once"
     )
     func retryAfterExecutorDeath() async throws {
-        try await withNodeProcesses(3) { nodes in
-            let addresses = nodes.map(\.address)
-            #expect(
-                await poll(timeout: .seconds(10)) {
-                    await membershipAgrees(observers: addresses, alive: Set(nodes.map(\.id)))
-                })
-            try await makeCounter(addresses)
+        try await withCounterCloud { nodes, addresses in
             let client = Client(nodes: addresses, configuration: .tls)
             let task: UInt64 = 0x5EED_0001
             let params = ["counters", "c", "mode=merge", "consistency=majority"]
