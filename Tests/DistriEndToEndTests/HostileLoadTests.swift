@@ -130,6 +130,10 @@ private func echoLatencies(_ client: Client, calls: Int) async throws -> [Durati
         let bomb = try PNGCodec.encode(
             RGBAImage(width: 8192, height: 8192, pixels: [UInt8](repeating: 0, count: 8192 * 8192 * 4)),
             settings: PNGEncodeSettings(level: 9, filter: .none, strategy: .default))
+        // Covers at the node's limit (4096 x 4096, 64 MiB of RGBA decoded), a few tens of KB of PNG.
+        let largest = try PNGCodec.encode(
+            RGBAImage(width: 4096, height: 4096, pixels: [UInt8](repeating: 0, count: 4096 * 4096 * 4)),
+            settings: PNGEncodeSettings(level: 9, filter: .none, strategy: .default))
         let image = try PNGCodec.encode(CoverGenerator.cover(width: 64, height: 48, seed: 9), settings: .default)
         let node = try NodeProcess(id: "hostile", seeds: [])
         defer { node.stop() }
@@ -141,7 +145,7 @@ private func echoLatencies(_ client: Client, calls: Int) async throws -> [Durati
         let attacker = Client(nodes: [node.address], configuration: configuration)
         do {
             try await Self.attack(
-                node, good: good, attacker: attacker, image: image, bomb: bomb)
+                node, good: good, attacker: attacker, image: image, bomb: bomb, largest: largest)
         } catch {
             await good.shutdown()
             await attacker.shutdown()
@@ -154,7 +158,7 @@ private func echoLatencies(_ client: Client, calls: Int) async throws -> [Durati
     }
 
     private static func attack(
-        _ node: NodeProcess, good: Client, attacker: Client, image: [UInt8], bomb: [UInt8]
+        _ node: NodeProcess, good: Client, attacker: Client, image: [UInt8], bomb: [UInt8], largest: [UInt8]
     ) async throws {
         let address = node.address
 
@@ -163,6 +167,7 @@ private func echoLatencies(_ client: Client, calls: Int) async throws -> [Durati
         var before: [Duration] = []
         for _ in 0..<5 { before.append(p99(try await echoLatencies(good, calls: 100))) }
         let baseline = try #require(residentMemory(of: node.pid))
+        let statsBefore = await stats(of: [address])[address]
 
         let clock = ContinuousClock()
         let attackStart = clock.now
@@ -223,6 +228,28 @@ private func echoLatencies(_ client: Client, calls: Int) async throws -> [Durati
                 }
                 #expect(codes.allSatisfy { $0.0 == .tooLarge }, "\(codes)")
                 print("hostile: 8 bomb covers: \(codes.first?.1 ?? "")")
+            }
+            // 8 covers at the per-image limit at once: the node's pixel budget (24 Mpixel) lets one
+            // run at a time; the others are answered busy before anything is decoded.
+            group.addTask {
+                let outcomes = await withTaskGroup(of: ErrorCode?.self) { group in
+                    for _ in 0..<8 {
+                        group.addTask {
+                            do {
+                                _ = try await ImageEncryptionClient(client: attacker).encrypt(image, cover: largest)
+                                return nil
+                            } catch let error as ClientError {
+                                return error.remoteCode ?? .internal
+                            } catch {
+                                return .internal
+                            }
+                        }
+                    }
+                    return await group.reduce(into: []) { $0.append($1) }
+                }
+                let done = outcomes.filter { $0 == nil }.count
+                #expect(done >= 1 && outcomes.allSatisfy { $0 == nil || $0 == .busy }, "\(outcomes)")
+                print("hostile: 8 covers of 4096x4096 at once: \(done) encrypted, \(8 - done) busy")
             }
             // 200 TLS handshakes that drip a ClientHello at 1 byte a second.
             group.addTask {
@@ -285,8 +312,10 @@ private func echoLatencies(_ client: Client, calls: Int) async throws -> [Durati
             hostile: good client p99 before \(ms(beforeP99)) (median of 5 batches of 100), during \(ms(duringP99)) \
             (median of \(during.count) batches), ratio \(String(format: "%.2f", ratio)); over all \(all.count) calls \
             during: p99 \(ms(p99(all))), worst batch \(ms(during.max() ?? .zero)); attack lasted \(attackTime)
-            hostile: node stats: slow connections dropped \(nodeStats?.slowConnectionsDropped ?? 0), TLS handshakes \
-            failed \(nodeStats?.tlsHandshakesFailed ?? 0)
+            hostile: node stats during the attack: slow connections dropped \
+            \((nodeStats?.slowConnectionsDropped ?? 0) - (statsBefore?.slowConnectionsDropped ?? 0)), idle closed \
+            \((nodeStats?.idleConnectionsClosed ?? 0) - (statsBefore?.idleConnectionsClosed ?? 0)), TLS handshakes \
+            failed \((nodeStats?.tlsHandshakesFailed ?? 0) - (statsBefore?.tlsHandshakesFailed ?? 0))
             """)
         #expect(memory.peak < Self.ceiling, "peak resident memory \(memory.peak >> 20) MiB")
         // The assertion on latency: the median over batches of each batch's p99, so that one slow
