@@ -143,8 +143,9 @@ let package = Package(
             name: "DistriEndToEndTests",
             dependencies: [
                 "DistriTestSupport",
-                "Distri", "DistriIdentity", "DistriPeer", "distri-node", "distri-peer",
+                "Distri", "DistriIdentity", "DistriImaging", "DistriPeer", "distri-node", "distri-peer",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .testTarget(

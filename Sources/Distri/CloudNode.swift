@@ -22,6 +22,8 @@ public final class CloudNode: Service, Sendable {
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
     private let connections: ConnectionTracker
+    /// Bytes of incomplete messages and queued replies, on all connections together.
+    private let bufferBudget: ResourceBudget
     private let started = NIODeadline.now()
 
     private struct State {
@@ -43,6 +45,7 @@ public final class CloudNode: Service, Sendable {
         if let name = configuration.tls?.identity?.name { configuration.nodeID = name }
         self.configuration = configuration
         self.connections = ConnectionTracker(maxPerSource: configuration.connections.maxPerSource)
+        self.bufferBudget = ResourceBudget(capacity: configuration.resources.bufferedBytes)
         self.group = group
         var logger = logger
         logger[metadataKey: "node.id"] = "\(configuration.nodeID)"
@@ -57,11 +60,19 @@ public final class CloudNode: Service, Sendable {
             capacity: configuration.capacity,
             logger: logger)
         BuiltinServices.register(on: self)
-        EncryptService.register(on: services)
+        EncryptService.register(
+            on: services, limits: EncryptService.Limits(resources: configuration.resources),
+            pixels: ResourceBudget(capacity: configuration.resources.imagePixelsInFlight))
     }
 
     /// The node's stable id.
     public var id: String { configuration.nodeID }
+
+    /// Bytes of incomplete messages and queued replies held now, on all connections together.
+    var bufferedBytes: Int { bufferBudget.reserved }
+
+    /// Connections refused so far because ``ResourceLimits/bufferedBytes`` was reached.
+    var bufferFullRefusals: Int { bufferBudget.refusals }
 
     /// The address the node listens on, once started.
     public var address: NodeAddress? { state.withLockedValue { $0.boundAddress } }
@@ -119,9 +130,11 @@ public final class CloudNode: Service, Sendable {
         state.withLockedValue { $0.database = database }
         let limits = configuration.limits
         let dispatcher = self.dispatcher
-        let watch = FramingHandler.Watch(limits: configuration.connections) { [weak self] reason in
+        let watch = FramingHandler.Watch(limits: configuration.connections, budget: bufferBudget) {
+            [weak self] reason in
             self?.count(reason)
         }
+        let resources = configuration.resources
         let logger = self.logger
         let tls = configuration.tls
         if let tls, tls.identity?.role != .node {
@@ -135,10 +148,16 @@ public final class CloudNode: Service, Sendable {
             .childChannelInitializer { [weak self] channel in
                 guard let self, self.track(channel) else { return channel.close() }
                 return channel.eventLoop.makeCompletedFuture {
-                    if let tls { try channel.pipeline.syncOperations.addHandler(try tls.makeServerHandler()) }
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandlers(
+                            try tls.makeServerHandler(),
+                            HandshakeDeadlineHandler(timeout: resources.handshakeTimeout) {
+                                watch.onDrop(.slowHandshake)
+                            })
+                    }
                     try channel.pipeline.syncOperations.addHandlers(
                         FramingHandler(limits: limits, watch: watch),
-                        ServerHandler(dispatcher: dispatcher, logger: logger, tls: tls != nil))
+                        ServerHandler(dispatcher: dispatcher, logger: logger, tls: tls != nil, resources: resources))
                 }
             }
         let channel = try await bootstrap.bind(
@@ -303,12 +322,20 @@ public final class CloudNode: Service, Sendable {
         dispatcher.runtime.withLockedValue { runtime in
             switch drop {
             case .tooManyFromSource: runtime.counters.rejectedConnections += 1
-            case .slowRequest: runtime.counters.slowConnectionsDropped += 1
+            // A stalled handshake is a slow client too: counted with the slow requests.
+            case .slowRequest, .slowHandshake: runtime.counters.slowConnectionsDropped += 1
             case .idle: runtime.counters.idleConnectionsClosed += 1
             }
         }
+        let reason =
+            switch drop {
+            case .tooManyFromSource: ""
+            case .slowRequest: "slow request"
+            case .idle: "idle"
+            case .slowHandshake: "TLS handshake not completed within \(configuration.resources.handshakeTimeout)"
+            }
         if drop != .tooManyFromSource {
-            logger.notice("connection closed", metadata: ["reason": "\(drop == .idle ? "idle" : "slow request")"])
+            logger.notice("connection closed", metadata: ["reason": "\(reason)"])
         }
     }
 }

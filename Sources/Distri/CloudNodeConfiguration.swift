@@ -29,6 +29,9 @@ public struct CloudNodeConfiguration: Sendable {
     public var dataDirectory: String?
     /// Per-source connection limits and timeouts for slow and idle connections.
     public var connections: ConnectionLimits
+    /// The node-wide ceilings: buffered bytes across all connections, parameter sizes, image pixels
+    /// (one image, and all Encrypt calls at once), the TLS handshake deadline. See ``ResourceLimits``.
+    public var resources: ResourceLimits
     /// The cloud's deposit key: the raw 32-byte X25519 private key that image keys deposited for view
     /// grants are sealed to (`CloudKey`, `GrantView`, `ConsumeView`). Every node of a cloud must hold
     /// the same one; nil makes a fresh key at start, which only suits a one-node cloud. Keep it secret.
@@ -52,11 +55,13 @@ public struct CloudNodeConfiguration: Sendable {
         database: DatabaseLimits = .init(),
         dataDirectory: String? = nil,
         connections: ConnectionLimits = .init(),
+        resources: ResourceLimits = .init(),
         depositKey: [UInt8]? = nil,
         tls: ClusterTLS? = nil
     ) {
         self.tls = tls
         self.connections = connections
+        self.resources = resources
         self.depositKey = depositKey
         self.cluster = cluster
         self.database = database

@@ -30,4 +30,6 @@ enum ConnectionDrop: Sendable {
     case tooManyFromSource
     case slowRequest
     case idle
+    /// The TLS handshake did not complete within ``ResourceLimits/handshakeTimeout``.
+    case slowHandshake
 }

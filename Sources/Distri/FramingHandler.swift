@@ -7,6 +7,13 @@ import NIOCore
 ///
 /// A protocol error is passed on with `fireErrorCaught` as a ``WireError``; the stream is not read
 /// any further after it.
+///
+/// On a node, the bytes a connection holds (the unread part of the stream, messages begun but not
+/// complete, replies queued while the reader is slow) are reserved from the node-wide
+/// ``ResourceBudget`` as they grow and given back as they shrink or the connection closes. A
+/// connection whose growth the budget cannot cover drops what it holds and fails with
+/// ``DistriWire/WireError/nodeBufferFull(limit:)`` (`busy`): the bytes of one read may be held
+/// before they are counted, never more.
 final class FramingHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = WireMessage
@@ -16,6 +23,8 @@ final class FramingHandler: ChannelDuplexHandler {
     /// On a node's side of a connection: closes slow and idle connections and reports each drop.
     struct Watch: Sendable {
         var limits: ConnectionLimits
+        /// The node-wide budget for buffered bytes; nil: only the per-connection limits apply.
+        var budget: ResourceBudget? = nil
         var onDrop: @Sendable (ConnectionDrop) -> Void
     }
 
@@ -29,6 +38,8 @@ final class FramingHandler: ChannelDuplexHandler {
     private var lastActivity = NIODeadline.now()
     /// When a message began to be incomplete, and how many bytes had been received then.
     private var pendingSince: (time: NIODeadline, received: Int)?
+    /// Bytes reserved from the watch's budget for what this connection holds.
+    private var reserved = 0
 
     init(limits: WireLimits, watch: Watch? = nil) {
         decoder = MessageDecoder(limits: limits)
@@ -49,10 +60,38 @@ final class FramingHandler: ChannelDuplexHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         timer?.cancel()
         timer = nil
+        cumulation = nil
+        watch?.budget?.release(reserved)
+        reserved = 0
+    }
+
+    /// Brings the reservation in line with the bytes held now; on a budget that cannot cover the
+    /// growth, drops everything held and fails the connection with `nodeBufferFull`.
+    private func settleBudget(context: ChannelHandlerContext) {
+        guard let budget = watch?.budget else { return }
+        let holding = failed ? 0 : (cumulation?.readableBytes ?? 0) + decoder.partialByteCount + encoder.pendingBytes
+        if holding < reserved {
+            budget.release(reserved - holding)
+            reserved = holding
+        } else if holding > reserved {
+            if budget.reserve(holding - reserved) {
+                reserved = holding
+            } else {
+                failed = true
+                cumulation = nil
+                decoder = MessageDecoder(limits: decoder.limits)
+                encoder = MessageEncoder(limits: encoder.limits)
+                budget.release(reserved)
+                reserved = 0
+                context.fireErrorCaught(WireError.nodeBufferFull(limit: budget.capacity))
+            }
+        }
     }
 
     /// Drops the connection when a message has been arriving too slowly, or nothing moved for the idle timeout.
     private func check(context: ChannelHandlerContext, watch: Watch) {
+        // Failed already and closing (a TLS close may wait for the peer): not dropped a second time.
+        guard !failed else { return }
         let now = NIODeadline.now()
         if let pending = pendingSince, now - pending.time >= watch.limits.slowRequestTimeout {
             let seconds = Double((now - pending.time).nanoseconds) / 1e9
@@ -90,7 +129,7 @@ final class FramingHandler: ChannelDuplexHandler {
         }
         do {
             var completed = false
-            while let message = try decoder.next(from: &buffer) {
+            while !failed, let message = try decoder.next(from: &buffer) {
                 completed = true
                 context.fireChannelRead(wrapInboundOut(message))
             }
@@ -107,10 +146,13 @@ final class FramingHandler: ChannelDuplexHandler {
             context.fireErrorCaught(error)
             return
         }
+        // A reply written while reading may have found the node's budget full.
+        if failed { return }
         if buffer.readableBytes > 0 {
             if buffer.readerIndex > 1 << 20 { buffer.discardReadBytes() }
             cumulation = buffer
         }
+        settleBudget(context: context)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -150,5 +192,6 @@ final class FramingHandler: ChannelDuplexHandler {
             wrote = true
         }
         if wrote { context.flush() }
+        settleBudget(context: context)
     }
 }

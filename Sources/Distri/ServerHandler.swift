@@ -20,9 +20,13 @@ final class ServerHandler: ChannelInboundHandler, CoalescingFlushes {
     /// True once the TLS handshake completed: a TLS error after it is not a failed handshake.
     private var handshakeCompleted = false
 
-    init(dispatcher: RequestDispatcher, logger: Logger, tls: Bool = false) {
+    /// The node's limits; here, the sizes of a request's parameters.
+    private let resources: ResourceLimits
+
+    init(dispatcher: RequestDispatcher, logger: Logger, tls: Bool = false, resources: ResourceLimits = .init()) {
         self.dispatcher = dispatcher
         self.logger = logger
+        self.resources = resources
         self.caller = tls ? .anonymous : .unchecked
     }
 
@@ -56,13 +60,21 @@ final class ServerHandler: ChannelInboundHandler, CoalescingFlushes {
         }
         let responder = Responder(
             handler: self, eventLoop: context.eventLoop, requestID: message.requestID)
+        let request: WireRequest
         do {
-            let request = try WireRequest.decode(message.payload)
-            dispatcher.dispatch(request, responder: responder, caller: caller)
+            request = try WireRequest.decode(message.payload)
         } catch {
             dispatcher.recordMalformed()
             responder.reply(.failure(WireErrorReply(code: .malformed, message: error.description)))
+            return
         }
+        do throws(ServiceError) {
+            try resources.checkParams(request.params, service: request.service)
+        } catch {
+            responder.reply(.failure(WireErrorReply(code: error.code, message: error.message)))
+            return
+        }
+        dispatcher.dispatch(request, responder: responder, caller: caller)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -72,10 +84,16 @@ final class ServerHandler: ChannelInboundHandler, CoalescingFlushes {
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         if let wire = error as? WireError {
-            dispatcher.recordMalformed()
-            logger.info(
-                "closing connection after protocol error",
-                metadata: ["remote": "\(context.remoteAddress?.description ?? "?")", "error": "\(wire)"])
+            if case .nodeBufferFull = wire {
+                logger.notice(
+                    "closing connection: the node's buffer for incomplete messages and queued replies is full",
+                    metadata: ["remote": "\(context.remoteAddress?.description ?? "?")"])
+            } else {
+                dispatcher.recordMalformed()
+                logger.info(
+                    "closing connection after protocol error",
+                    metadata: ["remote": "\(context.remoteAddress?.description ?? "?")", "error": "\(wire)"])
+            }
             let reply = WireErrorReply(code: wire.code, message: wire.description)
             let message = WireMessage(
                 kind: .error, requestID: wire.requestID ?? 0,

@@ -6,6 +6,16 @@ import CPNG
 /// and misplaced chunks at memory speed; only a deliberately forged zlib stream under valid CRCs gets
 /// past it, which a full decode (``PNGCodec/validate(_:limits:)``) would refuse.
 public enum PNGStructure {
+    /// The width and height the IHDR chunk declares, read from its fixed place at the start of the
+    /// file without checking anything else (nil when the file does not start with a signature and an
+    /// IHDR): what a caller needs to budget for the pixels before anything is decoded.
+    public static func declaredSize(_ data: [UInt8]) -> (width: Int, height: Int)? {
+        guard data.count >= 24, Array(data[0..<8]) == PNGCodec.signature, Array(data[12..<16]) == Array("IHDR".utf8)
+        else { return nil }
+        func u32(_ at: Int) -> Int { (0..<4).reduce(0) { $0 << 8 | Int(data[at + $1]) } }
+        return (u32(16), u32(20))
+    }
+
     /// Checks `data`; returns the image's width and height.
     @discardableResult
     public static func check(_ data: [UInt8], limits: PNGLimits = .default) throws -> (width: Int, height: Int) {

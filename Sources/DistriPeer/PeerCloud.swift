@@ -67,7 +67,8 @@ public struct PeerCloud: Sendable {
 
 extension PeerCloud {
     /// The catalog's entries, each checked here against its owner's `users` record: ``CatalogListing``
-    /// says whether the owner signed it. (Plain DB writes to `catalog` are not refused by the cloud.)
+    /// says whether the owner signed it. (The cloud refuses plain DB writes to `catalog`; this check
+    /// keeps a node that was tampered with from making a client trust a forged entry.)
     public func catalog() async throws -> [CatalogListing] {
         var keys: [String: SigningPublicKey] = [:]
         for document in try await documents(in: PeerRecord.collection) {

@@ -17,6 +17,9 @@ public struct MessageDecoder: Sendable {
     /// Messages begun but not yet complete.
     public var partialMessageCount: Int { partial.count }
 
+    /// Payload bytes held for messages begun but not yet complete.
+    public var partialByteCount: Int { partialBytes }
+
     /// Consumes frames from `buffer` until one completes a message, which it returns. Returns nil
     /// when `buffer` holds no complete frame; the unread bytes stay in `buffer`.
     public mutating func next(from buffer: inout ByteBuffer) throws(WireError) -> WireMessage? {

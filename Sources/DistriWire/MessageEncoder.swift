@@ -7,6 +7,8 @@ import NIOCore
 public struct MessageEncoder: Sendable {
     public let limits: WireLimits
     private var queue: Deque<WireMessage> = []
+    /// Payload bytes queued and not yet cut into frames.
+    public private(set) var pendingBytes = 0
 
     public init(limits: WireLimits = .standard) {
         self.limits = limits
@@ -21,6 +23,7 @@ public struct MessageEncoder: Sendable {
     /// Queues a message for sending.
     public mutating func enqueue(_ message: WireMessage) {
         queue.append(message)
+        pendingBytes += message.payload.readableBytes
     }
 
     /// The next frame to write, header and payload in one buffer for small frames.
@@ -29,6 +32,7 @@ public struct MessageEncoder: Sendable {
         let length = min(message.payload.readableBytes, limits.chunkSize)
         // Cannot fail: length is at most the readable bytes.
         let chunk = message.payload.readSlice(length: length) ?? ByteBuffer()
+        pendingBytes -= length
         let isLast = message.payload.readableBytes == 0
         if !isLast { queue.append(message) }
         return Self.frame(

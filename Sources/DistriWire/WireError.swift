@@ -9,6 +9,9 @@ public enum WireError: Error, Hashable, Sendable, CustomStringConvertible {
     case messageTooLarge(size: Int, limit: Int, requestID: UInt64)
     case tooManyPartialMessages(limit: Int)
     case partialBytesExceeded(limit: Int)
+    /// The node's buffer for incomplete messages and queued replies, shared by all its connections,
+    /// is full: the connection asking for more is refused (`busy`) and closed.
+    case nodeBufferFull(limit: Int)
     case kindChangedMidMessage(requestID: UInt64)
     case truncatedFrame(bufferedBytes: Int)
     case malformedMessage(String)
@@ -27,6 +30,7 @@ public enum WireError: Error, Hashable, Sendable, CustomStringConvertible {
     public var code: ErrorCode {
         switch self {
         case .frameTooLarge, .messageTooLarge, .partialBytesExceeded, .tooManyPartialMessages: .tooLarge
+        case .nodeBufferFull: .busy
         default: .malformed
         }
     }
@@ -44,6 +48,8 @@ public enum WireError: Error, Hashable, Sendable, CustomStringConvertible {
             "message of \(size) bytes exceeds the limit of \(limit)"
         case .tooManyPartialMessages(let limit): "more than \(limit) partially received messages"
         case .partialBytesExceeded(let limit): "partially received messages exceed \(limit) bytes"
+        case .nodeBufferFull(let limit):
+            "the node is busy: its buffer for incomplete messages and queued replies (\(limit) bytes across all connections) is full; this connection is closed, retry later"
         case .kindChangedMidMessage: "frame kind changed in the middle of a message"
         case .truncatedFrame(let n): "connection closed in the middle of a frame (\(n) bytes pending)"
         case .malformedMessage(let why): "malformed message: \(why)"

@@ -48,7 +48,7 @@ import Testing
             #expect(report.output.components(separatedBy: "Received response from").count - 1 == 3)
             #expect(report.output.components(separatedBy: "Server Stats:").count - 1 == 3, "every node answered")
             #expect(!report.output.contains("No response from"))
-            #expect(report.output.contains("DB Data: catalog: 40 entries"))
+            #expect(report.output.contains("DB Data: example-db: 40 entries"))
         }
     }
 }

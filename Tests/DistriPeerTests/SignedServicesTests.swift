@@ -108,24 +108,78 @@ struct SignedServicesTests {
                 #expect(documents.first?.body["bytes"] == .number(200))
                 #expect(documents.first?.body["key"] == nil)
 
-                // A plain write to the catalog (allowed: the seed's DB test uses that name) is not
-                // trusted by readers.
+                #expect(try await client.send([1], service: BuiltinServices.echo) == [1])
+            }
+        }
+    }
+
+    @Test("catalog is written only by PublishImage: every plain DB write is refused and changes nothing")
+    func catalogRefusesPlainWrites() async throws {
+        try await withPeerCloud(nodes: 1) { _, addresses in
+            try await withClient(addresses) { client in
+                let cloud = PeerCloud(client: client)
+                let alice = try SigningKeyPair.generate()
+                let mallory = try SigningKeyPair.generate()
+                let now = wallClockMillis()
+                try await cloud.register(try Self.record("alice", alice, now: now))
+                let entry = CatalogEntry(owner: "alice", name: "cat", bytes: 100, width: 4, height: 5, sequence: now)
+                try await cloud.publish(try entry.signed(by: alice))
+                let before = try await cloud.documents(in: "catalog")
+                #expect(before.map(\.id) == ["alice/cat"])
+
                 let db = DocumentDatabase(client: client)
-                var forged = try newer.signed(by: bob).document
+                var forged = try entry.signed(by: mallory).document
                 forged["_id"] = .string("alice/dog")
                 forged["name"] = .string("dog")
-                try await db.add(forged, to: "catalog")
-                try await db.add(["_id": "junk", "x": 1], to: "catalog")
-                let listed = try await cloud.catalog()
-                #expect(listed.map(\.id) == ["alice/cat", "alice/dog", "junk"])
-                #expect(listed.map { $0.entry != nil } == [true, false, false])
-
-                // A planted catalog document whose sequence no integer holds does not take the node
-                // down: publishing over it is refused, and the node keeps answering.
-                try await db.add(["_id": "alice/bird", "owner": "alice", "sequence": .number(1e300)], to: "catalog")
-                let bird = CatalogEntry(owner: "alice", name: "bird", bytes: 1, width: 1, height: 1, sequence: now)
-                #expect(await remoteCode { try await cloud.publish(try bird.signed(by: alice)) } == .conflict)
-                #expect(try await client.send([1], service: BuiltinServices.echo) == [1])
+                let refusals: [(String, () async throws -> Void)] = [
+                    ("add a forged entry", { _ = try await db.add(forged, to: "catalog") }),
+                    ("add without an id", { _ = try await db.add(["x": 1], to: "catalog") }),
+                    ("update alice's entry", { try await db.update("alice/cat", in: "catalog", set: ["bytes": 1]) }),
+                    (
+                        "replace alice's entry",
+                        { try await db.update("alice/cat", in: "catalog", set: ["owner": "mallory"], replace: true) }
+                    ),
+                    (
+                        "conditionally update alice's entry",
+                        {
+                            try await db.update(
+                                "alice/cat", in: "catalog", set: ["bytes": 1], if: ["owner": "alice"])
+                        }
+                    ),
+                    ("delete alice's entry", { try await db.delete("alice/cat", from: "catalog") }),
+                    ("delete by filter", { _ = try await db.delete(matching: ["owner": "alice"], from: "catalog") }),
+                    ("delete everything", { _ = try await db.delete(matching: [:], from: "catalog") }),
+                    ("create the collection", { try await db.createCollection("catalog") }),
+                    ("drop the collection", { try await db.dropCollection("catalog") }),
+                    // Options before the collection: it is still the first positional parameter.
+                    (
+                        "add with options first",
+                        {
+                            _ = try await client.send(
+                                Array(#"{"x":1}"#.utf8), service: "AddDocument", params: ["consistency=one", "catalog"])
+                        }
+                    ),
+                ]
+                for (what, write) in refusals {
+                    let code = await remoteCode(write)
+                    #expect(code == .unauthorized, "\(what): \(String(describing: code))")
+                }
+                do {
+                    _ = try await db.add(forged, to: "catalog")
+                } catch let error as ClientError {
+                    #expect("\(error)".contains("PublishImage"), "the refusal names the way in: \(error)")
+                }
+                // Nothing changed: the collection, alice's entry and its signature are as published.
+                let after = try await cloud.documents(in: "catalog")
+                #expect(after.map(\.id) == before.map(\.id))
+                #expect(after.first?.body == before.first?.body)
+                #expect(try await cloud.catalog().map { $0.entry != nil } == [true])
+                #expect(try await db.listCollections().contains("catalog"))
+                // PublishImage still writes it.
+                var newer = entry
+                newer.sequence += 1
+                try await cloud.publish(try newer.signed(by: alice))
+                #expect(try await cloud.documents(in: "catalog").first?.body["sequence"] == .number(Double(now + 1)))
             }
         }
     }

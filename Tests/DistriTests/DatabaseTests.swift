@@ -22,7 +22,7 @@ private func withDatabase<T>(
     @Test("the seed's DB test: concurrent clients add, read, update, read; all documents with updates on every node")
     func seedDatabaseTest() async throws {
         try await withDatabase { nodes, db in
-            try await db.createCollection("catalog")
+            try await db.createCollection("example-db")
             let clients = 200
             let failures = await withTaskGroup(of: Int.self) { group in
                 for index in 0..<clients {
@@ -30,10 +30,11 @@ private func withDatabase<T>(
                         // Each simulated client has its own session, as separate processes would.
                         let mine = DocumentDatabase(client: db.client)
                         do {
-                            let id = try await mine.add(["client": .number(Double(index)), "views": 0], to: "catalog")
-                            _ = try await mine.read("catalog", filter: ["_id": .string(id)])
-                            try await mine.update(id, in: "catalog", set: ["views": .number(Double(index + 1))])
-                            let page = try await mine.read("catalog", filter: ["_id": .string(id)])
+                            let id = try await mine.add(
+                                ["client": .number(Double(index)), "views": 0], to: "example-db")
+                            _ = try await mine.read("example-db", filter: ["_id": .string(id)])
+                            try await mine.update(id, in: "example-db", set: ["views": .number(Double(index + 1))])
+                            let page = try await mine.read("example-db", filter: ["_id": .string(id)])
                             return page.documents.first?.body["views"] == .number(Double(index + 1)) ? 0 : 1
                         } catch {
                             print("DB test failure: \(error)")
@@ -44,10 +45,10 @@ private func withDatabase<T>(
                 return await group.reduce(0, +)
             }
             #expect(failures == 0)
-            #expect(await eventually { nodes.allSatisfy { $0.stats().collections["catalog"] == clients } })
+            #expect(await eventually { nodes.allSatisfy { $0.stats().collections["example-db"] == clients } })
             for node in nodes {
                 let local = DocumentDatabase(client: Client(nodes: [node.address!], configuration: .tls))
-                let updated = try await local.count("catalog", filter: ["views": ["$gte": 1]])
+                let updated = try await local.count("example-db", filter: ["views": ["$gte": 1]])
                 #expect(updated == clients, "every update is on \(node.id)")
                 await local.client.shutdown()
             }

@@ -16,27 +16,58 @@ public enum EncryptService {
     public struct Limits: Sendable {
         /// Largest image accepted, in bytes. Default 16 MiB.
         public var maxImageBytes: Int
-        /// Dimension and pixel limits for the image and the cover (decompression bombs).
+        /// Dimension and pixel limits for the image and the cover (decompression bombs), checked from
+        /// the PNG header before anything is decoded. Default at most 32768 pixels a side and
+        /// 16 Mpixel (``ResourceLimits/maxImagePixels``).
         public var png: PNGLimits
 
-        public init(maxImageBytes: Int = 16 << 20, png: PNGLimits = .default) {
+        public init(
+            maxImageBytes: Int = 16 << 20,
+            png: PNGLimits = PNGLimits(maxWidth: 32768, maxHeight: 32768, maxPixels: ResourceLimits().maxImagePixels)
+        ) {
             self.maxImageBytes = maxImageBytes
             self.png = png
         }
+
+        /// The defaults, with images and covers up to `resources.maxImagePixels`.
+        public init(resources: ResourceLimits) {
+            self.init(png: PNGLimits(maxWidth: 32768, maxHeight: 32768, maxPixels: resources.maxImagePixels))
+        }
     }
 
-    static func register(on registry: ServiceRegistry, limits: Limits = Limits()) {
+    /// Registers the service; with `pixels`, the covers of all its calls at once stay within that
+    /// budget (a call beyond it is answered `busy`).
+    static func register(on registry: ServiceRegistry, limits: Limits = Limits(), pixels: ResourceBudget? = nil) {
         registry.register(
             RegisteredService(
-                name: name, execution: .async { request in try encrypt(request, limits: limits) },
+                name: name, execution: .async { request in try encrypt(request, limits: limits, pixels: pixels) },
                 remembersResult: false))
     }
 
-    static func encrypt(_ request: ServiceRequest, limits: Limits) throws -> ByteBuffer {
+    static func encrypt(_ request: ServiceRequest, limits: Limits, pixels budget: ResourceBudget? = nil) throws
+        -> ByteBuffer
+    {
         let (image, cover) = try split(request)
         guard image.count <= limits.maxImageBytes else {
             throw ServiceError(.tooLarge, "the image has \(image.count) bytes; the limit is \(limits.maxImageBytes)")
         }
+        // The pixels this call will hold, from the cover's header or the generated cover's size,
+        // before anything is decoded; reserved from the node's budget for the call's length.
+        let coverPixels = try pixels(image: image, cover: cover, limits: limits.png)
+        if let budget {
+            guard coverPixels <= budget.capacity else {
+                throw ServiceError(
+                    .tooLarge, "a cover of \(coverPixels) pixels exceeds the node's \(budget.capacity) pixels in flight"
+                )
+            }
+            guard budget.reserve(coverPixels) else {
+                throw ServiceError(
+                    .busy,
+                    "the node is encrypting into covers of up to \(budget.capacity) pixels at once already; retry later"
+                )
+            }
+        }
+        defer { budget?.release(coverPixels) }
         do {
             let sealed = try ImageSealer.encrypt(image: image, cover: cover, limits: limits.png)
             return ByteBuffer(bytes: EncryptReply.encode(sealed))
@@ -45,6 +76,28 @@ public enum EncryptService {
             if case .cryptoFailure = error { throw ServiceError(.internal, "\(error)") }
             throw ServiceError(.badParams, "\(error)")
         }
+    }
+
+    /// The pixels of the cover a call fills: the given cover's as its header declares them (refused
+    /// `tooLarge` beyond `limits`), or the generated cover's for the image's sealed size. The image's
+    /// own header is checked against `limits` too (it is sealed as bytes, never decoded here, but
+    /// whoever opens it decodes it).
+    static func pixels(image: [UInt8], cover: [UInt8]?, limits: PNGLimits) throws(ServiceError) -> Int {
+        func check(_ png: [UInt8], _ what: String) throws(ServiceError) -> Int? {
+            // Not a PNG at all: the sealer says why.
+            guard let (width, height) = PNGStructure.declaredSize(png) else { return nil }
+            guard width <= limits.maxWidth, height <= limits.maxHeight, width * height <= limits.maxPixels else {
+                throw ServiceError(
+                    .tooLarge,
+                    "the \(what) is \(width)x\(height) pixels; the limit is \(limits.maxWidth)x\(limits.maxHeight) and \(limits.maxPixels) pixels"
+                )
+            }
+            return width * height
+        }
+        _ = try check(image, "image")
+        if let cover { return try check(cover, "cover") ?? 0 }
+        let size = CoverGenerator.size(forPayloadSize: SealedStream.sealedSize(plaintextCount: image.count))
+        return size.width * size.height
     }
 
     /// The image and the optional cover from the body, as the `cover=N` parameter splits it.

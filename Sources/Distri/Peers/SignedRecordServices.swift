@@ -20,18 +20,19 @@ import NIOCore
 ///   `pending` request is signed by its requester, or a `granted`/`rejected` answer by the image's
 ///   owner, each with a sequence above the stored one.
 ///
-/// The plain DB services refuse writes to ``reservedCollections`` (`users`, `permissions`,
-/// `requests`); reads stay
-/// open. `catalog` is not reserved: the seed's own DB test uses a collection of that name, so plain
-/// writes there stay allowed, and readers verify each entry against its owner's `users` record
-/// (`PeerCloud.catalog()` in DistriPeer does) instead of trusting the collection.
+/// The plain DB services (`AddDocument`, `UpdateDocument`, `DeleteDocument` by id or by filter,
+/// `CreateCollection`, `DropCollection`) refuse ``reservedCollections`` (`users`, `catalog`,
+/// `permissions`, `requests`) with `unauthorized`; reads stay open. Only the signed services write
+/// them (`catalog` through `PublishImage`; it has no delete of its own). Readers still verify each
+/// entry against its owner's `users` record (`PeerCloud.catalog()` in DistriPeer does), so a node
+/// that was tampered with cannot make a client trust a forged one.
 public enum SignedRecordServices {
     public static let registerPeer = "RegisterPeer"
     public static let publishImage = "PublishImage"
     public static let postRequest = "PostRequest"
-    /// Collections only signed services write: `users`, `permissions`, `requests`.
+    /// Collections only signed services write: `users`, `catalog`, `permissions`, `requests`.
     public static let reservedCollections: Set<String> = [
-        PeerRecord.collection, ViewGrant.collection, AccessRequest.collection,
+        PeerRecord.collection, CatalogEntry.collection, ViewGrant.collection, AccessRequest.collection,
     ]
 
     /// Throws `unauthorized` when `collection` is reserved for the signed services.
@@ -40,6 +41,7 @@ public enum SignedRecordServices {
         let through =
             switch collection {
             case PeerRecord.collection: " (peers register through \(registerPeer) with a signed record)"
+            case CatalogEntry.collection: " (owners publish through \(publishImage), signed)"
             case AccessRequest.collection: " (peers ask and answer through \(postRequest), signed)"
             default: ""
             }
@@ -197,7 +199,8 @@ public enum SignedRecordServices {
                 }
                 if let stored = found.stored {
                     // A stored sequence that is not a whole number up to 2^53 was not written by a
-                    // signed record (`catalog` takes plain writes too): nothing can be above it.
+                    // signed record (only a replica written before `catalog` was reserved can hold
+                    // one): nothing can be above it.
                     guard let storedSequence = stored["sequence"]?.wholeNumberValue else {
                         throw ServiceError(
                             .conflict, "\(collection) document \(id) holds no valid sequence; it cannot be replaced")

@@ -40,8 +40,8 @@ struct ExperimentResult: Codable, Sendable {
 /// - `test-client-encrypt`: each client sends 10 Encrypt requests one after another; every answer is
 ///   verified (extracted and decrypted back to the exact image) before it counts as done.
 /// - `test-client-db`: each client runs AddDocument, ReadCollection, UpdateDocument, ReadCollection on
-///   `catalog` (writes at `majority`, reads its own writes); afterwards every node is asked, locally,
-///   how many of the run's documents it holds with their update.
+///   ``databaseCollection`` (writes at `majority`, reads its own writes); afterwards every node is
+///   asked, locally, how many of the run's documents it holds with their update.
 ///
 /// Logical clients share a pool of connections (one ``Client`` per 16 logical clients, at most 64):
 /// the original's clients were threads of one process too, and the node limits connections per
@@ -49,6 +49,12 @@ struct ExperimentResult: Codable, Sendable {
 enum SeedExperiments {
     /// Requests per client in the Encrypt test, as in the original.
     static let encryptsPerClient = 10
+
+    /// The collection the DB test writes. It differs from the original, which wrote `catalog`: here
+    /// `catalog` holds the peers' signed image entries and only `PublishImage` may write it (plain
+    /// AddDocument and UpdateDocument there are refused with `unauthorized`), so the test writes a
+    /// collection of its own.
+    static let databaseCollection = "example-db"
 
     static func clientPool(_ clients: Int, addresses: [NodeAddress], configuration: ClientConfiguration) -> [Client] {
         (0..<min(64, max(1, (clients + 15) / 16))).map { _ in
@@ -84,7 +90,7 @@ enum SeedExperiments {
     {
         let pool = clientPool(clients, addresses: addresses, configuration: configuration)
         let run = String(UInt64.random(in: 0...UInt64.max), radix: 36)
-        let collection = "catalog"
+        let collection = databaseCollection
         let started = ContinuousClock.now
         var outcomes: [ClientOutcome] = []
         do {
