@@ -129,7 +129,7 @@ let package = Package(
             name: "DistriPeerTests",
             dependencies: [
                 "DistriTestSupport",
-                "DistriPeer", "Distri", "DistriCore", "DistriImaging", "DistriIdentity",
+                "DistriPeer", "Distri", "DistriCore", "DistriImaging", "DistriIdentity", "DistriCommandLine",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

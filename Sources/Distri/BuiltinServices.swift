@@ -16,9 +16,13 @@ public enum BuiltinServices {
     /// `TaskStatus`: `known` when this node is running or recently ran the task id in the first
     /// parameter, else `unknown`. Asked by a node handling a retry, so a task runs at most once.
     public static let taskStatus = "TaskStatus"
+    /// `Members`: the membership as this node sees it, as JSON (`[MemberSummary]`: id, address,
+    /// status, ...; empty when the node is not in a cluster). Answered at once by the node asked,
+    /// outside the capacity limit. Clients learn the cloud from it.
+    public static let members = "Members"
     /// Services only nodes use among themselves; not advertised as offered services.
     public static let internalNames: Set<String> = [
-        MembershipShell.gossipService, stats, locate, taskStatus, DatabaseReplica.replicateService,
+        MembershipShell.gossipService, stats, locate, taskStatus, DatabaseReplica.replicateService, members,
     ]
 
     static func register(on node: CloudNode) {
@@ -28,6 +32,14 @@ public enum BuiltinServices {
                 execution: .inline { [weak node] _ in
                     guard let node else { throw ServiceError(.shuttingDown, "node is gone") }
                     return ByteBuffer(data: try JSONEncoder().encode(node.stats()))
+                },
+                bypassesAdmission: true))
+        node.services.register(
+            RegisteredService(
+                name: members,
+                execution: .inline { [weak node] _ in
+                    guard let node else { throw ServiceError(.shuttingDown, "node is gone") }
+                    return ByteBuffer(data: try JSONEncoder().encode(node.memberSummaries()))
                 },
                 bypassesAdmission: true))
         node.services.register(

@@ -11,6 +11,10 @@ public struct ClientError: Error, Sendable, CustomStringConvertible {
         public static let connectFailed = Kind("connectFailed")
         /// The connection broke after the request was sent; the outcome is unknown.
         public static let connectionLost = Kind("connectionLost")
+        /// The node went silent: nothing arrived on its connection for the attempt timeout after the
+        /// request was sent, and a liveness probe went unanswered. The call may still run there; the
+        /// client moves it to another node with the same task id.
+        public static let unresponsive = Kind("unresponsive")
         /// No reply before the call's deadline.
         public static let deadlineExceeded = Kind("deadlineExceeded")
         /// The node answered with an error reply; see ``ClientError/remoteCode``.

@@ -111,6 +111,11 @@ public final class CloudNode: Service, Sendable {
         return stats
     }
 
+    /// The membership as this node sees it (the `Members` service); empty outside a cluster.
+    func memberSummaries() -> [MemberSummary] {
+        state.withLockedValue { $0.membership }?.snapshot().members ?? []
+    }
+
     /// Makes the node drop all traffic for a while, as if cut off from the network. For fault
     /// injection in tests and demos; counted in the stats as a server fail.
     public func goDark(for duration: TimeAmount) {
@@ -215,7 +220,9 @@ public final class CloudNode: Service, Sendable {
     private func joinCluster(advertised: NodeAddress) {
         let peers = Client(
             nodes: [advertised],
-            configuration: ClientConfiguration(connectTimeout: .milliseconds(500), tls: configuration.tls), group: group
+            configuration: ClientConfiguration(
+                connectTimeout: .milliseconds(500), tls: configuration.tls, membershipRefresh: nil, attemptTimeout: nil),
+            group: group
         )
         let myself = Member(
             id: configuration.nodeID, address: advertised.description, status: .alive,

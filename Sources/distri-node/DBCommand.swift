@@ -351,7 +351,7 @@ struct DBOptions: ParsableArguments {
             throw ExitCode(3)
         } catch {
             await client.shutdown()
-            throw error
+            throw (try? cloud.location())?.explain(error) ?? error
         }
     }
 }

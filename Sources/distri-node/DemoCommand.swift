@@ -130,7 +130,9 @@ struct DemoCommand: AsyncParsableCommand {
     /// each node's document count.
     private func databaseTour(_ cloud: LocalCloud, stats: Client, configuration: ClientConfiguration) async throws {
         // One client per node, so that each call below goes where it says.
-        let clients = cloud.addresses.map { Client(nodes: [$0], configuration: configuration) }
+        var pinned = configuration
+        pinned.membershipRefresh = nil  // each client calls its own node only
+        let clients = cloud.addresses.map { Client(nodes: [$0], configuration: pinned) }
         let databases = clients.map { DocumentDatabase(client: $0) }
         func node(_ index: Int) -> String { cloud.nodes[index % cloud.nodes.count].id }
         func at(_ index: Int) -> DocumentDatabase { databases[index % databases.count] }

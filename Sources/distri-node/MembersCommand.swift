@@ -1,5 +1,6 @@
 import ArgumentParser
 import Distri
+import DistriCommandLine
 import DistriCore
 import Foundation
 
@@ -17,6 +18,7 @@ struct MembersCommand: AsyncParsableCommand {
         let client = try cloud.client()
         let results = await client.collectStats()
         await client.shutdown()
+        if let error = results.noneAnswered { throw try cloud.location().explain(error) }
         var views: [MembershipView] = []
         for item in results {
             switch item.result {

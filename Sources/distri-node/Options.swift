@@ -21,22 +21,28 @@ struct AddressList: ExpressibleByArgument {
     }
 }
 
-/// Options shared by the commands that talk to a cloud.
+/// Options shared by the commands that talk to a cloud: found as `distri-peer` finds it
+/// (``CloudLocator``: `--cloud`, else `$DISTRI_CLOUD`, else the cloud file).
 struct CloudOptions: ParsableArguments {
-    @Option(name: .long, help: "Comma-separated addresses of the cloud's nodes (host:port,...).")
-    var cloud: AddressList
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Addresses of the cloud's nodes; one is enough (default: $DISTRI_CLOUD, else ~/.distri/cloud).",
+            valueName: "host:port,..."))
+    var cloud: String?
 
     @OptionGroup var tls: ClientTLSOptions
 
-    func validate() throws {
-        if cloud.addresses.isEmpty { throw ValidationError("--cloud needs at least one host:port") }
+    /// Where the cloud is, and where that came from.
+    func location() throws -> CloudLocation {
+        try CloudLocator.locate(flag: cloud)
     }
 
     /// A client of the cloud, over TLS unless --insecure.
     func client(_ configuration: ClientConfiguration = .init()) throws -> Client {
         var configuration = configuration
         configuration.tls = try tls.clientTLS()
-        return Client(nodes: cloud.addresses, configuration: configuration)
+        return Client(nodes: try location().addresses, configuration: configuration)
     }
 }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Distri
+import DistriCommandLine
 import DistriCore
 import Foundation
 
@@ -20,6 +21,7 @@ struct StatsCommand: AsyncParsableCommand {
         let client = try cloud.client()
         let results = await client.collectStats()
         await client.shutdown()
+        if let error = results.noneAnswered { throw try cloud.location().explain(error) }
         if json {
             let rows = results.map { item -> StatsRow in
                 switch item.result {
@@ -55,5 +57,19 @@ enum JSON {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+}
+
+extension Array where Element == NodeStatsResult {
+    /// When no node answered: the one error, or one naming every node's.
+    var noneAnswered: ClientError? {
+        var errors: [ClientError] = []
+        for item in self {
+            guard case .failure(let error) = item.result else { return nil }
+            errors.append(error)
+        }
+        if errors.count == 1 { return errors[0] }
+        if errors.isEmpty { return nil }
+        return ClientError(.noReachableNode, node: nil, message: errors.map(\.description).joined(separator: "; "))
     }
 }

@@ -35,10 +35,15 @@ struct CloudOption: ParsableArguments {
 
     @OptionGroup var tls: ClientTLSOptions
 
+    /// Where the cloud is (``CloudLocator``), and where that came from.
+    func location() throws -> CloudLocation {
+        try CloudLocator.locate(flag: cloud)
+    }
+
     /// A client of the cloud, over TLS checked against the cluster's authority unless --insecure.
     func client() throws -> Client {
         Client(
-            nodes: try CloudLocator.resolve(flag: cloud),
+            nodes: try location().addresses,
             configuration: ClientConfiguration(timeout: .seconds(30), tls: try tls.clientTLS()))
     }
 }
@@ -69,7 +74,7 @@ func withClient<T>(_ option: CloudOption, _ body: (Client) async throws -> T) as
         return result
     } catch {
         await client.shutdown()
-        throw error
+        throw (try? option.location())?.explain(error) ?? error
     }
 }
 

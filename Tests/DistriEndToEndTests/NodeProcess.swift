@@ -147,7 +147,7 @@ func stats(of nodes: [NodeAddress]) async -> [NodeAddress: NodeStats] {
         nodes: nodes, configuration: ClientConfiguration(timeout: .seconds(2), tls: E2ETLS.authority.clientTLS))
     defer { Task { await client.shutdown() } }
     var result: [NodeAddress: NodeStats] = [:]
-    for item in await client.collectStats() {
+    for item in await client.collectStats(of: nodes) {
         if case .success(let stats) = item.result { result[item.node] = stats }
     }
     return result

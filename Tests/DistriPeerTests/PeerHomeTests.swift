@@ -1,3 +1,4 @@
+import DistriCommandLine
 import DistriIdentity
 import DistriImaging
 import DistriPeer
@@ -50,7 +51,7 @@ struct PeerHomeTests {
             #expect(
                 try PeerHome.resolve(flag: nil, name: nil, environment: plain).path == directory + "/.distri/peers/bob")
 
-            #expect(throws: PeerError.self) { try CloudLocator.resolve(flag: nil, environment: plain) }
+            #expect(throws: CloudLocatorError.self) { try CloudLocator.resolve(flag: nil, environment: plain) }
             try Data("127.0.0.1:7000,127.0.0.1:7001\n".utf8).write(
                 to: URL(fileURLWithPath: directory + "/.distri/cloud"))
             #expect(try CloudLocator.resolve(flag: nil, environment: plain).map(\.port) == [7000, 7001])
@@ -58,7 +59,13 @@ struct PeerHomeTests {
                 try CloudLocator.resolve(flag: nil, environment: plain.merging(["DISTRI_CLOUD": "h:1"]) { $1 }).map(
                     \.port) == [1])
             #expect(try CloudLocator.resolve(flag: "h:2", environment: plain).map(\.port) == [2])
-            #expect(throws: PeerError.self) { try CloudLocator.resolve(flag: "nonsense", environment: plain) }
+            #expect(
+                try CloudLocator.locate(flag: nil, environment: plain).source
+                    == "the cloud file \(directory)/.distri/cloud")
+            #expect(
+                try CloudLocator.locate(flag: nil, environment: plain.merging(["DISTRI_CLOUD": "h:1"]) { $1 }).source
+                    == "$DISTRI_CLOUD")
+            #expect(throws: CloudLocatorError.self) { try CloudLocator.resolve(flag: "nonsense", environment: plain) }
         }
     }
 

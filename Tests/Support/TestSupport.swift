@@ -15,7 +15,16 @@ public enum TestTLS {
 
 extension ClientConfiguration {
     /// The default settings, over TLS trusting ``TestTLS/authority``.
-    public static var tls: ClientConfiguration { ClientConfiguration(tls: TestTLS.authority.clientTLS) }
+    /// Pinned to the addresses given (no membership discovery), as the tests written before the client
+    /// learnt the cloud mean: "this node", "these nodes". ``discovering`` learns the cloud.
+    public static var tls: ClientConfiguration {
+        ClientConfiguration(tls: TestTLS.authority.clientTLS, membershipRefresh: nil)
+    }
+
+    /// TLS trusting the test authority, learning the cloud's membership every `refreshMillis`.
+    public static func discovering(refreshMillis: Int64 = 5000) -> ClientConfiguration {
+        ClientConfiguration(tls: TestTLS.authority.clientTLS, membershipRefresh: .milliseconds(refreshMillis))
+    }
 }
 
 /// The remote error code of a failed call (nil when it did not fail with one).

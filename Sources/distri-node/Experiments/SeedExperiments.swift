@@ -148,7 +148,9 @@ enum SeedExperiments {
     ) async -> [String: Int] {
         var counts: [String: Int] = [:]
         for address in addresses {
-            let client = Client(nodes: [address], configuration: configuration)
+            var pinned = configuration
+            pinned.membershipRefresh = nil  // this node's own replica
+            let client = Client(nodes: [address], configuration: pinned)
             let database = DocumentDatabase(client: client, readConsistency: .local, readYourWrites: false)
             var count = 0
             let deadline = ContinuousClock.now + .seconds(30)
