@@ -47,7 +47,9 @@ extension PeerSharing {
             }
             let client = Client(
                 nodes: [address],
-                configuration: ClientConfiguration(timeout: deliveryTimeout, connectTimeout: .seconds(2)))
+                // A peer's endpoint, not a cloud: no membership to learn.
+                configuration: ClientConfiguration(
+                    timeout: deliveryTimeout, connectTimeout: .seconds(2), membershipRefresh: nil))
             do {
                 try await transfer(png, grant: grant, over: client, progress: progress)
                 await client.shutdown()
