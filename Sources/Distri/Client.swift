@@ -30,12 +30,13 @@ public struct ClientConfiguration: Sendable {
     /// its connection open and answers nothing). Each service's round trips feed an estimator
     /// (`srtt + 4 × rttvar`, RFC 6298), held between 250 ms and 2 s (1 s before the first sample), and
     /// never reaching the call's own deadline. When it passes and *nothing at all* arrived on the
-    /// connection since the request was sent, the client sends a liveness probe (`Echo`, run by the
-    /// node itself) and waits the probe's own timeout (the same rule over the probes' round trips);
-    /// only if that goes unanswered too is the call moved to another node (routing `electRetry`, the
-    /// same task id). A slow service on a live node is thus never moved: the probe's answer (or any
-    /// pipelined reply) shows the node alive. A silent node is left after about attempt timeout +
-    /// probe timeout (0.5 s on a LAN). nil: calls wait for their deadline. Default ``AttemptTimeoutPolicy/standard``.
+    /// connection since the request was sent, the client sends a liveness probe (`Members`, answered
+    /// at once by the node itself, outside its capacity limit) and waits the probe's own timeout (the
+    /// same rule over the probes' round trips); only if that goes unanswered too is the call moved to
+    /// another node (routing `electRetry`, the same task id). A slow service on a live node is thus
+    /// never moved: the probe's answer (or any pipelined reply) shows the node alive. A silent node is
+    /// left after about attempt timeout + probe timeout (0.5 s on a LAN). nil: calls wait for their
+    /// deadline. Default ``AttemptTimeoutPolicy/standard``.
     public var attemptTimeout: AttemptTimeoutPolicy?
 
     public init(

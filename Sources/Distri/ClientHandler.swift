@@ -9,8 +9,9 @@ import NIOCore
 ///
 /// The same timer checks attempt timeouts: a call sent with one is failed with
 /// ``ClientError/Kind/unresponsive`` (so the client can move it) only when the connection received
-/// nothing at all since the call was sent *and* a liveness probe (`Echo`, run by the node itself)
-/// sent after that is not answered within the probe timeout. A reply to any other call, pipelined on
+/// nothing at all since the call was sent *and* a liveness probe
+/// (`Members`, answered at once outside the node's capacity limit) sent after that is not answered
+/// within the probe timeout. A reply to any other call, pipelined on
 /// the same connection, or the probe's answer, proves the node alive, and the call waits on: a slow
 /// service is not taken for a silent node.
 final class ClientHandler: ChannelInboundHandler, CoalescingFlushes {
@@ -154,7 +155,8 @@ final class ClientHandler: ChannelInboundHandler, CoalescingFlushes {
         entry.promise.fail(error)
     }
 
-    /// Sends the liveness probe: `Echo` with no data, run by the node itself.
+    /// Sends the liveness probe: `Members`, answered at once by the node itself outside its capacity
+    /// limit (a probe queued behind busy work would take a loaded node for a silent one).
     private func sendProbe(now: NIODeadline, timeout: TimeAmount, context: ChannelHandlerContext) {
         probe = (now, now + timeout)
         let promise = context.eventLoop.makePromise(of: ByteBuffer.self)
@@ -165,7 +167,8 @@ final class ClientHandler: ChannelInboundHandler, CoalescingFlushes {
             observed(UInt64(max(0, (NIODeadline.now() - now).nanoseconds)))
         }
         let request = WireRequest(
-            service: "Echo", deadlineMillis: UInt32(clamping: max(1, timeout.nanoseconds / 1_000_000) * 4),
+            service: BuiltinServices.members,
+            deadlineMillis: UInt32(clamping: max(1, timeout.nanoseconds / 1_000_000) * 4),
             routing: .local, data: ByteBuffer())
         // The probe itself waits a few probe timeouts, so a late answer still counts as a sample.
         send(request, timeout: timeout * 4, promise: promise)

@@ -22,7 +22,8 @@ public struct CloudLocation: Sendable, Equatable {
     /// where they came from; any other error as it is.
     public func explain(_ error: any Error) -> any Error {
         guard let clientError = error as? ClientError,
-            [ClientError.Kind.connectFailed, .noReachableNode, .connectionLost, .unresponsive].contains(clientError.kind)
+            [ClientError.Kind.connectFailed, .noReachableNode, .connectionLost, .unresponsive].contains(
+                clientError.kind)
         else { return error }
         return CloudLocatorError("no node reachable at \(description): \(clientError)")
     }

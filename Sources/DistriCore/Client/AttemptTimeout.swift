@@ -83,7 +83,7 @@ public struct AttemptTimeouts: Sendable {
     private var byService: [String: AttemptTimeoutEstimator] = [:]
     /// The estimator of services beyond ``maxServices``.
     public private(set) var shared: AttemptTimeoutEstimator
-    /// The estimator of the liveness probe (`Echo` answered by the node itself): how long a node that
+    /// The estimator of the liveness probe (`Members`, answered at once by the node itself): how long a node that
     /// is alive takes to answer anything.
     public private(set) var probe: AttemptTimeoutEstimator
 
