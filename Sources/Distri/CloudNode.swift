@@ -170,11 +170,17 @@ public final class CloudNode: Service, Sendable {
         ).get()
         let port = channel.localAddress?.port ?? configuration.listen.port
         let bound = NodeAddress(host: configuration.listen.host, port: port)
+        let (advertised, source) = await AdvertisedAddress.resolve(
+            configured: configuration.advertise, bound: bound, seeds: configuration.seeds)
+        if source != .configured && source != .listen {
+            logger.notice(
+                "listening on a wildcard address; advertising \(advertised), \(source.rawValue) (set --advertise to choose)"
+            )
+        }
         state.withLockedValue {
             $0.serverChannel = channel
-            $0.boundAddress = configuration.advertise ?? bound
+            $0.boundAddress = advertised
         }
-        let advertised = configuration.advertise ?? bound
         dispatcher.runtime.withLockedValue { $0.counters.address = advertised.description }
         joinCluster(advertised: advertised)
         logger.info(
@@ -183,7 +189,7 @@ public final class CloudNode: Service, Sendable {
                 "listen": "\(bound)", "capacity": "\(configuration.capacity)",
                 "services": "\(services.names.joined(separator: ","))",
             ])
-        return configuration.advertise ?? bound
+        return advertised
     }
 
     /// Stops taking connections and new requests, lets work in flight finish (up to the drain

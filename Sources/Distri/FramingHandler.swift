@@ -74,7 +74,7 @@ final class FramingHandler: ChannelDuplexHandler {
             budget.release(reserved - holding)
             reserved = holding
         } else if holding > reserved {
-            if budget.reserve(holding - reserved) {
+            if budget.reserve(holding - reserved, holdingAfter: holding) {
                 reserved = holding
             } else {
                 failed = true

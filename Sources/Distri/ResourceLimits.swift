@@ -7,8 +7,9 @@ import Synchronization
 /// under about 512 MB under hostile load (README, "Limits"):
 ///
 /// - about 45 MB for the node itself,
-/// - ``bufferedBytes`` (128 MiB) of incomplete messages and queued replies, plus at most one read
-///   (64 KiB) per connection before it is counted,
+/// - ``bufferedBytes`` (128 MiB, and 16 MiB more for connections holding at most 64 KiB) of
+///   incomplete messages and queued replies, plus at most one read (64 KiB) per connection before it
+///   is counted,
 /// - ``imagePixelsInFlight`` (24 Mpixel) at up to 8 bytes each (libpng's rows and the RGBA copy of a
 ///   cover; 192 MiB) for the Encrypt calls running at once,
 /// - complete requests being served (each at most ``DistriWire/WireLimits/maxMessageSize``; only as
@@ -17,7 +18,9 @@ public struct ResourceLimits: Sendable, Equatable {
     /// Bytes of messages that have begun to arrive but are not complete, on all connections together,
     /// plus replies queued for readers slower than the node writes. A connection whose buffered bytes
     /// would take the total past it is answered `busy` (request id 0: every call on the connection
-    /// fails with it) and closed. Default 128 MiB.
+    /// fails with it) and closed. A connection that holds at most 64 KiB may go an eighth beyond it
+    /// (16 MiB by default), so that small requests still get through while large unfinished ones fill
+    /// it. Default 128 MiB.
     public var bufferedBytes: Int
     /// Largest single request parameter, in bytes of UTF-8 (the `if=` condition of a DB update
     /// included). A request with a bigger one is answered `badParams`. Default 64 KiB.
@@ -86,13 +89,22 @@ final class ResourceBudget: Sendable {
     /// Reservations refused so far.
     var refusals: Int { refusedCount.load(ordering: .relaxed) }
 
+    /// What a holder may keep and still draw on the small holders' headroom.
+    static let smallHolding = 64 << 10
+
     /// Reserves `amount` when it fits under the capacity, and says whether it did (nothing is
     /// reserved when it does not). Two reservations racing near the top may both be refused where one
     /// would have fitted: never both granted beyond the capacity.
-    func reserve(_ amount: Int) -> Bool {
+    ///
+    /// A holder that will hold at most ``smallHolding`` bytes (`holdingAfter`: a well-behaved
+    /// client's small request split across reads) may go an eighth beyond the capacity: large
+    /// unfinished messages that fill the budget then do not shut out small ones. So at most 1.125 ×
+    /// the capacity is ever reserved.
+    func reserve(_ amount: Int, holdingAfter: Int = .max) -> Bool {
         guard amount > 0 else { return true }
+        let limit = holdingAfter <= Self.smallHolding ? capacity + capacity / 8 : capacity
         let total = used.add(amount, ordering: .relaxed).newValue
-        guard total <= capacity else {
+        guard total <= limit else {
             used.subtract(amount, ordering: .relaxed)
             refusedCount.add(1, ordering: .relaxed)
             return false

@@ -35,7 +35,9 @@ public final class PeerDaemon: Service, Sendable {
     public let endpoint: PeerEndpoint
     private let logger: Logger
     private let onListening: @Sendable (NodeAddress) -> Void
-    private let state = NIOLockedValueBox<(address: NodeAddress?, sequence: UInt64, registrations: Int)>((nil, 0, 0))
+    private let state = NIOLockedValueBox<
+        (address: NodeAddress?, advertised: [String], sequence: UInt64, registrations: Int)
+    >((nil, [], 0, 0))
 
     /// `onListening` is called once the listener is bound and the first registration succeeded.
     public init(
@@ -58,13 +60,31 @@ public final class PeerDaemon: Service, Sendable {
     public var address: NodeAddress? { state.withLockedValue { $0.address } }
     /// Successful registrations so far.
     public var registrations: Int { state.withLockedValue { $0.registrations } }
+    /// The addresses published in the peer's record, once started: ``Configuration/advertise``, else
+    /// the bound address; a wildcard one (`0.0.0.0`) is replaced by the local address of the route
+    /// to the cloud (see ``AdvertisedAddress``).
+    public var advertised: [String] { state.withLockedValue { $0.advertised } }
 
     /// Binds the listener and registers once; throws when either fails (a name bound to another key
     /// fails here, with the cloud's reason).
     @discardableResult
     public func start() async throws -> NodeAddress {
         let address = try await endpoint.start(host: configuration.host, port: configuration.port)
-        state.withLockedValue { $0.address = address }
+        var advertised = configuration.advertise
+        if advertised.isEmpty {
+            let (resolved, source) = await AdvertisedAddress.resolve(
+                configured: nil, bound: address, seeds: cloud.client.nodes)
+            if source != .listen {
+                logger.notice(
+                    "listening on a wildcard address; advertising \(resolved), \(source.rawValue) (set --advertise to choose)"
+                )
+            }
+            advertised = [resolved.description]
+        }
+        state.withLockedValue {
+            $0.address = address
+            $0.advertised = advertised
+        }
         do {
             try await refresh()
         } catch {
@@ -92,9 +112,7 @@ public final class PeerDaemon: Service, Sendable {
     }
 
     private func registerOnce() async throws {
-        let (address, previous) = state.withLockedValue { ($0.address, $0.sequence) }
-        let addresses =
-            configuration.advertise.isEmpty ? [address?.description].compactMap { $0 } : configuration.advertise
+        let (addresses, previous) = state.withLockedValue { ($0.advertised, $0.sequence) }
         let record = try identity.signedRecord(addresses: addresses, now: wallClockMillis(), after: previous)
         state.withLockedValue { $0.sequence = max($0.sequence, record.sequence) }
         try await cloud.register(record)

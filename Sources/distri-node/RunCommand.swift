@@ -12,7 +12,11 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Address to listen on (port 0: any free port).")
     var listen = NodeAddress(host: "127.0.0.1", port: 7000)
 
-    @Option(name: .long, help: "Address to advertise to clients and other nodes, if not the listen address.")
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Address clients and other nodes dial, if not the listen address; a wildcard --listen (0.0.0.0) "
+                + "advertises the local address of the route to the seeds (logged)."))
     var advertise: NodeAddress?
 
     @Option(name: .long, help: "Comma-separated addresses of nodes to join through.")
@@ -59,6 +63,9 @@ struct RunCommand: AsyncParsableCommand {
         if queue < 0 { throw ValidationError("--queue must not be negative") }
         if maxPayloadMiB < 1 { throw ValidationError("--max-payload-mib must be at least 1") }
         if !(0...1).contains(chaos) { throw ValidationError("--chaos is a rate between 0 and 1 per second") }
+        if let advertise, AdvertisedAddress.isWildcard(advertise.host) {
+            throw ValidationError("--advertise must be an address others can dial, not \(advertise)")
+        }
     }
 
     func run() async throws {

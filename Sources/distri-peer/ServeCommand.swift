@@ -20,6 +20,14 @@ struct ServeCommand: AsyncParsableCommand {
         help: ArgumentHelp("Address to listen on for other peers (port 0: any free port).", valueName: "host:port"))
     var listen = "127.0.0.1:0"
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Address other peers dial, if not the listen address (a NAT's forwarded port, a DNS name); "
+                + "a wildcard --listen advertises the address of the route to the cloud.",
+            valueName: "host:port"))
+    var advertise: String?
+
     @Option(name: .long, help: "Seconds between refreshes of the record (lastSeen).")
     var refresh: Double = 5
 
@@ -27,6 +35,10 @@ struct ServeCommand: AsyncParsableCommand {
 
     func validate() throws {
         if NodeAddress(listen) == nil { throw ValidationError("--listen must be host:port, not '\(listen)'") }
+        if let advertise {
+            guard let address = NodeAddress(advertise), address.port != 0, !AdvertisedAddress.isWildcard(address.host)
+            else { throw ValidationError("--advertise must be a dialable host:port, not '\(advertise)'") }
+        }
         if !(0.05...3600).contains(refresh) { throw ValidationError("--refresh must be between 0.05 and 3600 seconds") }
     }
 
@@ -38,11 +50,16 @@ struct ServeCommand: AsyncParsableCommand {
         let client = try cloud.client()
         let daemon = PeerDaemon(
             identity: identity, cloud: PeerCloud(client: client),
-            configuration: .init(host: address.host, port: address.port, refreshMillis: UInt64(refresh * 1000)),
+            configuration: .init(
+                host: address.host, port: address.port, advertise: advertise.map { [$0] } ?? [],
+                refreshMillis: UInt64(refresh * 1000)),
             logger: logger)
         do {
             let bound = try await daemon.start()
             printLine("peer \(identity.name) listening on \(bound)")
+            if daemon.advertised != [bound.description] {
+                printLine("advertised as \(daemon.advertised.joined(separator: ","))")
+            }
             let group = ServiceGroup(
                 configuration: ServiceGroupConfiguration(
                     services: [daemon], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

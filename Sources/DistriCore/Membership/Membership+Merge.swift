@@ -89,7 +89,8 @@ extension Membership {
 
     private mutating func startSuspicion(of member: Member, origin: String, now: UInt64) {
         suspicions[member.id] = Suspicion(
-            incarnation: member.incarnation, origin: origin, clusterSize: activeCount, now: now, settings: settings)
+            incarnation: member.incarnation, origin: origin, clusterSize: activeCount, now: now, settings: settings,
+            probeInterval: suspicionInterval)
     }
 
     /// Adds a member to the rest of the current probe round, so it is probed before the next shuffle.

@@ -25,14 +25,15 @@ extension Membership {
         }
         guard probe == nil, now >= nextProbeAt else { return }
         let scale = UInt64(health + 1)
-        nextProbeAt = now + settings.probeInterval * scale
         guard let target = nextProbeTarget(random: &random), let address = others[target]?.member.address else {
+            nextProbeAt = now + settings.probeInterval * scale
             return
         }
+        nextProbeAt = now + probeInterval * scale
         sequence += 1
         probe = Probe(
-            target: target, address: address, sequence: sequence, indirectAt: now + settings.probeTimeout * scale,
-            deadline: nextProbeAt)
+            target: target, address: address, sequence: sequence, sentAt: now,
+            indirectAt: now + probeTimeout * scale, deadline: nextProbeAt)
         out.append(send(.ping(sequence: sequence, gossip: piggyback(for: target)), to: address))
     }
 

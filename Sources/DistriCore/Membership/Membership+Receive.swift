@@ -23,13 +23,20 @@ extension Membership {
             sequence += 1
             relays[sequence] = Relay(
                 requester: sender.id, requesterAddress: sender.address, requesterSequence: requested,
-                targetAddress: targetAddress, nackAt: now + settings.probeTimeout * 4 / 5,
-                expiresAt: now + settings.probeInterval)
+                targetAddress: targetAddress,
+                nackAt: now + max(settings.probeTimeout, measuredProbeTimeout ?? 0) * 4 / 5,
+                expiresAt: now + suspicionInterval)
             out.append(send(.ping(sequence: sequence, gossip: piggyback(for: target)), to: targetAddress))
 
         case .ack(let acked, let gossip):
             apply(gossip, from: sender.id, now: now, into: &out)
-            if probe?.sequence == acked {
+            if let probe, probe.sequence == acked {
+                // Only the target's own ack measures the path; one forwarded by a relay took two.
+                if sender.id == probe.target {
+                    roundTrips.add(now >= probe.sentAt ? now - probe.sentAt : 0)
+                    // The first sample may shorten the interval a cautious start set.
+                    nextProbeAt = min(nextProbeAt, probe.sentAt + probeInterval * UInt64(health + 1))
+                }
                 probeSucceeded()
             } else if let relay = relays.removeValue(forKey: acked) {
                 let forwarded = SWIMMessage.ack(

@@ -23,6 +23,8 @@ public struct Membership: Sendable {
         let target: String
         let address: String
         let sequence: UInt64
+        /// When the ping left.
+        let sentAt: UInt64
         /// When to fall back to indirect probes.
         let indirectAt: UInt64
         /// End of the probe interval: no ack by then makes the target suspect.
@@ -58,6 +60,34 @@ public struct Membership: Sendable {
     var relays: [UInt64: Relay] = [:]
     var sequence: UInt64 = 0
     var health = 0
+    /// Round trips of direct probes: on a WAN the probe timeout and interval follow them.
+    public internal(set) var roundTrips = RoundTripEstimator()
+
+    /// The direct-probe timeout in force: the configured one, or the measured round trip's timeout
+    /// (mean + 4 × variation, up to ``SWIMSettings/maxProbeTimeout``) when that is longer. Before the
+    /// first direct ack it is 1 s (RFC 6298's initial timeout): a node that starts on a WAN must not
+    /// suspect its first targets before it knows how far they are.
+    public var probeTimeout: UInt64 {
+        max(settings.probeTimeout, measuredProbeTimeout ?? min(1_000, settings.maxProbeTimeout))
+    }
+
+    /// The probe interval in force: the configured one, or three probe timeouts when that is
+    /// longer, so that indirect probes (two round trips through a relay) can answer within it.
+    public var probeInterval: UInt64 {
+        max(settings.probeInterval, 3 * (probeTimeout > settings.probeTimeout ? probeTimeout : 0))
+    }
+
+    /// The interval suspicion timeouts scale with: the configured one, or three measured probe
+    /// timeouts when that is longer (a suspicion that arrives before this node measured anything was
+    /// raised by members that did).
+    var suspicionInterval: UInt64 {
+        max(settings.probeInterval, 3 * (measuredProbeTimeout ?? 0))
+    }
+
+    /// The measured round trip's timeout, up to ``SWIMSettings/maxProbeTimeout`` (nil before any).
+    var measuredProbeTimeout: UInt64? {
+        roundTrips.timeout.map { min($0, settings.maxProbeTimeout) }
+    }
     var nextProbeAt: UInt64
     var nextJoinAt: UInt64
     var nextPushPullAt: UInt64

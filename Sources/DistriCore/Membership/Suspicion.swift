@@ -13,11 +13,15 @@ struct Suspicion: Sendable {
     private(set) var confirmers: Set<String>
 
     /// A suspicion in a cluster of `clusterSize` members, raised by `origin`.
-    init(incarnation: UInt64, origin: String, clusterSize: Int, now: UInt64, settings: SWIMSettings) {
+    /// `probeInterval` is the one in force (it follows the measured round trip on a WAN).
+    init(
+        incarnation: UInt64, origin: String, clusterSize: Int, now: UInt64, settings: SWIMSettings,
+        probeInterval: UInt64
+    ) {
         let n = max(clusterSize, 1)
         let multiplier = max(settings.suspicionMultiplier, 1)
         let scale = max(1, Self.naturalLog(Double(n)) / Self.naturalLog(10))
-        let minimum = UInt64(Double(multiplier) * scale * Double(settings.probeInterval))
+        let minimum = UInt64(Double(multiplier) * scale * Double(probeInterval))
         self.incarnation = incarnation
         self.start = now
         self.expectedConfirmations = max(0, min(multiplier - 2, n - 2))

@@ -3,8 +3,12 @@ import Testing
 @testable import DistriCore
 
 /// Helpers for driving `Membership` instances by hand.
-private func node(_ id: String, incarnation: UInt64 = 1, seeds: [String] = [], now: UInt64 = 0) -> Membership {
-    Membership(myself: Member(id: id, address: "\(id):1", incarnation: incarnation), seeds: seeds, now: now)
+private func node(
+    _ id: String, incarnation: UInt64 = 1, seeds: [String] = [], now: UInt64 = 0, settings: SWIMSettings = .init()
+) -> Membership {
+    Membership(
+        myself: Member(id: id, address: "\(id):1", incarnation: incarnation), seeds: seeds, settings: settings, now: now
+    )
 }
 
 private func sends(_ directives: [SWIMDirective]) -> [(envelope: SWIMEnvelope, to: String)] {
@@ -125,7 +129,9 @@ private func introduce(_ others: [Membership], to membership: inout Membership, 
     @Test("a suspicion timeout shrinks logarithmically from max to min with confirmations")
     func suspicionFormula() {
         let settings = SWIMSettings(suspicionMultiplier: 5, suspicionMaxMultiplier: 6)
-        var suspicion = Suspicion(incarnation: 1, origin: "x", clusterSize: 20, now: 0, settings: settings)
+        var suspicion = Suspicion(
+            incarnation: 1, origin: "x", clusterSize: 20, now: 0, settings: settings,
+            probeInterval: settings.probeInterval)
         // min = 5 × log10(20) × 200 ≈ 1301 ms, max = 6 × min, k = 3.
         #expect(suspicion.minimumTimeout == 1_301)
         #expect(suspicion.expectedConfirmations == 3)
@@ -194,7 +200,8 @@ private func introduce(_ others: [Membership], to membership: inout Membership, 
 
     @Test("missed acks and nacks raise local health, which slows probing; acks lower it")
     mutating func localHealth() throws {
-        var a = node("a")
+        // The LAN timers held fixed (no measured round trip, no cautious start): the gaps are exact.
+        var a = node("a", settings: SWIMSettings(maxProbeTimeout: 0))
         introduce([node("b"), node("c")], to: &a)
         // Nothing reaches a: every probe fails and no relay's nack comes back.
         var pings: [(time: UInt64, envelope: SWIMEnvelope)] = []
@@ -213,6 +220,36 @@ private func introduce(_ others: [Membership], to membership: inout Membership, 
         let ack = SWIMEnvelope(from: node("x").myself, message: .ack(sequence: sequence, gossip: []))
         _ = a.receive(ack, now: 2_101, random: &random)
         #expect(a.localHealth == 3)
+    }
+
+    @Test("a node probes cautiously (1 s timeout) until its first direct ack, then at the measured round trip")
+    mutating func cautiousStart() throws {
+        var a = node("a")
+        introduce([node("b")], to: &a)
+        #expect(a.probeTimeout == 1_000)
+        #expect(a.probeInterval == 3_000)
+        let ping = try #require(sends(a.tick(now: 0, random: &random)).first { $0.to == "b:1" })
+        guard case .ping(let sequence, _) = ping.envelope.message else { return }
+        // No suspicion at the LAN's 200 ms: the probe waits for its 1 s timeout.
+        #expect(changes(a.tick(now: 500, random: &random)).isEmpty)
+        _ = a.receive(
+            SWIMEnvelope(from: node("b").myself, message: .ack(sequence: sequence, gossip: [])), now: 600,
+            random: &random)
+        #expect(a.roundTrips.smoothed == 600)
+        #expect(a.probeTimeout == 1_800)
+        #expect(a.probeInterval == 5_400)
+        // Fast answers bring it back to the configured timers.
+        for round in UInt64(0)..<40 {
+            let now = 10_000 + round * 6_000
+            guard let next = sends(a.tick(now: now, random: &random)).first(where: { $0.to == "b:1" }),
+                case .ping(let sequence, _) = next.envelope.message
+            else { continue }
+            _ = a.receive(
+                SWIMEnvelope(from: node("b").myself, message: .ack(sequence: sequence, gossip: [])), now: now + 1,
+                random: &random)
+        }
+        #expect(a.probeTimeout == SWIMSettings().probeTimeout)
+        #expect(a.probeInterval == SWIMSettings().probeInterval)
     }
 
     @Test("a relay forwards the target's ack, or answers nack when the target is silent")

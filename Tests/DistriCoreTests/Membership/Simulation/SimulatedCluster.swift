@@ -39,6 +39,8 @@ struct SimulatedCluster {
     var lossRate = 0.0
     var duplicateRate = 0.0
     var maxDelay: UInt64 = 5
+    /// The one-way delay every message takes at least (a WAN link); the jitter is up to `maxDelay` more.
+    var minDelay: UInt64 = 0
     /// Nodes reach each other only when their groups are equal.
     var partition: [Int]
 
@@ -172,7 +174,7 @@ struct SimulatedCluster {
     }
 
     private mutating func delay() -> UInt64 {
-        UInt64.random(in: 0...maxDelay, using: &random)
+        minDelay + UInt64.random(in: 0...maxDelay, using: &random)
     }
 
     private mutating func log(_ line: String) {
