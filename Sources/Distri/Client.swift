@@ -447,7 +447,8 @@ public final class Client: Sendable {
                 entry.pointee.ai_addr, entry.pointee.ai_addrlen, &host, socklen_t(host.count), nil, 0, NI_NUMERICHOST)
                 == 0
             {
-                let address = NodeAddress(host: String(cString: host), port: seed.port)
+                let text = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                let address = NodeAddress(host: text, port: seed.port)
                 if !result.contains(address) { result.append(address) }
             }
             cursor = entry.pointee.ai_next
@@ -478,12 +479,14 @@ public final class Client: Sendable {
         let attemptPromise = eventLoop.makePromise(of: ByteBuffer.self)
         let started = NIODeadline.now()
         // The attempt timeout, when another node could take the call and it comes before the deadline.
-        var attemptTimeout: (after: TimeAmount, probe: TimeAmount)?
+        let attemptTimeout: (after: TimeAmount, probe: TimeAmount)?
         if candidates.count > 1, let timeouts = state.value.timeouts,
             let after = timeouts.attemptTimeout(
                 service: request.service, remaining: UInt64(max(0, timeout.nanoseconds)))
         {
             attemptTimeout = (.nanoseconds(Int64(after)), .nanoseconds(Int64(timeouts.probeTimeout)))
+        } else {
+            attemptTimeout = nil
         }
         attemptPromise.futureResult.whenComplete { result in
             switch result {

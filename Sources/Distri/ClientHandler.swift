@@ -42,9 +42,9 @@ final class ClientHandler: ChannelInboundHandler, CoalescingFlushes {
     /// Calls given up on (timed out, moved) whose late replies are dropped without alarm. Bounded.
     private var abandoned: Set<UInt64> = []
     /// Takes the round trip of each answered liveness probe, in nanoseconds.
-    private let probeObserved: (UInt64) -> Void
+    private let probeObserved: @Sendable (UInt64) -> Void
 
-    init(node: NodeAddress, probeObserved: @escaping (UInt64) -> Void = { _ in }) {
+    init(node: NodeAddress, probeObserved: @escaping @Sendable (UInt64) -> Void = { _ in }) {
         self.node = node
         self.probeObserved = probeObserved
     }
