@@ -204,9 +204,17 @@ table ip distri_relay {
 }
 EOF
   write_links "$run"
-  # ip netns exec execs python3, so $! is the relay's own PID.
-  nohup ip netns exec "$ns" python3 "$here/delay-relay.py" --port "$relay_port" --links "$dir/links.json" \
-    --log "$dir/relay.log" </dev/null >>"$dir/relay.out" 2>&1 &
+  # The subshell, nohup and ip netns exec all exec, so $! is the relay's own PID. It closes every
+  # inherited descriptor first: Foundation's Process (the Swift tests) learns that its child exited when
+  # a socket the child inherited closes, so a relay holding it would make the script never "exit".
+  (
+    for fd in /proc/$BASHPID/fd/*; do
+      fd=${fd##*/}
+      if ((fd > 2)); then eval "exec $fd>&-"; fi
+    done
+    exec nohup ip netns exec "$ns" python3 "$here/delay-relay.py" --port "$relay_port" \
+      --links "$dir/links.json" --log "$dir/relay.log" </dev/null >>"$dir/relay.out" 2>&1
+  ) &
   echo $! >"$dir/relay.pid"
   for _ in $(seq 100); do # up to 10 s for the relay to listen
     grep -q "listening on" "$dir/relay.log" 2>/dev/null && return 0
