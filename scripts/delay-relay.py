@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import random
+import signal
 import socket
 import struct
 import sys
@@ -171,6 +172,9 @@ async def handle(client_reader, client_writer, links):
 
 
 async def main():
+    # A parent may have blocked SIGTERM in the mask we inherit (Foundation's Process does): unblock it,
+    # so that a kill by PID stops this process at once.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--links", required=True, help="the link table (JSON)")

@@ -10,6 +10,7 @@
 
 import argparse
 import json
+import signal
 import socket
 import sys
 import time
@@ -70,6 +71,9 @@ def rtt(to, count, timeout):
 
 
 def main():
+    # A parent may have blocked SIGTERM in the mask we inherit (Foundation's Process does): unblock it,
+    # so that a kill by PID stops this process at once.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     e = commands.add_parser("echo")

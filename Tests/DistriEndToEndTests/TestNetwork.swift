@@ -42,7 +42,9 @@ final class TestNetwork: Sendable {
         do {
             let result = try runTool("/bin/bash", [script, "check"], timeout: 30)
             if result.status == 0 { return nil }
-            let reason = "network namespaces not permitted: " + (result.errors + result.output)
+            let reason =
+                "network namespaces not permitted: "
+                + (result.errors + result.output)
                 .trimmingCharacters(in: .whitespacesAndNewlines)
             print("SKIPPED: tests on namespaced hosts: \(reason)")
             return reason
@@ -114,7 +116,9 @@ final class TestNetwork: Sendable {
     }
 
     /// A process that runs `executable` on `host` (not started: set its pipes, then `run()`). `ip netns
-    /// exec` execs the program, so the process's PID is the program's, to stop by PID as usual.
+    /// exec` execs the program, so the process's PID is the program's, to stop by PID as usual. Note: it
+    /// inherits the test process's signal mask, in which SIGTERM is blocked; a program that does not
+    /// unblock or handle it (distri-node and the scripts do) ignores `terminate()` until SIGKILL.
     func process(on host: Host, executable: String, arguments: [String]) -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.ipTool)
@@ -131,7 +135,8 @@ final class TestNetwork: Sendable {
 
     /// The delay relay's log (one line per connection).
     var relayLog: String {
-        let path = (ProcessInfo.processInfo.environment["DISTRI_TESTNET_STATE"] ?? "/tmp/distri-testnet") + "/\(run)/relay.log"
+        let path =
+            (ProcessInfo.processInfo.environment["DISTRI_TESTNET_STATE"] ?? "/tmp/distri-testnet") + "/\(run)/relay.log"
         return (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
     }
 
@@ -169,7 +174,9 @@ final class TestNetwork: Sendable {
     }
 
     private static let ipTool: String =
-        ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"].first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }
         ?? "/usr/sbin/ip"
 
     /// Runs `path` with `arguments` to its end (terminated after `timeout`), with its output.

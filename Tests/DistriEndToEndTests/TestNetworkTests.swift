@@ -11,6 +11,9 @@ struct TestNetworkTests {
         .enabled("needs network namespaces: root or CAP_NET_ADMIN, nftables, python3") { TestNetwork.isAvailable },
         .timeLimit(.minutes(1)))
     func harness() async throws {
+        let clock = ContinuousClock()
+        let start = clock.now
+        func phase(_ name: String) { print("testnet \(name) at \(clock.now - start)") }
         let network = try TestNetwork.make(prefix: "tn")
         var servers: [Process] = []
         defer {
@@ -28,6 +31,7 @@ struct TestNetworkTests {
         let command = (try? String(contentsOfFile: "/proc/\(echoB.processIdentifier)/cmdline", encoding: .utf8)) ?? ""
         #expect(command.contains("netprobe.py"), "PID \(echoB.processIdentifier) runs \(command)")
 
+        phase("hosts and echo servers up")
         // Latency: the relay delays each direction by both links' delays, +- jitter.
         for (from, to) in [(a, b), (a, c), (c, b)] {
             let probe = try network.probe(from: from, to: "\(to.address):7100", count: 20)
@@ -37,9 +41,11 @@ struct TestNetworkTests {
                 "testnet RTT \(from) -> \(to), 10+10 ms +- 5+5 ms: min \(format(rtts.min())) median \(format(median)) "
                     + "max \(format(rtts.max())) ms over \(rtts.count)")
             #expect(median >= 35 && median <= 80, "median RTT \(median) ms, expected about 40")
-            #expect(rtts.min()! >= 20, "a round trip of \(rtts.min()!) ms is below the links' floor (20 +- 10 ms each way)")
+            #expect(
+                rtts.min()! >= 20, "a round trip of \(rtts.min()!) ms is below the links' floor (20 +- 10 ms each way)")
         }
 
+        phase("latency measured")
         // Loss: at 100% on b's link nothing gets through; at 0% it works again.
         try network.setLoss(b, percent: 100)
         let lost = try network.probe(from: a, to: "\(b.address):7100", count: 1, timeout: 1)
@@ -48,6 +54,7 @@ struct TestNetworkTests {
         try network.setLoss(b, percent: 0)
         #expect(try network.probe(from: a, to: "\(b.address):7100", count: 3, timeout: 3).ok)
 
+        phase("loss checked")
         // A cut link: b unreachable, and b reaches nobody; restored, both work again.
         try network.cut(b)
         let into = try network.probe(from: a, to: "\(b.address):7100", count: 1, timeout: 1)
@@ -64,6 +71,7 @@ struct TestNetworkTests {
         #expect(restored, "a -> b after restoring b's link")
         #expect(try network.probe(from: b, to: "\(c.address):7100", count: 2, timeout: 3).ok)
 
+        phase("cut and restore checked")
         // NAT: n behind gateway g dials out (with g's link delay); nobody dials in.
         let g = try network.addNATGateway("g", delayMillis: 10, jitterMillis: 5)
         let n = try network.addHost("n", behind: g)
@@ -78,11 +86,13 @@ struct TestNetworkTests {
         #expect(!inbound.ok)
         #expect(!toGateway.ok)
 
+        phase("NAT checked")
         let namespaces = try network.namespaces()
         #expect(namespaces.count == 6, "wan, a, b, c, g, n: \(namespaces)")
         for server in servers { stopProcess(server) }
         servers = []
         network.teardown()
+        phase("torn down")
         #expect(try network.namespaces().isEmpty, "teardown leaves no namespace")
     }
 }
