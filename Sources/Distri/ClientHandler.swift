@@ -42,9 +42,9 @@ final class ClientHandler: ChannelInboundHandler, CoalescingFlushes {
     /// Calls given up on (timed out, moved) whose late replies are dropped without alarm. Bounded.
     private var abandoned: Set<UInt64> = []
     /// Takes the round trip of each answered liveness probe, in nanoseconds.
-    private let probeObserved: @Sendable (UInt64) -> Void
+    private let probeObserved: (UInt64) -> Void
 
-    init(node: NodeAddress, probeObserved: @escaping @Sendable (UInt64) -> Void = { _ in }) {
+    init(node: NodeAddress, probeObserved: @escaping (UInt64) -> Void = { _ in }) {
         self.node = node
         self.probeObserved = probeObserved
     }
@@ -160,11 +160,12 @@ final class ClientHandler: ChannelInboundHandler, CoalescingFlushes {
     private func sendProbe(now: NIODeadline, timeout: TimeAmount, context: ChannelHandlerContext) {
         probe = (now, now + timeout)
         let promise = context.eventLoop.makePromise(of: ByteBuffer.self)
-        let observed = probeObserved
+        // The future completes on this channel's loop, where the callback belongs.
+        let observed = NIOLoopBound(probeObserved, eventLoop: context.eventLoop)
         promise.futureResult.whenComplete { result in
             // Any answer, an error reply too, is a sign of life; a timeout is not a sample.
             if case .failure(let error as ClientError) = result, error.kind != .remote { return }
-            observed(UInt64(max(0, (NIODeadline.now() - now).nanoseconds)))
+            observed.value(UInt64(max(0, (NIODeadline.now() - now).nanoseconds)))
         }
         let request = WireRequest(
             service: BuiltinServices.members,
