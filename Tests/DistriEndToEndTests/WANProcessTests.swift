@@ -177,7 +177,9 @@ struct WANProcessTests {
             let bound = try listeningAddress(of: daemon, output: output, name: "\(name)'s daemon")
             #expect(bound.hasPrefix("0.0.0.0:"))
         }
-        let listed = try peer("alice", "list", "peers", "--json")
+        let listed = try network.run(
+            on: alice, executable: builtExecutable("distri-peer").path,
+            arguments: ["list", "peers", "--json", "--cloud", cloud, "--ca", E2ETLS.caFile])
         #expect(listed.output.contains(carol.address), "carol advertises her host's address: \(listed.output)")
         let encrypted = try peer("alice", "encrypt", Self.sampleImage, "--json")
         #expect(encrypted.status == 0, "encrypt: \(encrypted.errors)")
