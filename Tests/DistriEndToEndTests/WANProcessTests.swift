@@ -144,6 +144,19 @@ struct WANProcessTests {
         ])
         let encryptRow = Self.row(encrypt.output)
         #expect(encrypt.status == 0 && encryptRow["failed_tasks"] == "0", "\(encrypt.output)")
+        // Latency across the links against their round trip (the floor): one call at a time.
+        let calls = try node([
+            "bench", "calls", "--cloud", cloud, "--ca", E2ETLS.caFile, "--calls", "200", "--concurrency", "1",
+        ])
+        #expect(calls.status == 0, "\(calls.output)")
+        let writes = try node([
+            "bench", "db", "--cloud", cloud, "--ca", E2ETLS.caFile, "--writers", "1", "--readers", "1", "--seconds",
+            "3",
+            "--warmup", "0.5", "--modes", "majority", "--writes-only",
+        ])
+        #expect(writes.status == 0, "\(writes.output)")
+        print("WAN 40 ms RTT (the floor), small calls one at a time:\n\(calls.output)")
+        print("WAN 40 ms RTT, majority writes one at a time:\n\(writes.output)")
         print("WAN 40 ms: seed DB test \(dbRow)")
         print("WAN 40 ms: seed Encrypt test \(encryptRow)")
 
