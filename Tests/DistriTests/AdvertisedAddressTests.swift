@@ -14,7 +14,8 @@ import Testing
         #expect(alone.source == .interface || alone.source == .loopback)
         let configured = await AdvertisedAddress.resolve(
             configured: NodeAddress(host: "node1.example", port: 0), bound: wildcard, seeds: [])
-        #expect(configured.address == NodeAddress(host: "node1.example", port: 7000) && configured.source == .configured)
+        #expect(
+            configured.address == NodeAddress(host: "node1.example", port: 7000) && configured.source == .configured)
         let plain = await AdvertisedAddress.resolve(
             configured: nil, bound: NodeAddress(host: "127.0.0.1", port: 9), seeds: [])
         #expect(plain.address == NodeAddress(host: "127.0.0.1", port: 9) && plain.source == .listen)
