@@ -231,11 +231,16 @@ next_wan_address() {
   echo "$wan_prefix.$((10 + n))"
 }
 
+# check_new RUN NAME: NAME is a valid name not yet in RUN, which exists.
+check_new() {
+  check_name "$2"
+  [[ -d $state_root/$1 ]] || die "no run $1 (testnet.sh init $1 first)"
+  [[ -z $(record "$1" "$2") ]] || die "$2 exists in $1"
+}
+
 cmd_host() {
   local run=$1 name=$2; shift 2
-  check_name "$name"
-  [[ -d $state_root/$run ]] || die "no run $run (testnet.sh init $run first)"
-  [[ -z $(record "$run" "$name") ]] || die "$name exists in $run"
+  check_new "$run" "$name"
   local delay jitter loss behind
   options "$@"
   local ns=$run-$name address parent
@@ -272,9 +277,7 @@ cmd_host() {
 
 cmd_gateway() {
   local run=$1 name=$2; shift 2
-  check_name "$name"
-  [[ -d $state_root/$run ]] || die "no run $run (testnet.sh init $run first)"
-  [[ -z $(record "$run" "$name") ]] || die "$name exists in $run"
+  check_new "$run" "$name"
   local delay jitter loss behind
   options "$@"
   [[ -z $behind ]] || die "a gateway is on the wan"

@@ -88,24 +88,9 @@ import Testing
     ) {
         let home = TemporaryDirectory("distri-cli")
         defer { home.remove() }
-        let process = Process()
-        process.executableURL = builtExecutable("distri-node")
-        process.arguments = arguments
         var env = ["HOME": home.path, "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]
         env.merge(environment) { $1 }
-        process.environment = env
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let timer = DispatchWorkItem { if process.isRunning { process.terminate() } }
-        DispatchQueue.global().asyncAfter(deadline: .now() + 60, execute: timer)
-        let out = output.fileHandleForReading.readDataToEndOfFile()
-        let err = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        timer.cancel()
-        return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+        return try runBuilt("distri-node", arguments, environment: env)
     }
 
     @Test("stats without --cloud: $DISTRI_CLOUD with one address lists every node; a dead one is named with its source")

@@ -12,13 +12,14 @@ func runPeerCommand(_ arguments: [String], timeout: TimeInterval = 60) throws ->
 }
 
 /// Runs the built executable `name` with `arguments` to the end (terminated after `timeout`), with its
-/// standard output and error.
-func runBuilt(_ name: String, _ arguments: [String], timeout: TimeInterval = 60) throws -> (
-    status: Int32, output: String, errors: String
-) {
+/// standard output and error; in `environment` instead of this process's, when given.
+func runBuilt(
+    _ name: String, _ arguments: [String], timeout: TimeInterval = 60, environment: [String: String]? = nil
+) throws -> (status: Int32, output: String, errors: String) {
     let process = Process()
     process.executableURL = builtExecutable(name)
     process.arguments = arguments
+    if let environment { process.environment = environment }
     let output = Pipe()
     let errors = Pipe()
     process.standardOutput = output
