@@ -71,7 +71,7 @@ public enum AntiEntropy {
         }
         if let deleted = document.deleted { hash = mix(hash ^ stampHash(deleted) ^ 0xD) }
         if let cleared = document.cleared { hash = mix(hash ^ stampHash(cleared) ^ 0xC) }
-        for key in document.applied.keys.sorted() { hash = mix(hash ^ mix(key ^ 0xE) ^ document.applied[key]!) }
+        for (key, millis) in document.applied.sorted { hash = mix(hash ^ mix(key ^ 0xE) ^ millis) }
         return hash
     }
 

@@ -122,7 +122,7 @@ public struct ReplicatedDocument: Hashable, Sendable, Codable {
     /// answered without applying it again. Kept for ``appliedKeyLifetimeMillis`` after the newest,
     /// and at most ``maxAppliedKeys`` of them (the newest): the rule depends only on the keys held, so
     /// replicas that merged the same keys hold the same ones.
-    public private(set) var applied: [UInt64: UInt64]
+    public private(set) var applied: AppliedKeys
 
     /// How long an idempotency key is kept, in milliseconds after the document's newest one: ten
     /// minutes, far beyond a call's retries.
@@ -135,13 +135,13 @@ public struct ReplicatedDocument: Hashable, Sendable, Codable {
         self.fields = [:]
         self.deleted = nil
         self.cleared = nil
-        self.applied = [:]
+        self.applied = AppliedKeys()
     }
 
     /// A document as decoded from the wire or a log (normalised as every merge leaves it).
     public init(
         id: String, fields: [String: Field], deleted: HLCTimestamp?, cleared: HLCTimestamp?,
-        applied: [UInt64: UInt64] = [:]
+        applied: AppliedKeys = AppliedKeys()
     ) {
         self.id = id
         self.fields = fields
@@ -161,7 +161,7 @@ public struct ReplicatedDocument: Hashable, Sendable, Codable {
             fields: try container.decode([String: Field].self, forKey: .fields),
             deleted: try container.decodeIfPresent(HLCTimestamp.self, forKey: .deleted),
             cleared: try container.decodeIfPresent(HLCTimestamp.self, forKey: .cleared),
-            applied: try container.decodeIfPresent([UInt64: UInt64].self, forKey: .applied) ?? [:])
+            applied: try container.decodeIfPresent(AppliedKeys.self, forKey: .applied) ?? AppliedKeys())
     }
 
     /// A document created with `body`'s fields, all stamped `stamp`.
@@ -224,7 +224,7 @@ public struct ReplicatedDocument: Hashable, Sendable, Codable {
     /// Records that the write with idempotency key `key`, stamped at `millis`, was applied here.
     public mutating func noteApplied(_ key: UInt64, millis: UInt64) {
         guard key != 0 else { return }
-        applied[key] = max(applied[key] ?? millis, millis)
+        applied.insert(key, millis: millis)
         pruneApplied()
     }
 
@@ -232,12 +232,10 @@ public struct ReplicatedDocument: Hashable, Sendable, Codable {
     /// Both cuts depend only on the keys held and only ever tighten as keys are added, so pruning
     /// before or after a merge gives the same keys.
     private mutating func pruneApplied() {
-        guard let newest = applied.values.max() else { return }
+        guard applied.count > 1, let newest = applied.newest else { return }
         let oldest = newest > Self.appliedKeyLifetimeMillis ? newest - Self.appliedKeyLifetimeMillis : 0
-        if applied.values.contains(where: { $0 < oldest }) { applied = applied.filter { $0.value >= oldest } }
-        guard applied.count > Self.maxAppliedKeys else { return }
-        let kept = applied.sorted { ($0.value, $0.key) > ($1.value, $1.key) }.prefix(Self.maxAppliedKeys)
-        applied = Dictionary(uniqueKeysWithValues: kept.map { ($0.key, $0.value) })
+        applied.removeAll { $0 < oldest }
+        applied.keepNewest(Self.maxAppliedKeys)
     }
 
     /// Deletes the document at `stamp`.
@@ -260,9 +258,9 @@ public struct ReplicatedDocument: Hashable, Sendable, Codable {
         } else if fields.values.contains(where: { $0.baseIsBefore(horizon, orAt: true) }) {
             fields = fields.filter { !$0.value.baseIsBefore(horizon, orAt: true) }
         }
-        if !applied.isEmpty { applied = applied.filter { $0.value > horizon.millis } }
+        applied.removeAll { $0 <= horizon.millis }
         guard !fields.isEmpty || deleted != nil || cleared != nil else {
-            applied = [:]
+            applied = AppliedKeys()
             return false
         }
         return true
@@ -281,7 +279,7 @@ public struct ReplicatedDocument: Hashable, Sendable, Codable {
         if let theirs = other.cleared { cleared = max(cleared ?? theirs, theirs) }
         prune()
         if !other.applied.isEmpty {
-            applied.merge(other.applied, uniquingKeysWith: max)
+            applied.merge(other.applied)
             pruneApplied()
         }
     }

@@ -382,7 +382,7 @@ public enum ReplicaCodec {
             }
         }
         out.varint(UInt64(document.applied.count))
-        for (key, millis) in document.applied.sorted(by: { $0.key < $1.key }) {
+        for (key, millis) in document.applied.sorted {
             out.varint(key)
             out.varint(millis)
         }
@@ -418,9 +418,9 @@ public enum ReplicaCodec {
             fields[name] = ReplicatedDocument.Field(
                 value: value, stamp: stamp, startsAfterStamp: flags & 2 != 0, counts: counts)
         }
-        var applied: [UInt64: UInt64] = [:]
+        var applied = AppliedKeys()
         if input.version >= 2 {
-            for _ in 0..<(try input.count()) { applied[try input.varint()] = try input.varint() }
+            for _ in 0..<(try input.count()) { applied.insert(try input.varint(), millis: try input.varint()) }
         }
         return ReplicatedDocument(id: id, fields: fields, deleted: deleted, cleared: cleared, applied: applied)
     }

@@ -184,8 +184,9 @@ import Testing
             pairwise.merge(other)
             #expect(forward.applied == backward.applied && forward.applied == pairwise.applied, "seed \(seed)")
             #expect(forward.applied.count <= ReplicatedDocument.maxAppliedKeys)
-            let newest = forward.applied.values.max() ?? 0
-            #expect(forward.applied.values.allSatisfy { $0 + ReplicatedDocument.appliedKeyLifetimeMillis >= newest })
+            let newest = forward.applied.newest ?? 0
+            #expect(
+                forward.applied.sorted.allSatisfy { $0.millis + ReplicatedDocument.appliedKeyLifetimeMillis >= newest })
         }
     }
 }
