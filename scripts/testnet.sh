@@ -191,9 +191,7 @@ cmd_init() {
   new_ns "$ns"
   in_ns "$ns" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.send_redirects=0 \
     net.ipv4.conf.default.send_redirects=0
-  ip -n "$ns" link add br0 type bridge forward_delay 0
-  ip -n "$ns" addr add "$wan_prefix.1/24" dev br0
-  ip -n "$ns" link set br0 up
+  add_bridge "$ns" br0 "$wan_prefix.1/24"
   make_loss_table "$ns"
   in_ns "$ns" nft -f - <<EOF
 table ip distri_relay {
@@ -231,6 +229,20 @@ next_wan_address() {
   echo "$wan_prefix.$((10 + n))"
 }
 
+# add_bridge NS NAME CIDR: a bridge, up, with the router's address on it.
+add_bridge() {
+  ip -n "$1" link add "$2" type bridge forward_delay 0
+  ip -n "$1" addr add "$3" dev "$2"
+  ip -n "$1" link set "$2" up
+}
+
+# wan_route NS DEV ADDRESS: ADDRESS/32 on DEV, routed through the wan router.
+wan_route() {
+  ip -n "$1" addr add "$3/32" dev "$2"
+  ip -n "$1" route add "$wan_prefix.1" dev "$2"
+  ip -n "$1" route add default via "$wan_prefix.1"
+}
+
 # check_new RUN NAME: NAME is a valid name not yet in RUN, which exists.
 check_new() {
   check_name "$2"
@@ -265,9 +277,7 @@ cmd_host() {
     address=$(next_wan_address "$run")
     new_ns "$ns"
     attach "$parent" br0 "$ns" "$name" eth0
-    ip -n "$ns" addr add "$address/32" dev eth0
-    ip -n "$ns" route add "$wan_prefix.1" dev eth0
-    ip -n "$ns" route add default via "$wan_prefix.1"
+    wan_route "$ns" eth0 "$address"
     echo "$name host $address $parent $delay $jitter $loss" >>"$state_root/$run/hosts"
     write_links "$run"
   fi
@@ -289,12 +299,8 @@ cmd_gateway() {
   new_ns "$ns"
   in_ns "$ns" sysctl -qw net.ipv4.ip_forward=1
   attach "$parent" br0 "$ns" "$name" wan0
-  ip -n "$ns" addr add "$address/32" dev wan0
-  ip -n "$ns" route add "$wan_prefix.1" dev wan0
-  ip -n "$ns" route add default via "$wan_prefix.1"
-  ip -n "$ns" link add lan0 type bridge forward_delay 0
-  ip -n "$ns" addr add "$lan_prefix.$k.1/24" dev lan0
-  ip -n "$ns" link set lan0 up
+  wan_route "$ns" wan0 "$address"
+  add_bridge "$ns" lan0 "$lan_prefix.$k.1/24"
   make_loss_table "$ns"
   in_ns "$ns" nft -f - <<EOF
 table ip distri_nat {

@@ -67,7 +67,7 @@ public struct ReplicatedDocument: Hashable, Sendable, Codable {
             case .number(let number)?: base = number
             default: return value
             }
-            return .number(counts.keys.sorted().reduce(base) { $0 + counts[$1]!.total })
+            return .number(counts.sorted { $0.key < $1.key }.reduce(base) { $0 + $1.value.total })
         }
 
         /// The newest stamp in the field: its base's or its latest increment's.
@@ -302,10 +302,7 @@ public struct ReplicatedDocument: Hashable, Sendable, Codable {
     }
 
     private mutating func set(_ key: String, _ field: Field) {
-        guard fields[key] != nil else {
-            fields[key] = field
-            return
-        }
-        fields[key]!.merge(field)
+        // Merged in place: the table's storage is not copied.
+        if fields[key]?.merge(field) == nil { fields[key] = field }
     }
 }
