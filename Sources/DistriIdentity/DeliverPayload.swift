@@ -1,0 +1,60 @@
+import DistriCore
+
+/// `Deliver`'s answer: `{"have": N, "done": BOOL}`.
+public struct DeliverAnswer: Sendable, Equatable {
+    /// Bytes the recipient holds.
+    public var have: Int
+    /// Whether the image is complete and in place.
+    public var done: Bool
+
+    public init(have: Int, done: Bool) {
+        self.have = have
+        self.done = done
+    }
+
+    /// Parses an answer for an image of `total` bytes.
+    public init(_ reply: [UInt8], total: Int) throws(IdentityError) {
+        guard let object = (try? JSONParser.parse(reply))?.objectValue, let have = object["have"]?.wholeNumberValue,
+            case .bool(let done)? = object["done"], have <= UInt64(total)
+        else { throw .malformed("the recipient's Deliver answer is malformed") }
+        self.init(have: Int(have), done: done)
+    }
+
+    /// The answer as JSON bytes.
+    public func encoded() -> [UInt8] {
+        Array(JSONValue.object(["have": .number(Double(have)), "done": .bool(done)]).jsonText.utf8)
+    }
+}
+
+/// `Deliver`'s body: the grant's JSON (length-prefixed, u32 big-endian), then a chunk of the sealed PNG.
+public struct DeliverPayload: Sendable {
+    public static let maxGrantBytes = 64 << 10
+    public var grant: ViewGrant
+    public var chunk: [UInt8]
+
+    public init(grant: ViewGrant, chunk: [UInt8]) {
+        self.grant = grant
+        self.chunk = chunk
+    }
+
+    /// The payload as bytes.
+    public func encoded() -> [UInt8] {
+        let text = Array(JSONValue.object(grant.document).jsonText.utf8)
+        let count = UInt32(text.count)
+        return [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: count >> UInt32($0)) } + text + chunk
+    }
+
+    /// Parses a payload; checks the grant's shape, not its signature.
+    public init(decoding bytes: [UInt8]) throws(IdentityError) {
+        guard bytes.count >= 4 else { throw .malformed("a delivery starts with a 4-byte length") }
+        let count = bytes[0..<4].reduce(0) { $0 << 8 | Int($1) }
+        guard count <= Self.maxGrantBytes, bytes.count >= 4 + count else {
+            throw .malformed("a delivery's grant is longer than the delivery or than \(Self.maxGrantBytes) bytes")
+        }
+        guard let object = (try? JSONParser.parse(Array(bytes[4..<(4 + count)])))?.objectValue else {
+            throw .malformed("a delivery's grant is not a JSON object")
+        }
+        self.grant = try ViewGrant(document: object)
+        self.chunk = Array(bytes[(4 + count)...])
+    }
+}
