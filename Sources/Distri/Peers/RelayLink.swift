@@ -39,6 +39,11 @@ public final class RelayLink: Sendable {
         return Array(buffer: reply)
     }
 
+    /// Starts closing the connection, without waiting.
+    public func closeNow() {
+        channel.close(promise: nil)
+    }
+
     /// Closes the connection.
     public func close() async {
         try? await channel.close()
