@@ -48,7 +48,8 @@ extension PeerSharing {
                 failures.append("direct: '\(grant.recipient)' publishes no address")
             } else {
                 do {
-                    return .direct(address: try await deliverDirect(png, grant: grant, record: record, progress: progress))
+                    return .direct(
+                        address: try await deliverDirect(png, grant: grant, record: record, progress: progress))
                 } catch let error as DeliveryStopped {
                     throw error
                 } catch {
@@ -153,7 +154,8 @@ extension PeerSharing {
     /// because the recipient or a quota refused it.
     private static func relayMoved(_ error: ClientError) -> Bool {
         if error.kind == .remote { return [.notFound, .unavailable, .shuttingDown].contains(error.remoteCode) }
-        return [.connectFailed, .connectionLost, .deadlineExceeded, .unresponsive, .noReachableNode].contains(error.kind)
+        return [.connectFailed, .connectionLost, .deadlineExceeded, .unresponsive, .noReachableNode].contains(
+            error.kind)
     }
 
     /// Sends `png` in chunks through `send`, from the offset the recipient holds, keeping up to

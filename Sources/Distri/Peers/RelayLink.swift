@@ -71,7 +71,8 @@ public final class RelayLink: Sendable {
             .flatMapErrorThrowing { error in throw ClientError(.connectFailed, node: node, message: "\(error)") }
             .get()
         let handler = try await channel.eventLoop.submit {
-            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: ClientHandler.self), eventLoop: channel.eventLoop)
+            NIOLoopBound(
+                try channel.pipeline.syncOperations.handler(type: ClientHandler.self), eventLoop: channel.eventLoop)
         }.get()
         let link = RelayLink(node: node, channel: channel, handler: handler)
         do {
