@@ -13,7 +13,8 @@ A plain TCP copy, the baseline of delivery figures (the same bytes over the same
         sends an 8-byte length and N bytes, waits for the sink's acknowledgement, prints one JSON line:
         {"ok": true, "bytes": N, "seconds": ..., "bytes_per_s": ...}
     netprobe.py pipe --listen 0.0.0.0:7300      a rendezvous on a relay host: joins a receiver and a
-        sender that both dial it (behind NAT neither can be dialled) and copies between them
+        sender that both dial it, whichever comes first (behind NAT neither can be dialled), and copies
+        between them
     netprobe.py pull --from HOST:PORT [--timeout 120]   the receiver of a pipe: dials it, then takes one
         copy as a sink does; push --to HOST:PORT --via-pipe is the sender
 """
@@ -173,7 +174,7 @@ def pipe(listen):
             except OSError:
                 pass
 
-    receivers = []
+    waiting = {b"R": [], b"S": []}
     while True:
         connection, _ = server.accept()
         try:
@@ -181,15 +182,18 @@ def pipe(listen):
         except (OSError, ConnectionError):
             connection.close()
             continue
-        if role == b"R":
-            receivers.append(connection)
-        elif role == b"S" and receivers:
-            receiver = receivers.pop(0)
-            connection.sendall(b"G")
-            threading.Thread(target=copy, args=(connection, receiver), daemon=True).start()
-            threading.Thread(target=copy, args=(receiver, connection), daemon=True).start()
-        else:
+        if role not in waiting:
             connection.close()
+            continue
+        other = b"S" if role == b"R" else b"R"
+        if not waiting[other]:
+            waiting[role].append(connection)
+            continue
+        partner = waiting[other].pop(0)
+        sender, receiver = (connection, partner) if role == b"S" else (partner, connection)
+        sender.sendall(b"G")
+        threading.Thread(target=copy, args=(sender, receiver), daemon=True).start()
+        threading.Thread(target=copy, args=(receiver, sender), daemon=True).start()
 
 
 def pull(source, timeout):

@@ -281,14 +281,17 @@ extension PeerSharing {
     /// Throws `unauthorized` unless `grant` is signed by its owner's registered key and is the grant
     /// in force in the cloud (not revoked, same image): an old delivery replayed cannot replace it.
     private func checkInForce(_ grant: ViewGrant) async throws {
+        // Both reads at once: each is a majority read, a round trip to the cloud and one among its nodes.
+        async let stored = cloud.storedGrant(grant.id)
         let owner: PeerRecord
         do {
             owner = try await cloud.verifiedPeer(grant.owner)
             try grant.verify(signedBy: owner.signingKey)
         } catch {
+            _ = try? await stored
             throw ServiceError(.unauthorized, "the grant does not verify against '\(grant.owner)': \(error)")
         }
-        let current = try await cloud.storedGrant(grant.id)
+        let current = try await stored
         guard let current, (try? current.verify(signedBy: owner.signingKey)) != nil, current.views > 0,
             current.digest == grant.digest
         else {

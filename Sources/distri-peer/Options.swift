@@ -5,6 +5,7 @@ import DistriCore
 import DistriPeer
 import Foundation
 import Logging
+import Synchronization
 
 /// Which peer: `--home`, else `$DISTRI_PEER_HOME`, else `~/.distri/peers/NAME`.
 struct PeerOptions: ParsableArguments {
@@ -89,13 +90,54 @@ func printTable(_ rows: [[String]]) {
     }
 }
 
-/// The `send` and `grant` outcome, as one line or as JSON.
+/// Times a transfer from its first progress report (the recipient's first answer) to the one that
+/// reports the whole image held, and forwards each report to a progress bar.
+final class TransferTiming: Sendable {
+    private let state = Mutex<
+        (first: ContinuousClock.Instant?, last: ContinuousClock.Instant?, start: Int, total: Int)
+    >(
+        (nil, nil, 0, 0))
+
+    /// A progress callback that records the timing, then calls `bar`.
+    func progress(then bar: DeliveryProgress?) -> DeliveryProgress {
+        { held, total in
+            let now = ContinuousClock.now
+            self.state.withLock { state in
+                if state.first == nil {
+                    state.first = now
+                    state.start = held
+                }
+                if held >= total, state.last == nil { state.last = now }
+                state.total = total
+            }
+            try bar?(held, total)
+        }
+    }
+
+    /// `{"bytes", "seconds", "bytesPerSecond"}` of the bytes that travelled, when any did.
+    var json: JSONValue? {
+        state.withLock { state in
+            guard let first = state.first, let last = state.last, state.total > state.start else { return nil }
+            let seconds =
+                Double((last - first).components.attoseconds) / 1e18 + Double((last - first).components.seconds)
+            let bytes = state.total - state.start
+            return .object([
+                "bytes": .number(Double(bytes)), "seconds": .number(seconds),
+                "bytesPerSecond": .number(seconds > 0 ? (Double(bytes) / seconds).rounded() : 0),
+            ])
+        }
+    }
+}
+
+/// The `send` and `grant` outcome, as one line or as JSON (with the transfer's timing, when given).
 func printSendOutcome(
-    _ outcome: PeerSharing.SendOutcome, image: String, to recipient: String, views: UInt64, json: Bool
+    _ outcome: PeerSharing.SendOutcome, image: String, to recipient: String, views: UInt64, json: Bool,
+    timing: TransferTiming? = nil
 ) {
     var fields: [String: JSONValue] = [
         "image": .string(image), "to": .string(recipient), "views": .number(Double(views)),
     ]
+    if let transfer = timing?.json { fields["transfer"] = transfer }
     switch outcome {
     case .delivered(let path):
         fields["status"] = "delivered"

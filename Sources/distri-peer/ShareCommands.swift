@@ -44,10 +44,12 @@ struct SendCommand: AsyncParsableCommand {
     func run() async throws {
         let name = PeerImages.defaultName(for: image)
         let (recipient, views, json) = (to, self.views, json)
+        let timing = TransferTiming()
         let outcome = try await withSharing(peer, cloud) {
-            try await $0.send(image: name, to: recipient, views: views, progress: progressBar(enabled: !json))
+            try await $0.send(
+                image: name, to: recipient, views: views, progress: timing.progress(then: progressBar(enabled: !json)))
         }
-        printSendOutcome(outcome, image: name, to: recipient, views: views, json: json)
+        printSendOutcome(outcome, image: name, to: recipient, views: views, json: json, timing: timing)
     }
 }
 

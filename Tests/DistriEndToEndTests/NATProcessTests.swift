@@ -229,4 +229,116 @@ struct NATProcessTests {
             )
         }
     }
+
+    @Test(
+        "figures: bytes/s of a 30 MB delivery direct and relayed against a plain TCP copy of the same bytes over the same links, alternated in pairs",
+        .enabled(
+            if: ProcessInfo.processInfo.environment["DISTRI_NAT_FIGURES"] != nil,
+            "set DISTRI_NAT_FIGURES=1 to measure (scripts/nat-figures.sh)")
+    )
+    func deliveryFigures() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let mbit = Int(environment["DISTRI_NAT_MBIT"] ?? "") ?? 100
+        let bytes = (Int(environment["DISTRI_NAT_MB"] ?? "") ?? 30) * 1_000_000
+        let rounds = Int(environment["DISTRI_NAT_ROUNDS"] ?? "") ?? 2
+        try await Self.withWorld { world in
+            if mbit > 0 {
+                for host in world.nodes.map(\.host) + [world.hosts["carol"]!] + world.gateways.values {
+                    try world.network.setRate(host, mbit: mbit)
+                }
+            }
+            var daemons: [Process] = []
+            defer { for daemon in daemons { stopProcess(daemon) } }
+            for name in ["alice", "bob", "carol"] { daemons.append(try world.serve(name)) }
+            #expect(
+                await poll(timeout: .seconds(30), every: .milliseconds(500)) {
+                    let listed = world.peers()
+                    return listed.count == 3 && listed.values.allSatisfy { $0.reachable != nil }
+                })
+            // A stand-in for a sealed image of `bytes` bytes (the transfer checks only its digest).
+            let images = "\(world.home("alice"))/images"
+            let keys = "\(world.home("alice"))/keys"
+            for directory in [images, keys] {
+                try FileManager.default.createDirectory(
+                    atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            }
+            var generator = SplitMix64(seed: 30)
+            let payload = (0..<bytes).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+            try Data(payload).write(to: URL(fileURLWithPath: "\(images)/fig.png"))
+            try Data((try ImageKey.generate().text + "\n").utf8).write(to: URL(fileURLWithPath: "\(keys)/fig.key"))
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: "\(keys)/fig.key")
+
+            let holder = try #require(
+                world.stats().first { (($0.value["relay"] as? [String: Any])?["attachedPeers"] as? Int ?? 0) > 0 }?.key)
+            let relayHost = try #require(world.nodes.first { $0.id == holder }).host
+            var servers: [Process] = []
+            defer { for server in servers { stopProcess(server) } }
+            for (host, mode, port) in [(world.hosts["carol"]!, "sink", 7200), (relayHost, "pipe", 7300)] {
+                let server = world.network.process(
+                    on: host, executable: "/usr/bin/env",
+                    arguments: ["python3", TestNetwork.probe, mode, "--listen", "0.0.0.0:\(port)"])
+                let output = Pipe()
+                server.standardOutput = output
+                try server.run()
+                servers.append(server)
+                _ = try listeningAddress(of: server, output: output, name: "netprobe \(mode)")
+            }
+            func copy(to target: String, viaPipe: Bool) throws -> Double {
+                var puller: Process?
+                if viaPipe {
+                    let pull = world.network.process(
+                        on: world.hosts["bob"]!, executable: "/usr/bin/env",
+                        arguments: ["python3", TestNetwork.probe, "pull", "--from", target])
+                    pull.standardOutput = Pipe()
+                    try pull.run()
+                    puller = pull
+                }
+                defer { puller.map { stopProcess($0) } }
+                let pushed = try world.network.run(
+                    on: world.hosts["alice"]!, executable: "/usr/bin/env",
+                    arguments: ["python3", TestNetwork.probe, "push", "--to", target, "--bytes", "\(bytes)"]
+                        + (viaPipe ? ["--via-pipe"] : []), timeout: 300)
+                let result = Self.object(pushed.output)
+                #expect(result["ok"] as? Bool == true, "copy to \(target): \(pushed.output) \(pushed.errors)")
+                return (result["bytes_per_s"] as? NSNumber)?.doubleValue ?? 0
+            }
+            func deliver(to name: String, path: String) throws -> Double {
+                let received = "\(world.home(name))/received/alice"
+                for file in (try? FileManager.default.contentsOfDirectory(atPath: received)) ?? []
+                where file.hasPrefix("fig.png") {
+                    try FileManager.default.removeItem(atPath: "\(received)/\(file)")
+                }
+                let sent = try world.peer(
+                    "alice", ["send", "fig", "--to", name, "--views", "1", "--json"], timeout: 300)
+                let result = Self.object(sent.output)
+                #expect(result["path"] as? String == path, "send to \(name): \(sent.output) \(sent.errors)")
+                return ((result["transfer"] as? [String: Any])?["bytesPerSecond"] as? NSNumber)?.doubleValue ?? 0
+            }
+            var figures: [String: [Double]] = [:]
+            for _ in 0..<rounds {
+                figures["copy direct", default: []].append(
+                    try copy(to: "\(world.hosts["carol"]!.address):7200", viaPipe: false))
+                figures["deliver direct", default: []].append(try deliver(to: "carol", path: "direct"))
+                figures["copy relayed", default: []].append(try copy(to: "\(relayHost.address):7300", viaPipe: true))
+                figures["deliver relayed", default: []].append(try deliver(to: "bob", path: "relayed"))
+            }
+            func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+            var lines = [
+                "NAT delivery figures: \(bytes / 1_000_000) MB, links \(mbit == 0 ? "unlimited" : "\(mbit) Mbit/s") each way, 40 ms RTT, jitter 3 ms, 1% loss; \(rounds) alternated rounds (MB/s)"
+            ]
+            for name in ["copy direct", "deliver direct", "copy relayed", "deliver relayed"] {
+                let values = figures[name] ?? []
+                lines.append("  \(name): " + values.map { String(format: "%.2f", $0 / 1e6) }.joined(separator: " "))
+            }
+            let direct = median(figures["deliver direct"]!) / median(figures["copy direct"]!)
+            let relayedToRelayedCopy = median(figures["deliver relayed"]!) / median(figures["copy relayed"]!)
+            let relayedToDirectCopy = median(figures["deliver relayed"]!) / median(figures["copy direct"]!)
+            lines.append(String(format: "  direct / copy: %.2fx", direct))
+            lines.append(
+                String(
+                    format: "  relayed / copy through a plain TCP pipe on the relay host: %.2fx", relayedToRelayedCopy))
+            lines.append(String(format: "  relayed / direct copy: %.2fx", relayedToDirectCopy))
+            print(lines.joined(separator: "\n"))
+        }
+    }
 }
