@@ -41,6 +41,9 @@ public struct CloudNodeConfiguration: Sendable {
     /// Node links are mutual TLS; only connections showing a node certificate of the same authority
     /// may call internal services (gossip, replication, task status). nil is plain TCP (`--insecure`).
     public var tls: ClusterTLS?
+    /// The mailbox for offline recipients: quotas, expiry, chunk size, sweep (``MailboxServices``).
+    /// Every node of a cloud should hold the same. Default ``MailboxLimits/init()``.
+    public var mailbox = MailboxLimits()
 
     public init(
         listen: NodeAddress = NodeAddress(host: "127.0.0.1", port: 0),
