@@ -63,7 +63,9 @@ extension PeerCloud {
             entries.count <= Self.maxMailboxListing
         else { throw PeerError("the cloud's MailboxList answer is malformed") }
         return try entries.map {
-            guard let listing = MailboxListing($0) else { throw PeerError("the cloud's MailboxList entry is malformed") }
+            guard let listing = MailboxListing($0) else {
+                throw PeerError("the cloud's MailboxList entry is malformed")
+            }
             return listing
         }
     }

@@ -178,7 +178,8 @@ enum MailboxQuota {
     ) -> String? {
         let more = size(total)
         if total > limits.perRecipientBytes {
-            return "an image of \(more) does not fit in a mailbox, which holds at most \(size(limits.perRecipientBytes))"
+            return
+                "an image of \(more) does not fit in a mailbox, which holds at most \(size(limits.perRecipientBytes))"
         }
         let forRecipient = held.filter { $0.recipient == recipient }
         let recipientBytes = forRecipient.reduce(0) { $0 + $1.total }

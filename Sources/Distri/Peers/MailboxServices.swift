@@ -149,7 +149,8 @@ private struct Mailbox: Sendable {
             throw ServiceError.badParams("MailboxPut needs offset=O and total=T (T from 1 byte) with the chunk inside")
         }
         guard chunk.count <= chunkLimit else {
-            throw ServiceError(.tooLarge, "a chunk of \(chunk.count) bytes exceeds the \(chunkLimit) a MailboxPut takes")
+            throw ServiceError(
+                .tooLarge, "a chunk of \(chunk.count) bytes exceeds the \(chunkLimit) a MailboxPut takes")
         }
         let key = MailboxEntry.key(grantID: grant.id, digest: grant.digest)
         let deadline = request.deadline
@@ -189,8 +190,10 @@ private struct Mailbox: Sendable {
                 if chunk.isEmpty { return Self.answer(have: 0, done: false) }
                 for old in replaced { try await deleteEntry(old.id, deadline: deadline, on: loop) }
                 let created = MailboxEntry(grant: grant, total: total, now: now, expiryMillis: limits.expiryMillis)
-                try await SignedRecordServices.ensureCollection(collection, replica: replica, deadline: deadline, on: loop)
-                    .get()
+                try await SignedRecordServices.ensureCollection(
+                    collection, replica: replica, deadline: deadline, on: loop
+                )
+                .get()
                 do {
                     _ = try await replica.write(
                         .add(collection: collection, id: key, body: created.document), consistency: .majority,
@@ -243,7 +246,8 @@ private struct Mailbox: Sendable {
         let token = String(UInt32.random(in: 0...UInt32.max), radix: 16)
         let chunkID = MailboxEntry.chunkID(entry: entry.id, index: index, token: token)
         _ = try await replica.write(
-            .add(collection: collection, id: chunkID, body: entry.chunkDocument(offset: offset, bytes: chunk, now: now)),
+            .add(
+                collection: collection, id: chunkID, body: entry.chunkDocument(offset: offset, bytes: chunk, now: now)),
             consistency: .majority, deadline: deadline, on: loop
         ).get()
         let have = offset + chunk.count
@@ -273,7 +277,8 @@ private struct Mailbox: Sendable {
 
     /// Checks the whole image against the grant's digest and marks the entry complete; a mismatch
     /// discards it.
-    private func complete(_ entry: MailboxEntry, deadline: NIODeadline?, on loop: EventLoop) async throws -> ByteBuffer {
+    private func complete(_ entry: MailboxEntry, deadline: NIODeadline?, on loop: EventLoop) async throws -> ByteBuffer
+    {
         let collection = self.collection
         let texts = try await replica.read(consistency: .majority, session: nil, deadline: deadline, on: loop) {
             store in
@@ -327,7 +332,8 @@ private struct Mailbox: Sendable {
         } catch {
             throw ServiceError(.unauthorized, "\(error)")
         }
-        guard let stored, let current = try? ViewGrant(document: stored.merging(["_id": .string(grant.id)]) { a, _ in a }),
+        guard let stored,
+            let current = try? ViewGrant(document: stored.merging(["_id": .string(grant.id)]) { a, _ in a }),
             (try? current.verify(signedBy: record.signingKey)) != nil, current.views > 0, current.digest == grant.digest
         else {
             throw ServiceError(.unauthorized, "the cloud holds no grant in force for this image (\(grant.id))")
