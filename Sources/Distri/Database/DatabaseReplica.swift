@@ -281,7 +281,10 @@ final class DatabaseReplica: Sendable {
         }
         perform(actions)
         releaseIfReady(now: now)
-        if let durable, durable.failure == nil, durable.entriesSinceCompaction > limits.compactionEntries {
+        if let durable, durable.failure == nil,
+            durable.entriesSinceCompaction > limits.compactionEntries
+                || durable.bytesSinceCompaction > max(limits.compactionBytes, durable.snapshotBytes)
+        {
             durable.compact(state.withLockedValue { $0.engine.snapshot() })
         }
     }
