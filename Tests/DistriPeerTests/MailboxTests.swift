@@ -47,36 +47,15 @@ private func withMailboxStory(
 ) async throws {
     let deposit = try AgreementKeyPair.generate()
     try await withTemporaryDirectory { directory in
-        var nodes: [CloudNode] = []
-        var addresses: [NodeAddress] = []
-        do {
-            for _ in 0..<3 {
-                var configuration = CloudNodeConfiguration()
-                configuration.seeds = Array(addresses.prefix(1))
-                configuration.depositKey = deposit.privateKey
-                configuration.mailbox = limits
-                configuration.cluster = ClusterSettings(swim: SWIMSettings(probeInterval: 500, probeTimeout: 300))
-                configuration.tls = try TestTLS.authority.nodeTLS(name: configuration.nodeID)
-                let node = CloudNode(configuration: configuration)
-                addresses.append(try await node.start())
-                nodes.append(node)
-            }
-            let ids = Set(nodes.map(\.id))
-            let converged = await eventually(timeout: .seconds(30)) {
-                nodes.allSatisfy { node in Set(node.stats().members.filter { $0.status == "alive" }.map(\.id)) == ids }
-            }
-            #expect(converged, "the test cluster did not converge")
+        try await withPeerCloud(nodes: 3, depositKey: deposit.privateKey, configure: { $0.mailbox = limits }) {
+            nodes, addresses in
             try await withClient(addresses) { client in
                 let cloud = PeerCloud(client: client)
                 let peers = try await ViewGrantTests.peers(in: directory, cloud: cloud)
                 await peers.stop()
                 try await body(MailboxStory(nodes: nodes, addresses: addresses, cloud: cloud, peers: peers))
             }
-        } catch {
-            for node in nodes { await node.shutdown() }
-            throw error
         }
-        for node in nodes { await node.shutdown() }
     }
 }
 

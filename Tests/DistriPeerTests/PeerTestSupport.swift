@@ -4,9 +4,11 @@ import DistriTestSupport
 import Foundation
 import Testing
 
-/// Starts `count` real clustered nodes on OS-chosen loopback ports, runs `body`, shuts them down.
+/// Starts `count` real clustered nodes on OS-chosen loopback ports (each configured by `configure`
+/// last), runs `body`, shuts them down.
 func withPeerCloud<T>(
-    nodes count: Int = 1, depositKey: [UInt8]? = nil, _ body: ([CloudNode], [NodeAddress]) async throws -> T
+    nodes count: Int = 1, depositKey: [UInt8]? = nil, configure: (inout CloudNodeConfiguration) -> Void = { _ in },
+    _ body: ([CloudNode], [NodeAddress]) async throws -> T
 ) async throws -> T {
     var nodes: [CloudNode] = []
     var addresses: [NodeAddress] = []
@@ -16,6 +18,7 @@ func withPeerCloud<T>(
         configuration.depositKey = depositKey
         configuration.cluster = ClusterSettings(swim: SWIMSettings(probeInterval: 500, probeTimeout: 300))
         configuration.tls = try TestTLS.authority.nodeTLS(name: configuration.nodeID)
+        configure(&configuration)
         let node = CloudNode(configuration: configuration)
         addresses.append(try await node.start())
         nodes.append(node)

@@ -24,7 +24,8 @@ import Testing
             _ = try await database.add(["_id": "d", "text": .string(text)], to: "big")
             // 40 more writes of one 50 KB document: 2 MB written, one document held.
             for round in 0..<40 {
-                _ = try await database.update("d", in: "big", set: ["text": .string(text), "round": .number(Double(round))])
+                _ = try await database.update(
+                    "d", in: "big", set: ["text": .string(text), "round": .number(Double(round))])
             }
             let log = directory.path + "/replica.wal"
             func size() -> Int {
