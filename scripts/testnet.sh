@@ -13,6 +13,7 @@
 #                                            a NAT gateway on the wan (its own LAN behind); prints its
 #                                            wan address
 #   testnet.sh set RUN NAME [--delay MS] [--jitter MS] [--loss PCT]
+#   testnet.sh rate RUN NAME MBIT            the host's link limited to MBIT Mbit/s each way (0: unlimited)
 #   testnet.sh cut RUN NAME | restore RUN NAME   the host's link down / up
 #   testnet.sh exec RUN NAME CMD [ARG...]    runs CMD on the host (ip netns exec execs it: same PID)
 #   testnet.sh addr RUN NAME | list RUN | ns RUN NAME
@@ -29,6 +30,8 @@
 #     netem, fq or etf qdisc);
 #   - loss: nftables (bridge family) in the link's parent namespace drops `numgen random mod 100 < PCT`
 #     of the frames crossing the link's port, in each direction;
+#   - rate: a tbf qdisc on each end of the link's veth pair (v-NAME egress towards the host, the
+#     host's eth0 or wan0 egress away from it);
 #   - cut / restore: ip link set v-NAME down / up in the parent namespace (the host's eth0 loses carrier);
 #   - NAT gateway k: namespace RUN-NAME with wan0 (address on br0 like a host) and a LAN bridge lan0
 #     10.78.k.1/24; hosts behind it get 10.78.k.10 and up, default route via the gateway, which
@@ -342,6 +345,27 @@ cmd_set() {
   set_loss "$parent" "$name" "$loss"
 }
 
+cmd_rate() { # run name mbit
+  local line
+  line=$(record "$1" "$2")
+  [[ -n $line ]] || die "no host $2 in $1"
+  check_number rate "$3" 100000
+  local parent inner=eth0
+  parent=$(field "$line" 4)
+  [[ $(field "$line" 2) == gateway ]] && inner=wan0
+  local end
+  for end in "$parent v-$2" "$1-$2 $inner"; do
+    set -- "$1" "$2" "$3" $end
+    if (($3 == 0)); then
+      ip -n "$4" link show "$5" >/dev/null && { tc -n "$4" qdisc del dev "$5" root 2>/dev/null || true; }
+    else
+      # burst: 10 ms at the rate (at least 64 KiB); latency bounds the queue to 100 ms.
+      local burst=$(( $3 * 1250 > 65536 ? $3 * 1250 : 65536 ))
+      tc -n "$4" qdisc replace dev "$5" root tbf rate "${3}mbit" burst "$burst" latency 100ms
+    fi
+  done
+}
+
 cmd_link() { # run name up|down
   local line
   line=$(record "$1" "$2")
@@ -350,7 +374,7 @@ cmd_link() { # run name up|down
 }
 
 main() {
-  (($#)) || die "usage: testnet.sh check|up|init|host|gateway|set|cut|restore|exec|addr|list|ns|down ..."
+  (($#)) || die "usage: testnet.sh check|up|init|host|gateway|set|rate|cut|restore|exec|addr|list|ns|down ..."
   local command=$1; shift
   case $command in
     check) cmd_check ;;
@@ -372,6 +396,7 @@ main() {
     host) check_run "${1:-}"; cmd_host "$@" ;;
     gateway) check_run "${1:-}"; cmd_gateway "$@" ;;
     set) check_run "${1:-}"; cmd_set "$@" ;;
+    rate) check_run "${1:-}"; cmd_rate "$1" "$2" "${3:-}" ;;
     cut) check_run "${1:-}"; cmd_link "$1" "$2" down ;;
     restore) check_run "${1:-}"; cmd_link "$1" "$2" up ;;
     exec)

@@ -34,6 +34,7 @@ public final class CloudNode: Service, Sendable {
         var membership: MembershipShell?
         var peers: Client?
         var database: DatabaseReplica?
+        var relay: RelayHub?
     }
 
     public init(
@@ -110,6 +111,7 @@ public final class CloudNode: Service, Sendable {
             stats.collections = figures.documents
             stats.mailbox = MailboxServices.stats(replica: database, counters: mailboxCounters)
         }
+        stats.relay = state.withLockedValue { $0.relay }?.counters
         return stats
     }
 
@@ -137,7 +139,11 @@ public final class CloudNode: Service, Sendable {
         MailboxServices.register(
             on: services, replica: database, limits: configuration.mailbox, counters: mailboxCounters, group: group,
             logger: logger)
-        state.withLockedValue { $0.database = database }
+        let relay = makeRelay(replica: database)
+        state.withLockedValue {
+            $0.database = database
+            $0.relay = relay
+        }
         let limits = configuration.limits
         let dispatcher = self.dispatcher
         let watch = FramingHandler.Watch(limits: configuration.connections, budget: bufferBudget) {
@@ -167,7 +173,9 @@ public final class CloudNode: Service, Sendable {
                     }
                     try channel.pipeline.syncOperations.addHandlers(
                         FramingHandler(limits: limits, watch: watch),
-                        ServerHandler(dispatcher: dispatcher, logger: logger, tls: tls != nil, resources: resources))
+                        ServerHandler(
+                            dispatcher: dispatcher, logger: logger, tls: tls != nil, resources: resources,
+                            relay: relay))
                 }
             }
         let channel = try await bootstrap.bind(
@@ -288,6 +296,39 @@ public final class CloudNode: Service, Sendable {
             let names = services.names.filter { !BuiltinServices.internalNames.contains($0) }
             return MemberMetadata(load: load, capacity: capacity, services: names)
         }
+    }
+
+    /// The relay hub and its services (`CheckReachable`, `RelayAttach`, `RelayLocate`, `RelayDeliver`).
+    private func makeRelay(replica: DatabaseReplica) -> RelayHub {
+        // A peer's key never changes once registered (trust on first use): the local replica answers,
+        // unless the record has not reached it yet.
+        @Sendable func key(_ peer: String, _ consistency: ReadConsistency, _ loop: EventLoop)
+            -> EventLoopFuture<SigningPublicKey?>
+        {
+            replica.read(consistency: consistency, session: nil, deadline: nil, on: loop) { store in
+                store.document(peer, in: PeerRecord.collection).flatMap { try? PeerRecord(document: $0).signingKey }
+            }
+        }
+        let hub = RelayHub(nodeID: configuration.nodeID, quotas: configuration.relayQuotas) { peer, loop in
+            key(peer, .local, loop).flatMap { found in
+                found.map { loop.makeSucceededFuture($0) } ?? key(peer, .majority, loop)
+            }
+        }
+        RelayServices.register(on: services, hub: hub) { [weak self] in
+            guard let self else { return nil }
+            return self.state.withLockedValue { state in
+                guard let peers = state.peers, let myself = state.boundAddress, let shell = state.membership else {
+                    return nil
+                }
+                let others = shell.withMembers { members in
+                    members.filter { $0.status == .alive && $0.address != myself.description }.compactMap {
+                        NodeAddress($0.address)
+                    }
+                }
+                return (peers, others, myself)
+            }
+        }
+        return hub
     }
 
     private func beginShutdown(on loop: EventLoop, state: inout State) -> EventLoopFuture<Void> {

@@ -1,3 +1,4 @@
+import DistriCore
 import DistriWire
 import NIOCore
 
@@ -41,6 +42,10 @@ public struct CloudNodeConfiguration: Sendable {
     /// Node links are mutual TLS; only connections showing a node certificate of the same authority
     /// may call internal services (gossip, replication, task status). nil is plain TCP (`--insecure`).
     public var tls: ClusterTLS?
+    /// Per-peer quotas on the traffic this node relays between peers (``RelayServices``): bytes per
+    /// sender per hour and chunks in flight per sender and per recipient. See
+    /// ``DistriCore/RelayQuotas/Limits``.
+    public var relayQuotas = RelayQuotas.Limits()
     /// The mailbox for offline recipients: quotas, expiry, chunk size, sweep (``MailboxServices``).
     /// Every node of a cloud should hold the same. Default ``MailboxLimits/init()``.
     public var mailbox = MailboxLimits()

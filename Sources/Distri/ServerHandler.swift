@@ -22,11 +22,20 @@ final class ServerHandler: ChannelInboundHandler, CoalescingFlushes {
 
     /// The node's limits; here, the sizes of a request's parameters.
     private let resources: ResourceLimits
+    /// The node's relay links, which `RelayAttach` adds this connection to.
+    private let relay: RelayHub?
+    /// True once this connection is a peer's relay link: the node sends requests over it too, and the
+    /// peer's replies go on to the link's ``ClientHandler``, next in the pipeline.
+    private var relayLinked = false
 
-    init(dispatcher: RequestDispatcher, logger: Logger, tls: Bool = false, resources: ResourceLimits = .init()) {
+    init(
+        dispatcher: RequestDispatcher, logger: Logger, tls: Bool = false, resources: ResourceLimits = .init(),
+        relay: RelayHub? = nil
+    ) {
         self.dispatcher = dispatcher
         self.logger = logger
         self.resources = resources
+        self.relay = relay
         self.caller = tls ? .anonymous : .unchecked
     }
 
@@ -51,6 +60,10 @@ final class ServerHandler: ChannelInboundHandler, CoalescingFlushes {
         flushes.readStarted()
         let message = unwrapInboundIn(data)
         guard message.kind == .request else {
+            if relayLinked {
+                context.fireChannelRead(data)
+                return
+            }
             send(
                 .failure(
                     WireErrorReply(
@@ -74,7 +87,42 @@ final class ServerHandler: ChannelInboundHandler, CoalescingFlushes {
             responder.reply(.failure(WireErrorReply(code: error.code, message: error.message)))
             return
         }
+        if request.service == RelayHub.attachService, let relay {
+            attachRelay(request, relay: relay, context: context, responder: responder)
+            return
+        }
         dispatcher.dispatch(request, responder: responder, caller: caller)
+    }
+
+    /// `RelayAttach`: once the peer's proof checks, adds a ``ClientHandler`` after this handler (the
+    /// node's calls to the peer go out through it, the peer's replies come back to it) and records
+    /// the link.
+    private func attachRelay(
+        _ request: WireRequest, relay: RelayHub, context: ChannelHandlerContext, responder: Responder
+    ) {
+        let loop = context.eventLoop
+        let channel = context.channel
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        relay.verifyAttach(request, on: loop).hop(to: loop).flatMapThrowing { peer in
+            let handler = bound.value
+            guard !handler.relayLinked else {
+                throw ServiceError(.conflict, "this connection is a relay link already")
+            }
+            let client = ClientHandler(node: NodeAddress(host: peer, port: 0))
+            try channel.pipeline.syncOperations.addHandler(client)
+            handler.relayLinked = true
+            try relay.attach(peer, channel: channel, handler: NIOLoopBound(client, eventLoop: loop))
+            return peer
+        }.whenComplete { result in
+            switch result {
+            case .success:
+                responder.reply(.success(ByteBuffer(string: "{\"attached\":\"\(relay.nodeID)\"}")))
+            case .failure(let error as ServiceError):
+                responder.reply(.failure(WireErrorReply(code: error.code, message: error.message)))
+            case .failure(let error):
+                responder.reply(.failure(WireErrorReply(code: .internal, message: "\(error)")))
+            }
+        }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

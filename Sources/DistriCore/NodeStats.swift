@@ -55,6 +55,8 @@ public struct NodeStats: Codable, Sendable, Equatable {
     public var members: [MemberSummary] = []
     /// Elections, forwarding, failovers, deduplication and gossip traffic.
     public var cluster = ClusterCounters()
+    /// The relay between peers (nil from a node without one).
+    public var relay: RelayCounters?
     /// The mailbox for offline recipients, as this node's replica holds it (nil from a node without one).
     public var mailbox: MailboxStats?
 

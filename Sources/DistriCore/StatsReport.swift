@@ -4,7 +4,7 @@ public enum StatsReport {
     public static func table(_ rows: [(address: String, stats: NodeStats?, error: String?)]) -> String {
         let headers = [
             "node", "id", "recv", "accepted", "done", "failed", "busy", "srvfail", "inflight", "avg ms",
-            "p50 ms", "p99 ms", "uptime s", "documents",
+            "p50 ms", "p99 ms", "uptime s", "relay", "documents",
         ]
         var lines: [[String]] = []
         for row in rows {
@@ -19,6 +19,7 @@ public enum StatsReport {
                 "\(s.failed)",
                 "\(s.rejectedBusy)", "\(s.serverFails)", "\(s.inFlight)", ms(s.averageServiceTime),
                 ms(s.p50ServiceTime), ms(s.p99ServiceTime), String(format1: s.uptime),
+                s.relay.map { "\($0.attachedPeers) links, \(String(format1: Double($0.relayedBytes) / 1e6)) MB" } ?? "-",
                 docs.isEmpty ? "-" : docs,
             ])
         }

@@ -8,6 +8,8 @@ public struct PeerRecord: Sendable, Equatable {
     /// The collection peer records live in; the document id is the peer's name.
     public static let collection = "users"
     static let domain = "distri.peer-record.v1"
+    /// The domain of records that carry ``reachable``.
+    static let domainV2 = "distri.peer-record.v2"
     /// Most addresses a record may carry.
     public static let maxAddresses = 16
 
@@ -19,6 +21,10 @@ public struct PeerRecord: Sendable, Equatable {
     public var agreementKey: [UInt8]
     /// Milliseconds since 1970 when the peer signed this record.
     public var lastSeen: UInt64
+    /// Whether the cloud could dial one of ``addresses`` when the peer last checked (a reachability
+    /// check, `CheckReachable`): false for a peer behind NAT, which others reach through the cloud's
+    /// relay. nil in records from before the check (senders then try the addresses first).
+    public var reachable: Bool?
     /// Rises with every record the peer signs (milliseconds at signing); the cloud refuses any record
     /// whose sequence is not above the stored one.
     public var sequence: UInt64
@@ -27,8 +33,9 @@ public struct PeerRecord: Sendable, Equatable {
 
     public init(
         name: String, addresses: [String], signingKey: SigningPublicKey, agreementKey: [UInt8], lastSeen: UInt64,
-        sequence: UInt64, signature: [UInt8] = []
+        sequence: UInt64, reachable: Bool? = nil, signature: [UInt8] = []
     ) {
+        self.reachable = reachable
         self.name = name
         self.addresses = addresses
         self.signingKey = signingKey
@@ -41,25 +48,26 @@ public struct PeerRecord: Sendable, Equatable {
     /// The record signed by `keys` (which must be the record's signing key).
     public static func signed(
         name: String, addresses: [String], signing keys: SigningKeyPair, agreementKey: [UInt8], now: UInt64,
-        sequence: UInt64? = nil
+        sequence: UInt64? = nil, reachable: Bool? = nil
     ) throws(IdentityError) -> PeerRecord {
         var record = PeerRecord(
             name: name, addresses: addresses, signingKey: keys.publicKey, agreementKey: agreementKey, lastSeen: now,
-            sequence: sequence ?? now)
+            sequence: sequence ?? now, reachable: reachable)
         try record.validate()
         record.signature = try keys.sign(record.signedBytes)
         return record
     }
 
-    /// The canonical bytes the signature covers.
+    /// The canonical bytes the signature covers (with ``reachable``, under the v2 domain).
     public var signedBytes: [UInt8] {
-        var encoder = CanonicalEncoder(domain: Self.domain)
+        var encoder = CanonicalEncoder(domain: reachable == nil ? Self.domain : Self.domainV2)
         encoder.append(name)
         encoder.append(list: addresses)
         encoder.append(signingKey.raw)
         encoder.append(agreementKey)
         encoder.append(lastSeen)
         encoder.append(sequence)
+        if let reachable { encoder.append(UInt64(reachable ? 1 : 0)) }
         return encoder.bytes
     }
 
@@ -88,12 +96,14 @@ public struct PeerRecord: Sendable, Equatable {
 
     /// The DB document (`_id` is the name).
     public var document: [String: JSONValue] {
-        [
+        var document: [String: JSONValue] = [
             "_id": .string(name), "name": .string(name), "addresses": .array(addresses.map(JSONValue.string)),
             "signingKey": .string(signingKey.hex), "agreementKey": .string(Hex.encode(agreementKey)),
             "lastSeen": .number(Double(lastSeen)), "sequence": .number(Double(sequence)),
             "signature": .string(Hex.encode(signature)),
         ]
+        if let reachable { document["reachable"] = .bool(reachable) }
+        return document
     }
 
     /// A record from its DB document (with or without `_id`); checks shapes, not the signature.
@@ -108,7 +118,7 @@ public struct PeerRecord: Sendable, Equatable {
         self.init(
             name: name, addresses: addresses, signingKey: signingKey, agreementKey: try fields.hex("agreementKey"),
             lastSeen: try fields.integer("lastSeen"), sequence: try fields.integer("sequence"),
-            signature: try fields.hex("signature"))
+            reachable: try fields.optionalBool("reachable"), signature: try fields.hex("signature"))
         try validate()
     }
 }
@@ -158,6 +168,14 @@ struct DocumentFields {
             out.append(value)
         }
         return out
+    }
+
+    func optionalBool(_ key: String) throws(IdentityError) -> Bool? {
+        switch fields[key] {
+        case nil, .null?: return nil
+        case .bool(let value)?: return value
+        default: throw .malformed("'\(key)' of the \(what) is not true or false")
+        }
     }
 
     func hex(_ key: String) throws(IdentityError) -> [UInt8] {

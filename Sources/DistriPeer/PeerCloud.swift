@@ -111,6 +111,8 @@ public struct PeerListing: Sendable, Equatable {
     public var name: String
     public var addresses: [String]
     public var lastSeen: UInt64?
+    /// What the cloud's reachability check said when the peer registered (nil: not checked).
+    public var reachable: Bool?
     public var status: Status
     /// Why the record did not verify.
     public var problem: String?
@@ -123,6 +125,7 @@ public struct PeerListing: Sendable, Equatable {
             self.name = record.name
             self.addresses = record.addresses
             self.lastSeen = record.lastSeen
+            self.reachable = record.reachable
             let fresh = record.lastSeen + 3 * refreshMillis >= now
             self.status = fresh ? .online : .offline
             self.problem = nil
@@ -130,6 +133,7 @@ public struct PeerListing: Sendable, Equatable {
             self.name = id
             self.addresses = []
             self.lastSeen = nil
+            self.reachable = nil
             self.status = .unverified
             self.problem = "\(error)"
         }
@@ -141,6 +145,7 @@ public struct PeerListing: Sendable, Equatable {
             "status": .string(status.rawValue),
         ]
         fields["lastSeen"] = lastSeen.map { .number(Double($0)) } ?? .null
+        fields["reachable"] = reachable.map { .bool($0) } ?? .null
         if let problem { fields["problem"] = .string(problem) }
         return .object(fields)
     }

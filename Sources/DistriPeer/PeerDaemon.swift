@@ -20,24 +20,47 @@ public final class PeerDaemon: Service, Sendable {
         /// Addresses to publish instead of the bound one (e.g. behind NAT); empty: the bound address.
         public var advertise: [String]
         public var refreshMillis: UInt64
+        /// Whether ``PeerDaemon/run()`` keeps a relay link to the cloud, so peers that cannot dial this
+        /// one deliver through the cloud. Default true.
+        public var keepsRelayLink: Bool
+        /// Whether ``PeerDaemon/start()`` asks the cloud to dial the advertised addresses
+        /// (`CheckReachable`) and publishes the answer in the record. Default true.
+        public var checksReachability: Bool
 
-        public init(host: String = "127.0.0.1", port: Int = 0, advertise: [String] = [], refreshMillis: UInt64 = 5000) {
+        public init(
+            host: String = "127.0.0.1", port: Int = 0, advertise: [String] = [], refreshMillis: UInt64 = 5000,
+            keepsRelayLink: Bool = true, checksReachability: Bool = true
+        ) {
             self.host = host
             self.port = port
             self.advertise = advertise
             self.refreshMillis = refreshMillis
+            self.keepsRelayLink = keepsRelayLink
+            self.checksReachability = checksReachability
         }
     }
+
+    /// How often the daemon checks its relay link is alive.
+    public var relayHeartbeat: Duration { .seconds(5) }
+    /// Refreshes between two reachability checks (about a minute at the default refresh).
+    static let refreshesPerReachabilityCheck = 12
 
     public let identity: PeerIdentity
     public let cloud: PeerCloud
     public let configuration: Configuration
     public let endpoint: PeerEndpoint
-    private let logger: Logger
+    let logger: Logger
     private let onListening: @Sendable (NodeAddress) -> Void
-    private let state = NIOLockedValueBox<
-        (address: NodeAddress?, advertised: [String], sequence: UInt64, registrations: Int)
-    >((nil, [], 0, 0))
+    private let state = NIOLockedValueBox(State())
+
+    private struct State {
+        var address: NodeAddress?
+        var advertised: [String] = []
+        var sequence: UInt64 = 0
+        var registrations = 0
+        var reachable: Bool?
+        var relayNode: NodeAddress?
+    }
 
     /// `onListening` is called once the listener is bound and the first registration succeeded.
     public init(
@@ -60,6 +83,16 @@ public final class PeerDaemon: Service, Sendable {
     public var address: NodeAddress? { state.withLockedValue { $0.address } }
     /// Successful registrations so far.
     public var registrations: Int { state.withLockedValue { $0.registrations } }
+    /// What the cloud's reachability check said of the advertised addresses (nil: not checked, or the
+    /// check failed).
+    public var reachable: Bool? { state.withLockedValue { $0.reachable } }
+    /// The node the daemon's relay link is attached to now.
+    public var relayNode: NodeAddress? { state.withLockedValue { $0.relayNode } }
+
+    func setRelayNode(_ node: NodeAddress?) {
+        state.withLockedValue { $0.relayNode = node }
+    }
+
     /// The addresses published in the peer's record, once started: ``Configuration/advertise``, else
     /// the bound address; a wildcard one (`0.0.0.0`) is replaced by the local address of the route
     /// to the cloud (see ``AdvertisedAddress``).
@@ -85,6 +118,7 @@ public final class PeerDaemon: Service, Sendable {
             $0.address = address
             $0.advertised = advertised
         }
+        if configuration.checksReachability { await recheckReachability() }
         do {
             try await refresh()
         } catch {
@@ -111,9 +145,17 @@ public final class PeerDaemon: Service, Sendable {
         }
     }
 
+    /// Runs the reachability check on the advertised addresses and keeps its answer for the record.
+    public func recheckReachability() async {
+        let addresses = state.withLockedValue { $0.advertised }
+        let reachable = await checkReachability(addresses)
+        state.withLockedValue { $0.reachable = reachable }
+    }
+
     private func registerOnce() async throws {
-        let (addresses, previous) = state.withLockedValue { ($0.advertised, $0.sequence) }
-        let record = try identity.signedRecord(addresses: addresses, now: wallClockMillis(), after: previous)
+        let (addresses, previous, reachable) = state.withLockedValue { ($0.advertised, $0.sequence, $0.reachable) }
+        let record = try identity.signedRecord(
+            addresses: addresses, now: wallClockMillis(), after: previous, reachable: reachable)
         state.withLockedValue { $0.sequence = max($0.sequence, record.sequence) }
         try await cloud.register(record)
         state.withLockedValue { $0.registrations += 1 }
@@ -131,25 +173,40 @@ public final class PeerDaemon: Service, Sendable {
         }
     }
 
+    /// Refreshes the record and retries the outbox every interval, and checks reachability again
+    /// every ``refreshesPerReachabilityCheck`` refreshes, until cancelled.
+    private func refreshUntilCancelled() async {
+        let interval = Duration.milliseconds(Int64(configuration.refreshMillis))
+        var passes = 0
+        // Bounded in time by the service's life: each pass sleeps one interval, and shutdown cancels the sleep.
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: interval)
+            } catch {
+                break
+            }
+            passes += 1
+            if configuration.checksReachability, passes % Self.refreshesPerReachabilityCheck == 0 {
+                await recheckReachability()
+            }
+            do {
+                try await refresh()
+            } catch {
+                logger.warning("refreshing the peer record failed", metadata: ["error": "\(error)"])
+            }
+            await deliverOutbox()
+        }
+    }
+
     /// Starts (when not started), then refreshes every interval until graceful shutdown or
     /// cancellation; a failed refresh is logged and tried again at the next interval.
     public func run() async throws {
         if address == nil { try await start() }
-        let interval = Duration.milliseconds(Int64(configuration.refreshMillis))
         await cancelWhenGracefulShutdown {
-            // Bounded in time by the service's life: each pass sleeps one interval, and shutdown cancels the sleep.
-            while !Task.isCancelled {
-                do {
-                    try await Task.sleep(for: interval)
-                } catch {
-                    break
-                }
-                do {
-                    try await self.refresh()
-                } catch {
-                    self.logger.warning("refreshing the peer record failed", metadata: ["error": "\(error)"])
-                }
-                await self.deliverOutbox()
+            await withTaskGroup(of: Void.self) { group in
+                if self.configuration.keepsRelayLink { group.addTask { await self.keepRelayLink() } }
+                group.addTask { await self.refreshUntilCancelled() }
+                await group.waitForAll()
             }
         }
         await endpoint.shutdown()

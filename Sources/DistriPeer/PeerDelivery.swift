@@ -34,11 +34,46 @@ extension PeerSharing {
 
     // MARK: Sending
 
-    /// Delivers `png` and its grant to the recipient's daemon at each address it published, resuming
-    /// whatever it already holds; returns the address that took it.
-    func deliver(_ png: [UInt8], grant: ViewGrant, progress: DeliveryProgress?) async throws -> String {
+    /// Delivers `png` and its grant to the recipient by the first path that works: straight to its
+    /// daemon at each address it published (unless its record says the cloud could not dial it),
+    /// else through the cloud's relay to the link its daemon keeps (``deliverRelayed(_:grant:progress:)``).
+    /// Either resumes whatever the recipient already holds. Throws when neither path works.
+    func deliver(_ png: [UInt8], grant: ViewGrant, progress: DeliveryProgress?) async throws -> DeliveryPath {
         let record = try await cloud.verifiedPeer(grant.recipient)
-        guard !record.addresses.isEmpty else { throw PeerError("'\(grant.recipient)' publishes no address") }
+        var failures: [String] = []
+        do {
+            if record.reachable == false {
+                failures.append("direct: the cloud could not dial '\(grant.recipient)' (behind NAT or a firewall)")
+            } else if record.addresses.isEmpty {
+                failures.append("direct: '\(grant.recipient)' publishes no address")
+            } else {
+                do {
+                    return .direct(
+                        address: try await deliverDirect(png, grant: grant, record: record, progress: progress))
+                } catch let error as DeliveryStopped {
+                    throw error
+                } catch {
+                    failures.append("direct: \(error)")
+                }
+            }
+            do {
+                return .relayed(node: try await deliverRelayed(png, grant: grant, progress: progress))
+            } catch let error as DeliveryStopped {
+                throw error
+            } catch {
+                failures.append("relay: \(error)")
+            }
+        } catch let error as DeliveryStopped {
+            throw error.reason
+        }
+        throw PeerError("'\(grant.recipient)' could not be reached (\(failures.joined(separator: "; ")))")
+    }
+
+    /// Delivers straight to the recipient's daemon at each address it published in turn; returns the
+    /// address that took it.
+    private func deliverDirect(_ png: [UInt8], grant: ViewGrant, record: PeerRecord, progress: DeliveryProgress?)
+        async throws -> String
+    {
         var failures: [String] = []
         for text in record.addresses.prefix(PeerRecord.maxAddresses) {
             guard let address = NodeAddress(text) else {
@@ -51,41 +86,133 @@ extension PeerSharing {
                 configuration: ClientConfiguration(
                     timeout: deliveryTimeout, connectTimeout: .seconds(2), membershipRefresh: nil))
             do {
-                try await transfer(png, grant: grant, over: client, progress: progress)
+                try await pump(png, grant: grant, progress: progress) { offset, chunk in
+                    let reply = try await client.send(
+                        DeliverPayload(grant: grant, chunk: Array(chunk)).encoded(), service: Self.deliverService,
+                        params: Self.deliverParams(offset: offset, total: png.count), timeout: deliveryTimeout)
+                    return try DeliverAnswer(reply, total: png.count)
+                }
                 await client.shutdown()
                 return text
             } catch let error as DeliveryStopped {
                 await client.shutdown()
-                throw error.reason
+                throw error
             } catch {
                 await client.shutdown()
                 failures.append("\(text): \(error)")
             }
         }
-        throw PeerError("'\(grant.recipient)' is offline (\(failures.joined(separator: "; ")))")
+        throw PeerError("'\(grant.recipient)' did not answer (\(failures.joined(separator: "; ")))")
     }
 
-    /// Sends `png` chunk by chunk from the offset the recipient holds.
-    private func transfer(_ png: [UInt8], grant: ViewGrant, over client: Client, progress: DeliveryProgress?)
-        async throws
-    {
-        let chunkBytes = max(1, deliveryChunkBytes)
-        var held = 0
-        var chunk: ArraySlice<UInt8> = []
-        // Bounded: every round either advances the offset or ends; the count is capped as well.
-        for _ in 0..<(png.count / chunkBytes + 16) {
-            let reply = try await client.send(
-                DeliverPayload(grant: grant, chunk: Array(chunk)).encoded(), service: Self.deliverService,
-                params: Self.deliverParams(offset: held, total: png.count), timeout: deliveryTimeout)
-            let answer = try DeliverAnswer(reply, total: png.count)
+    /// Delivers through the cloud: asks which node holds the recipient's relay link (`RelayLocate`),
+    /// then sends the chunks there (`RelayDeliver`), which forwards them over the link. When that
+    /// node fails or the link moves (the recipient's daemon attaches to another node), locates it
+    /// again and resumes from what the recipient holds, a bounded number of times. Returns the node.
+    func deliverRelayed(_ png: [UInt8], grant: ViewGrant, progress: DeliveryProgress?) async throws -> String {
+        let client = cloud.client
+        var failures: [String] = []
+        // Bounded: at most `relayAttempts` locations, with a growing pause between them.
+        for attempt in 0..<relayAttempts {
+            if attempt > 0 { try await Task.sleep(for: .milliseconds(min(2000, 250 << attempt))) }
+            let node: NodeAddress
             do {
-                try progress?(answer.have, png.count)
+                let reply = try await client.send(
+                    [], service: RelayServices.relayLocate, params: ["to=\(grant.recipient)"])
+                guard let located = NodeAddress(String(decoding: reply.prefix(300), as: UTF8.self)) else {
+                    throw PeerError("the cloud's RelayLocate answer is not host:port")
+                }
+                node = located
+            } catch let error as ClientError where error.remoteCode == .notFound {
+                // Not connected: on the first try the recipient is offline; later, its daemon may be
+                // moving to another node.
+                if attempt == 0 { throw PeerError("'\(grant.recipient)' is offline (not connected to the cloud)") }
+                failures.append("\(error.message)")
+                continue
+            }
+            do {
+                try await pump(png, grant: grant, progress: progress) { offset, chunk in
+                    let reply = try await client.call(
+                        ByteBuffer(bytes: DeliverPayload(grant: grant, chunk: Array(chunk)).encoded()),
+                        service: RelayServices.relayDeliver,
+                        params: ["to=\(grant.recipient)"] + Self.deliverParams(offset: offset, total: png.count),
+                        node: node, timeout: deliveryTimeout, routing: .local
+                    ).get()
+                    return try DeliverAnswer(Array(buffer: reply), total: png.count)
+                }
+                return node.description
+            } catch let error as DeliveryStopped {
+                throw error
+            } catch let error as ClientError where Self.relayMoved(error) {
+                failures.append("\(node): \(error)")
+            }
+        }
+        throw PeerError("the relay to '\(grant.recipient)' failed (\(failures.joined(separator: "; ")))")
+    }
+
+    /// Whether a relayed chunk failed because its node or link went away (locate again), not
+    /// because the recipient or a quota refused it.
+    private static func relayMoved(_ error: ClientError) -> Bool {
+        if error.kind == .remote { return [.notFound, .unavailable, .shuttingDown].contains(error.remoteCode) }
+        return [.connectFailed, .connectionLost, .deadlineExceeded, .unresponsive, .noReachableNode].contains(
+            error.kind)
+    }
+
+    /// Sends `png` in chunks through `send`, from the offset the recipient holds, keeping up to
+    /// ``deliveryWindow`` chunks in flight (the recipient puts them in order, see ``DeliveryOrder``).
+    /// When a window ends short of what was sent (a chunk was refused), goes on from what the
+    /// recipient holds.
+    private func pump(
+        _ png: [UInt8], grant: ViewGrant, progress: DeliveryProgress?,
+        send: @escaping @Sendable (_ offset: Int, _ chunk: ArraySlice<UInt8>) async throws -> DeliverAnswer
+    ) async throws {
+        let total = png.count
+        let chunkBytes = max(1, deliveryChunkBytes)
+        let window = max(1, deliveryWindow)
+        func report(_ answer: DeliverAnswer) throws {
+            do {
+                try progress?(answer.have, total)
             } catch {
                 throw DeliveryStopped(reason: error)
             }
-            if answer.done { return }
-            held = answer.have
-            chunk = png[held..<min(png.count, held + chunkBytes)]
+        }
+        let probe = try await send(0, [])
+        try report(probe)
+        if probe.done { return }
+        var have = probe.have
+        // Bounded: each round sends at most a window and either advances `have` or counts a stall.
+        var stalls = 0
+        while stalls < 3 {
+            let start = have
+            let answers = try await withThrowingTaskGroup(of: DeliverAnswer.self) { group in
+                var next = start
+                var inFlight = 0
+                var answers: [DeliverAnswer] = []
+                // Bounded: every chunk is sent once per round, and the round ends with the image.
+                while next < total || inFlight > 0 {
+                    while inFlight < window, next < total {
+                        let offset = next
+                        let end = min(total, offset + chunkBytes)
+                        let chunk = png[offset..<end]
+                        group.addTask { try await send(offset, chunk) }
+                        next = end
+                        inFlight += 1
+                    }
+                    guard let answer = try await group.next() else { break }
+                    inFlight -= 1
+                    try report(answer)
+                    answers.append(answer)
+                    if answer.done {
+                        group.cancelAll()
+                        break
+                    }
+                }
+                return answers
+            }
+            if answers.contains(where: \.done) { return }
+            let reached = answers.map(\.have).max() ?? have
+            stalls = reached > have ? 0 : stalls + 1
+            have = max(have, reached)
         }
         throw PeerError("the transfer to '\(grant.recipient)' made no progress")
     }
@@ -94,7 +221,7 @@ extension PeerSharing {
 
     /// The daemon's `Deliver`: keeps a chunk of a sealed image (see the type's notes) and answers how
     /// much it holds.
-    func receive(_ bytes: [UInt8], params: [String]) async throws -> [UInt8] {
+    func receive(_ bytes: [UInt8], params: [String], order: DeliveryOrder? = nil) async throws -> [UInt8] {
         let payload: DeliverPayload
         do {
             payload = try DeliverPayload(decoding: bytes)
@@ -120,6 +247,8 @@ extension PeerSharing {
             try SecureFiles.makeDirectory((file as NSString).deletingLastPathComponent)
             try SecureFiles.append([], to: partial)
         }
+        // A chunk ahead of what is held waits for the chunks before it (sent in the same window).
+        if let order, offset > SecureFiles.size(partial) ?? 0 { await order.waitTurn(partial, offset: offset) }
         // The lock file stays: removing it would let a waiter and a newcomer lock different files.
         let lock = partial + ".lock"
         let have = try SecureFiles.withLock(lock) { () throws -> Int in
@@ -130,6 +259,7 @@ extension PeerSharing {
             try SecureFiles.append(chunk, to: partial)
             return have + chunk.count
         }
+        order?.appended(partial, have: have)
         guard have >= total else { return DeliverAnswer(have: have, done: false).encoded() }
         try await checkInForce(grant)
         try SecureFiles.withLock(lock) {
@@ -181,16 +311,32 @@ extension PeerSharing {
     /// Registers `Deliver` on `endpoint`.
     public func registerDeliver(on endpoint: PeerEndpoint) {
         let sharing = self
+        let order = DeliveryOrder()
         endpoint.services.register(
             RegisteredService(
                 name: Self.deliverService,
                 execution: .async { request in
-                    ByteBuffer(bytes: try await sharing.receive(request.bytes, params: request.params))
+                    ByteBuffer(bytes: try await sharing.receive(request.bytes, params: request.params, order: order))
                 }))
     }
 }
 
-/// The progress callback stopped a transfer: not a failure of the address, so no other is tried.
-private struct DeliveryStopped: Error {
+/// How a delivery reached its recipient.
+public enum DeliveryPath: Sendable, Equatable, CustomStringConvertible {
+    /// Straight to the recipient's daemon at this address.
+    case direct(address: String)
+    /// Through the cloud's relay, at this node.
+    case relayed(node: String)
+
+    public var description: String {
+        switch self {
+        case .direct(let address): "directly to \(address)"
+        case .relayed(let node): "through the cloud's relay (node \(node))"
+        }
+    }
+}
+
+/// The progress callback stopped a transfer: not a failure of the path, so no other is tried.
+struct DeliveryStopped: Error {
     var reason: Error
 }

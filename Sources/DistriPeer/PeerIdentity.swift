@@ -65,10 +65,12 @@ public struct PeerIdentity: Sendable {
     }
 
     /// This peer's record for `addresses`, signed now, its sequence above `previous`.
-    public func signedRecord(addresses: [String], now: UInt64, after previous: UInt64 = 0) throws -> PeerRecord {
+    public func signedRecord(addresses: [String], now: UInt64, after previous: UInt64 = 0, reachable: Bool? = nil)
+        throws -> PeerRecord
+    {
         try PeerRecord.signed(
             name: name, addresses: addresses, signing: signing, agreementKey: agreement.publicKey, now: now,
-            sequence: max(now, previous + 1))
+            sequence: max(now, previous + 1), reachable: reachable)
     }
 }
 

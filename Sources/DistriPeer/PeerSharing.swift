@@ -93,7 +93,12 @@ public struct PeerSharing: Sendable {
     /// How long one call of a delivery (one chunk) may take.
     public var deliveryTimeout: TimeAmount = .seconds(10)
     /// Bytes per `Deliver` call: an image travels in chunks, so a cut transfer resumes where it stopped.
-    public var deliveryChunkBytes = 256 << 10
+    public var deliveryChunkBytes = 1 << 20
+    /// Chunks in flight at once: a window of several keeps a link busy across its round trip.
+    public var deliveryWindow = 4
+    /// How many times a relayed delivery locates the recipient's relay link (again after the node
+    /// relaying it failed) before it gives up.
+    public var relayAttempts = 6
 
     public init(identity: PeerIdentity, cloud: PeerCloud) {
         self.identity = identity
@@ -135,7 +140,8 @@ public struct PeerSharing: Sendable {
 
     /// What ``send(image:to:views:)`` did.
     public enum SendOutcome: Sendable, Equatable {
-        case delivered(address: String)
+        /// Delivered, directly or through the cloud's relay.
+        case delivered(DeliveryPath)
         /// The recipient could not be reached; the delivery waits in the outbox.
         case queued(reason: String)
     }
@@ -150,7 +156,7 @@ public struct PeerSharing: Sendable {
         let grant = try await grant(image: image, to: recipient, views: views)
         let png = try SecureFiles.read(identity.home.imageFile(image))
         do {
-            return .delivered(address: try await deliver(png, grant: grant, progress: progress))
+            return .delivered(try await deliver(png, grant: grant, progress: progress))
         } catch {
             try Outbox(file: identity.home.outboxFile).add(
                 OutboxEntry(grant: grant, queuedAt: wallClockMillis(), lastError: "\(error)"))

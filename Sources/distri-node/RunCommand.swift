@@ -48,6 +48,11 @@ struct RunCommand: AsyncParsableCommand {
             valueName: "file"))
     var depositKeyFile: String?
 
+    @Option(
+        name: .long,
+        help: "MiB each peer may send through this node's relay per hour (peers behind NAT receive through it).")
+    var relayMibPerHour = 4096
+
     @Option(name: .long, help: "Chaos mode: chance per second of going dark (dropping all traffic) for 0.5-3 s.")
     var chaos: Double = 0
 
@@ -62,6 +67,7 @@ struct RunCommand: AsyncParsableCommand {
         if capacity < 1 { throw ValidationError("--capacity must be at least 1") }
         if queue < 0 { throw ValidationError("--queue must not be negative") }
         if maxPayloadMiB < 1 { throw ValidationError("--max-payload-mib must be at least 1") }
+        if relayMibPerHour < 1 { throw ValidationError("--relay-mib-per-hour must be at least 1") }
         if !(0...1).contains(chaos) { throw ValidationError("--chaos is a rate between 0 and 1 per second") }
         if let advertise, AdvertisedAddress.isWildcard(advertise.host) {
             throw ValidationError("--advertise must be an address others can dial, not \(advertise)")
@@ -86,12 +92,12 @@ struct RunCommand: AsyncParsableCommand {
                 "--id \(id) differs from the name in --cert (\(certified)): a node is its certificate")
         }
         let nodeID = try dataDir.map { try DataDirectory.nodeID(in: $0, requested: certified ?? id) } ?? certified ?? id
-        let node = CloudNode(
-            configuration: CloudNodeConfiguration(
-                listen: listen, advertise: advertise, seeds: seeds?.addresses ?? [], nodeID: nodeID,
-                capacity: capacity, queueLimit: queue, limits: limits, cluster: ClusterSettings(chaosRate: chaos),
-                dataDirectory: dataDir, depositKey: depositKey, tls: tls),
-            logger: logger)
+        var configuration = CloudNodeConfiguration(
+            listen: listen, advertise: advertise, seeds: seeds?.addresses ?? [], nodeID: nodeID,
+            capacity: capacity, queueLimit: queue, limits: limits, cluster: ClusterSettings(chaosRate: chaos),
+            dataDirectory: dataDir, depositKey: depositKey, tls: tls)
+        configuration.relayQuotas.bytesPerWindow = UInt64(relayMibPerHour) << 20
+        let node = CloudNode(configuration: configuration, logger: logger)
         if chaos > 0 { logger.warning("chaos mode: this node will go dark at random", metadata: ["rate": "\(chaos)"]) }
         if testServices { TestServices.register(on: node) }
         let address = try await node.start()

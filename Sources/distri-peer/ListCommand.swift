@@ -39,7 +39,7 @@ struct PeersCommand: AsyncParsableCommand {
             return
         }
         let now = Date()
-        var lines = [["NAME", "STATUS", "ADDRESSES", "LAST SEEN"]]
+        var lines = [["NAME", "STATUS", "ADDRESSES", "REACHABLE", "LAST SEEN"]]
         for peer in peers {
             let seen = peer.lastSeen.map { millis -> String in
                 let ago = now.timeIntervalSince1970 - Double(millis) / 1000
@@ -47,7 +47,7 @@ struct PeersCommand: AsyncParsableCommand {
             }
             lines.append([
                 peer.name, peer.status.rawValue, peer.addresses.joined(separator: ","),
-                seen ?? (peer.problem ?? "-"),
+                peer.reachable.map { $0 ? "yes" : "no (relay)" } ?? "-", seen ?? (peer.problem ?? "-"),
             ])
         }
         printTable(lines)

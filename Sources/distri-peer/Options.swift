@@ -97,10 +97,17 @@ func printSendOutcome(
         "image": .string(image), "to": .string(recipient), "views": .number(Double(views)),
     ]
     switch outcome {
-    case .delivered(let address):
+    case .delivered(let path):
         fields["status"] = "delivered"
-        fields["address"] = .string(address)
-        if !json { printLine("sent \(image) to \(recipient) at \(address) with \(views) view\(views == 1 ? "" : "s")") }
+        switch path {
+        case .direct(let address):
+            fields["path"] = "direct"
+            fields["address"] = .string(address)
+        case .relayed(let node):
+            fields["path"] = "relayed"
+            fields["node"] = .string(node)
+        }
+        if !json { printLine("sent \(image) to \(recipient) \(path) with \(views) view\(views == 1 ? "" : "s")") }
     case .queued(let reason):
         fields["status"] = "queued"
         fields["reason"] = .string(reason)

@@ -10,7 +10,12 @@ struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Run the peer daemon: listen for other peers and keep this peer's record in the cloud fresh.",
-        discussion: "Prints `peer NAME listening on HOST:PORT` once registered; runs until SIGINT or SIGTERM.")
+        discussion: """
+            Prints `peer NAME listening on HOST:PORT` once registered, then whether the cloud could dial \
+            the advertised address (`reachable: yes` or `reachable: no (peers deliver through the cloud's relay)`). \
+            Keeps a relay link to one cloud node (another when it fails) and collects the mailbox. \
+            Runs until SIGINT or SIGTERM.
+            """)
 
     @OptionGroup var peer: PeerOptions
     @OptionGroup var cloud: CloudOption
@@ -30,6 +35,11 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "Seconds between refreshes of the record (lastSeen).")
     var refresh: Double = 5
+
+    @Flag(
+        name: .long,
+        help: "Keep no relay link: peers that cannot dial this one leave deliveries in the cloud's mailbox instead.")
+    var noRelay = false
 
     @OptionGroup var log: LogOptions
 
@@ -52,13 +62,18 @@ struct ServeCommand: AsyncParsableCommand {
             identity: identity, cloud: PeerCloud(client: client),
             configuration: .init(
                 host: address.host, port: address.port, advertise: advertise.map { [$0] } ?? [],
-                refreshMillis: UInt64(refresh * 1000)),
+                refreshMillis: UInt64(refresh * 1000), keepsRelayLink: !noRelay),
             logger: logger)
         do {
             let bound = try await daemon.start()
             printLine("peer \(identity.name) listening on \(bound)")
             if daemon.advertised != [bound.description] {
                 printLine("advertised as \(daemon.advertised.joined(separator: ","))")
+            }
+            switch daemon.reachable {
+            case true?: printLine("reachable: yes")
+            case false?: printLine("reachable: no (peers deliver through the cloud's relay)")
+            case nil: printLine("reachable: unknown (the cloud's check failed; see the log)")
             }
             let group = ServiceGroup(
                 configuration: ServiceGroupConfiguration(

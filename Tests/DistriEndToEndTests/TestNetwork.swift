@@ -110,6 +110,9 @@ final class TestNetwork: Sendable {
     /// Drops `percent` of the frames on the host's link, each way (100: all).
     func setLoss(_ host: Host, percent: Int) throws { try script(["set", run, host.name, "--loss", String(percent)]) }
 
+    /// Limits the host's link to `mbit` Mbit/s each way (0: unlimited), with a tbf qdisc on both ends.
+    func setRate(_ host: Host, mbit: Int) throws { try script(["rate", run, host.name, String(mbit)]) }
+
     /// A new delay and jitter on the host's link; applies to the next chunk of open connections too.
     func setDelay(_ host: Host, millis: Int, jitterMillis: Int = 0) throws {
         try script(["set", run, host.name, "--delay", String(millis), "--jitter", String(jitterMillis)])

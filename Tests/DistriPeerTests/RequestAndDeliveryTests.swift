@@ -85,6 +85,7 @@ struct RequestAndDeliveryTests {
             var alice = PeerSharing(identity: peers.alice, cloud: cloud)
             let png = try SecureFiles.read(peers.alice.home.imageFile("rgb8"))
             alice.deliveryChunkBytes = max(1, png.count / 8)
+            alice.deliveryWindow = 1
             let chunk = alice.deliveryChunkBytes
             #expect(png.count > 4 * chunk)
 

@@ -15,10 +15,10 @@ public final class PeerEndpoint: Sendable {
     public static let maxInFlightPerConnection = 64
 
     public let services: ServiceRegistry
-    private let group: EventLoopGroup
+    let group: EventLoopGroup
     private let limits: WireLimits
     private let connectionLimits: ConnectionLimits
-    private let logger: Logger
+    let logger: Logger
     private let server = NIOLockedValueBox<Channel?>(nil)
     private let connections: ConnectionTracker
     private let drops = NIOLockedValueBox(0)
@@ -95,10 +95,14 @@ final class EndpointHandler: ChannelInboundHandler {
     private let logger: Logger
     private var context: ChannelHandlerContext?
     private var inFlight = 0
+    /// On a relay link (an outbound connection to a node), replies to this side's own calls pass on
+    /// to the ``ClientHandler`` after this handler.
+    private let passesReplies: Bool
 
-    init(services: ServiceRegistry, logger: Logger) {
+    init(services: ServiceRegistry, logger: Logger, passesReplies: Bool = false) {
         self.services = services
         self.logger = logger
+        self.passesReplies = passesReplies
     }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
@@ -108,6 +112,10 @@ final class EndpointHandler: ChannelInboundHandler {
         let message = unwrapInboundIn(data)
         let id = message.requestID
         guard message.kind == .request else {
+            if passesReplies {
+                context.fireChannelRead(data)
+                return
+            }
             send(.failure(WireErrorReply(code: .malformed, message: "a peer accepts only requests")), id: id)
             return
         }
