@@ -25,6 +25,7 @@ public final class CloudNode: Service, Sendable {
     /// Bytes of incomplete messages and queued replies, on all connections together.
     private let bufferBudget: ResourceBudget
     private let started = NIODeadline.now()
+    private let mailboxCounters = MailboxCounters()
 
     private struct State {
         var serverChannel: Channel?
@@ -108,6 +109,7 @@ public final class CloudNode: Service, Sendable {
             let figures = database.stats()
             stats.database = figures
             stats.collections = figures.documents
+            stats.mailbox = MailboxServices.stats(replica: database, counters: mailboxCounters)
         }
         stats.relay = state.withLockedValue { $0.relay }?.counters
         return stats
@@ -134,6 +136,9 @@ public final class CloudNode: Service, Sendable {
         SignedRecordServices.register(on: services, replica: database)
         let deposit = try configuration.depositKey.map { try AgreementKeyPair(privateKey: $0) } ?? .generate()
         ViewServices.register(on: services, replica: database, deposit: deposit)
+        MailboxServices.register(
+            on: services, replica: database, limits: configuration.mailbox, counters: mailboxCounters, group: group,
+            logger: logger)
         let relay = makeRelay(replica: database)
         state.withLockedValue {
             $0.database = database

@@ -46,6 +46,9 @@ public struct CloudNodeConfiguration: Sendable {
     /// sender per hour and chunks in flight per sender and per recipient. See
     /// ``DistriCore/RelayQuotas/Limits``.
     public var relayQuotas = RelayQuotas.Limits()
+    /// The mailbox for offline recipients: quotas, expiry, chunk size, sweep (``MailboxServices``).
+    /// Every node of a cloud should hold the same. Default ``MailboxLimits/init()``.
+    public var mailbox = MailboxLimits()
 
     public init(
         listen: NodeAddress = NodeAddress(host: "127.0.0.1", port: 0),

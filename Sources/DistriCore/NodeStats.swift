@@ -57,6 +57,8 @@ public struct NodeStats: Codable, Sendable, Equatable {
     public var cluster = ClusterCounters()
     /// The relay between peers (nil from a node without one).
     public var relay: RelayCounters?
+    /// The mailbox for offline recipients, as this node's replica holds it (nil from a node without one).
+    public var mailbox: MailboxStats?
 
     public init(nodeID: String, address: String) {
         self.nodeID = nodeID
@@ -102,5 +104,21 @@ public struct DatabaseStats: Codable, Sendable, Equatable {
         self.durable = durable
         self.recoveredEntries = recoveredEntries
         self.storageError = storageError
+    }
+}
+
+/// The mailbox for offline recipients, as one node's replica holds it, for the `Stats` service.
+public struct MailboxStats: Codable, Sendable, Equatable {
+    /// Deposits held, complete or not.
+    public var entries: Int
+    /// Bytes of images held (what was deposited so far).
+    public var bytes: UInt64
+    /// Deposits this node refused because a quota would have been exceeded.
+    public var refusedOverQuota: UInt64
+
+    public init(entries: Int = 0, bytes: UInt64 = 0, refusedOverQuota: UInt64 = 0) {
+        self.entries = entries
+        self.bytes = bytes
+        self.refusedOverQuota = refusedOverQuota
     }
 }

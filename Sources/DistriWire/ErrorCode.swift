@@ -28,6 +28,9 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let conflict = ErrorCode(rawValue: 11)
     /// Not enough healthy nodes could be reached to serve the request.
     public static let unavailable = ErrorCode(rawValue: 12)
+    /// A quota would be exceeded (a mailbox, a sender's share, the cloud's store); nothing was kept.
+    /// Retrying does not help until something held is collected, removed or expires.
+    public static let quotaExceeded = ErrorCode(rawValue: 13)
 
     public var name: String {
         switch self {
@@ -43,6 +46,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case .notFound: "notFound"
         case .conflict: "conflict"
         case .unavailable: "unavailable"
+        case .quotaExceeded: "quotaExceeded"
         default: "code\(rawValue)"
         }
     }

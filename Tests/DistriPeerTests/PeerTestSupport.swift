@@ -4,7 +4,8 @@ import DistriTestSupport
 import Foundation
 import Testing
 
-/// Starts `count` real clustered nodes on OS-chosen loopback ports, runs `body`, shuts them down.
+/// Starts `count` real clustered nodes on OS-chosen loopback ports (each configured by `configure`
+/// last), runs `body`, shuts them down.
 func withPeerCloud<T>(
     nodes count: Int = 1, depositKey: [UInt8]? = nil, configure: (inout CloudNodeConfiguration) -> Void = { _ in },
     _ body: ([CloudNode], [NodeAddress]) async throws -> T

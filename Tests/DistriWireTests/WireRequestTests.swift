@@ -50,10 +50,11 @@ import Testing
 
     @Test("error replies round-trip, and unknown codes survive")
     func errorReplies() throws {
-        for code in [ErrorCode.busy, .unknownService, ErrorCode(rawValue: 999)] {
+        for code in [ErrorCode.busy, .unknownService, .quotaExceeded, ErrorCode(rawValue: 999)] {
             let reply = WireErrorReply(code: code, message: "why")
             #expect(try WireErrorReply.decode(reply.encode(allocator: ByteBufferAllocator())) == reply)
         }
         #expect(ErrorCode(rawValue: 999).description == "code999")
+        #expect(ErrorCode.quotaExceeded.description == "quotaExceeded")
     }
 }

@@ -10,6 +10,11 @@ public struct DatabaseLimits: Sendable {
     public var peerTimeoutMillis: UInt64
     /// Log entries after which the write-ahead log is compacted into a snapshot. Default 200,000.
     public var compactionEntries: Int
+    /// Log bytes after which the write-ahead log is compacted too, once they also exceed the last
+    /// snapshot's size (so a compaction rewrites at most as much as the log it replaces). Default 64 MiB:
+    /// few but large writes (the mailbox's chunks) would otherwise keep every byte ever written, deleted
+    /// or not, until ``compactionEntries`` entries.
+    public var compactionBytes: Int = 64 << 20
     /// How long a node that joins through seeds holds client operations for its first sync. Default 5 s.
     public var catchUpMillis: UInt64 = 5_000
     /// The replication core's settings (sync interval, collection limit, tombstone grace).

@@ -21,6 +21,7 @@ final class DatabaseReplica: Sendable {
     /// that flushed it and its acknowledgement completes there, with no hop between threads.
     private let links = NIOLockedValueBox<LoopLinks?>(nil)
     private let ticker = NIOLockedValueBox<RepeatedTask?>(nil)
+    private let stopped = NIOLockedValueBox(false)
     private let logger: Logger
 
     private struct State {
@@ -91,7 +92,11 @@ final class DatabaseReplica: Sendable {
         ticker.withLockedValue { $0 = task }
     }
 
+    /// True once ``stop()`` began: timers of the services built on the replica end then.
+    var isStopped: Bool { stopped.withLockedValue { $0 } }
+
     func stop() async {
+        stopped.withLockedValue { $0 = true }
         ticker.withLockedValue { $0?.cancel() }
         durable?.close()
         let clients = links.withLockedValue { links in
@@ -276,7 +281,10 @@ final class DatabaseReplica: Sendable {
         }
         perform(actions)
         releaseIfReady(now: now)
-        if let durable, durable.failure == nil, durable.entriesSinceCompaction > limits.compactionEntries {
+        if let durable, durable.failure == nil,
+            durable.entriesSinceCompaction > limits.compactionEntries
+                || durable.bytesSinceCompaction > max(limits.compactionBytes, durable.snapshotBytes)
+        {
             durable.compact(state.withLockedValue { $0.engine.snapshot() })
         }
     }

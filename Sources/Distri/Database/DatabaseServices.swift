@@ -14,9 +14,12 @@ enum DatabaseServices {
     /// Registers the services, except where the node's owner already registered one by that name.
     static func register(on registry: ServiceRegistry, replica: DatabaseReplica) {
         /// Registers `name`, whose body hands its reply to a completion; a service that `writes` is
-        /// refused on the collections reserved for signed changes (its first argument is the collection).
+        /// refused on the collections reserved for signed changes, one that `reads` a collection on the
+        /// private ones (its first argument is the collection).
         typealias Completing = @Sendable (DatabaseRequest, EventLoop, @escaping ServiceCompletion) throws -> Void
-        func service(_ name: String, writes: Bool = false, completing body: @escaping Completing) {
+        func service(
+            _ name: String, writes: Bool = false, reads: Bool = false, completing body: @escaping Completing
+        ) {
             guard registry.lookup(name) == nil else { return }
             registry.register(
                 RegisteredService(
@@ -27,6 +30,9 @@ enum DatabaseServices {
                             if writes {
                                 try SignedRecordServices.checkWritable(try parsed.argument(0, "collection"), by: name)
                             }
+                            if reads {
+                                try SignedRecordServices.checkReadable(try parsed.argument(0, "collection"), by: name)
+                            }
                             try body(parsed, loop, done)
                         } catch {
                             done(.failure(error))
@@ -36,10 +42,12 @@ enum DatabaseServices {
         }
         /// Registers `name`, whose body returns its reply as a future.
         func service(
-            _ name: String, writes: Bool = false,
+            _ name: String, writes: Bool = false, reads: Bool = false,
             _ body: @escaping @Sendable (DatabaseRequest, EventLoop) throws -> EventLoopFuture<ByteBuffer>
         ) {
-            service(name, writes: writes) { request, loop, done in try body(request, loop).whenComplete(done) }
+            service(name, writes: writes, reads: reads) { request, loop, done in
+                try body(request, loop).whenComplete(done)
+            }
         }
         let limit = replica.limits.maxDocumentBytes
 
@@ -127,7 +135,7 @@ enum DatabaseServices {
                 ).map { DatabaseReply.write($0, extra: ["deleted": .number(Double(ids.count))]) }
             }
         }
-        service("ReadCollection") { request, loop in
+        service("ReadCollection", reads: true) { request, loop in
             let collection = try request.argument(0, "collection")
             let query = try documentQuery(try request.body(limit: limit))
             return read(request, replica, loop) { store in
@@ -144,7 +152,7 @@ enum DatabaseServices {
                 return DatabaseReply.json(.object(reply))
             }
         }
-        service("Count") { request, loop in
+        service("Count", reads: true) { request, loop in
             let collection = try request.argument(0, "collection")
             let filter = try DatabaseRequest.filter(try request.body(limit: limit))
             return read(request, replica, loop) { store in

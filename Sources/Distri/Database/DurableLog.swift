@@ -15,6 +15,8 @@ final class DurableLog: Sendable {
         var draining = false
         var failed: String?
         var sinceCompaction = 0
+        var bytesSinceCompaction = 0
+        var snapshotBytes = 0
     }
 
     private let log: LockedLog
@@ -59,6 +61,7 @@ final class DurableLog: Sendable {
             queue.records += records
             queue.continuations.append(then)
             queue.sinceCompaction += records.count
+            queue.bytesSinceCompaction += records.reduce(0) { $0 + $1.count }
             defer { queue.draining = true }
             return !queue.draining
         }
@@ -68,10 +71,21 @@ final class DurableLog: Sendable {
     /// Entries appended since the last compaction.
     var entriesSinceCompaction: Int { queue.withLockedValue { $0.sinceCompaction } }
 
+    /// Bytes of entries appended since the last compaction.
+    var bytesSinceCompaction: Int { queue.withLockedValue { $0.bytesSinceCompaction } }
+
+    /// Bytes of the snapshot the last compaction wrote.
+    var snapshotBytes: Int { queue.withLockedValue { $0.snapshotBytes } }
+
     /// Replaces the log with `snapshot` (queued behind appends already waiting); not after a failure.
     func compact(_ snapshot: [PersistedEntry]) {
         let records = snapshot.map(ReplicaCodec.encode)
-        queue.withLockedValue { $0.sinceCompaction = 0 }
+        let bytes = records.reduce(0) { $0 + $1.count }
+        queue.withLockedValue {
+            $0.sinceCompaction = 0
+            $0.bytesSinceCompaction = 0
+            $0.snapshotBytes = bytes
+        }
         pool.submit { _ in
             guard self.failure == nil else { return }
             self.log.withLog { try? $0.replace(with: records) }

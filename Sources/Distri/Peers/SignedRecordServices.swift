@@ -22,7 +22,8 @@ import NIOCore
 ///
 /// The plain DB services (`AddDocument`, `UpdateDocument`, `DeleteDocument` by id or by filter,
 /// `CreateCollection`, `DropCollection`) refuse ``reservedCollections`` (`users`, `catalog`,
-/// `permissions`, `requests`) with `unauthorized`; reads stay open. Only the signed services write
+/// `permissions`, `requests`, `mailbox`) with `unauthorized`; reads stay open, except of
+/// ``privateCollections`` (`mailbox`). Only the signed services write
 /// them (`catalog` through `PublishImage`; it has no delete of its own). Readers still verify each
 /// entry against its owner's `users` record (`PeerCloud.catalog()` in DistriPeer does), so a node
 /// that was tampered with cannot make a client trust a forged one.
@@ -30,10 +31,24 @@ public enum SignedRecordServices {
     public static let registerPeer = "RegisterPeer"
     public static let publishImage = "PublishImage"
     public static let postRequest = "PostRequest"
-    /// Collections only signed services write: `users`, `catalog`, `permissions`, `requests`.
+    /// Collections only signed services write: `users`, `catalog`, `permissions`, `requests`, and
+    /// `mailbox` (``MailboxServices``).
     public static let reservedCollections: Set<String> = [
         PeerRecord.collection, CatalogEntry.collection, ViewGrant.collection, AccessRequest.collection,
+        MailboxEntry.collection,
     ]
+    /// Reserved collections the plain DB services may not read either: `mailbox` (who sends to whom is
+    /// for the recipient only; it lists its entries through ``MailboxServices``).
+    public static let privateCollections: Set<String> = [MailboxEntry.collection]
+
+    /// Throws `unauthorized` when `collection` may only be read through its own services.
+    static func checkReadable(_ collection: String, by service: String) throws(ServiceError) {
+        guard privateCollections.contains(collection) else { return }
+        throw ServiceError(
+            .unauthorized,
+            "collection '\(collection)' is private; \(service) may not read it (a recipient lists, fetches and removes its deliveries through \(MailboxServices.list), \(MailboxServices.fetch) and \(MailboxServices.remove), with a signed proof)"
+        )
+    }
 
     /// Throws `unauthorized` when `collection` is reserved for the signed services.
     static func checkWritable(_ collection: String, by service: String) throws(ServiceError) {
@@ -43,6 +58,7 @@ public enum SignedRecordServices {
             case PeerRecord.collection: " (peers register through \(registerPeer) with a signed record)"
             case CatalogEntry.collection: " (owners publish through \(publishImage), signed)"
             case AccessRequest.collection: " (peers ask and answer through \(postRequest), signed)"
+            case MailboxEntry.collection: " (senders deposit through \(MailboxServices.put) with a grant in force)"
             default: ""
             }
         throw ServiceError(

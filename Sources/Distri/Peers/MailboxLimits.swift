@@ -1,0 +1,67 @@
+/// How much the cloud's mailbox holds for offline recipients, and for how long
+/// (``CloudNodeConfiguration/mailbox``; see ``MailboxServices``). Every node of a cloud should hold
+/// the same limits: each node checks them against the entries the DB holds, whoever deposited them.
+///
+/// Quotas count an entry's whole size (`total`) from its first chunk, so a deposit either fits or is
+/// refused before anything is kept. The defaults:
+///
+/// | limit | default |
+/// |-------|---------|
+/// | ``perRecipientBytes`` | 64 MiB waiting for one recipient |
+/// | ``perSenderBytes`` | 64 MiB deposited by one sender, all recipients together |
+/// | ``totalBytes`` | 256 MiB in the whole cloud |
+/// | ``expiryMillis`` | 7 days from the first chunk |
+/// | ``maxChunkBytes`` | 512 KiB per `MailboxPut` |
+/// | ``minChunkBytes`` | 64 KiB per chunk, except the one that completes an entry |
+/// | ``maxEntriesPerRecipient`` | 256 |
+/// | ``maxEntries`` | 4,096 in the whole cloud |
+/// | ``sweepIntervalMillis`` | each node sweeps expired entries every minute |
+/// | ``maxSweepDeletes`` | 512 documents deleted per sweep |
+public struct MailboxLimits: Sendable, Equatable {
+    /// Bytes waiting for one recipient. Default 64 MiB; also the largest image a mailbox takes.
+    public var perRecipientBytes: Int
+    /// Bytes one sender (a grant's owner) has waiting, for all recipients together. Default 64 MiB.
+    public var perSenderBytes: Int
+    /// Bytes waiting in the whole cloud. Default 256 MiB.
+    public var totalBytes: Int
+    /// How long an entry is kept from its first chunk, complete or not. Default 7 days.
+    public var expiryMillis: UInt64
+    /// Largest chunk one `MailboxPut` carries (a chunk is stored as one document, so it is also held
+    /// below the DB's document size limit). Default 512 KiB.
+    public var maxChunkBytes: Int
+    /// Smallest chunk, except the one that completes an entry: bounds the documents one entry makes.
+    /// Default 64 KiB.
+    public var minChunkBytes: Int
+    /// Entries waiting for one recipient (each deposit of a grant is one). Default 256.
+    public var maxEntriesPerRecipient: Int
+    /// Entries in the whole cloud. Default 4,096.
+    public var maxEntries: Int
+    /// How often each node deletes expired entries from its replica. Default 60 s.
+    public var sweepIntervalMillis: UInt64
+    /// Most documents one sweep deletes; the rest wait for the next. Default 512.
+    public var maxSweepDeletes: Int
+
+    public init(
+        perRecipientBytes: Int = 64 << 20,
+        perSenderBytes: Int = 64 << 20,
+        totalBytes: Int = 256 << 20,
+        expiryMillis: UInt64 = 7 * 24 * 3_600_000,
+        maxChunkBytes: Int = 512 << 10,
+        minChunkBytes: Int = 64 << 10,
+        maxEntriesPerRecipient: Int = 256,
+        maxEntries: Int = 4_096,
+        sweepIntervalMillis: UInt64 = 60_000,
+        maxSweepDeletes: Int = 512
+    ) {
+        self.perRecipientBytes = perRecipientBytes
+        self.perSenderBytes = perSenderBytes
+        self.totalBytes = totalBytes
+        self.expiryMillis = expiryMillis
+        self.maxChunkBytes = maxChunkBytes
+        self.minChunkBytes = minChunkBytes
+        self.maxEntriesPerRecipient = maxEntriesPerRecipient
+        self.maxEntries = maxEntries
+        self.sweepIntervalMillis = sweepIntervalMillis
+        self.maxSweepDeletes = maxSweepDeletes
+    }
+}
