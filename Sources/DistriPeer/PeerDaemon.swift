@@ -195,6 +195,21 @@ public final class PeerDaemon: Service, Sendable {
                 logger.warning("refreshing the peer record failed", metadata: ["error": "\(error)"])
             }
             await deliverOutbox()
+            await collectMailbox()
+        }
+    }
+
+    /// Collects what waits in this peer's mailbox (see ``PeerSharing/collectMailbox()``); logs what it
+    /// collected and what failed.
+    public func collectMailbox() async {
+        do {
+            let (collected, failed) = try await PeerSharing(identity: identity, cloud: cloud).collectMailbox()
+            if collected > 0 { logger.info("collected from the mailbox", metadata: ["images": "\(collected)"]) }
+            for failure in failed {
+                logger.warning("collecting from the mailbox failed", metadata: ["entry": "\(failure)"])
+            }
+        } catch {
+            logger.warning("listing the mailbox failed", metadata: ["error": "\(error)"])
         }
     }
 
@@ -202,6 +217,7 @@ public final class PeerDaemon: Service, Sendable {
     /// cancellation; a failed refresh is logged and tried again at the next interval.
     public func run() async throws {
         if address == nil { try await start() }
+        await collectMailbox()
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
                 if self.configuration.keepsRelayLink { group.addTask { await self.keepRelayLink() } }

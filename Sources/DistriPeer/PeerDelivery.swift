@@ -37,34 +37,30 @@ extension PeerSharing {
     /// Delivers `png` and its grant to the recipient by the first path that works: straight to its
     /// daemon at each address it published (unless its record says the cloud could not dial it),
     /// else through the cloud's relay to the link its daemon keeps (``deliverRelayed(_:grant:progress:)``).
-    /// Either resumes whatever the recipient already holds. Throws when neither path works.
+    /// Either resumes whatever the recipient already holds. Throws when neither path works, or
+    /// ``DeliveryStopped`` when `progress` stopped the transfer.
     func deliver(_ png: [UInt8], grant: ViewGrant, progress: DeliveryProgress?) async throws -> DeliveryPath {
         let record = try await cloud.verifiedPeer(grant.recipient)
         var failures: [String] = []
-        do {
-            if record.reachable == false {
-                failures.append("direct: the cloud could not dial '\(grant.recipient)' (behind NAT or a firewall)")
-            } else if record.addresses.isEmpty {
-                failures.append("direct: '\(grant.recipient)' publishes no address")
-            } else {
-                do {
-                    return .direct(
-                        address: try await deliverDirect(png, grant: grant, record: record, progress: progress))
-                } catch let error as DeliveryStopped {
-                    throw error
-                } catch {
-                    failures.append("direct: \(error)")
-                }
-            }
+        if record.reachable == false {
+            failures.append("direct: the cloud could not dial '\(grant.recipient)' (behind NAT or a firewall)")
+        } else if record.addresses.isEmpty {
+            failures.append("direct: '\(grant.recipient)' publishes no address")
+        } else {
             do {
-                return .relayed(node: try await deliverRelayed(png, grant: grant, progress: progress))
+                return .direct(address: try await deliverDirect(png, grant: grant, record: record, progress: progress))
             } catch let error as DeliveryStopped {
                 throw error
             } catch {
-                failures.append("relay: \(error)")
+                failures.append("direct: \(error)")
             }
+        }
+        do {
+            return .relayed(node: try await deliverRelayed(png, grant: grant, progress: progress))
         } catch let error as DeliveryStopped {
-            throw error.reason
+            throw error
+        } catch {
+            failures.append("relay: \(error)")
         }
         throw PeerError("'\(grant.recipient)' could not be reached (\(failures.joined(separator: "; ")))")
     }

@@ -77,9 +77,11 @@ public struct ReleasedKey: Sendable, Equatable {
 /// Sending sealed images to other peers with a number of views, and viewing what others sent.
 ///
 /// - ``send(image:to:views:)``: deposits the image key with the cloud in a grant the owner signs
-///   (`GrantView`), then delivers the sealed PNG and the grant straight to the recipient's daemon
-///   (`Deliver`); when the recipient cannot be reached, the delivery waits in the outbox, which the
-///   daemon retries every refresh.
+///   (`GrantView`), then delivers the sealed PNG and the grant to the recipient's daemon (`Deliver`):
+///   straight to its address, else through the cloud's relay to the link its daemon keeps; when the
+///   recipient is offline, the sealed image goes to the cloud's mailbox, which its daemon collects
+///   when it comes back. Only when the mailbox refuses it too (full) does the delivery wait in the
+///   outbox, which this peer's daemon retries every refresh.
 /// - ``view(image:from:)``: asks the cloud for one view (`ConsumeView`), opens the released key with
 ///   this peer's agreement key, checks the received file against the grant's digest and decrypts it.
 ///   When the cloud says no views are left, or the grant was revoked, the local copy is removed.
@@ -96,6 +98,8 @@ public struct PeerSharing: Sendable {
     public var deliveryChunkBytes = 1 << 20
     /// Chunks in flight at once: a window of several keeps a link busy across its round trip.
     public var deliveryWindow = 4
+    /// Whether a send the recipient cannot take now goes to the cloud's mailbox (else to the outbox).
+    public var usesMailbox = true
     /// How many times a relayed delivery locates the recipient's relay link (again after the node
     /// relaying it failed) before it gives up.
     public var relayAttempts = 6
@@ -142,7 +146,10 @@ public struct PeerSharing: Sendable {
     public enum SendOutcome: Sendable, Equatable {
         /// Delivered, directly or through the cloud's relay.
         case delivered(DeliveryPath)
-        /// The recipient could not be reached; the delivery waits in the outbox.
+        /// The recipient was offline: the sealed image waits in the cloud's mailbox until the
+        /// recipient's daemon collects it (this peer need not stay online).
+        case leftInMailbox(reason: String)
+        /// Neither the recipient nor the cloud's mailbox took it; the delivery waits in the outbox.
         case queued(reason: String)
     }
 
@@ -156,12 +163,34 @@ public struct PeerSharing: Sendable {
         let grant = try await grant(image: image, to: recipient, views: views)
         let png = try SecureFiles.read(identity.home.imageFile(image))
         do {
-            return .delivered(try await deliver(png, grant: grant, progress: progress))
+            return try await deliverOrDeposit(png, grant: grant, progress: progress)
         } catch {
             try Outbox(file: identity.home.outboxFile).add(
                 OutboxEntry(grant: grant, queuedAt: wallClockMillis(), lastError: "\(error)"))
             return .queued(reason: "\(error)")
         }
+    }
+
+    /// Delivers directly or through the relay (``deliver(_:grant:progress:)``); when the recipient
+    /// cannot be reached either way, deposits the image in the cloud's mailbox (when
+    /// ``usesMailbox``). Throws when none took it, or with `progress`'s error when it stopped the
+    /// transfer (no other path is tried then).
+    func deliverOrDeposit(_ png: [UInt8], grant: ViewGrant, progress: DeliveryProgress?) async throws -> SendOutcome {
+        let unreachable: Error
+        do {
+            return .delivered(try await deliver(png, grant: grant, progress: progress))
+        } catch let error as DeliveryStopped {
+            throw error.reason
+        } catch {
+            unreachable = error
+        }
+        guard usesMailbox else { throw unreachable }
+        do {
+            try await depositInMailbox(png, grant: grant, progress: progress)
+        } catch {
+            throw PeerError("\(unreachable); the cloud's mailbox did not take it either: \(error)")
+        }
+        return .leftInMailbox(reason: "\(unreachable)")
     }
 
     /// Tries every queued delivery once; keeps those that fail. Returns how many were delivered and
@@ -185,7 +214,7 @@ public struct PeerSharing: Sendable {
                     try outbox.remove(entry.grant.id, sequence: entry.grant.sequence)
                     continue
                 }
-                _ = try await deliver(png, grant: entry.grant, progress: progress)
+                _ = try await deliverOrDeposit(png, grant: entry.grant, progress: progress)
                 current = nil
             } catch {
                 current = "\(error)"

@@ -150,10 +150,22 @@ func printSendOutcome(
             fields["node"] = .string(node)
         }
         if !json { printLine("sent \(image) to \(recipient) \(path) with \(views) view\(views == 1 ? "" : "s")") }
+    case .leftInMailbox(let reason):
+        fields["status"] = "mailbox"
+        fields["path"] = "mailbox"
+        fields["reason"] = .string(reason)
+        if !json {
+            printLine(
+                "\(recipient) is offline: \(image) waits for \(recipient) in the cloud's mailbox (sealed; \(views) view\(views == 1 ? "" : "s")); you need not stay online"
+            )
+        }
     case .queued(let reason):
         fields["status"] = "queued"
         fields["reason"] = .string(reason)
-        if !json { printLine("\(recipient) is offline; queued (distri-peer outbox)") }
+        if !json {
+            printLine("not delivered: \(reason)")
+            printLine("queued in the outbox (distri-peer outbox); distri-peer serve retries it")
+        }
     }
     if json { printLine(JSONValue.object(fields).jsonText) }
 }

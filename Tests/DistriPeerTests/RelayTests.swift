@@ -19,6 +19,8 @@ struct RelayTests {
         var alice: PeerIdentity
         var bob: PeerIdentity
         var bobDaemon: PeerDaemon
+        /// Bob's daemon's `run()`.
+        var bobRunning: Task<Void, Error>
         var image: [UInt8]
     }
 
@@ -46,7 +48,8 @@ struct RelayTests {
                     do {
                         try await body(
                             Story(
-                                nodes: nodes, cloud: cloud, alice: alice, bob: bob, bobDaemon: bobDaemon, image: image))
+                                nodes: nodes, cloud: cloud, alice: alice, bob: bob, bobDaemon: bobDaemon,
+                                bobRunning: running, image: image))
                     } catch {
                         running.cancel()
                         _ = try? await running.value
@@ -114,17 +117,56 @@ struct RelayTests {
         }
     }
 
-    @Test("a sender over its relay quota gets a clear refusal, and the send waits in the outbox")
+    @Test("a sender over its relay quota gets a clear refusal from the relay, and the image goes to the mailbox instead")
     func relayQuotaRefuses() async throws {
         try await withStory(configure: { $0.relayQuotas.bytesPerWindow = 1000 }) { story in
             let alice = PeerSharing(identity: story.alice, cloud: story.cloud)
             let outcome = try await alice.send(image: "rgb8", to: "bob", views: 1)
-            guard case .queued(let reason) = outcome else {
-                Issue.record("delivered over the quota: \(outcome)")
+            guard case .leftInMailbox(let reason) = outcome else {
+                Issue.record("relayed over the quota: \(outcome)")
                 return
             }
             #expect(reason.contains("relay quota"), "\(reason)")
             #expect(story.nodes.compactMap { $0.stats().relay?.refusedOverQuota }.reduce(0, +) >= 1)
+        }
+    }
+
+    @Test(
+        "bob offline: alice's send waits in the cloud's mailbox; with alice gone, bob's daemon collects it when it comes back"
+    )
+    func offlineSendGoesToTheMailbox() async throws {
+        try await withStory { story in
+            // Bob's daemon stops: no relay link, nothing listening.
+            story.bobRunning.cancel()
+            try await story.bobRunning.value
+            #expect(
+                await eventually(timeout: .seconds(20)) {
+                    story.nodes.allSatisfy { ($0.stats().relay?.attachedPeers ?? 0) == 0 }
+                })
+            let alice = PeerSharing(identity: story.alice, cloud: story.cloud)
+            let outcome = try await alice.send(image: "rgb8", to: "bob", views: 1)
+            guard case .leftInMailbox(let reason) = outcome else {
+                Issue.record("not left in the mailbox: \(outcome)")
+                return
+            }
+            #expect(reason.contains("offline"), "\(reason)")
+            #expect(try alice.outbox().isEmpty, "nothing waits on alice's side")
+            #expect(story.nodes.compactMap { $0.stats().mailbox?.entries }.allSatisfy { $0 == 1 })
+
+            // Bob comes back (alice has no daemon running): his daemon collects at start.
+            let back = PeerDaemon(identity: story.bob, cloud: story.cloud, configuration: .init(refreshMillis: 200))
+            let running = Task { try await back.run() }
+            let received = story.bob.home.receivedFile(owner: "alice", image: "rgb8")
+            #expect(await eventually(timeout: .seconds(20)) { SecureFiles.exists(received) })
+            running.cancel()
+            try await running.value
+            let viewed = try await PeerSharing(identity: story.bob, cloud: story.cloud).view(
+                image: "rgb8", from: "alice")
+            #expect(viewed.image == story.image)
+            #expect(
+                await eventually(timeout: .seconds(20)) {
+                    story.nodes.allSatisfy { ($0.stats().mailbox?.entries ?? 0) == 0 }
+                }, "removed once collected")
         }
     }
 
