@@ -53,6 +53,20 @@ struct RunCommand: AsyncParsableCommand {
         help: "MiB each peer may send through this node's relay per hour (peers behind NAT receive through it).")
     var relayMibPerHour = 4096
 
+    @Option(
+        name: .long,
+        help: "MiB of sealed images the cloud's mailbox holds for one offline recipient (every node must agree).")
+    var mailboxMibPerRecipient = 64
+
+    @Option(name: .long, help: "MiB one sender may have waiting in the cloud's mailbox, for all recipients.")
+    var mailboxMibPerSender = 64
+
+    @Option(name: .long, help: "MiB the cloud's mailbox holds in all (each node keeps a replica).")
+    var mailboxMibTotal = 256
+
+    @Option(name: .long, help: "Days a mailbox delivery waits to be collected before it is deleted.")
+    var mailboxDays: Double = 7
+
     @Option(name: .long, help: "Chaos mode: chance per second of going dark (dropping all traffic) for 0.5-3 s.")
     var chaos: Double = 0
 
@@ -67,6 +81,13 @@ struct RunCommand: AsyncParsableCommand {
         if capacity < 1 { throw ValidationError("--capacity must be at least 1") }
         if queue < 0 { throw ValidationError("--queue must not be negative") }
         if maxPayloadMiB < 1 { throw ValidationError("--max-payload-mib must be at least 1") }
+        for (flag, value) in [
+            ("--mailbox-mib-per-recipient", mailboxMibPerRecipient), ("--mailbox-mib-per-sender", mailboxMibPerSender),
+            ("--mailbox-mib-total", mailboxMibTotal),
+        ] where !(1...65536).contains(value) {
+            throw ValidationError("\(flag) must be from 1 to 65536")
+        }
+        if !(0.001...365).contains(mailboxDays) { throw ValidationError("--mailbox-days must be from 0.001 to 365") }
         if relayMibPerHour < 1 { throw ValidationError("--relay-mib-per-hour must be at least 1") }
         if !(0...1).contains(chaos) { throw ValidationError("--chaos is a rate between 0 and 1 per second") }
         if let advertise, AdvertisedAddress.isWildcard(advertise.host) {
@@ -97,6 +118,10 @@ struct RunCommand: AsyncParsableCommand {
             capacity: capacity, queueLimit: queue, limits: limits, cluster: ClusterSettings(chaosRate: chaos),
             dataDirectory: dataDir, depositKey: depositKey, tls: tls)
         configuration.relayQuotas.bytesPerWindow = UInt64(relayMibPerHour) << 20
+        configuration.mailbox.perRecipientBytes = mailboxMibPerRecipient << 20
+        configuration.mailbox.perSenderBytes = mailboxMibPerSender << 20
+        configuration.mailbox.totalBytes = mailboxMibTotal << 20
+        configuration.mailbox.expiryMillis = UInt64(mailboxDays * 86_400_000)
         let node = CloudNode(configuration: configuration, logger: logger)
         if chaos > 0 { logger.warning("chaos mode: this node will go dark at random", metadata: ["rate": "\(chaos)"]) }
         if testServices { TestServices.register(on: node) }

@@ -136,10 +136,10 @@ struct NATProcessTests {
     }
 
     @Test(
-        "3 nodes 40 ms apart (jitter, 1% loss), alice and bob behind two NAT gateways, carol open: the check finds who can be dialled; alice sends to carol directly and to bob through the cloud; bob views it byte-exact; the relaying node killed -9 mid-delivery, the delivery resumes through another node"
+        "3 nodes 40 ms apart (jitter, 1% loss), alice and bob behind two NAT gateways, carol open: the check finds who can be dialled; alice sends to carol directly and to bob through the cloud; bob views it byte-exact; the relaying node killed -9 mid-delivery, the delivery resumes through another node; a send to offline bob arrives from the mailbox after alice left; a second sender over bob's mailbox quota is refused"
     )
     func relayAcrossNATs() async throws {
-        try await Self.withWorld { world in
+        try await Self.withWorld(nodeArguments: ["--mailbox-mib-per-recipient", "12"]) { world in
             var daemons: [String: Process] = [:]
             defer { for daemon in daemons.values { stopProcess(daemon) } }
             for name in ["alice", "bob", "carol"] { daemons[name] = try world.serve(name) }
@@ -227,6 +227,43 @@ struct NATProcessTests {
             print(
                 "NAT relay: killed \(holder) with \(killedAt) of \(sealedSize) bytes held; the survivors carried \(carried) bytes"
             )
+
+            // Bob goes offline; alice sends, then leaves; bob comes back and collects it from the mailbox.
+            func attached() -> Int {
+                world.stats().values.compactMap { ($0["relay"] as? [String: Any])?["attachedPeers"] as? Int }.reduce(
+                    0, +)
+            }
+            #expect(await poll(timeout: .seconds(30), every: .milliseconds(200)) { attached() == 3 })
+            stopProcess(daemons.removeValue(forKey: "bob")!)
+            #expect(
+                await poll(timeout: .seconds(30), every: .milliseconds(200)) { attached() == 2 }, "bob's link ended")
+            let second = try world.peer("alice", ["encrypt", Self.sampleImage, "--as", "second", "--json"])
+            #expect(second.status == 0, "encrypt second: \(second.errors)")
+            let toMailbox = Self.object(
+                try world.peer("alice", ["send", "second", "--to", "bob", "--views", "1", "--json"]).output)
+            #expect(toMailbox["status"] as? String == "mailbox", "\(toMailbox)")
+            stopProcess(daemons.removeValue(forKey: "alice")!)
+            daemons["bob"] = try world.serve("bob")
+            let collected = await poll(timeout: .seconds(60), every: .milliseconds(200)) {
+                FileManager.default.fileExists(atPath: "\(world.home("bob"))/received/alice/second.png")
+            }
+            #expect(collected, "bob's daemon collected the mailbox")
+            #expect(try view("bob", "second") == original, "the mailbox delivery is byte-exact")
+
+            // Bob offline again: carol leaves 8 MB for him; alice, a second sender, would take his
+            // mailbox past its 12 MiB and is refused, clearly.
+            stopProcess(daemons.removeValue(forKey: "bob")!)
+            #expect(await poll(timeout: .seconds(30), every: .milliseconds(200)) { attached() == 1 })
+            let carolBig = try world.peer("carol", ["encrypt", big.path, "--as", "big", "--json"])
+            #expect(carolBig.status == 0, "carol encrypts: \(carolBig.errors)")
+            let fromCarol = Self.object(
+                try world.peer("carol", ["send", "big", "--to", "bob", "--views", "1", "--json"]).output)
+            #expect(fromCarol["status"] as? String == "mailbox", "\(fromCarol)")
+            let overQuota = try world.peer("alice", ["send", "big", "--to", "bob", "--views", "1"])
+            #expect(
+                overQuota.output.contains("mailbox is full") && overQuota.output.contains("not delivered"),
+                "alice is refused: \(overQuota.output) \(overQuota.errors)")
+            print("NAT mailbox quota refusal, as alice sees it:\n\(overQuota.output)")
         }
     }
 
