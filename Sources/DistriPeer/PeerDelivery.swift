@@ -244,7 +244,10 @@ extension PeerSharing {
             try SecureFiles.append([], to: partial)
         }
         // A chunk ahead of what is held waits for the chunks before it (sent in the same window).
-        if let order, offset > SecureFiles.size(partial) ?? 0 { await order.waitTurn(partial, offset: offset) }
+        if let order {
+            let current = SecureFiles.size(partial) ?? 0
+            if offset > current { await order.waitTurn(partial, offset: offset, current: current) }
+        }
         // The lock file stays: removing it would let a waiter and a newcomer lock different files.
         let lock = partial + ".lock"
         let have = try SecureFiles.withLock(lock) { () throws -> Int in
@@ -252,7 +255,7 @@ extension PeerSharing {
             guard SecureFiles.exists(partial) else { return Self.holds(file, digest: grant.digest) ? total : 0 }
             let have = SecureFiles.size(partial) ?? 0
             guard offset == have, !chunk.isEmpty, chunk.count <= total - have else { return have }
-            try SecureFiles.append(chunk, to: partial)
+            try SecureFiles.append(chunk, to: partial, sync: false)
             return have + chunk.count
         }
         order?.appended(partial, have: have)
@@ -269,6 +272,8 @@ extension PeerSharing {
                 try? FileManager.default.removeItem(atPath: partial)
                 throw ServiceError.badParams("the image does not match the grant's digest; send it again")
             }
+            try SecureFiles.sync(partial)
+            order?.finished(partial)
             guard rename(partial, file) == 0 else { throw PeerError("cannot move \(partial) to \(file)") }
         }
         return DeliverAnswer(have: total, done: true).encoded()

@@ -97,7 +97,7 @@ public struct PeerSharing: Sendable {
     /// Bytes per `Deliver` call: an image travels in chunks, so a cut transfer resumes where it stopped.
     public var deliveryChunkBytes = 1 << 20
     /// Chunks in flight at once: a window of several keeps a link busy across its round trip.
-    public var deliveryWindow = 4
+    public var deliveryWindow = 8
     /// Whether a send the recipient cannot take now goes to the cloud's mailbox (else to the outbox).
     public var usesMailbox = true
     /// How many times a relayed delivery locates the recipient's relay link (again after the node

@@ -37,14 +37,23 @@ public enum SecureFiles {
         }
     }
 
-    /// Appends `bytes` to `path` (created 0600 when missing) and syncs it.
-    public static func append(_ bytes: [UInt8], to path: String) throws {
+    /// Appends `bytes` to `path` (created 0600 when missing), and syncs it unless `sync` is false
+    /// (a partial transfer, checked against its digest before it is used, is synced once at the end).
+    public static func append(_ bytes: [UInt8], to path: String, sync: Bool = true) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw PeerError("cannot open \(path): \(errnoText())") }
         defer { close(fd) }
-        guard writeAll(bytes, to: fd), fsync(fd) == 0 else {
+        guard writeAll(bytes, to: fd), !sync || fsync(fd) == 0 else {
             throw PeerError("cannot append to \(path): \(errnoText())")
         }
+    }
+
+    /// Syncs the file `path` to disk.
+    public static func sync(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { throw PeerError("cannot open \(path): \(errnoText())") }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw PeerError("cannot sync \(path): \(errnoText())") }
     }
 
     /// The size of the regular file `path` in bytes, nil when there is none.
