@@ -309,11 +309,34 @@ public final class CloudNode: Service, Sendable {
                 store.document(peer, in: PeerRecord.collection).flatMap { try? PeerRecord(document: $0).signingKey }
             }
         }
-        let hub = RelayHub(nodeID: configuration.nodeID, quotas: configuration.relayQuotas) { peer, loop in
-            key(peer, .local, loop).flatMap { found in
-                found.map { loop.makeSucceededFuture($0) } ?? key(peer, .majority, loop)
+        // A ticket's grant: on the local replica first, at majority when it is not (yet) in force here.
+        @Sendable func check(_ ticket: DeliveryTicket, _ consistency: ReadConsistency, _ loop: EventLoop)
+            -> EventLoopFuture<Void>
+        {
+            replica.read(consistency: consistency, session: nil, deadline: nil, on: loop) { store in
+                guard let owner = store.document(ticket.owner, in: PeerRecord.collection),
+                    let record = try? PeerRecord(document: owner)
+                else { throw ServiceError(.unauthorized, "'\(ticket.owner)' is not a registered peer") }
+                let grant = store.document(ticket.id, in: ViewGrant.collection).flatMap {
+                    try? ViewGrant(document: $0.merging(["_id": .string(ticket.id)]) { a, _ in a })
+                }
+                do {
+                    try ticket.check(inForce: grant, ownerKey: record.signingKey)
+                } catch {
+                    throw ServiceError(.unauthorized, "\(error)")
+                }
             }
         }
+        let hub = RelayHub(
+            nodeID: configuration.nodeID, quotas: configuration.relayQuotas,
+            signingKey: { peer, loop in
+                key(peer, .local, loop).flatMap { found in
+                    found.map { loop.makeSucceededFuture($0) } ?? key(peer, .majority, loop)
+                }
+            },
+            inForce: { ticket, loop in
+                check(ticket, .local, loop).flatMapError { _ in check(ticket, .majority, loop) }
+            })
         RelayServices.register(on: services, hub: hub) { [weak self] in
             guard let self else { return nil }
             return self.state.withLockedValue { state in

@@ -26,15 +26,23 @@ public struct DeliverAnswer: Sendable, Equatable {
     }
 }
 
-/// `Deliver`'s body: the grant's JSON (length-prefixed, u32 big-endian), then a chunk of the sealed PNG.
+/// `Deliver`'s body: the delivery's ticket as JSON (length-prefixed, u32 big-endian), then a chunk of
+/// the sealed PNG. The ticket names the grant without its sealed key (``DeliveryTicket``), so no key
+/// travels with a delivery, through the relay or into the mailbox.
 public struct DeliverPayload: Sendable {
     public static let maxGrantBytes = 64 << 10
-    public var grant: ViewGrant
+    /// The delivery's ticket (named `grant`: it stands for the grant in force, checked against it).
+    public var grant: DeliveryTicket
     public var chunk: [UInt8]
 
-    public init(grant: ViewGrant, chunk: [UInt8]) {
-        self.grant = grant
+    public init(ticket: DeliveryTicket, chunk: [UInt8]) {
+        self.grant = ticket
         self.chunk = chunk
+    }
+
+    /// A payload for a chunk delivered under `grant` (its ticket: the key stays behind).
+    public init(grant: ViewGrant, chunk: [UInt8]) {
+        self.init(ticket: grant.ticket, chunk: chunk)
     }
 
     /// The payload as bytes.
@@ -49,12 +57,12 @@ public struct DeliverPayload: Sendable {
         guard bytes.count >= 4 else { throw .malformed("a delivery starts with a 4-byte length") }
         let count = bytes[0..<4].reduce(0) { $0 << 8 | Int($1) }
         guard count <= Self.maxGrantBytes, bytes.count >= 4 + count else {
-            throw .malformed("a delivery's grant is longer than the delivery or than \(Self.maxGrantBytes) bytes")
+            throw .malformed("a delivery's ticket is longer than the delivery or than \(Self.maxGrantBytes) bytes")
         }
         guard let object = (try? JSONParser.parse(Array(bytes[4..<(4 + count)])))?.objectValue else {
-            throw .malformed("a delivery's grant is not a JSON object")
+            throw .malformed("a delivery's ticket is not a JSON object")
         }
-        self.grant = try ViewGrant(document: object)
+        self.grant = try DeliveryTicket(document: object)
         self.chunk = Array(bytes[(4 + count)...])
     }
 }

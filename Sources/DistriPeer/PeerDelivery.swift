@@ -279,24 +279,23 @@ extension PeerSharing {
         return DeliverAnswer(have: total, done: true).encoded()
     }
 
-    /// Throws `unauthorized` unless `grant` is signed by its owner's registered key and is the grant
-    /// in force in the cloud (not revoked, same image): an old delivery replayed cannot replace it.
-    private func checkInForce(_ grant: ViewGrant) async throws {
+    /// Throws `unauthorized` unless the grant in force in the cloud, signed by its owner's registered
+    /// key, is the one `ticket` delivers under (not revoked, the same image): an old delivery
+    /// replayed cannot replace it.
+    private func checkInForce(_ ticket: DeliveryTicket) async throws {
         // Both reads at once: each is a majority read, a round trip to the cloud and one among its nodes.
-        async let stored = cloud.storedGrant(grant.id)
+        async let stored = cloud.storedGrant(ticket.id)
         let owner: PeerRecord
         do {
-            owner = try await cloud.verifiedPeer(grant.owner)
-            try grant.verify(signedBy: owner.signingKey)
+            owner = try await cloud.verifiedPeer(ticket.owner)
         } catch {
             _ = try? await stored
-            throw ServiceError(.unauthorized, "the grant does not verify against '\(grant.owner)': \(error)")
+            throw ServiceError(.unauthorized, "'\(ticket.owner)' is not a registered peer: \(error)")
         }
-        let current = try await stored
-        guard let current, (try? current.verify(signedBy: owner.signingKey)) != nil, current.views > 0,
-            current.digest == grant.digest
-        else {
-            throw ServiceError(.unauthorized, "the cloud holds no grant in force for this image (\(grant.id))")
+        do {
+            try ticket.check(inForce: try await stored, ownerKey: owner.signingKey)
+        } catch let error as IdentityError {
+            throw ServiceError(.unauthorized, "\(error)")
         }
     }
 

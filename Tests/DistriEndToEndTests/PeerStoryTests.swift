@@ -127,16 +127,19 @@ import Testing
         #expect(Self.object(again.output)["status"] as? String == "delivered")
         #expect(try view("bob").bytes == original)
 
-        // Bob goes offline: the send is queued, and alice's daemon delivers it when he is back.
+        // Bob goes offline: the send waits in the cloud's mailbox, and bob's daemon collects it when
+        // he is back (the outbox stays empty: alice need not stay online).
         daemons[1].stop()
-        let queued = try peer("alice", "send", "rgb8", "--to", "bob", "--views", "1", "--json")
-        #expect(Self.object(queued.output)["status"] as? String == "queued", "send to offline bob: \(queued.output)")
-        #expect(try peer("alice", "outbox", "--json").output.contains("\"to\":\"bob\""))
+        let waiting = try peer("alice", "send", "rgb8", "--to", "bob", "--views", "1", "--json")
+        #expect(Self.object(waiting.output)["status"] as? String == "mailbox", "send to offline bob: \(waiting.output)")
+        #expect(try peer("alice", "outbox", "--json").output.trimmingCharacters(in: .whitespacesAndNewlines) == "[]")
+        let live = [addresses[0], addresses[2]]
+        func mailboxEntries() async -> [Int] { await stats(of: live).values.map { $0.mailbox?.entries ?? -1 } }
+        #expect(await mailboxEntries() == [1, 1], "the deposit is on every live replica")
         daemons[1] = try PeerDaemonProcess(home: homes["bob"]!, cloud: cloud, refresh: 1)
         #expect(
-            await poll(timeout: .seconds(60), every: .milliseconds(200)) {
-                (try? peer("alice", "outbox", "--json").output.trimmingCharacters(in: .whitespacesAndNewlines)) == "[]"
-            }, "the queued send was delivered")
+            await poll(timeout: .seconds(60), every: .milliseconds(200)) { await mailboxEntries() == [0, 0] },
+            "bob's daemon collected the mailbox, and the entry was removed")
         #expect(try view("bob").bytes == original)
 
         // Requests: carol asks, alice sees it and rejects; bob asks, alice grants.

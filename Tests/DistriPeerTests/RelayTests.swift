@@ -117,7 +117,8 @@ struct RelayTests {
         }
     }
 
-    @Test("a sender over its relay quota gets a clear refusal from the relay, and the image goes to the mailbox instead")
+    @Test(
+        "a sender over its relay quota gets a clear refusal from the relay, and the image goes to the mailbox instead")
     func relayQuotaRefuses() async throws {
         try await withStory(configure: { $0.relayQuotas.bytesPerWindow = 1000 }) { story in
             let alice = PeerSharing(identity: story.alice, cloud: story.cloud)
@@ -167,6 +168,31 @@ struct RelayTests {
                 await eventually(timeout: .seconds(20)) {
                     story.nodes.allSatisfy { ($0.stats().mailbox?.entries ?? 0) == 0 }
                 }, "removed once collected")
+        }
+    }
+
+    @Test(
+        "what travels through the relay and into the mailbox holds no key: a ticket, checked against the grant in force"
+    )
+    func deliveriesCarryNoKey() async throws {
+        try await withStory { story in
+            let alice = PeerSharing(identity: story.alice, cloud: story.cloud)
+            let grant = try await alice.grant(image: "rgb8", to: "bob", views: 2)
+            #expect(!grant.sealedKey.isEmpty)
+            let payload = try PeerSharing.deliverPayload(grant: grant, png: [1, 2, 3])
+            let text = String(decoding: payload, as: UTF8.self)
+            #expect(!text.contains(Hex.encode(grant.sealedKey)) && !text.contains("sealedKey"))
+            let decoded = try DeliverPayload(decoding: payload)
+            #expect(decoded.grant == grant.ticket && decoded.chunk == [1, 2, 3])
+            // A ticket for another image (a digest the grant in force does not have) is not relayed.
+            var forged = grant.ticket
+            forged.digest = Array(repeating: 9, count: 32)
+            let code = await remoteCode {
+                _ = try await story.cloud.client.send(
+                    DeliverPayload(ticket: forged, chunk: [1]).encoded(), service: RelayServices.relayDeliver,
+                    params: ["to=bob"] + PeerSharing.deliverParams(offset: 0, total: 1))
+            }
+            #expect(code == .unauthorized)
         }
     }
 

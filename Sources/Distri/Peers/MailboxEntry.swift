@@ -32,7 +32,8 @@ struct MailboxEntry: Sendable, Equatable {
     var image: String
     var grantID: String
     var digest: [UInt8]
-    /// The grant as deposited (its JSON document), handed to the recipient with every chunk.
+    /// The delivery's ticket as deposited (its JSON document; no key), handed to the recipient with
+    /// every chunk.
     var grant: [String: JSONValue]
     var total: Int
     var have: Int
@@ -55,8 +56,8 @@ struct MailboxEntry: Sendable, Equatable {
     /// The field naming chunk `index`.
     static func partField(_ index: Int) -> String { "p\(index)" }
 
-    /// A new, empty entry for `grant`'s image of `total` bytes.
-    init(grant: ViewGrant, total: Int, now: UInt64, expiryMillis: UInt64) {
+    /// A new, empty entry for the image of `total` bytes delivered under `grant`.
+    init(grant: DeliveryTicket, total: Int, now: UInt64, expiryMillis: UInt64) {
         self.id = Self.key(grantID: grant.id, digest: grant.digest)
         self.recipient = grant.recipient
         self.sender = grant.owner

@@ -319,24 +319,20 @@ private struct Mailbox: Sendable {
         return Self.answer(have: entry.total, done: true)
     }
 
-    /// Throws `unauthorized` unless `grant` is signed by its owner's registered key and is the grant
-    /// in force (`stored`: not revoked, same image).
+    /// Throws `unauthorized` unless the grant in force (`stored`), signed by the owner's registered key,
+    /// is the one `ticket` delivers under (not revoked, same image).
     private static func checkInForce(
-        _ grant: ViewGrant, owner: [String: JSONValue]?, stored: [String: JSONValue]?
+        _ ticket: DeliveryTicket, owner: [String: JSONValue]?, stored: [String: JSONValue]?
     ) throws {
         guard let owner, let record = try? PeerRecord(document: owner) else {
-            throw ServiceError(.unauthorized, "'\(grant.owner)' is not a registered peer")
+            throw ServiceError(.unauthorized, "'\(ticket.owner)' is not a registered peer")
         }
+        let current = stored.flatMap { try? ViewGrant(document: $0.merging(["_id": .string(ticket.id)]) { a, _ in a }) }
         do {
-            try grant.verify(signedBy: record.signingKey)
+            try ticket.check(inForce: current, ownerKey: record.signingKey)
         } catch {
-            throw ServiceError(.unauthorized, "\(error)")
-        }
-        guard let stored,
-            let current = try? ViewGrant(document: stored.merging(["_id": .string(grant.id)]) { a, _ in a }),
-            (try? current.verify(signedBy: record.signingKey)) != nil, current.views > 0, current.digest == grant.digest
-        else {
-            throw ServiceError(.unauthorized, "the cloud holds no grant in force for this image (\(grant.id))")
+            throw ServiceError(
+                .unauthorized, "the cloud holds no grant in force for this image (\(ticket.id)): \(error)")
         }
     }
 
@@ -379,14 +375,14 @@ private struct Mailbox: Sendable {
         else {
             throw ServiceError(.unavailable, "the chunk of \(id) at byte \(offset) is not here yet; try again")
         }
-        let grant: ViewGrant
+        let ticket: DeliveryTicket
         do {
-            grant = try ViewGrant(document: found.entry.grant)
+            ticket = try DeliveryTicket(document: found.entry.grant)
         } catch {
-            throw ServiceError(.internal, "the grant kept with \(id) does not parse: \(error)")
+            throw ServiceError(.internal, "the ticket kept with \(id) does not parse: \(error)")
         }
         let slice = Array(bytes[(Int(offset) - part.part.offset)...])
-        return ByteBuffer(bytes: DeliverPayload(grant: grant, chunk: slice).encoded())
+        return ByteBuffer(bytes: DeliverPayload(ticket: ticket, chunk: slice).encoded())
     }
 
     func remove(_ request: ServiceRequest, on loop: EventLoop) async throws -> ByteBuffer {

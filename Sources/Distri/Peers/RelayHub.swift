@@ -34,13 +34,18 @@ final class RelayHub: Sendable {
     let nodeID: String
     /// The signing key of a registered peer, from the node's replica (nil: not registered).
     private let lookupKey: @Sendable (String, EventLoop) -> EventLoopFuture<SigningPublicKey?>
+    private let checkTicket: @Sendable (DeliveryTicket, EventLoop) -> EventLoopFuture<Void>
     private let state: NIOLockedValueBox<State>
 
+    /// `signingKey`: a registered peer's key (nil: none); `inForce`: fails with `unauthorized` unless a
+    /// ticket's grant is in force (both read the node's replica).
     init(
         nodeID: String, quotas: RelayQuotas.Limits,
-        signingKey: @escaping @Sendable (String, EventLoop) -> EventLoopFuture<SigningPublicKey?>
+        signingKey: @escaping @Sendable (String, EventLoop) -> EventLoopFuture<SigningPublicKey?>,
+        inForce: @escaping @Sendable (DeliveryTicket, EventLoop) -> EventLoopFuture<Void>
     ) {
         self.nodeID = nodeID
+        self.checkTicket = inForce
         self.lookupKey = signingKey
         self.state = NIOLockedValueBox(State(quotas: RelayQuotas(limits: quotas)))
     }
@@ -54,9 +59,10 @@ final class RelayHub: Sendable {
         }
     }
 
-    /// The signing key of `peer`'s `users` record on this node's replica (nil: not registered).
-    func signingKey(of peer: String, on loop: EventLoop) -> EventLoopFuture<SigningPublicKey?> {
-        lookupKey(peer, loop)
+    /// Fails with `unauthorized` unless `ticket`'s grant is in force (signed by its owner, views left,
+    /// the same image).
+    func checkInForce(_ ticket: DeliveryTicket, on loop: EventLoop) -> EventLoopFuture<Void> {
+        checkTicket(ticket, loop)
     }
 
     /// Whether `peer` holds a link to this node.

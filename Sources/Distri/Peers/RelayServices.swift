@@ -16,9 +16,10 @@ import NIOCore
 ///   else the first alive node that says it holds it); `notFound` when no node does.
 /// - `RelayDeliver` (parameters `to=NAME`, `offset=O`, `total=T`; body a `Deliver` payload): forwards
 ///   one chunk to NAME's daemon as its `Deliver` call and answers what the daemon answers. The node
-///   checks the grant is addressed to NAME and signed by its owner's registered key, and counts the
-///   chunk against the owner's and NAME's quotas (``DistriCore/RelayQuotas``); it cannot open the
-///   sealed bytes and does not keep them. `notFound` when NAME holds no link to this node.
+///   checks the delivery's ticket is addressed to NAME and names the grant in force (signed by its
+///   owner's registered key, views left, the same image digest), and counts the chunk against the
+///   owner's and NAME's quotas (``DistriCore/RelayQuotas``). What it forwards is the sealed image and
+///   the ticket, which holds no key; it keeps nothing. `notFound` when NAME holds no link here.
 /// - `RelayHolds` (node-only, body NAME): `yes` or `no`.
 public enum RelayServices {
     public static let checkReachable = "CheckReachable"
@@ -132,14 +133,8 @@ public enum RelayServices {
         }
         let grant = payload.grant
         let bytes = payload.chunk.count
-        return hub.signingKey(of: grant.owner, on: loop).flatMap { key -> EventLoopFuture<ByteBuffer> in
+        return hub.checkInForce(grant, on: loop).flatMap { () -> EventLoopFuture<ByteBuffer> in
             do {
-                guard let key else { throw ServiceError(.unauthorized, "'\(grant.owner)' is not a registered peer") }
-                do {
-                    try grant.verify(signedBy: key)
-                } catch {
-                    throw ServiceError(.unauthorized, "the grant does not verify against '\(grant.owner)': \(error)")
-                }
                 try hub.admit(sender: grant.owner, recipient: peer, bytes: bytes)
             } catch {
                 return loop.makeFailedFuture(error)
