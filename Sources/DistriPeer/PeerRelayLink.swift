@@ -32,12 +32,13 @@ extension PeerDaemon {
     }
 
     /// Keeps one relay link attached to a node of the cloud until cancelled: attaches to the nodes the
-    /// client knows in turn, holds the link while it lives (a heartbeat every ``relayHeartbeat``
+    /// client knows in turn (from a random one), holds the link while it lives (a heartbeat every ``relayHeartbeat``
     /// notices a node that vanished without closing it), and attaches to the next node when it ends.
     /// Failed attempts pause from 0.2 s, doubling up to 5 s.
     func keepRelayLink() async {
         var failures = 0
-        var turn = 0
+        // A random first node, so the peers of a cloud spread their links over its nodes.
+        var turn = Int.random(in: 0..<1024)
         // Bounded in time by the daemon's life: every pass either holds a link until it ends or
         // pauses, and cancellation ends both.
         while !Task.isCancelled {

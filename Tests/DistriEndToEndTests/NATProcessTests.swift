@@ -142,7 +142,14 @@ struct NATProcessTests {
         try await Self.withWorld(nodeArguments: ["--mailbox-mib-per-recipient", "12"]) { world in
             var daemons: [String: Process] = [:]
             defer { for daemon in daemons.values { stopProcess(daemon) } }
-            for name in ["alice", "bob", "carol"] { daemons[name] = try world.serve(name) }
+            // Bob's daemon first, alone, so the node holding his relay link is the one with a link.
+            daemons["bob"] = try world.serve("bob")
+            func linked() -> [String: Int] {
+                world.stats().compactMapValues { ($0["relay"] as? [String: Any])?["attachedPeers"] as? Int }
+            }
+            #expect(await poll(timeout: .seconds(30), every: .milliseconds(200)) { linked().values.reduce(0, +) == 1 })
+            let holder = try #require(linked().first { $0.value == 1 }?.key, "a node holds bob's relay link")
+            for name in ["alice", "carol"] { daemons[name] = try world.serve(name) }
             var listed: [String: (status: String, reachable: Bool?)] = [:]
             let checked = await poll(timeout: .seconds(30), every: .milliseconds(500)) {
                 listed = world.peers()
@@ -182,9 +189,6 @@ struct NATProcessTests {
                 (try? FileManager.default.attributesOfItem(atPath: "\(world.home("alice"))/images/big.png")[.size]
                     as? Int) ?? 0
             #expect(sealedSize > 1 << 20)
-            let holder = try #require(
-                world.stats().first { (($0.value["relay"] as? [String: Any])?["attachedPeers"] as? Int ?? 0) > 0 }?.key,
-                "a node holds bob's relay link")
             try world.network.setRate(world.gateways["bob"]!, mbit: 8)
             let sending = world.network.process(
                 on: world.hosts["alice"]!, executable: builtExecutable("distri-peer").path,
@@ -216,8 +220,8 @@ struct NATProcessTests {
             #expect(
                 resumed["status"] as? String == "delivered" && resumed["path"] as? String == "relayed", "\(resumed)")
             let survivors = world.stats()
-            let carried = survivors.values.compactMap { ($0["relay"] as? [String: Any])?["relayedBytes"] as? Int }
-                .reduce(0, +)
+            let carriedByNode = survivors.compactMapValues { ($0["relay"] as? [String: Any])?["relayedBytes"] as? Int }
+            let carried = carriedByNode.values.reduce(0, +)
             #expect(
                 carried > 0 && carried <= sealedSize - killedAt + (1 << 22),
                 "the survivors carried the rest, not the whole: \(carried) of \(sealedSize), \(killedAt) held at the kill"
@@ -225,7 +229,7 @@ struct NATProcessTests {
             try world.network.setRate(world.gateways["bob"]!, mbit: 0)
             #expect(try view("bob", "big") == Data(noise), "the resumed image is byte-exact")
             print(
-                "NAT relay: killed \(holder) with \(killedAt) of \(sealedSize) bytes held; the survivors carried \(carried) bytes"
+                "NAT relay: killed \(holder) with \(killedAt) of \(sealedSize) bytes held; the survivors carried \(carried) bytes (\(carriedByNode))"
             )
 
             // Bob goes offline; alice sends, then leaves; bob comes back and collects it from the mailbox.
@@ -286,7 +290,14 @@ struct NATProcessTests {
             }
             var daemons: [Process] = []
             defer { for daemon in daemons { stopProcess(daemon) } }
-            for name in ["alice", "bob", "carol"] { daemons.append(try world.serve(name)) }
+            // Bob's daemon first, alone, so the node holding his relay link is the one with a link.
+            daemons.append(try world.serve("bob"))
+            func linked() -> [String: Int] {
+                world.stats().compactMapValues { ($0["relay"] as? [String: Any])?["attachedPeers"] as? Int }
+            }
+            #expect(await poll(timeout: .seconds(30), every: .milliseconds(200)) { linked().values.reduce(0, +) == 1 })
+            let holder = try #require(linked().first { $0.value == 1 }?.key, "a node holds bob's relay link")
+            for name in ["alice", "carol"] { daemons.append(try world.serve(name)) }
             #expect(
                 await poll(timeout: .seconds(30), every: .milliseconds(500)) {
                     let listed = world.peers()
@@ -305,8 +316,6 @@ struct NATProcessTests {
             try Data((try ImageKey.generate().text + "\n").utf8).write(to: URL(fileURLWithPath: "\(keys)/fig.key"))
             try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: "\(keys)/fig.key")
 
-            let holder = try #require(
-                world.stats().first { (($0.value["relay"] as? [String: Any])?["attachedPeers"] as? Int ?? 0) > 0 }?.key)
             let relayHost = try #require(world.nodes.first { $0.id == holder }).host
             var servers: [Process] = []
             defer { for server in servers { stopProcess(server) } }
