@@ -19,7 +19,8 @@ public enum StatsReport {
                 "\(s.failed)",
                 "\(s.rejectedBusy)", "\(s.serverFails)", "\(s.inFlight)", ms(s.averageServiceTime),
                 ms(s.p50ServiceTime), ms(s.p99ServiceTime), String(format1: s.uptime),
-                s.relay.map { "\($0.attachedPeers) links, \(String(format1: Double($0.relayedBytes) / 1e6)) MB" } ?? "-",
+                s.relay.map { "\($0.attachedPeers) links, \(String(format1: Double($0.relayedBytes) / 1e6)) MB" }
+                    ?? "-",
                 docs.isEmpty ? "-" : docs,
             ])
         }
