@@ -162,7 +162,7 @@ step "Alice revokes bob's views, then grants again"
 run_as alice permissions rgb8 --to bob --views 0
 refused bob view rgb8 --from alice
 run_as alice send rgb8 --to bob --views 1
-run_as bob view rgb8 --from alice
+run_as bob view rgb8 --from alice --out "$work/again.png"
 
 step "Dave is behind a NAT: alice's send goes through the cloud's relay, and dave views it"
 run_as alice send rgb8 --to dave --views 1

@@ -7,7 +7,74 @@ import Foundation
 /// `distri-peer list ...`.
 struct ListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "list", abstract: "List what the cloud knows.", subcommands: [PeersCommand.self])
+        commandName: "list", abstract: "List what the cloud knows.",
+        subcommands: [PeersCommand.self, ImagesCommand.self])
+}
+
+/// `distri-peer list images`.
+struct ImagesCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "images",
+        abstract: "The images peers published (the catalog), each checked against its owner's signature.",
+        discussion: """
+            Lists owner, name, size, dimensions and when it was published. An entry whose signature does \
+            not verify against its owner's registered key is shown as unverified, with why. Ask the owner \
+            for views with `distri-peer request`.
+            """)
+
+    @OptionGroup var cloud: CloudOption
+
+    @Option(name: .long, help: "Only the images this peer published.")
+    var from: String?
+
+    @Flag(name: .long, help: "Print a JSON array.")
+    var json = false
+
+    func run() async throws {
+        let owner = from
+        let listings = try await withClient(cloud) { client in try await PeerCloud(client: client).catalog() }
+            .filter { listing in
+                owner.map { (listing.entry?.owner ?? listing.id.split(separator: "/").first.map(String.init)) == $0 }
+                    ?? true
+            }
+        if json {
+            printLine(
+                JSONValue.array(
+                    listings.map { listing in
+                        guard let entry = listing.entry else {
+                            return .object([
+                                "id": .string(listing.id), "problem": .string(listing.problem ?? "unverified"),
+                            ])
+                        }
+                        return .object([
+                            "owner": .string(entry.owner), "name": .string(entry.name),
+                            "bytes": .number(Double(entry.bytes)),
+                            "width": .number(Double(entry.width)), "height": .number(Double(entry.height)),
+                            "publishedAt": .number(Double(entry.sequence)),
+                        ])
+                    }
+                ).jsonText)
+            return
+        }
+        if listings.isEmpty {
+            printLine(owner.map { "'\($0)' has published no images" } ?? "no images published")
+            return
+        }
+        let formatter = ISO8601DateFormatter()
+        var lines = [["OWNER", "NAME", "SIZE", "DIMENSIONS", "PUBLISHED"]]
+        for listing in listings {
+            guard let entry = listing.entry else {
+                lines.append([listing.id, "unverified", "-", "-", String((listing.problem ?? "").prefix(60))])
+                continue
+            }
+            lines.append([
+                entry.owner, entry.name, String(format: "%.1f KB", Double(entry.bytes) / 1000),
+                "\(entry.width)x\(entry.height)",
+                formatter.string(from: Date(timeIntervalSince1970: Double(entry.sequence) / 1000)),
+            ])
+        }
+        printTable(lines)
+    }
 }
 
 /// `distri-peer list peers`.

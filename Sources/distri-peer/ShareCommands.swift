@@ -152,12 +152,15 @@ struct ViewCommand: AsyncParsableCommand {
         commandName: "view",
         abstract: "View an image another peer sent: uses one of its views.",
         discussion: """
-            Asks the cloud to take one view; only then does the cloud release the image's key, sealed to \
-            this peer. The image is checked against the owner's signed grant and decrypted. With --out it \
-            is saved there; with --viewer the command is run on a temporary copy (0600) that is removed \
-            when it exits; with --show (the default on a terminal) it is drawn in the terminal; nothing \
-            else is kept. When no views \
-            are left, or the owner revoked them, the local copy is removed.
+            Everything that can fail here is checked first (the --out file, the --viewer program), so a \
+            view is never spent on an image that cannot be shown. Then the cloud takes one view and only \
+            then releases the image's key, sealed to this peer; the image is checked against the owner's \
+            signed grant and decrypted. With --out it is saved there (an existing file only with --force); \
+            with --viewer the command line is run on a temporary copy (0600) removed when it exits, and \
+            fails the command when it fails; with --show (the default on a terminal) it is drawn in the \
+            terminal; when standard output is a pipe or a file, the decrypted PNG is written to it and the \
+            summary to standard error (`distri-peer view IMG --from alice > out.png`). When no views are \
+            left, or the owner revoked them, the local copy is removed.
             """)
 
     @Argument(help: "The image's name.")
@@ -169,7 +172,13 @@ struct ViewCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Save the decrypted PNG here.", valueName: "file"))
     var out: String?
 
-    @Option(name: .long, help: ArgumentHelp("A program to open the image with (e.g. feh).", valueName: "command"))
+    @Flag(name: .long, help: "Replace the --out file when it exists.")
+    var force = false
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "A command line to open the image with (e.g. \"feh -F\"); the file is added last.", valueName: "command"))
     var viewer: String?
 
     @Flag(
@@ -188,30 +197,63 @@ struct ViewCommand: AsyncParsableCommand {
     @OptionGroup var peer: PeerOptions
     @OptionGroup var cloud: CloudOption
 
+    /// Where the image goes, decided and checked before a view is taken.
+    private enum Destination {
+        case file(String)
+        case viewer(ViewerCommand)
+        case terminal
+        /// Standard output is a pipe or a file: the PNG goes there, the summary to standard error.
+        case pipe
+        case summary
+    }
+
+    private func destination() throws -> Destination {
+        if let out {
+            if FileManager.default.fileExists(atPath: out), !force {
+                throw ValidationError("\(out) exists; add --force to replace it (no view was used)")
+            }
+            let directory = (out as NSString).deletingLastPathComponent
+            let parent = directory.isEmpty ? "." : directory
+            guard access(parent, W_OK) == 0 else {
+                throw ValidationError(
+                    "cannot write in \(parent): \(String(cString: strerror(errno))) (no view was used)")
+            }
+            return .file(out)
+        }
+        if let viewer {
+            do {
+                return .viewer(try ViewerCommand(viewer))
+            } catch {
+                throw ValidationError("\(error) (no view was used)")
+            }
+        }
+        if show || (!json && isatty(STDOUT_FILENO) != 0) { return .terminal }
+        return json ? .summary : .pipe
+    }
+
     func run() async throws {
         let name = PeerImages.defaultName(for: image)
         let owner = from
+        let destination = try destination()
         let viewed = try await withSharing(peer, cloud) { try await $0.view(image: name, from: owner) }
         var saved: String?
-        if let out {
-            try SecureFiles.write(viewed.image, to: out)
-            saved = out
-        } else if let viewer {
-            let temporary = (NSTemporaryDirectory() as NSString).appendingPathComponent(
-                "distri-view-\(UUID().uuidString).png")
-            try SecureFiles.write(viewed.image, to: temporary, overwrite: false)
-            defer { try? FileManager.default.removeItem(atPath: temporary) }
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = [viewer, temporary]
-            try process.run()
-            process.waitUntilExit()
+        switch destination {
+        case .file(let path):
+            try SecureFiles.write(viewed.image, to: path)
+            saved = path
+        case .viewer(let command):
+            try open(viewed.image, with: command)
+        case .pipe:
+            FileHandle.standardOutput.write(Data(viewed.image))
+        case .terminal, .summary:
+            break
         }
-        if show || (out == nil && viewer == nil && !json && isatty(STDOUT_FILENO) != 0) {
+        if case .terminal = destination {
             let decoded = try PNGCodec.decode(viewed.image)
             let width = columns ?? ProcessInfo.processInfo.environment["COLUMNS"].flatMap { Int($0) } ?? 80
             FileHandle.standardOutput.write(Data(TerminalImage.render(decoded.image, columns: max(8, width)).utf8))
         }
+        let summary: String
         if json {
             var fields: [String: JSONValue] = [
                 "image": .string(name), "from": .string(owner), "bytes": .number(Double(viewed.image.count)),
@@ -219,12 +261,34 @@ struct ViewCommand: AsyncParsableCommand {
                 "remaining": .number(Double(viewed.remaining)), "views": .number(Double(viewed.views)),
             ]
             fields["saved"] = saved.map(JSONValue.string) ?? .null
-            printLine(JSONValue.object(fields).jsonText)
+            summary = JSONValue.object(fields).jsonText
         } else {
-            printLine(
+            summary =
                 "\(name) from \(owner): \(viewed.width)x\(viewed.height), \(viewed.image.count) bytes; \(viewed.remaining) of \(viewed.views) views left"
+                + (saved.map { "\nsaved to \($0)" } ?? "")
+        }
+        if case .pipe = destination {
+            FileHandle.standardError.write(Data((summary + "\n").utf8))
+        } else {
+            printLine(summary)
+        }
+    }
+
+    /// Runs the viewer on a temporary 0600 copy, removed afterwards; throws when it fails.
+    private func open(_ image: [UInt8], with command: ViewerCommand) throws {
+        let temporary = (NSTemporaryDirectory() as NSString).appendingPathComponent(
+            "distri-view-\(UUID().uuidString).png")
+        try SecureFiles.write(image, to: temporary, overwrite: false)
+        defer { try? FileManager.default.removeItem(atPath: temporary) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: command.executable)
+        process.arguments = command.arguments + [temporary]
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationReason == .exit, process.terminationStatus == 0 else {
+            throw PeerError(
+                "the viewer \(command.executable) failed (\(process.terminationReason == .exit ? "exit status" : "signal") \(process.terminationStatus)); the view was used"
             )
-            if let saved { printLine("saved to \(saved)") }
         }
     }
 }

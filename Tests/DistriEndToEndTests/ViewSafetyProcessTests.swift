@@ -1,0 +1,106 @@
+import Distri
+import DistriIdentity
+import DistriTestSupport
+import Foundation
+import Testing
+
+/// `distri-peer view` spends a view only when the image can be shown: checked with the real
+/// executables against one `distri-node run` process.
+@Suite(.serialized) struct ViewSafetyProcessTests {
+    private static let sampleImage = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../../sample-images/rgb8.png").standardizedFileURL.path
+
+    private static func object(_ text: String) -> [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
+    }
+
+    @Test(
+        "list images shows the verified catalog; a taken --out file, a viewer that does not exist, a directory not writable: refused before the cloud is asked (views left unchanged); a failing viewer fails the command; a pipe gets the PNG byte-exact"
+    )
+    func viewSpendsOnlyWhatItShows() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("distri-views-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: root) }
+        let node = try NodeProcess(id: "node-1", seeds: [])
+        defer { node.stop() }
+        let cloud = node.address.description
+        let homes = [
+            "alice": root.appendingPathComponent("alice").path, "bob": root.appendingPathComponent("bob").path,
+        ]
+        func peer(_ name: String, _ arguments: [String]) throws -> (status: Int32, output: String, errors: String) {
+            try runPeerCommand(arguments + ["--home", homes[name]!, "--cloud", cloud])
+        }
+        for name in ["alice", "bob"] {
+            #expect(try runPeerCommand(["init", "--name", name, "--home", homes[name]!]).status == 0)
+        }
+        let daemons = try ["alice", "bob"].map { try PeerDaemonProcess(home: homes[$0]!, cloud: cloud, refresh: 1) }
+        defer { for daemon in daemons { daemon.stop() } }
+        #expect(try peer("alice", ["encrypt", Self.sampleImage]).status == 0)
+        let sent = try peer("alice", ["send", "rgb8", "--to", "bob", "--views", "3", "--json"])
+        #expect(Self.object(sent.output)["status"] as? String == "delivered", "\(sent.output) \(sent.errors)")
+        let original = try Data(contentsOf: URL(fileURLWithPath: Self.sampleImage))
+
+        // What exists: the verified catalog.
+        let images = try runPeerCommand(["list", "images", "--json", "--cloud", cloud])
+        let entries = (try? JSONSerialization.jsonObject(with: Data(images.output.utf8))) as? [[String: Any]] ?? []
+        #expect(entries.count == 1 && entries.first?["owner"] as? String == "alice", "\(images.output)")
+        #expect(entries.first?["name"] as? String == "rgb8" && (entries.first?["width"] as? Int ?? 0) > 0)
+        let none = try runPeerCommand(["list", "images", "--from", "bob", "--cloud", cloud])
+        #expect(none.status == 0 && none.output.contains("'bob' has published no images"), "\(none.output)")
+
+        /// The views bob has left, as the cloud holds them.
+        func remaining() throws -> Int? {
+            let inbox = try peer("bob", ["inbox", "--json"])
+            let grants = Self.object(inbox.output)["grantsToMe"] as? [[String: Any]]
+            return grants?.first { $0["image"] as? String == "rgb8" }?["remaining"] as? Int
+        }
+        #expect(try remaining() == 3)
+
+        // Refused before a view is taken.
+        let taken = root.appendingPathComponent("taken.png").path
+        try Data("mine".utf8).write(to: URL(fileURLWithPath: taken))
+        let overwrite = try peer("bob", ["view", "rgb8", "--from", "alice", "--out", taken])
+        #expect(overwrite.status != 0 && overwrite.errors.contains("--force"), "\(overwrite.errors)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: taken)) == Data("mine".utf8))
+        let missing = try peer("bob", ["view", "rgb8", "--from", "alice", "--viewer", "no-such-viewer-xyz -b"])
+        #expect(missing.status != 0 && missing.errors.contains("not found on PATH"), "\(missing.errors)")
+        let nowhere = try peer("bob", ["view", "rgb8", "--from", "alice", "--out", "/nonexistent-dir/x.png"])
+        #expect(nowhere.status != 0 && nowhere.errors.contains("cannot write"), "\(nowhere.errors)")
+        #expect(try remaining() == 3, "no view was spent on the refusals")
+
+        // A viewer command line is split into words; one that fails fails the command.
+        let listed = try peer("bob", ["view", "rgb8", "--from", "alice", "--viewer", "ls -l"])
+        #expect(listed.status == 0 && listed.output.contains("distri-view-"), "\(listed.output) \(listed.errors)")
+        let failing = try peer("bob", ["view", "rgb8", "--from", "alice", "--viewer", "false"])
+        #expect(failing.status != 0 && failing.errors.contains("failed"), "\(failing.errors)")
+
+        // Standard output a pipe: the decrypted PNG, byte-exact; the summary on standard error.
+        let piped = try runBuiltData(
+            "distri-peer",
+            ["view", "rgb8", "--from", "alice", "--home", homes["bob"]!, "--cloud", cloud, "--ca", E2ETLS.caFile])
+        #expect(piped.status == 0 && piped.output == original, "\(piped.errors)")
+        #expect(piped.errors.contains("views left"))
+        #expect(try remaining() == 0)
+    }
+}
+
+/// Runs a built executable to the end with its standard output as bytes.
+private func runBuiltData(_ name: String, _ arguments: [String], timeout: TimeInterval = 60) throws -> (
+    status: Int32, output: Data, errors: String
+) {
+    let process = Process()
+    process.executableURL = builtExecutable(name)
+    process.arguments = arguments
+    let output = Pipe()
+    let errors = Pipe()
+    process.standardOutput = output
+    process.standardError = errors
+    try process.run()
+    let timer = DispatchWorkItem { if process.isRunning { process.terminate() } }
+    DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: timer)
+    let out = output.fileHandleForReading.readDataToEndOfFile()
+    let err = errors.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    timer.cancel()
+    return (process.terminationStatus, out, String(decoding: err, as: UTF8.self))
+}
