@@ -236,20 +236,25 @@ extension PeerSharing {
         }
         let file = identity.home.receivedFile(owner: grant.owner, image: grant.image)
         let partial = file + ".\(Hex.encode(grant.digest).prefix(16)).part"
+        // One lock for the home's deliveries, never removed (a lock file per transfer would pile up,
+        // and removing one would let a waiter and a newcomer lock different files).
+        let lock = (identity.home.receivedDirectory as NSString).appendingPathComponent(".deliveries.lock")
         if !SecureFiles.exists(partial) {
             try await checkInForce(grant)
             if Self.holds(file, digest: grant.digest) { return DeliverAnswer(have: total, done: true).encoded() }
             try SecureFiles.makeDirectory(identity.home.receivedDirectory)
             try SecureFiles.makeDirectory((file as NSString).deletingLastPathComponent)
-            try SecureFiles.append([], to: partial)
+            try SecureFiles.withLock(lock) {
+                // A transfer of another version of this image is superseded: its partial file goes.
+                Self.removeSuperseded(of: file, keeping: partial)
+                if !SecureFiles.exists(partial) { try SecureFiles.append([], to: partial) }
+            }
         }
         // A chunk ahead of what is held waits for the chunks before it (sent in the same window).
         if let order {
             let current = SecureFiles.size(partial) ?? 0
             if offset > current { await order.waitTurn(partial, offset: offset, current: current) }
         }
-        // The lock file stays: removing it would let a waiter and a newcomer lock different files.
-        let lock = partial + ".lock"
         let have = try SecureFiles.withLock(lock) { () throws -> Int in
             // Completed meanwhile by another call of the same transfer.
             guard SecureFiles.exists(partial) else { return Self.holds(file, digest: grant.digest) ? total : 0 }
@@ -296,6 +301,18 @@ extension PeerSharing {
             try ticket.check(inForce: try await stored, ownerKey: owner.signingKey)
         } catch let error as IdentityError {
             throw ServiceError(.unauthorized, "\(error)")
+        }
+    }
+
+    /// Removes the partial files of other versions of `file` (and the per-transfer lock files earlier
+    /// versions left), keeping `partial`.
+    private static func removeSuperseded(of file: String, keeping partial: String) {
+        let directory = (file as NSString).deletingLastPathComponent
+        let prefix = (file as NSString).lastPathComponent + "."
+        let keep = (partial as NSString).lastPathComponent
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        where name.hasPrefix(prefix) && name != keep && (name.hasSuffix(".part") || name.hasSuffix(".part.lock")) {
+            try? FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(name))
         }
     }
 

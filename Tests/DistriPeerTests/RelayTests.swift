@@ -81,6 +81,10 @@ struct RelayTests {
             let viewed = try await PeerSharing(identity: story.bob, cloud: story.cloud).view(
                 image: "rgb8", from: "alice")
             #expect(viewed.image == story.image)
+            // A tidy home: the image, no partial or lock file left beside it.
+            let received = (story.bob.home.receivedFile(owner: "alice", image: "rgb8") as NSString)
+                .deletingLastPathComponent
+            #expect(try FileManager.default.contentsOfDirectory(atPath: received) == ["rgb8.png"])
 
             let relayed = story.nodes.compactMap { $0.stats().relay }
             #expect(relayed.map(\.attachedPeers).reduce(0, +) == 1)
