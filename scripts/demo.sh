@@ -190,11 +190,11 @@ cmp "$PWD/sample-images/rgba8.png" "$work/mailbox.png" && echo "bob's view of th
 start alice-again env DISTRI_PEER_HOME="$work/peers/alice" "$bin/distri-peer" serve --refresh 1
 
 step "Requests: carol asks and is turned down; bob asks and is granted"
-run_as carol request alice rgb8 --views 2
-run_as bob request alice rgb8 --views 3
+run_as carol request rgb8 --from alice --views 2
+run_as bob request rgb8 --from alice --views 3
 run_as alice inbox
-run_as alice reject carol rgb8
-run_as alice grant bob rgb8
+run_as alice reject rgb8 --to carol
+run_as alice grant rgb8 --to bob
 run_as carol inbox
 run_as bob view rgb8 --from alice --show --columns 64
 

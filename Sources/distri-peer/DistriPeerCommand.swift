@@ -8,10 +8,10 @@ struct DistriPeerCommand: AsyncParsableCommand {
         abstract: "A peer of the Distri cloud: its identity, its daemon, its images.",
         discussion: """
             Make an identity with `distri-peer init --name alice`, run the daemon with `distri-peer serve`, \
-            see who is online with `distri-peer list peers`, encrypt an image with `distri-peer encrypt image.png`, send it with \
+            see who is online with `distri-peer list peers` and what was published with `distri-peer list images`, encrypt an image with `distri-peer encrypt image.png`, send it with \
             `distri-peer send image.png --to bob --views 3`, and view what others sent with \
-            `distri-peer view image.png --from alice`. Ask for an image with `distri-peer request alice image`, \
-            see requests and grants with `distri-peer inbox`, answer with `distri-peer grant` or `reject`. \
+            `distri-peer view image.png --from alice`. Ask for an image with `distri-peer request image --from alice`, \
+            see requests and grants with `distri-peer inbox`, answer with `distri-peer grant image --to bob` or `reject`. \
             The cloud is found through --cloud, else $DISTRI_CLOUD, else the file ~/.distri/cloud that \
             `distri-node local` writes.
             """,

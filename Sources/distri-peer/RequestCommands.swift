@@ -5,7 +5,7 @@ import DistriIdentity
 import DistriPeer
 import Foundation
 
-/// `distri-peer request alice image.png --views 5`.
+/// `distri-peer request image.png --from alice --views 5`.
 struct RequestCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "request",
@@ -15,11 +15,13 @@ struct RequestCommand: AsyncParsableCommand {
             `distri-peer inbox` and answers with `distri-peer grant` or `distri-peer reject`.
             """)
 
-    @Argument(help: "The owner's name.")
-    var owner: String
+    @Argument(
+        help: ArgumentHelp("The image's name, as the owner published it (older form: OWNER IMAGE).", valueName: "image")
+    )
+    var words: [String] = []
 
-    @Argument(help: "The image's name, as the owner published it.")
-    var image: String
+    @Option(name: .long, help: ArgumentHelp("The owner's name.", valueName: "peer"))
+    var from: String?
 
     @Option(name: .long, help: "How many views to ask for.")
     var views: UInt64 = 1
@@ -34,10 +36,13 @@ struct RequestCommand: AsyncParsableCommand {
         guard (1...ViewGrant.maxViews).contains(views) else {
             throw ValidationError("--views must be from 1 to \(ViewGrant.maxViews)")
         }
+        _ = try ImageAndPeer(words: words, option: from, flag: "--from", command: "request")
     }
 
     func run() async throws {
-        let (owner, name, views) = (owner, PeerImages.defaultName(for: image), views)
+        let named = try ImageAndPeer(words: words, option: from, flag: "--from", command: "request")
+        named.noteDeprecation()
+        let (owner, name, views) = (named.peer, PeerImages.defaultName(for: named.image), views)
         let request = try await withSharing(peer, cloud) {
             try await $0.request(image: name, from: owner, views: views)
         }
@@ -49,18 +54,20 @@ struct RequestCommand: AsyncParsableCommand {
     }
 }
 
-/// `distri-peer grant bob image.png [--views N]`.
+/// `distri-peer grant image.png --to bob [--views N]`.
 struct GrantCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "grant",
         abstract: "Answer another peer's request with views, and send it the image.",
         discussion: "The same as `distri-peer send IMAGE --to PEER --views N`, and the request is marked granted.")
 
-    @Argument(help: "The requesting peer's name.")
-    var requester: String
+    @Argument(
+        help: ArgumentHelp(
+            "The image's name, or the file it was encrypted from (older form: PEER IMAGE).", valueName: "image"))
+    var words: [String] = []
 
-    @Argument(help: "The image's name (or the file it was encrypted from).")
-    var image: String
+    @Option(name: .long, help: ArgumentHelp("The requesting peer's name.", valueName: "peer"))
+    var to: String?
 
     @Option(name: .long, help: "Views to give (default: as many as asked for).")
     var views: UInt64?
@@ -75,10 +82,13 @@ struct GrantCommand: AsyncParsableCommand {
         if let views, !(1...ViewGrant.maxViews).contains(views) {
             throw ValidationError("--views must be from 1 to \(ViewGrant.maxViews)")
         }
+        _ = try ImageAndPeer(words: words, option: to, flag: "--to", command: "grant")
     }
 
     func run() async throws {
-        let (requester, name, views, json) = (requester, PeerImages.defaultName(for: image), views, json)
+        let named = try ImageAndPeer(words: words, option: to, flag: "--to", command: "grant")
+        named.noteDeprecation()
+        let (requester, name, views, json) = (named.peer, PeerImages.defaultName(for: named.image), views, json)
         let answer = try await withSharing(peer, cloud) {
             try await $0.grantRequest(image: name, to: requester, views: views, progress: progressBar(enabled: !json))
         }
@@ -86,16 +96,16 @@ struct GrantCommand: AsyncParsableCommand {
     }
 }
 
-/// `distri-peer reject bob image.png`.
+/// `distri-peer reject image.png --to bob`.
 struct RejectCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reject", abstract: "Turn down another peer's request for an image.")
 
-    @Argument(help: "The requesting peer's name.")
-    var requester: String
+    @Argument(help: ArgumentHelp("The image's name (older form: PEER IMAGE).", valueName: "image"))
+    var words: [String] = []
 
-    @Argument(help: "The image's name.")
-    var image: String
+    @Option(name: .long, help: ArgumentHelp("The requesting peer's name.", valueName: "peer"))
+    var to: String?
 
     @Flag(name: .long, help: "Print the outcome as JSON.")
     var json = false
@@ -103,8 +113,14 @@ struct RejectCommand: AsyncParsableCommand {
     @OptionGroup var peer: PeerOptions
     @OptionGroup var cloud: CloudOption
 
+    func validate() throws {
+        _ = try ImageAndPeer(words: words, option: to, flag: "--to", command: "reject")
+    }
+
     func run() async throws {
-        let (requester, name) = (requester, PeerImages.defaultName(for: image))
+        let named = try ImageAndPeer(words: words, option: to, flag: "--to", command: "reject")
+        named.noteDeprecation()
+        let (requester, name) = (named.peer, PeerImages.defaultName(for: named.image))
         try await withSharing(peer, cloud) { try await $0.reject(image: name, from: requester) }
         if json {
             printLine(

@@ -143,12 +143,14 @@ import Testing
         #expect(try view("bob").bytes == original)
 
         // Requests: carol asks, alice sees it and rejects; bob asks, alice grants.
-        #expect(try peer("carol", "request", "alice", "rgb8", "--views", "2").status == 0)
+        // The older order still works, with a note naming the new one.
+        let older = try peer("carol", "request", "alice", "rgb8", "--views", "2")
+        #expect(older.status == 0 && older.errors.contains("distri-peer request rgb8 --from alice"), "\(older.errors)")
         #expect(try peer("alice", "inbox").output.contains("carol asks for 2 view(s) of rgb8"))
-        #expect(try peer("alice", "reject", "carol", "rgb8").status == 0)
+        #expect(try peer("alice", "reject", "rgb8", "--to", "carol").status == 0)
         #expect(try peer("carol", "inbox").output.contains("rgb8 from alice: rejected"))
-        #expect(try peer("bob", "request", "alice", "rgb8", "--views", "3").status == 0)
-        let granted = try peer("alice", "grant", "bob", "rgb8", "--json")
+        #expect(try peer("bob", "request", "rgb8", "--from", "alice", "--views", "3").status == 0)
+        let granted = try peer("alice", "grant", "rgb8", "--to", "bob", "--json")
         #expect(Self.object(granted.output)["views"] as? Int == 3, "grant: \(granted.output) \(granted.errors)")
         #expect(Self.object(try view("bob").output)["remaining"] as? Int == 2)
 
