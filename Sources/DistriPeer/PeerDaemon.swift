@@ -62,11 +62,25 @@ public final class PeerDaemon: Service, Sendable {
         var relayNode: NodeAddress?
     }
 
-    /// `onListening` is called once the listener is bound and the first registration succeeded.
+    /// The daemon's sharing: its `Deliver`, outbox retries and mailbox collection.
+    let sharing: PeerSharing
+
+    /// `onListening` is called once the listener is bound and the first registration succeeded;
+    /// `onReceive` for every image that arrives (each is also logged at `notice`).
     public init(
         identity: PeerIdentity, cloud: PeerCloud, configuration: Configuration = .init(),
-        logger: Logger = Logger(label: "distri.peer"), onListening: @escaping @Sendable (NodeAddress) -> Void = { _ in }
+        logger: Logger = Logger(label: "distri.peer"),
+        onListening: @escaping @Sendable (NodeAddress) -> Void = { _ in },
+        onReceive: (@Sendable (ReceivedImage) -> Void)? = nil
     ) {
+        var sharing = PeerSharing(identity: identity, cloud: cloud)
+        sharing.onReceive = { image in
+            logger.notice(
+                "image received",
+                metadata: ["from": "\(image.owner)", "image": "\(image.image)", "bytes": "\(image.bytes)"])
+            onReceive?(image)
+        }
+        self.sharing = sharing
         self.identity = identity
         self.cloud = cloud
         self.configuration = configuration
@@ -76,7 +90,7 @@ public final class PeerDaemon: Service, Sendable {
         let name = identity.name
         endpoint.services.register(
             RegisteredService(name: Self.pingService, execution: .inline { _ in ByteBuffer(string: name) }))
-        PeerSharing(identity: identity, cloud: cloud).registerDeliver(on: endpoint)
+        sharing.registerDeliver(on: endpoint)
     }
 
     /// The bound address, once listening.
@@ -164,7 +178,7 @@ public final class PeerDaemon: Service, Sendable {
     /// Tries the outbox's queued sends once (see ``PeerSharing/deliverOutbox()``); failures are logged.
     public func deliverOutbox() async {
         do {
-            let (delivered, waiting) = try await PeerSharing(identity: identity, cloud: cloud).deliverOutbox()
+            let (delivered, waiting) = try await sharing.deliverOutbox()
             if delivered > 0 {
                 logger.info("delivered queued sends", metadata: ["delivered": "\(delivered)", "waiting": "\(waiting)"])
             }
@@ -203,7 +217,7 @@ public final class PeerDaemon: Service, Sendable {
     /// collected and what failed.
     public func collectMailbox() async {
         do {
-            let (collected, failed) = try await PeerSharing(identity: identity, cloud: cloud).collectMailbox()
+            let (collected, failed) = try await sharing.collectMailbox()
             if collected > 0 { logger.info("collected from the mailbox", metadata: ["images": "\(collected)"]) }
             for failure in failed {
                 logger.warning("collecting from the mailbox failed", metadata: ["entry": "\(failure)"])

@@ -266,6 +266,7 @@ extension PeerSharing {
         order?.appended(partial, have: have)
         guard have >= total else { return DeliverAnswer(have: have, done: false).encoded() }
         try await checkInForce(grant)
+        var arrived = false
         try SecureFiles.withLock(lock) {
             guard SecureFiles.exists(partial) else {
                 guard Self.holds(file, digest: grant.digest) else {
@@ -280,7 +281,9 @@ extension PeerSharing {
             try SecureFiles.sync(partial)
             order?.finished(partial)
             guard rename(partial, file) == 0 else { throw PeerError("cannot move \(partial) to \(file)") }
+            arrived = true
         }
+        if arrived { onReceive?(ReceivedImage(owner: grant.owner, image: grant.image, file: file, bytes: total)) }
         return DeliverAnswer(have: total, done: true).encoded()
     }
 

@@ -98,6 +98,9 @@ public struct PeerSharing: Sendable {
     public var deliveryChunkBytes = 1 << 20
     /// Chunks in flight at once: a window of several keeps a link busy across its round trip.
     public var deliveryWindow = 8
+    /// Called once for every image that takes its place in this peer's `received/` (delivered
+    /// directly, through the relay, or collected from the mailbox).
+    public var onReceive: (@Sendable (ReceivedImage) -> Void)?
     /// Whether a send the recipient cannot take now goes to the cloud's mailbox (else to the outbox).
     public var usesMailbox = true
     /// How many times a relayed delivery locates the recipient's relay link (again after the node
@@ -151,6 +154,15 @@ public struct PeerSharing: Sendable {
         case leftInMailbox(reason: String)
         /// Neither the recipient nor the cloud's mailbox took it; the delivery waits in the outbox.
         case queued(reason: String)
+
+        /// `delivered`, `mailbox` or `queued`.
+        public var status: String {
+            switch self {
+            case .delivered: "delivered"
+            case .leftInMailbox: "mailbox"
+            case .queued: "queued"
+            }
+        }
     }
 
     /// Grants `views` views of `image` to `recipient`, then delivers the sealed image to it (or queues
@@ -161,7 +173,14 @@ public struct PeerSharing: Sendable {
         guard views > 0 else { throw PeerError("send at least one view (revoke with `permissions --views 0`)") }
         _ = try await cloud.verifiedPeer(recipient)
         let grant = try await grant(image: image, to: recipient, views: views)
-        let png = try SecureFiles.read(identity.home.imageFile(image))
+        return try await deliver(granted: grant, progress: progress)
+    }
+
+    /// Delivers the image of `grant` (a grant of views this peer just made) as ``send(image:to:views:progress:)``
+    /// does: directly, through the relay, into the mailbox, else into the outbox. A recipient that holds
+    /// the image already answers at once, so this also re-sends an image a revoke removed.
+    public func deliver(granted grant: ViewGrant, progress: DeliveryProgress? = nil) async throws -> SendOutcome {
+        let png = try SecureFiles.read(identity.home.imageFile(grant.image))
         do {
             return try await deliverOrDeposit(png, grant: grant, progress: progress)
         } catch {
@@ -315,6 +334,14 @@ public struct PeerSharing: Sendable {
             throw PeerError("the cloud refused to open '\(image)' from '\(owner)': \(error.message)")
         }
     }
+}
+
+/// An image that arrived: who sent it, its name, where it is kept and its size.
+public struct ReceivedImage: Sendable, Equatable {
+    public var owner: String
+    public var image: String
+    public var file: String
+    public var bytes: Int
 }
 
 /// A send waiting for its recipient.

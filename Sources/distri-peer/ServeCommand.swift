@@ -2,6 +2,7 @@ import ArgumentParser
 import Distri
 import DistriCommandLine
 import DistriPeer
+import Foundation
 import Logging
 import ServiceLifecycle
 
@@ -41,6 +42,13 @@ struct ServeCommand: AsyncParsableCommand {
         help: "Keep no relay link: peers that cannot dial this one leave deliveries in the cloud's mailbox instead.")
     var noRelay = false
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "A shell command to run for each image that arrives, with DISTRI_SENDER, DISTRI_IMAGE and DISTRI_FILE set.",
+            valueName: "command"))
+    var onReceive: String?
+
     @OptionGroup var log: LogOptions
 
     func validate() throws {
@@ -63,7 +71,11 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: .init(
                 host: address.host, port: address.port, advertise: advertise.map { [$0] } ?? [],
                 refreshMillis: UInt64(refresh * 1000), keepsRelayLink: !noRelay),
-            logger: logger)
+            logger: logger,
+            onReceive: { [onReceive] image in
+                printLine("received \(image.image) from \(image.owner) (\(image.bytes) bytes): \(image.file)")
+                if let onReceive { ReceiveHook.run(onReceive, for: image, logger: logger) }
+            })
         do {
             let bound = try await daemon.start()
             printLine("peer \(identity.name) listening on \(bound)")
@@ -84,5 +96,31 @@ struct ServeCommand: AsyncParsableCommand {
             throw error
         }
         await client.shutdown()
+    }
+}
+
+/// Runs `serve --on-receive`'s command through `/bin/sh -c`, not waiting for it; a failure is logged.
+enum ReceiveHook {
+    static func run(_ command: String, for image: ReceivedImage, logger: Logger) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", command]
+        var environment = ProcessInfo.processInfo.environment
+        environment["DISTRI_SENDER"] = image.owner
+        environment["DISTRI_IMAGE"] = image.image
+        environment["DISTRI_FILE"] = image.file
+        process.environment = environment
+        process.terminationHandler = { finished in
+            if finished.terminationStatus != 0 {
+                logger.warning(
+                    "the --on-receive command failed",
+                    metadata: ["status": "\(finished.terminationStatus)", "image": "\(image.image)"])
+            }
+        }
+        do {
+            try process.run()
+        } catch {
+            logger.warning("the --on-receive command could not start", metadata: ["error": "\(error)"])
+        }
     }
 }

@@ -61,7 +61,8 @@ struct PermissionsCommand: AsyncParsableCommand {
         discussion: """
             Signs a new grant that replaces the previous one (its remaining views start again at N). After a \
             revoke the cloud never releases the key for the old grant again, and the recipient's copy is \
-            removed when it next tries to view it.
+            removed when it next tries to view it. A grant of views (N > 0) also delivers the image again \
+            when the recipient no longer holds it (after a revoke removed it), as `send` does.
             """)
 
     @Argument(help: "The image's name (or the file it was encrypted from).")
@@ -88,17 +89,24 @@ struct PermissionsCommand: AsyncParsableCommand {
     func run() async throws {
         let name = PeerImages.defaultName(for: image)
         let (recipient, views) = (to, self.views)
-        let grant = try await withSharing(peer, cloud) { try await $0.grant(image: name, to: recipient, views: views) }
+        let (grant, outcome) = try await withSharing(peer, cloud) { sharing in
+            let grant = try await sharing.grant(image: name, to: recipient, views: views)
+            // The recipient may no longer hold the image (a revoke removed it): deliver it again.
+            let outcome = views > 0 ? try await sharing.deliver(granted: grant) : nil
+            return (grant, outcome)
+        }
         if json {
-            printLine(
-                JSONValue.object([
-                    "grant": .string(grant.id), "views": .number(Double(views)),
-                    "sequence": .number(Double(grant.sequence)),
-                ]).jsonText)
+            var fields: [String: JSONValue] = [
+                "grant": .string(grant.id), "views": .number(Double(views)),
+                "sequence": .number(Double(grant.sequence)),
+            ]
+            if let outcome { fields["delivery"] = .string(outcome.status) }
+            printLine(JSONValue.object(fields).jsonText)
         } else if views == 0 {
             printLine("revoked \(recipient)'s views of \(name)")
         } else {
             printLine("\(recipient) may view \(name) \(views) time\(views == 1 ? "" : "s")")
+            if case .queued(let reason)? = outcome { printLine("not delivered: \(reason); queued in the outbox") }
         }
     }
 }

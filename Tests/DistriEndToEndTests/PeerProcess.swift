@@ -39,11 +39,12 @@ final class PeerDaemonProcess {
     let process = Process()
     private(set) var address = ""
 
-    init(home: String, cloud: String, refresh: Double) throws {
+    init(home: String, cloud: String, refresh: Double, extraArguments: [String] = []) throws {
         process.executableURL = builtExecutable("distri-peer")
-        process.arguments = [
-            "serve", "--home", home, "--cloud", cloud, "--refresh", "\(refresh)", "--ca", E2ETLS.caFile,
-        ]
+        process.arguments =
+            [
+                "serve", "--home", home, "--cloud", cloud, "--refresh", "\(refresh)", "--ca", E2ETLS.caFile,
+            ] + extraArguments
         let output = Pipe()
         process.standardOutput = output
         try process.run()

@@ -123,8 +123,9 @@ import Testing
         #expect(
             afterRevoke.status != 0 && afterRevoke.errors.contains("revoked"), "after revoke: \(afterRevoke.errors)")
         #expect(!FileManager.default.fileExists(atPath: received))
-        let again = try peer("alice", "send", "rgb8", "--to", "bob", "--views", "1", "--json")
-        #expect(Self.object(again.output)["status"] as? String == "delivered")
+        // A new grant after the revoke sends the image again: bob's copy was removed.
+        let again = try peer("alice", "permissions", "rgb8", "--to", "bob", "--views", "1", "--json")
+        #expect(Self.object(again.output)["delivery"] as? String == "delivered", "\(again.output) \(again.errors)")
         #expect(try view("bob").bytes == original)
 
         // Bob goes offline: the send waits in the cloud's mailbox, and bob's daemon collects it when

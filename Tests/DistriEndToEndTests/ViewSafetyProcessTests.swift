@@ -15,7 +15,7 @@ import Testing
     }
 
     @Test(
-        "list images shows the verified catalog; a taken --out file, a viewer that does not exist, a directory not writable: refused before the cloud is asked (views left unchanged); a failing viewer fails the command; a pipe gets the PNG byte-exact"
+        "serve --on-receive runs for an arrival; list images shows the verified catalog; a taken --out file, a viewer that does not exist, a directory not writable: refused before the cloud is asked (views left unchanged); a failing viewer fails the command; a pipe gets the PNG byte-exact"
     )
     func viewSpendsOnlyWhatItShows() async throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("distri-views-\(UUID().uuidString)")
@@ -33,12 +33,21 @@ import Testing
         for name in ["alice", "bob"] {
             #expect(try runPeerCommand(["init", "--name", name, "--home", homes[name]!]).status == 0)
         }
-        let daemons = try ["alice", "bob"].map { try PeerDaemonProcess(home: homes[$0]!, cloud: cloud, refresh: 1) }
+        // Bob's daemon runs a command for each arrival, with the sender and image in its environment.
+        let arrivals = root.appendingPathComponent("arrivals.txt").path
+        let hook = ["--on-receive", "echo \"$DISTRI_SENDER $DISTRI_IMAGE\" >> '\(arrivals)'"]
+        let daemons = try ["alice", "bob"].map {
+            try PeerDaemonProcess(home: homes[$0]!, cloud: cloud, refresh: 1, extraArguments: $0 == "bob" ? hook : [])
+        }
         defer { for daemon in daemons { daemon.stop() } }
         #expect(try peer("alice", ["encrypt", Self.sampleImage]).status == 0)
         let sent = try peer("alice", ["send", "rgb8", "--to", "bob", "--views", "3", "--json"])
         #expect(Self.object(sent.output)["status"] as? String == "delivered", "\(sent.output) \(sent.errors)")
         let original = try Data(contentsOf: URL(fileURLWithPath: Self.sampleImage))
+        #expect(
+            await poll(timeout: .seconds(10)) {
+                (try? String(contentsOfFile: arrivals, encoding: .utf8)) == "alice rgb8\n"
+            }, "the --on-receive command ran once, with the sender and the image")
 
         // What exists: the verified catalog.
         let images = try runPeerCommand(["list", "images", "--json", "--cloud", cloud])
