@@ -155,7 +155,8 @@ extension PeerSharing {
     }
 
     /// Sends `png` in chunks through `send`, from the offset the recipient holds, keeping up to
-    /// ``deliveryWindow`` chunks in flight (the recipient puts them in order, see ``DeliveryOrder``).
+    /// ``deliveryWindow`` chunks in flight, fewer on a slow path (the recipient puts them in order,
+    /// see ``DeliveryOrder``).
     /// When a window ends short of what was sent (a chunk was refused), goes on from what the
     /// recipient holds.
     private func pump(
@@ -164,7 +165,7 @@ extension PeerSharing {
     ) async throws {
         let total = png.count
         let chunkBytes = max(1, deliveryChunkBytes)
-        let window = max(1, deliveryWindow)
+        let maxWindow = max(1, deliveryWindow)
         func report(_ answer: DeliverAnswer) throws {
             do {
                 try progress?(answer.have, total)
@@ -176,17 +177,31 @@ extension PeerSharing {
         try report(probe)
         if probe.done { return }
         var have = probe.have
-        // Bounded: each round sends at most a window and either advances `have` or counts a stall.
+        // The window follows the path's speed: as many chunks as it carries in about 2 s (at least 2,
+        // at most `deliveryWindow`), so that on a slow link a chunk's answer never waits long enough
+        // behind the others to time out.
+        let clock = ContinuousClock()
+        let started = clock.now
+        let startedAt = have
+        func window(held: Int) -> Int {
+            let seconds = Double((clock.now - started).components.attoseconds) / 1e18
+                + Double((clock.now - started).components.seconds)
+            guard seconds > 0.05, held > startedAt else { return min(maxWindow, 4) }
+            let rate = Double(held - startedAt) / seconds
+            return max(min(2, maxWindow), min(maxWindow, Int(rate * 2 / Double(chunkBytes)) + 1))
+        }
+        // Bounded: each round sends at most the image once and either advances `have` or counts a stall.
         var stalls = 0
         while stalls < 3 {
             let start = have
             let answers = try await withThrowingTaskGroup(of: DeliverAnswer.self) { group in
                 var next = start
                 var inFlight = 0
+                var held = start
                 var answers: [DeliverAnswer] = []
                 // Bounded: every chunk is sent once per round, and the round ends with the image.
                 while next < total || inFlight > 0 {
-                    while inFlight < window, next < total {
+                    while inFlight < window(held: held), next < total {
                         let offset = next
                         let end = min(total, offset + chunkBytes)
                         let chunk = png[offset..<end]
@@ -198,6 +213,7 @@ extension PeerSharing {
                     inFlight -= 1
                     try report(answer)
                     answers.append(answer)
+                    held = max(held, answer.have)
                     if answer.done {
                         group.cancelAll()
                         break

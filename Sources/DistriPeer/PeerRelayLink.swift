@@ -80,7 +80,7 @@ extension PeerDaemon {
                     while !Task.isCancelled {
                         do {
                             try await Task.sleep(for: heartbeat)
-                            _ = try await link.call(BuiltinServices.members, timeout: .seconds(5))
+                            _ = try await link.call(BuiltinServices.members, timeout: .seconds(3))
                         } catch {
                             return
                         }
@@ -88,6 +88,8 @@ extension PeerDaemon {
                 }
                 await group.next()
                 group.cancelAll()
+                // A link cut off closes only when told: closing it ends the task awaiting its close.
+                link.closeNow()
             }
             await link.close()
         } onCancel: {

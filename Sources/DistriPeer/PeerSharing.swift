@@ -105,7 +105,7 @@ public struct PeerSharing: Sendable {
     public var usesMailbox = true
     /// How many times a relayed delivery locates the recipient's relay link (again after the node
     /// relaying it failed) before it gives up.
-    public var relayAttempts = 6
+    public var relayAttempts = 10
 
     public init(identity: PeerIdentity, cloud: PeerCloud) {
         self.identity = identity

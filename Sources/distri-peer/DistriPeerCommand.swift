@@ -1,4 +1,5 @@
 import ArgumentParser
+import DistriCommandLine
 
 /// `distri-peer`: a peer of the Distri cloud.
 @main
@@ -15,10 +16,16 @@ struct DistriPeerCommand: AsyncParsableCommand {
             The cloud is found through --cloud, else $DISTRI_CLOUD, else the file ~/.distri/cloud that \
             `distri-node local` writes.
             """,
+        version: DistriVersion.current,
         subcommands: [
             InitCommand.self, ServeCommand.self, ListCommand.self, EncryptCommand.self, SendCommand.self,
             ViewCommand.self, RequestCommand.self, InboxCommand.self, GrantCommand.self, RejectCommand.self,
             PermissionsCommand.self, OutboxCommand.self,
         ]
     )
+
+    /// Errors print as sentences with hints and documented exit codes (``UserFacingError``).
+    static func main() async {
+        await mainWithUserFacingErrors()
+    }
 }

@@ -212,7 +212,11 @@ struct NATProcessTests {
             }
             #expect(started, "the relayed delivery got under way")
             let killedAt = partialSize()
-            try #require(world.nodes.first { $0.id == holder }).kill9()
+            // The machine goes away: its link first (what its kernel still buffered never leaves),
+            // then the process.
+            let victim = try #require(world.nodes.first { $0.id == holder })
+            try world.network.cut(victim.host)
+            victim.kill9()
             let finished = await poll(timeout: .seconds(120), every: .milliseconds(100)) { !sending.isRunning }
             #expect(finished, "the send finished")
             let resumed = Self.object(
