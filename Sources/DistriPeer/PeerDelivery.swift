@@ -184,7 +184,8 @@ extension PeerSharing {
         let started = clock.now
         let startedAt = have
         func window(held: Int) -> Int {
-            let seconds = Double((clock.now - started).components.attoseconds) / 1e18
+            let seconds =
+                Double((clock.now - started).components.attoseconds) / 1e18
                 + Double((clock.now - started).components.seconds)
             guard seconds > 0.05, held > startedAt else { return min(maxWindow, 4) }
             let rate = Double(held - startedAt) / seconds

@@ -16,6 +16,14 @@ func runPeerCommand(_ arguments: [String], timeout: TimeInterval = 60) throws ->
 func runBuilt(
     _ name: String, _ arguments: [String], timeout: TimeInterval = 60, environment: [String: String]? = nil
 ) throws -> (status: Int32, output: String, errors: String) {
+    let result = try runBuiltData(name, arguments, timeout: timeout, environment: environment)
+    return (result.status, String(decoding: result.output, as: UTF8.self), result.errors)
+}
+
+/// ``runBuilt(_:_:timeout:environment:)`` with standard output as bytes (a PNG written to a pipe).
+func runBuiltData(
+    _ name: String, _ arguments: [String], timeout: TimeInterval = 60, environment: [String: String]? = nil
+) throws -> (status: Int32, output: Data, errors: String) {
     let process = Process()
     process.executableURL = builtExecutable(name)
     process.arguments = arguments
@@ -31,7 +39,7 @@ func runBuilt(
     let err = errors.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     timer.cancel()
-    return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+    return (process.terminationStatus, out, String(decoding: err, as: UTF8.self))
 }
 
 /// A `distri-peer serve` daemon started by a test and stopped by its PID.

@@ -92,24 +92,3 @@ import Testing
         #expect(try remaining() == 0)
     }
 }
-
-/// Runs a built executable to the end with its standard output as bytes.
-private func runBuiltData(_ name: String, _ arguments: [String], timeout: TimeInterval = 60) throws -> (
-    status: Int32, output: Data, errors: String
-) {
-    let process = Process()
-    process.executableURL = builtExecutable(name)
-    process.arguments = arguments
-    let output = Pipe()
-    let errors = Pipe()
-    process.standardOutput = output
-    process.standardError = errors
-    try process.run()
-    let timer = DispatchWorkItem { if process.isRunning { process.terminate() } }
-    DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: timer)
-    let out = output.fileHandleForReading.readDataToEndOfFile()
-    let err = errors.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    timer.cancel()
-    return (process.terminationStatus, out, String(decoding: err, as: UTF8.self))
-}
