@@ -145,6 +145,10 @@ public struct UserFacingError: Sendable, Equatable {
         return String(text[range])
     }
 
+    /// `text` (an error's words, perhaps with other errors' descriptions nested in it) for people:
+    /// without build paths, nested connection failures in words.
+    public static func readable(_ text: String) -> String { scrub(text) }
+
     /// `text` without build paths and with nested connection failures in words.
     static func scrub(_ text: String) -> String {
         var text = text.replacingOccurrences(

@@ -163,7 +163,7 @@ func printSendOutcome(
         fields["status"] = "queued"
         fields["reason"] = .string(reason)
         if !json {
-            printLine("not delivered: \(reason)")
+            printLine("not delivered: \(UserFacingError.readable(reason))")
             printLine("queued in the outbox (distri-peer outbox); distri-peer serve retries it")
         }
     }

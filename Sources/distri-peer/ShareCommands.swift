@@ -148,7 +148,7 @@ struct OutboxCommand: AsyncParsableCommand {
         for entry in entries {
             let queued = Date(timeIntervalSince1970: Double(entry.queuedAt) / 1000)
             printLine(
-                "\(entry.grant.image) -> \(entry.grant.recipient) (\(entry.grant.views) views), queued \(queued): \(entry.lastError)"
+                "\(entry.grant.image) -> \(entry.grant.recipient) (\(entry.grant.views) views), queued \(queued): \(UserFacingError.readable(entry.lastError))"
             )
         }
     }

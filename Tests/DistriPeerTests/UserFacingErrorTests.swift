@@ -49,4 +49,13 @@ struct UserFacingErrorTests {
                 == .busy)
         #expect(full.json == #"{"error":{"code":"refused","message":"bob's mailbox is full"}}"#)
     }
+
+    @Test("nested failures in a longer message (the outbox's reasons) read as words, without build paths")
+    func readable() {
+        let nested =
+            "'bob' could not be reached (direct: 10.0.0.2:7100: connectFailed at 10.0.0.2:7100: NIOPosix.NIOConnectionError(host: x); relay: TLS WRONG_VERSION_NUMBER at /work/x/.build/checkouts/a.cc:127)"
+        let text = UserFacingError.readable(nested)
+        #expect(text.contains("cannot connect to 10.0.0.2:7100"))
+        #expect(!text.contains("NIOPosix") && !text.contains(".build"), "\(text)")
+    }
 }
