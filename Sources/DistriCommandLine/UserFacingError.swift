@@ -45,6 +45,12 @@ public struct UserFacingError: Sendable, Equatable {
     public init(_ error: any Error, arguments: [String] = CommandLine.arguments) {
         let raw = "\(error)"
         self.detail = raw
+        if let failure = error as? CommandFailure {
+            self.category = failure.category
+            self.message = failure.message
+            self.hint = failure.hint
+            return
+        }
         let insecure = arguments.contains("--insecure")
         let clientError = error as? ClientError
         let at = clientError?.node.map { " at \($0)" } ?? ""
@@ -158,6 +164,22 @@ public struct UserFacingError: Sendable, Equatable {
             options: .regularExpression)
         return text
     }
+}
+
+/// A command's own failure that is not a usage error (those are ArgumentParser's `ValidationError`,
+/// exit 64): its words, a hint, and the category that gives its exit code.
+public struct CommandFailure: Error, Sendable, CustomStringConvertible {
+    public var category: UserFacingError.Category
+    public var message: String
+    public var hint: String?
+
+    public init(_ category: UserFacingError.Category, _ message: String, hint: String? = nil) {
+        self.category = category
+        self.message = message
+        self.hint = hint
+    }
+
+    public var description: String { message }
 }
 
 extension AsyncParsableCommand {

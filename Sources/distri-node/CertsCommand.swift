@@ -1,5 +1,6 @@
 import ArgumentParser
 import Distri
+import DistriCommandLine
 import Foundation
 
 /// `distri-node certs init|node|client`: the cluster's authority and the certificates it issues.
@@ -26,8 +27,9 @@ struct CertsCommand: ParsableCommand {
         func authority() throws -> ClusterCertificates.Issued {
             func read(_ name: String) throws -> String {
                 guard let data = FileManager.default.contents(atPath: file(name)) else {
-                    throw ValidationError(
-                        "cannot read \(file(name)); make the authority first with `distri-node certs init`")
+                    throw CommandFailure(
+                        .notFound, "cannot read \(file(name))",
+                        hint: "make the authority first with `distri-node certs init`")
                 }
                 return String(decoding: data, as: UTF8.self)
             }
@@ -37,7 +39,7 @@ struct CertsCommand: ParsableCommand {
         /// Writes `issued` as NAME.pem (0644) and NAME.key (0600), refusing to replace them without `force`.
         func write(_ issued: ClusterCertificates.Issued, as name: String, force: Bool) throws {
             for suffix in [".pem", ".key"] where !force && FileManager.default.fileExists(atPath: file(name + suffix)) {
-                throw ValidationError("\(file(name + suffix)) exists; pass --force to replace it")
+                throw CommandFailure(.refused, "\(file(name + suffix)) exists", hint: "pass --force to replace it")
             }
             try TLSFiles.write(issued.certificatePEM, to: file(name + ".pem"), public: true)
             try TLSFiles.write(issued.keyPEM, to: file(name + ".key"))

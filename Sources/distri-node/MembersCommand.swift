@@ -44,11 +44,19 @@ struct MembersCommand: AsyncParsableCommand {
                     rows: members.map { m in
                         [
                             m.id, m.address, m.status, "\(m.incarnation)", String(format: "%.2f", m.load),
-                            m.services.joined(separator: ","), m.detectionMillis.map { "\($0) ms" } ?? "-",
+                            Self.cut(m.services.joined(separator: ","), to: 40),
+                            m.detectionMillis.map { "\($0) ms" } ?? "-",
                         ]
                     }))
             print("")
         }
+    }
+}
+
+extension MembersCommand {
+    /// `text`, cut to `width` characters with an ellipsis (the JSON has it whole).
+    static func cut(_ text: String, to width: Int) -> String {
+        text.count <= width ? text : String(text.prefix(width - 1)) + "…"
     }
 }
 
