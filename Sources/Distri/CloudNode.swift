@@ -314,17 +314,9 @@ public final class CloudNode: Service, Sendable {
             -> EventLoopFuture<Void>
         {
             replica.read(consistency: consistency, session: nil, deadline: nil, on: loop) { store in
-                guard let owner = store.document(ticket.owner, in: PeerRecord.collection),
-                    let record = try? PeerRecord(document: owner)
-                else { throw ServiceError(.unauthorized, "'\(ticket.owner)' is not a registered peer") }
-                let grant = store.document(ticket.id, in: ViewGrant.collection).flatMap {
-                    try? ViewGrant(document: $0.merging(["_id": .string(ticket.id)]) { a, _ in a })
-                }
-                do {
-                    try ticket.check(inForce: grant, ownerKey: record.signingKey)
-                } catch {
-                    throw ServiceError(.unauthorized, "\(error)")
-                }
+                try TicketInForce.check(
+                    ticket, owner: store.document(ticket.owner, in: PeerRecord.collection),
+                    stored: store.document(ticket.id, in: ViewGrant.collection))
             }
         }
         let hub = RelayHub(

@@ -26,6 +26,21 @@ public struct DeliverAnswer: Sendable, Equatable {
     }
 }
 
+/// The parameters of a `Deliver` (and `RelayDeliver`, `MailboxPut`) call: `offset=O`, `total=T`.
+public enum DeliverParams {
+    /// The parameters for a chunk at `offset` of an image of `total` bytes.
+    public static func make(offset: Int, total: Int) -> [String] {
+        ["offset=\(offset)", "total=\(total)"]
+    }
+
+    /// The numeric parameter `name` when present and from 0 to `max` (nil otherwise).
+    public static func value(_ name: String, in params: [String], max: Int) -> Int? {
+        params.first { $0.hasPrefix(name + "=") }.flatMap { Int($0.dropFirst(name.count + 1)) }.flatMap {
+            (0...max).contains($0) ? $0 : nil
+        }
+    }
+}
+
 /// `Deliver`'s body: the delivery's ticket as JSON (length-prefixed, u32 big-endian), then a chunk of
 /// the sealed PNG. The ticket names the grant without its sealed key (``DeliveryTicket``), so no key
 /// travels with a delivery, through the relay or into the mailbox.

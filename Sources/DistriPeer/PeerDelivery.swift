@@ -29,7 +29,7 @@ extension PeerSharing {
 
     /// The parameters of a `Deliver` call for a chunk at `offset` of an image of `total` bytes.
     public static func deliverParams(offset: Int, total: Int) -> [String] {
-        ["offset=\(offset)", "total=\(total)"]
+        DeliverParams.make(offset: offset, total: total)
     }
 
     // MARK: Sending
@@ -242,7 +242,8 @@ extension PeerSharing {
             throw ServiceError.badParams("\(error)")
         }
         let (grant, chunk) = (payload.grant, payload.chunk)
-        guard let offset = Self.parameter("offset", in: params), let total = Self.parameter("total", in: params),
+        guard let offset = DeliverParams.value("offset", in: params, max: Self.maxDeliveryBytes),
+            let total = DeliverParams.value("total", in: params, max: Self.maxDeliveryBytes),
             (1...Self.maxDeliveryBytes).contains(total), chunk.count <= total, offset <= total - chunk.count
         else {
             throw ServiceError.badParams(
@@ -339,13 +340,6 @@ extension PeerSharing {
     /// Whether `file` exists and is the image with `digest`.
     private static func holds(_ file: String, digest: [UInt8]) -> Bool {
         (try? SecureFiles.read(file)).map { Digests.sha256($0) == digest } ?? false
-    }
-
-    /// A numeric parameter from 0 to ``maxDeliveryBytes`` (nil when missing or out of range).
-    private static func parameter(_ name: String, in params: [String]) -> Int? {
-        params.first { $0.hasPrefix(name + "=") }.flatMap { Int($0.dropFirst(name.count + 1)) }.flatMap {
-            (0...maxDeliveryBytes).contains($0) ? $0 : nil
-        }
     }
 
     /// Registers `Deliver` on `endpoint`.

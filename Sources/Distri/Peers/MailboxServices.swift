@@ -142,8 +142,9 @@ private struct Mailbox: Sendable {
             throw ServiceError.badParams("\(error)")
         }
         let (grant, chunk) = (payload.grant, payload.chunk)
-        guard let offset = Self.parameter("offset", in: request.params),
-            let total = Self.parameter("total", in: request.params), total >= 1, chunk.count <= total,
+        guard let offset = DeliverParams.value("offset", in: request.params, max: MailboxServices.maxTotalBytes),
+            let total = DeliverParams.value("total", in: request.params, max: MailboxServices.maxTotalBytes),
+            total >= 1, chunk.count <= total,
             offset <= total - chunk.count
         else {
             throw ServiceError.badParams("MailboxPut needs offset=O and total=T (T from 1 byte) with the chunk inside")
@@ -168,7 +169,7 @@ private struct Mailbox: Sendable {
                     damaged: document != nil && entry == nil,
                     held: document == nil ? Self.entries(in: store) : [])
             }.get()
-            try Self.checkInForce(grant, owner: found.owner, stored: found.grant)
+            try TicketInForce.check(grant, owner: found.owner, stored: found.grant)
             guard !found.damaged else {
                 throw ServiceError(.internal, "the mailbox entry \(key) is damaged; it expires with its chunks")
             }
@@ -317,23 +318,6 @@ private struct Mailbox: Sendable {
             throw ServiceError(.unavailable, "the mailbox entry \(entry.id) changed meanwhile; try again")
         }
         return Self.answer(have: entry.total, done: true)
-    }
-
-    /// Throws `unauthorized` unless the grant in force (`stored`), signed by the owner's registered key,
-    /// is the one `ticket` delivers under (not revoked, same image).
-    private static func checkInForce(
-        _ ticket: DeliveryTicket, owner: [String: JSONValue]?, stored: [String: JSONValue]?
-    ) throws {
-        guard let owner, let record = try? PeerRecord(document: owner) else {
-            throw ServiceError(.unauthorized, "'\(ticket.owner)' is not a registered peer")
-        }
-        let current = stored.flatMap { try? ViewGrant(document: $0.merging(["_id": .string(ticket.id)]) { a, _ in a }) }
-        do {
-            try ticket.check(inForce: current, ownerKey: record.signingKey)
-        } catch {
-            throw ServiceError(
-                .unauthorized, "the cloud holds no grant in force for this image (\(ticket.id)): \(error)")
-        }
     }
 
     // MARK: MailboxList, MailboxFetch, MailboxRemove
@@ -527,12 +511,5 @@ private struct Mailbox: Sendable {
             throw ServiceError.badParams("name the mailbox entry: \"id\", as MailboxList gives it")
         }
         return id
-    }
-
-    /// A numeric parameter from 0 to ``MailboxServices/maxTotalBytes`` (nil when missing or out of range).
-    private static func parameter(_ name: String, in params: [String]) -> Int? {
-        params.first { $0.hasPrefix(name + "=") }.flatMap { Int($0.dropFirst(name.count + 1)) }.flatMap {
-            (0...MailboxServices.maxTotalBytes).contains($0) ? $0 : nil
-        }
     }
 }
