@@ -623,7 +623,7 @@ extension Array where Element == NodeStatsResult {
             map { item in
                 switch item.result {
                 case .success(let stats): (item.node.description, stats, nil)
-                case .failure(let error): (item.node.description, nil, error.description)
+                case .failure(let error): (item.node.description, nil, "unreachable: \(error.message)")
                 }
             })
     }

@@ -33,7 +33,7 @@ struct NodeRuntime {
     mutating func record(completedAt now: NIODeadline, arrival: NIODeadline, succeeded: Bool) {
         let micros = UInt64(max(0, (now - arrival).nanoseconds / 1000))
         _ = serviceTimes.record(micros)
-        counters.totalServiceTime += Double(micros) / 1e6
+        counters.totalServiceTimeSeconds += Double(micros) / 1e6
         if succeeded { counters.completed += 1 } else { counters.failed += 1 }
     }
 
@@ -45,12 +45,12 @@ struct NodeRuntime {
         stats.capacity = admission.capacity
         stats.draining = admission.isDraining
         let finished = stats.completed + stats.failed
-        stats.averageServiceTime = finished == 0 ? 0 : stats.totalServiceTime / Double(finished)
+        stats.averageServiceTimeSeconds = finished == 0 ? 0 : stats.totalServiceTimeSeconds / Double(finished)
         if serviceTimes.totalCount > 0 {
-            stats.p50ServiceTime = Double(serviceTimes.valueAtPercentile(50)) / 1e6
-            stats.p99ServiceTime = Double(serviceTimes.valueAtPercentile(99)) / 1e6
+            stats.p50ServiceTimeSeconds = Double(serviceTimes.valueAtPercentile(50)) / 1e6
+            stats.p99ServiceTimeSeconds = Double(serviceTimes.valueAtPercentile(99)) / 1e6
         }
-        stats.uptime = Double(uptime.nanoseconds) / 1e9
+        stats.uptimeSeconds = Double(uptime.nanoseconds) / 1e9
         stats.collections = collections
         return stats
     }

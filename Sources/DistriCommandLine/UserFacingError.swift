@@ -93,18 +93,19 @@ public struct UserFacingError: Sendable, Equatable {
     }
 
     /// `{"error": {"code", "message", "hint"}}`.
-    public var json: String {
-        var fields: [String: String] = ["code": category.rawValue, "message": message]
-        if let hint { fields["hint"] = hint }
-        let data = (try? JSONSerialization.data(withJSONObject: ["error": fields], options: [.sortedKeys])) ?? Data()
-        return String(decoding: data, as: UTF8.self)
+    public var json: JSONValue {
+        var fields: [String: JSONValue] = ["code": .string(category.rawValue), "message": .string(message)]
+        if let hint { fields["hint"] = .string(hint) }
+        return .object(["error": .object(fields)])
     }
 
-    /// Prints the error on standard error (as JSON when the command line has `--json`, so standard
+    /// Prints the error on standard error (as JSON when the command line has `--json` or `--pretty`, so standard
     /// output holds only results; the detail too when debugging) and exits with its code.
     public func printAndExit(arguments: [String] = CommandLine.arguments) -> Never {
-        if arguments.contains("--json") {
-            FileHandle.standardError.write(Data((json + "\n").utf8))
+        if arguments.contains("--pretty") {
+            FileHandle.standardError.write(Data((json.prettyJSONText + "\n").utf8))
+        } else if arguments.contains("--json") {
+            FileHandle.standardError.write(Data((json.jsonText + "\n").utf8))
         } else {
             var text = "Error: \(message)\n"
             if let hint { text += "hint: \(hint)\n" }
@@ -200,10 +201,17 @@ extension AsyncParsableCommand {
                 var synchronous = command
                 try synchronous.run()
             }
-        } catch let error where error is ExitCode || error is ValidationError || error is CleanExit {
+        } catch let error where isArgumentParserError(error) {
             exit(withError: error)
         } catch {
             UserFacingError(error).printAndExit()
         }
     }
+}
+
+/// Whether ArgumentParser ends `error` itself: usage errors, `ExitCode`, `CleanExit`, and its own
+/// internal errors (`help` and `--help` arrive as a command whose run throws one).
+func isArgumentParserError(_ error: any Error) -> Bool {
+    error is ExitCode || error is ValidationError || error is CleanExit
+        || String(reflecting: type(of: error)).hasPrefix("ArgumentParser.")
 }

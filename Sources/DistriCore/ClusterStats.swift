@@ -40,7 +40,7 @@ public struct ClusterCounters: Codable, Sendable, Equatable {
     public var gossipBytesSent: UInt64 = 0
     public var gossipBytesReceived: UInt64 = 0
     /// Members seen to fail and how long each detection took, in milliseconds.
-    public var detections: [String: UInt64] = [:]
+    public var detectionMillis: [String: UInt64] = [:]
 
     public init() {}
 }

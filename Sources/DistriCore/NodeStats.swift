@@ -36,15 +36,15 @@ public struct NodeStats: Codable, Sendable, Equatable {
     /// True once a graceful shutdown began: new work is refused, work in flight finishes.
     public var draining = false
     /// Sum of service times (arrival to reply, queueing included).
-    public var totalServiceTime: Double = 0
+    public var totalServiceTimeSeconds: Double = 0
     /// Mean service time.
-    public var averageServiceTime: Double = 0
+    public var averageServiceTimeSeconds: Double = 0
     /// Median service time.
-    public var p50ServiceTime: Double = 0
+    public var p50ServiceTimeSeconds: Double = 0
     /// 99th percentile service time.
-    public var p99ServiceTime: Double = 0
+    public var p99ServiceTimeSeconds: Double = 0
     /// Seconds since the node started.
-    public var uptime: Double = 0
+    public var uptimeSeconds: Double = 0
     /// Resident memory of the node's process, in bytes (0 where unknown).
     public var residentBytes: UInt64 = 0
     /// Documents per DB collection.

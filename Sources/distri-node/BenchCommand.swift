@@ -1,5 +1,6 @@
 import ArgumentParser
 import Distri
+import DistriCommandLine
 import DistriCore
 import Foundation
 import NIOCore
@@ -38,8 +39,8 @@ struct BenchCallsCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Service to call.")
     var service = BuiltinServices.echo
 
-    @Flag(name: .long, help: "Print JSON.")
-    var json = false
+    @OptionGroup var jsonOutput: JSONOutputOptions
+    var json: Bool { jsonOutput.enabled }
 
     @Flag(
         name: .long,
@@ -103,7 +104,7 @@ struct BenchCallsCommand: AsyncParsableCommand {
             nodeResidentMiB: stats.compactMap { try? $0.result.get().residentBytes }.map { Double($0) / 1_048_576 },
             insecure: insecure, tlsToInsecure: insecure.map { distri.callsPerSecond / $0.callsPerSecond })
         if json {
-            print(try JSON.pretty(report))
+            print(try JSONStyle.text(report))
         } else {
             print(report.text)
         }

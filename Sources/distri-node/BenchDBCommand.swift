@@ -1,5 +1,6 @@
 import ArgumentParser
 import Distri
+import DistriCommandLine
 import DistriCore
 import Foundation
 import NIOCore
@@ -76,8 +77,8 @@ struct BenchDBCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Measure writes only (no reads), e.g. to profile one write mode alone.")
     var writesOnly = false
 
-    @Flag(name: .long, help: "Print JSON.")
-    var json = false
+    @OptionGroup var jsonOutput: JSONOutputOptions
+    var json: Bool { jsonOutput.enabled }
 
     func validate() throws {
         if writers < 1 || readers < 1 || clients < 1 {
@@ -121,7 +122,7 @@ struct BenchDBCommand: AsyncParsableCommand {
             let report = try await measure(
                 client: client, extras: extras, addresses: addresses, cloudProcess: child?.process.processIdentifier)
             await shutdown()
-            print(json ? try JSON.pretty(report) : report.text)
+            print(json ? try JSONStyle.text(report) : report.text)
             if report.runs.contains(where: { $0.result.failures > 0 }) { throw ExitCode(2) }
         } catch {
             await shutdown()

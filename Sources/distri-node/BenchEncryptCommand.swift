@@ -1,5 +1,6 @@
 import ArgumentParser
 import Distri
+import DistriCommandLine
 import DistriImaging
 import Foundation
 import NIOCore
@@ -29,8 +30,8 @@ struct BenchEncryptCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds per measurement.")
     var seconds: Double = 3
 
-    @Flag(name: .long, help: "Print JSON.")
-    var json = false
+    @OptionGroup var jsonOutput: JSONOutputOptions
+    var json: Bool { jsonOutput.enabled }
 
     struct Report: Codable {
         var imageBytes: Int
@@ -95,7 +96,7 @@ struct BenchEncryptCommand: AsyncParsableCommand {
             extractDecryptMBps: parts.extractDecryptMBps, encryptEmbedToEncode: parts.encryptEmbedToEncodeRatio,
             inProcessImagesPerSecond: inProcess, cloud: cloudResult,
             cloudToInProcess: inProcess > 0 ? cloudResult.callsPerSecond / inProcess : 0, parts: parts.description)
-        print(json ? try JSON.pretty(report) : Self.text(report))
+        print(json ? try JSONStyle.text(report) : Self.text(report))
         if cloudResult.failures > 0 { throw ExitCode(2) }
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Distri
+import DistriCommandLine
 import DistriCore
 import Foundation
 
@@ -13,7 +14,7 @@ struct DBCommand: AsyncParsableCommand {
             JSON arguments are inline text, @FILE to read a file, or - to read standard input. \
             Writes wait for --consistency replicas (the nodes' default: majority); \
             reads and counts consult --read replicas (the nodes' default: local). \
-            --json prints the node's reply as it came. \
+            --json prints the node's reply. \
             Exit status: 0 done, 1 error, 3 the --if condition of an update did not hold.
             """,
         subcommands: [
@@ -86,7 +87,7 @@ struct DBCommand: AsyncParsableCommand {
                         "collections": .array(names.map(JSONValue.string)),
                         "documents": .object(counts.mapValues { .number(Double($0)) }),
                     ])
-                    Swift.print(value.jsonText)
+                    Swift.print(value.outputText)
                 } else if names.isEmpty {
                     Swift.print("no collections")
                 } else {
@@ -172,7 +173,7 @@ struct DBCommand: AsyncParsableCommand {
                 let reply = try await db.call("UpdateDocument", params, body: .object(body), writes: true)
                 db.print(reply) {
                     var text = "updated \(id) (held by \(reply.replicas) replicas)"
-                    if let document = reply.object["document"] { text += "\n\(document.jsonText)" }
+                    if let document = reply.object["document"] { text += "\n\(document.outputText)" }
                     return text
                 }
             }
@@ -267,7 +268,7 @@ struct DBCommand: AsyncParsableCommand {
             try await options.connect { db in
                 let reply = try await db.call("ReadCollection", [collection], body: .object(query), reads: true)
                 if options.json {
-                    Swift.print(reply.text)
+                    Swift.print(JSONValue.object(reply.object).outputText)
                     return
                 }
                 let documents = (reply.object["documents"]?.arrayValue ?? []).compactMap(\.objectValue)
@@ -318,8 +319,8 @@ struct DBCommand: AsyncParsableCommand {
 struct DBOptions: ParsableArguments {
     @OptionGroup var cloud: CloudOptions
 
-    @Flag(name: .long, help: "Print the node's JSON reply as it came.")
-    var json = false
+    @OptionGroup var jsonOutput: JSONOutputOptions
+    var json: Bool { jsonOutput.enabled }
 
     @Option(name: .long, help: "Replicas a write waits for (the nodes' default: majority).")
     var consistency: WriteConsistency?
@@ -400,7 +401,7 @@ struct DBConnection: Sendable {
 
     /// Prints the reply itself with --json, else `human`.
     func print(_ reply: Reply, _ human: () -> String) {
-        Swift.print(json ? reply.text : human())
+        Swift.print(json ? JSONValue.object(reply.object).outputText : human())
     }
 }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Distri
+import DistriCommandLine
 import Foundation
 import Logging
 
@@ -15,8 +16,8 @@ struct GossipRateCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds to measure, after the cloud has converged.")
     var seconds = 10
 
-    @Flag(name: .long, help: "Print JSON.")
-    var json = false
+    @OptionGroup var jsonOutput: JSONOutputOptions
+    var json: Bool { jsonOutput.enabled }
 
     func validate() throws {
         if !(2...64).contains(nodes) { throw ValidationError("--nodes must be between 2 and 64") }
@@ -55,7 +56,7 @@ struct GossipRateCommand: AsyncParsableCommand {
                     receivedBytesPerSecond: received / window, messagesPerSecond: messages / window))
         }
         if json {
-            print(try JSON.pretty(rates))
+            print(try JSONStyle.text(rates))
             return
         }
         print(

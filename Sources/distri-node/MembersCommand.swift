@@ -11,8 +11,8 @@ struct MembersCommand: AsyncParsableCommand {
 
     @OptionGroup var cloud: CloudOptions
 
-    @Flag(name: .long, help: "Print JSON.")
-    var json = false
+    @OptionGroup var jsonOutput: JSONOutputOptions
+    var json: Bool { jsonOutput.enabled }
 
     func run() async throws {
         let client = try cloud.client()
@@ -25,11 +25,11 @@ struct MembersCommand: AsyncParsableCommand {
             case .success(let stats):
                 views.append(MembershipView(node: item.node.description, nodeID: stats.nodeID, members: stats.members))
             case .failure(let error):
-                views.append(MembershipView(node: item.node.description, error: error.description))
+                views.append(MembershipView(node: item.node.description, error: UserFacingError(error).message))
             }
         }
         if json {
-            print(try JSON.pretty(views))
+            print(try JSONStyle.text(views))
             return
         }
         for view in views {
@@ -40,23 +40,15 @@ struct MembersCommand: AsyncParsableCommand {
             print("as seen by \(view.nodeID ?? "?") at \(view.node):")
             print(
                 TextTable.render(
-                    headers: ["id", "address", "status", "incarnation", "load", "services", "detected in"],
+                    headers: ["id", "address", "status", "incarnation", "load", "detected in", "services"],
                     rows: members.map { m in
                         [
                             m.id, m.address, m.status, "\(m.incarnation)", String(format: "%.2f", m.load),
-                            Self.cut(m.services.joined(separator: ","), to: 40),
-                            m.detectionMillis.map { "\($0) ms" } ?? "-",
+                            m.detectionMillis.map { "\($0) ms" } ?? "-", m.services.joined(separator: ","),
                         ]
                     }))
             print("")
         }
-    }
-}
-
-extension MembersCommand {
-    /// `text`, cut to `width` characters with an ellipsis (the JSON has it whole).
-    static func cut(_ text: String, to width: Int) -> String {
-        text.count <= width ? text : String(text.prefix(width - 1)) + "…"
     }
 }
 

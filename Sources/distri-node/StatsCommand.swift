@@ -11,8 +11,8 @@ struct StatsCommand: AsyncParsableCommand {
 
     @OptionGroup var cloud: CloudOptions
 
-    @Flag(name: .long, help: "Print JSON instead of a table.")
-    var json = false
+    @OptionGroup var jsonOutput: JSONOutputOptions
+    var json: Bool { jsonOutput.enabled }
 
     @Flag(name: .long, help: "Print the original seed's per-server report.")
     var seedReport = false
@@ -26,10 +26,11 @@ struct StatsCommand: AsyncParsableCommand {
             let rows = results.map { item -> StatsRow in
                 switch item.result {
                 case .success(let stats): StatsRow(node: item.node.description, stats: stats, error: nil)
-                case .failure(let error): StatsRow(node: item.node.description, stats: nil, error: error.description)
+                case .failure(let error):
+                    StatsRow(node: item.node.description, stats: nil, error: UserFacingError(error).message)
                 }
             }
-            print(try JSON.pretty(rows))
+            print(try JSONStyle.text(rows))
         } else if seedReport {
             for item in results {
                 switch item.result {
@@ -38,7 +39,14 @@ struct StatsCommand: AsyncParsableCommand {
                 }
             }
         } else {
-            print(results.table)
+            print(
+                StatsReport.table(
+                    results.map { item in
+                        switch item.result {
+                        case .success(let stats): (item.node.description, stats, nil)
+                        case .failure(let error): (item.node.description, nil, UserFacingError(error).message)
+                        }
+                    }))
         }
         if results.contains(where: { if case .failure = $0.result { true } else { false } }) {
             throw ExitCode(2)
@@ -50,14 +58,6 @@ struct StatsRow: Codable {
     var node: String
     var stats: NodeStats?
     var error: String?
-}
-
-enum JSON {
-    static func pretty(_ value: some Encodable) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
-    }
 }
 
 extension Array where Element == NodeStatsResult {

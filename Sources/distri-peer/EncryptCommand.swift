@@ -26,8 +26,8 @@ struct EncryptCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Replace an image stored under the same name.")
     var force = false
 
-    @Flag(name: .long, help: "Print what was stored and published as JSON.")
-    var json = false
+    @OptionGroup var jsonOutput: JSONOutputOptions
+    var json: Bool { jsonOutput.enabled }
 
     @OptionGroup var peer: PeerOptions
     @OptionGroup var cloud: CloudOption
@@ -43,7 +43,7 @@ struct EncryptCommand: AsyncParsableCommand {
                 image: bytes, cover: coverBytes, name: name, overwrite: force)
         }
         if json {
-            printLine(stored.json.jsonText)
+            printLine(stored.json.outputText)
         } else {
             printLine(
                 "encrypted \(image) as \(stored.name): \(stored.entry.width)x\(stored.entry.height), \(stored.entry.bytes) bytes"

@@ -19,14 +19,14 @@ struct InitCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Replace an existing identity in that home.")
     var force = false
 
-    @Flag(name: .long, help: "Print the name, home and public keys as JSON.")
-    var json = false
+    @OptionGroup var jsonOutput: JSONOutputOptions
+    var json: Bool { jsonOutput.enabled }
 
     func run() async throws {
         let home = try PeerHome.resolve(flag: home, name: name)
         let identity = try PeerIdentity.create(name: name, home: home, force: force)
         if json {
-            printLine(identity.publicDescription.jsonText)
+            printLine(identity.publicDescription.outputText)
         } else {
             printLine("peer \(identity.name) created in \(home.path)")
             printLine("signing key (Ed25519):   \(identity.signing.publicKey.hex)")

@@ -27,8 +27,8 @@ struct ImagesCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Only the images this peer published.")
     var from: String?
 
-    @Flag(name: .long, help: "Print a JSON array.")
-    var json = false
+    @OptionGroup var jsonOutput: JSONOutputOptions
+    var json: Bool { jsonOutput.enabled }
 
     func run() async throws {
         let owner = from
@@ -53,7 +53,7 @@ struct ImagesCommand: AsyncParsableCommand {
                             "publishedAt": .number(Double(entry.sequence)),
                         ])
                     }
-                ).jsonText)
+                ).outputText)
             return
         }
         if listings.isEmpty {
@@ -89,8 +89,8 @@ struct PeersCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The peers' refresh interval in seconds (online: seen within three of them).")
     var refresh: Double = 5
 
-    @Flag(name: .long, help: "Print a JSON array.")
-    var json = false
+    @OptionGroup var jsonOutput: JSONOutputOptions
+    var json: Bool { jsonOutput.enabled }
 
     func run() async throws {
         let refreshMillis = UInt64(max(0.05, refresh) * 1000)
@@ -98,7 +98,7 @@ struct PeersCommand: AsyncParsableCommand {
             try await PeerCloud(client: client).peers(refreshMillis: refreshMillis)
         }
         if json {
-            printLine(JSONValue.array(peers.map(\.json)).jsonText)
+            printLine(JSONValue.array(peers.map(\.json)).outputText)
             return
         }
         if peers.isEmpty {

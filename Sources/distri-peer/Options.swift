@@ -79,15 +79,11 @@ func withClient<T>(_ option: CloudOption, _ body: (Client) async throws -> T) as
     }
 }
 
-/// Prints `rows` as left-aligned columns two spaces apart (the first row is the header).
+/// Prints `rows` as a table (the first row is the header) that fits 100 columns, long cells cut with an
+/// ellipsis.
 func printTable(_ rows: [[String]]) {
-    let columns = rows.map(\.count).max() ?? 0
-    let widths = (0..<columns).map { column in rows.map { column < $0.count ? $0[column].count : 0 }.max() ?? 0 }
-    for row in rows {
-        printLine(
-            zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
-                .trimmingCharacters(in: .whitespaces))
-    }
+    guard let headers = rows.first else { return }
+    printLine(TextTable.render(headers: headers, rows: Array(rows.dropFirst())))
 }
 
 /// Times a transfer from its first progress report (the recipient's first answer) to the one that
@@ -167,7 +163,7 @@ func printSendOutcome(
             printLine("queued in the outbox (distri-peer outbox); distri-peer serve retries it")
         }
     }
-    if json { printLine(JSONValue.object(fields).jsonText) }
+    if json { printLine(JSONValue.object(fields).outputText) }
 }
 
 /// A progress bar on standard error while an image travels to a peer, when standard error is a

@@ -26,8 +26,8 @@ struct RequestCommand: AsyncParsableCommand {
     @Option(name: .long, help: "How many views to ask for.")
     var views: UInt64 = 1
 
-    @Flag(name: .long, help: "Print the request as JSON.")
-    var json = false
+    @OptionGroup var jsonOutput: JSONOutputOptions
+    var json: Bool { jsonOutput.enabled }
 
     @OptionGroup var peer: PeerOptions
     @OptionGroup var cloud: CloudOption
@@ -47,7 +47,7 @@ struct RequestCommand: AsyncParsableCommand {
             try await $0.request(image: name, from: owner, views: views)
         }
         if json {
-            printLine(JSONValue.object(request.document).jsonText)
+            printLine(JSONValue.object(request.document).outputText)
         } else {
             printLine("asked \(owner) for \(views) view\(views == 1 ? "" : "s") of \(name)")
         }
@@ -72,8 +72,8 @@ struct GrantCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Views to give (default: as many as asked for).")
     var views: UInt64?
 
-    @Flag(name: .long, help: "Print the outcome as JSON.")
-    var json = false
+    @OptionGroup var jsonOutput: JSONOutputOptions
+    var json: Bool { jsonOutput.enabled }
 
     @OptionGroup var peer: PeerOptions
     @OptionGroup var cloud: CloudOption
@@ -107,8 +107,8 @@ struct RejectCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The requesting peer's name.", valueName: "peer"))
     var to: String?
 
-    @Flag(name: .long, help: "Print the outcome as JSON.")
-    var json = false
+    @OptionGroup var jsonOutput: JSONOutputOptions
+    var json: Bool { jsonOutput.enabled }
 
     @OptionGroup var peer: PeerOptions
     @OptionGroup var cloud: CloudOption
@@ -125,7 +125,7 @@ struct RejectCommand: AsyncParsableCommand {
         if json {
             printLine(
                 JSONValue.object(["image": .string(name), "requester": .string(requester), "state": "rejected"])
-                    .jsonText)
+                    .outputText)
         } else {
             printLine("rejected \(requester)'s request for \(name)")
         }
@@ -139,8 +139,8 @@ struct InboxCommand: AsyncParsableCommand {
         abstract: "Requests to this peer, grants to this peer, and the state of this peer's own requests.",
         discussion: "Every entry is checked against its signer's registered key; forged entries are not shown.")
 
-    @Flag(name: .long, help: "Print a JSON object.")
-    var json = false
+    @OptionGroup var jsonOutput: JSONOutputOptions
+    var json: Bool { jsonOutput.enabled }
 
     @OptionGroup var peer: PeerOptions
     @OptionGroup var cloud: CloudOption
@@ -148,7 +148,7 @@ struct InboxCommand: AsyncParsableCommand {
     func run() async throws {
         let inbox = try await withSharing(peer, cloud) { try await $0.inbox() }
         if json {
-            printLine(inbox.json.jsonText)
+            printLine(inbox.json.outputText)
             return
         }
         printLine("requests to me:")

@@ -29,8 +29,8 @@ struct SendCommand: AsyncParsableCommand {
     @Option(name: .long, help: "How many times the recipient may view it (at least 1).")
     var views: UInt64
 
-    @Flag(name: .long, help: "Print the outcome as JSON.")
-    var json = false
+    @OptionGroup var jsonOutput: JSONOutputOptions
+    var json: Bool { jsonOutput.enabled }
 
     @OptionGroup var peer: PeerOptions
     @OptionGroup var cloud: CloudOption
@@ -74,8 +74,8 @@ struct PermissionsCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Views from now on (0 revokes).")
     var views: UInt64
 
-    @Flag(name: .long, help: "Print the grant as JSON.")
-    var json = false
+    @OptionGroup var jsonOutput: JSONOutputOptions
+    var json: Bool { jsonOutput.enabled }
 
     @OptionGroup var peer: PeerOptions
     @OptionGroup var cloud: CloudOption
@@ -101,7 +101,7 @@ struct PermissionsCommand: AsyncParsableCommand {
                 "sequence": .number(Double(grant.sequence)),
             ]
             if let outcome { fields["delivery"] = .string(outcome.status) }
-            printLine(JSONValue.object(fields).jsonText)
+            printLine(JSONValue.object(fields).outputText)
         } else if views == 0 {
             printLine("revoked \(recipient)'s views of \(name)")
         } else {
@@ -120,8 +120,8 @@ struct OutboxCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Try to deliver them now.")
     var retry = false
 
-    @Flag(name: .long, help: "Print a JSON array.")
-    var json = false
+    @OptionGroup var jsonOutput: JSONOutputOptions
+    var json: Bool { jsonOutput.enabled }
 
     @OptionGroup var peer: PeerOptions
     @OptionGroup var cloud: CloudOption
@@ -137,7 +137,7 @@ struct OutboxCommand: AsyncParsableCommand {
         // Reading the outbox needs no cloud.
         let entries = try PeerSharing.outbox(in: try peer.resolveHome())
         if json {
-            printLine(JSONValue.array(entries.map(\.json)).jsonText)
+            printLine(JSONValue.array(entries.map(\.json)).outputText)
             return
         }
         if retry { printLine("delivered \(delivered)") }
@@ -199,8 +199,8 @@ struct ViewCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Width in characters when showing the image (default: $COLUMNS, else 80).")
     var columns: Int?
 
-    @Flag(name: .long, help: "Print the outcome as JSON.")
-    var json = false
+    @OptionGroup var jsonOutput: JSONOutputOptions
+    var json: Bool { jsonOutput.enabled }
 
     @OptionGroup var peer: PeerOptions
     @OptionGroup var cloud: CloudOption
@@ -269,7 +269,7 @@ struct ViewCommand: AsyncParsableCommand {
                 "remaining": .number(Double(viewed.remaining)), "views": .number(Double(viewed.views)),
             ]
             fields["saved"] = saved.map(JSONValue.string) ?? .null
-            summary = JSONValue.object(fields).jsonText
+            summary = JSONValue.object(fields).outputText
         } else {
             summary =
                 "\(name) from \(owner): \(viewed.width)x\(viewed.height), \(viewed.image.count) bytes; \(viewed.remaining) of \(viewed.views) views left"

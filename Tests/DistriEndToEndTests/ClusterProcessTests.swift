@@ -63,7 +63,7 @@ private func runTasks(
                 })
             let detected = ContinuousClock.now - (killedAt ?? .now)
             let views = await stats(of: survivors)
-            let detections = views.values.compactMap { $0.cluster.detections[victim.id] }
+            let detections = views.values.compactMap { $0.cluster.detectionMillis[victim.id] }
             print("kill -9 detection: dead everywhere after at most \(detected); per-node detection ms: \(detections)")
             #expect(detections.count == 2)
             #expect(detections.allSatisfy { $0 <= 3000 }, "detection should take about 2 s, took \(detections) ms")

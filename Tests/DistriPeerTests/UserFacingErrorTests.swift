@@ -47,7 +47,7 @@ struct UserFacingErrorTests {
         #expect(
             UserFacingError(ClientError(.remote, node: nil, remoteCode: .busy, message: "busy"), arguments: []).category
                 == .busy)
-        #expect(full.json == #"{"error":{"code":"refused","message":"bob's mailbox is full"}}"#)
+        #expect(full.json.jsonText == #"{"error":{"code":"refused","message":"bob's mailbox is full"}}"#)
     }
 
     @Test("nested failures in a longer message (the outbox's reasons) read as words, without build paths")

@@ -194,7 +194,7 @@ import Testing
             let stats = results.compactMap { try? $0.result.get() }
             #expect(Set(stats.map(\.nodeID)) == Set(nodes.map(\.id)))
             #expect(stats.reduce(0) { $0 + $1.completed } >= 10)
-            #expect(stats.allSatisfy { $0.uptime > 0 && $0.capacity == 64 })
+            #expect(stats.allSatisfy { $0.uptimeSeconds > 0 && $0.capacity == 64 })
             guard case .failure(let error) = results[2].result else {
                 Issue.record("the dead node should fail")
                 return

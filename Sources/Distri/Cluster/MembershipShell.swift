@@ -181,7 +181,7 @@ final class MembershipShell: Sendable {
                 MemberSummary(
                     id: member.id, address: member.address, status: "\(member.status)",
                     incarnation: member.incarnation, load: member.metadata.load, services: member.metadata.services,
-                    detectionMillis: state.counters.detections[member.id])
+                    detectionMillis: state.counters.detectionMillis[member.id])
             }
             return (members, state.counters)
         }
@@ -235,10 +235,10 @@ final class MembershipShell: Sendable {
             switch member.status {
             case .alive:
                 if previous != .alive { state.firstSeenAlive[member.id] = now }
-                state.counters.detections[member.id] = nil
+                state.counters.detectionMillis[member.id] = nil
             case .dead:
                 let last = state.lastContact[member.id] ?? now
-                state.counters.detections[member.id] = now - min(last, now)
+                state.counters.detectionMillis[member.id] = now - min(last, now)
             case .suspect, .left:
                 break
             }

@@ -6,8 +6,26 @@ extension JSONValue {
         return out
     }
 
+    /// JSON text indented by two spaces per level (object keys sorted), for people.
+    public var prettyJSONText: String {
+        var out = ""
+        write(to: &out, indent: 0)
+        return out
+    }
+
     /// Appends compact JSON text to `out`.
     public func write(to out: inout String) {
+        write(to: &out, indent: nil)
+    }
+
+    /// Appends JSON text to `out`: compact when `indent` is nil, else indented from that level.
+    private func write(to out: inout String, indent: Int?) {
+        func newline(_ level: Int) {
+            guard indent != nil else { return }
+            out += "\n" + String(repeating: "  ", count: level)
+        }
+        let level = indent ?? 0
+        let inner = indent.map { $0 + 1 }
         switch self {
         case .null: out += "null"
         case .bool(let flag): out += flag ? "true" : "false"
@@ -24,17 +42,21 @@ extension JSONValue {
             out += "["
             for (index, item) in items.enumerated() {
                 if index > 0 { out += "," }
-                item.write(to: &out)
+                newline(level + 1)
+                item.write(to: &out, indent: inner)
             }
+            if !items.isEmpty { newline(level) }
             out += "]"
         case .object(let fields):
             out += "{"
             for (index, field) in fields.sorted(by: { $0.key < $1.key }).enumerated() {
                 if index > 0 { out += "," }
+                newline(level + 1)
                 Self.quote(field.key, into: &out)
-                out += ":"
-                field.value.write(to: &out)
+                out += indent == nil ? ":" : ": "
+                field.value.write(to: &out, indent: inner)
             }
+            if !fields.isEmpty { newline(level) }
             out += "}"
         }
     }

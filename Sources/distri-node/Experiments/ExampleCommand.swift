@@ -58,8 +58,8 @@ struct ExampleCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The server's private key (--mode server).", valueName: "file"))
     var key: String?
 
-    @Flag(name: .long, help: "Print JSON.")
-    var json = false
+    @OptionGroup var jsonOutput: JSONOutputOptions
+    var json: Bool { jsonOutput.enabled }
 
     @Flag(name: .long, help: "Print CSV.")
     var csv = false

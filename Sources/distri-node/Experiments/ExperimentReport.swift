@@ -1,3 +1,4 @@
+import DistriCommandLine
 import DistriCore
 import Foundation
 
@@ -13,7 +14,7 @@ enum ExperimentFormat {
     func render(_ results: [ExperimentResult], stats: [(node: String, stats: NodeStats?)] = []) throws -> String {
         switch self {
         case .json:
-            return try JSON.pretty(results)
+            return try JSONStyle.text(results)
         case .csv:
             return ([ExperimentResult.csvHeader] + results.map(\.csvRow)).joined(separator: "\n")
         case .table:
