@@ -78,7 +78,7 @@ let package = Package(
         ),
         .target(
             name: "DistriCommandLine",
-            dependencies: ["Distri", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Distri", "DistriPeer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "distri-node",

@@ -29,7 +29,14 @@ public func printLine(_ text: String) {
     FileHandle.standardOutput.write(Data((text + "\n").utf8))
 }
 
-/// Writes a line to standard error.
+/// Writes a warning to standard error: a line of text, or under `--json` or `--pretty` one line of
+/// JSON, `{"warning": TEXT}` (so that standard error holds only JSON then).
 public func printWarning(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
+    let arguments = CommandLine.arguments
+    let line =
+        arguments.contains("--json") || arguments.contains("--pretty")
+        ? JSONValue.object(["warning": .string(text.hasPrefix("WARNING: ") ? String(text.dropFirst(9)) : text)])
+            .jsonText
+        : text
+    FileHandle.standardError.write(Data((line + "\n").utf8))
 }

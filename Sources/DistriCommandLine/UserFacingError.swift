@@ -1,5 +1,6 @@
 import ArgumentParser
 import Distri
+import DistriPeer
 import Foundation
 
 /// One mapping from what went wrong (transport, TLS, the cloud's refusals, the tools' own errors) to
@@ -50,6 +51,17 @@ public struct UserFacingError: Sendable, Equatable {
             self.message = failure.message
             self.hint = failure.hint
             return
+        }
+        if let failure = error as? PeerError {
+            self.category =
+                switch failure.kind {
+                case .notFound: .notFound
+                case .refused: .refused
+                case .failed: .failed
+                }
+            self.message = Self.scrub(failure.message)
+            self.hint = nil
+            if failure.kind != .failed || Self.unreachableReason(raw) == nil { return }
         }
         let insecure = arguments.contains("--insecure")
         let clientError = error as? ClientError

@@ -26,11 +26,15 @@ public final class PeerDaemon: Service, Sendable {
         /// Whether ``PeerDaemon/start()`` asks the cloud to dial the advertised addresses
         /// (`CheckReachable`) and publishes the answer in the record. Default true.
         public var checksReachability: Bool
+        /// Puts an error in words for the log (the tools map transport and TLS errors to sentences).
+        public var describeError: @Sendable (any Error) -> String
 
         public init(
             host: String = "127.0.0.1", port: Int = 0, advertise: [String] = [], refreshMillis: UInt64 = 5000,
-            keepsRelayLink: Bool = true, checksReachability: Bool = true
+            keepsRelayLink: Bool = true, checksReachability: Bool = true,
+            describeError: @escaping @Sendable (any Error) -> String = { "\($0)" }
         ) {
+            self.describeError = describeError
             self.host = host
             self.port = port
             self.advertise = advertise
@@ -50,6 +54,8 @@ public final class PeerDaemon: Service, Sendable {
     public let configuration: Configuration
     public let endpoint: PeerEndpoint
     let logger: Logger
+    /// Failures of the repeated work, logged once while they repeat.
+    let warnings: RepeatingWarnings
     private let onListening: @Sendable (NodeAddress) -> Void
     private let state = NIOLockedValueBox(State())
 
@@ -85,6 +91,7 @@ public final class PeerDaemon: Service, Sendable {
         self.cloud = cloud
         self.configuration = configuration
         self.logger = logger
+        self.warnings = RepeatingWarnings(logger: logger, describe: configuration.describeError)
         self.onListening = onListening
         self.endpoint = PeerEndpoint(logger: logger)
         let name = identity.name
@@ -180,10 +187,12 @@ public final class PeerDaemon: Service, Sendable {
         do {
             let (delivered, waiting) = try await sharing.deliverOutbox()
             if delivered > 0 {
-                logger.info("delivered queued sends", metadata: ["delivered": "\(delivered)", "waiting": "\(waiting)"])
+                logger.notice(
+                    "delivered queued sends", metadata: ["delivered": "\(delivered)", "waiting": "\(waiting)"])
             }
+            warnings.succeeded("delivering the outbox")
         } catch {
-            logger.warning("delivering the outbox failed", metadata: ["error": "\(error)"])
+            warnings.failed("delivering the outbox", error)
         }
     }
 
@@ -205,8 +214,9 @@ public final class PeerDaemon: Service, Sendable {
             }
             do {
                 try await refresh()
+                warnings.succeeded("refreshing the peer record")
             } catch {
-                logger.warning("refreshing the peer record failed", metadata: ["error": "\(error)"])
+                warnings.failed("refreshing the peer record", error)
             }
             await deliverOutbox()
             await collectMailbox()
@@ -218,12 +228,12 @@ public final class PeerDaemon: Service, Sendable {
     public func collectMailbox() async {
         do {
             let (collected, failed) = try await sharing.collectMailbox()
-            if collected > 0 { logger.info("collected from the mailbox", metadata: ["images": "\(collected)"]) }
-            for failure in failed {
-                logger.warning("collecting from the mailbox failed", metadata: ["entry": "\(failure)"])
-            }
+            if collected > 0 { logger.notice("collected from the mailbox", metadata: ["images": "\(collected)"]) }
+            for failure in failed { warnings.failed("collecting from the mailbox", failure) }
+            if failed.isEmpty { warnings.succeeded("collecting from the mailbox") }
+            warnings.succeeded("listing the mailbox")
         } catch {
-            logger.warning("listing the mailbox failed", metadata: ["error": "\(error)"])
+            warnings.failed("listing the mailbox", error)
         }
     }
 

@@ -1,9 +1,21 @@
 /// A failure of a peer command, with a message meant for the person who ran it.
 public struct PeerError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var message: String
+    /// What kind of failure, for the tools' exit codes.
+    public enum Kind: Sendable, Equatable {
+        /// Anything else.
+        case failed
+        /// What was named does not exist (a peer, an image, a grant).
+        case notFound
+        /// Not allowed: no views left, revoked, not granted.
+        case refused
+    }
 
-    public init(_ message: String) {
+    public var message: String
+    public var kind: Kind
+
+    public init(_ message: String, kind: Kind = .failed) {
         self.message = message
+        self.kind = kind
     }
 
     public var description: String { message }

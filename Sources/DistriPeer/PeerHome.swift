@@ -13,6 +13,7 @@ import Foundation
 ///   keys/NAME.key  0600  their keys
 ///   received/OWNER/NAME.png 0600 sealed images other peers sent (opened only through the cloud)
 ///   outbox.json    0600  sends waiting for their recipient to come online
+///   sent.json      0600  what became of each send (delivered, left in the mailbox) and when
 /// ```
 ///
 /// HOME is `--home`, else `$DISTRI_PEER_HOME`, else `~/.distri/peers/NAME`.
@@ -71,6 +72,8 @@ public struct PeerHome: Sendable, Equatable {
 
     public var receivedDirectory: String { file("received") }
     public var outboxFile: String { file("outbox.json") }
+    /// What became of each send (delivered, left in the mailbox), for `distri-peer outbox`.
+    public var sentFile: String { file("sent.json") }
 
     /// Where a sealed image `owner` sent is kept.
     public func receivedFile(owner: String, image: String) -> String {

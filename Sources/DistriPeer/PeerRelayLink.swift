@@ -24,9 +24,10 @@ extension PeerDaemon {
                     "the cloud cannot dial this peer; others reach it through the cloud's relay",
                     metadata: ["addresses": "\(addresses)", "why": "\(why?.sorted() ?? [])"])
             }
+            warnings.succeeded("the reachability check")
             return !reachable.isEmpty
         } catch {
-            logger.warning("the reachability check failed", metadata: ["error": "\(error)"])
+            warnings.failed("the reachability check", error)
             return nil
         }
     }
@@ -52,6 +53,7 @@ extension PeerDaemon {
                 let body = Array(JSONValue.object(["proof": .object(proof.document)]).jsonText.utf8)
                 let link = try await endpoint.attachRelay(to: node, tls: cloud.client.configuration.tls, body: body)
                 failures = 0
+                warnings.succeeded("attaching a relay link")
                 setRelayNode(node)
                 logger.info("relay link attached", metadata: ["node": "\(node)"])
                 await hold(link)
@@ -61,8 +63,7 @@ extension PeerDaemon {
                 }
             } catch {
                 failures += 1
-                logger.warning(
-                    "attaching a relay link failed", metadata: ["node": "\(node)", "error": "\(error)"])
+                warnings.failed("attaching a relay link", error, metadata: ["node": "\(node)"])
                 try? await Task.sleep(for: .milliseconds(min(5000, 200 << min(failures, 5))))
             }
         }

@@ -9,15 +9,49 @@ public struct Inbox: Sendable {
     public var requestsToMe: [AccessRequest]
     /// This peer's own requests, in every state.
     public var myRequests: [AccessRequest]
-    /// Grants in force to this peer.
+    /// Grants in force to this peer, revoked ones too.
     public var grantsToMe: [ReceivedGrant]
 }
 
 /// A grant to this peer, what the cloud says is left, and whether the image has arrived.
 public struct ReceivedGrant: Sendable {
+    /// What this peer holds of an image granted to it.
+    public enum State: String, Sendable {
+        /// The owner revoked the grant (a copy here is removed at the next try to view it).
+        case revoked
+        /// Every view was used.
+        case noViewsLeft
+        /// Not here yet: on its way, in the cloud's mailbox, or in the owner's outbox.
+        case waiting
+        /// Here and not viewed yet.
+        case received
+        /// Here, viewed, and views are left.
+        case viewed
+
+        /// The state in words, for the text listing.
+        public var words: String {
+            switch self {
+            case .revoked: "revoked by the owner"
+            case .noViewsLeft: "no views left"
+            case .waiting: "waiting (not here yet)"
+            case .received: "received, not viewed yet"
+            case .viewed: "viewed"
+            }
+        }
+    }
+
     public var grant: ViewGrant
     public var remaining: UInt64
+    /// Whether the sealed image is in this peer's `received/`.
     public var received: Bool
+
+    /// What this peer holds, as the grant in force, the views left and `received/` say.
+    public var state: State {
+        if grant.views == 0 { return .revoked }
+        if remaining == 0 { return .noViewsLeft }
+        if !received { return .waiting }
+        return remaining < grant.views ? .viewed : .received
+    }
 }
 
 extension PeerSharing {
@@ -28,7 +62,7 @@ extension PeerSharing {
         try PeerName.validate(owner, what: "owner")
         _ = try await cloud.verifiedPeer(owner)
         guard try await cloud.document("\(owner)/\(image)", in: CatalogEntry.collection) != nil else {
-            throw PeerError("'\(owner)' has published no image named '\(image)' (see the catalog)")
+            throw PeerError("'\(owner)' has published no image named '\(image)' (see the catalog)", kind: .notFound)
         }
         return try await post(owner: owner, image: image, requester: identity.name, views: views, state: .pending)
     }
@@ -40,7 +74,8 @@ extension PeerSharing {
     ) async throws -> (outcome: SendOutcome, views: UInt64) {
         let asked = try await storedRequest(owner: identity.name, image: image, requester: requester)
         guard let views = views ?? asked?.views else {
-            throw PeerError("'\(requester)' has not asked for '\(image)'; say how many views with --views")
+            throw PeerError(
+                "'\(requester)' has not asked for '\(image)'; say how many views with --views", kind: .notFound)
         }
         let outcome = try await send(image: image, to: requester, views: views, progress: progress)
         try await post(owner: identity.name, image: image, requester: requester, views: views, state: .granted)
@@ -50,7 +85,7 @@ extension PeerSharing {
     /// Rejects `requester`'s request for `image`.
     public func reject(image: String, from requester: String) async throws {
         guard try await storedRequest(owner: identity.name, image: image, requester: requester) != nil else {
-            throw PeerError("'\(requester)' has not asked for '\(image)'")
+            throw PeerError("'\(requester)' has not asked for '\(image)'", kind: .notFound)
         }
         try await post(owner: identity.name, image: image, requester: requester, views: 0, state: .rejected)
     }
@@ -75,7 +110,7 @@ extension PeerSharing {
         }
         var grants: [ReceivedGrant] = []
         for document in try await cloud.documents(in: ViewGrant.collection, filter: .object(["recipient": me])) {
-            guard let grant = try? ViewGrant(document: document.body), grant.views > 0,
+            guard let grant = try? ViewGrant(document: document.body),
                 let key = await keys.key(of: grant.owner), (try? grant.verify(signedBy: key)) != nil
             else { continue }
             let remaining = document.body["remaining"]?.wholeNumberValue ?? grant.views

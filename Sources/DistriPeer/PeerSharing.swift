@@ -56,7 +56,7 @@ extension PeerCloud {
     /// `name`'s record from `users`, checked against its own signature.
     public func verifiedPeer(_ name: String) async throws -> PeerRecord {
         guard let document = try await document(name, in: PeerRecord.collection) else {
-            throw PeerError("'\(name)' is not a registered peer")
+            throw PeerError("'\(name)' is not a registered peer", kind: .notFound)
         }
         let record = try PeerRecord(document: document.merging(["_id": .string(name)]) { a, _ in a })
         try record.verify()
@@ -122,7 +122,8 @@ public struct PeerSharing: Sendable {
         try PeerName.validate(recipient, what: "recipient")
         let home = identity.home
         guard SecureFiles.exists(home.imageFile(image)), SecureFiles.exists(home.keyFile(image)) else {
-            throw PeerError("no image named '\(image)' in \(home.path); encrypt it first (distri-peer encrypt)")
+            throw PeerError(
+                "no image named '\(image)' in \(home.path); encrypt it first (distri-peer encrypt)", kind: .notFound)
         }
         let png = try SecureFiles.read(home.imageFile(image))
         let id = ViewGrant.id(owner: identity.name, image: image, recipient: recipient)
@@ -182,7 +183,9 @@ public struct PeerSharing: Sendable {
     public func deliver(granted grant: ViewGrant, progress: DeliveryProgress? = nil) async throws -> SendOutcome {
         let png = try SecureFiles.read(identity.home.imageFile(grant.image))
         do {
-            return try await deliverOrDeposit(png, grant: grant, progress: progress)
+            let outcome = try await deliverOrDeposit(png, grant: grant, progress: progress)
+            try? SentLedger(file: identity.home.sentFile).record(grant, outcome: outcome, at: wallClockMillis())
+            return outcome
         } catch {
             try Outbox(file: identity.home.outboxFile).add(
                 OutboxEntry(grant: grant, queuedAt: wallClockMillis(), lastError: "\(error)"))
@@ -233,7 +236,9 @@ public struct PeerSharing: Sendable {
                     try outbox.remove(entry.grant.id, sequence: entry.grant.sequence)
                     continue
                 }
-                _ = try await deliverOrDeposit(png, grant: entry.grant, progress: progress)
+                let outcome = try await deliverOrDeposit(png, grant: entry.grant, progress: progress)
+                try? SentLedger(file: identity.home.sentFile).record(
+                    entry.grant, outcome: outcome, at: wallClockMillis())
                 current = nil
             } catch {
                 current = "\(error)"
@@ -275,9 +280,7 @@ public struct PeerSharing: Sendable {
         try PeerName.validate(image, what: "image name")
         try PeerName.validate(owner, what: "owner")
         let file = identity.home.receivedFile(owner: owner, image: image)
-        guard SecureFiles.exists(file) else {
-            throw PeerError("'\(owner)' has not sent '\(image)' to '\(identity.name)' (no \(file))")
-        }
+        guard SecureFiles.exists(file) else { throw try await notHere(image: image, from: owner) }
         let png = try SecureFiles.read(file)
         let id = ViewGrant.id(owner: owner, image: image, recipient: identity.name)
         var request: ViewRequest
@@ -322,17 +325,37 @@ public struct PeerSharing: Sendable {
         } catch let error as ClientError where error.remoteCode == .unauthorized {
             guard let current = try await cloud.document(id, in: ViewGrant.collection) else {
                 throw PeerError(
-                    "the cloud refused to open '\(image)': '\(owner)' has granted '\(identity.name)' no views of it")
+                    "the cloud refused to open '\(image)': '\(owner)' has granted '\(identity.name)' no views of it",
+                    kind: .refused)
             }
             let remaining = current["remaining"]?.numberValue ?? 0
             let views = current["views"]?.numberValue ?? 0
             if remaining <= 0 || views <= 0 {
                 try? FileManager.default.removeItem(atPath: file)
                 let why = views <= 0 ? "'\(owner)' revoked it" : "no views left"
-                throw PeerError("\(why): the cloud refused to open '\(image)' from '\(owner)'; local copy removed")
+                throw PeerError(
+                    "\(why): the cloud refused to open '\(image)' from '\(owner)'; local copy removed", kind: .refused)
             }
-            throw PeerError("the cloud refused to open '\(image)' from '\(owner)': \(error.message)")
+            throw PeerError("the cloud refused to open '\(image)' from '\(owner)': \(error.message)", kind: .refused)
         }
+    }
+
+    /// Why `image` from `owner` is not in `received/`, as the grant in force says: never granted,
+    /// revoked, no views left, or not arrived yet.
+    private func notHere(image: String, from owner: String) async throws -> PeerError {
+        let id = ViewGrant.id(owner: owner, image: image, recipient: identity.name)
+        guard let current = try await cloud.document(id, in: ViewGrant.collection) else {
+            return PeerError("'\(owner)' has granted '\(identity.name)' no views of '\(image)'", kind: .notFound)
+        }
+        if (current["views"]?.numberValue ?? 0) <= 0 {
+            return PeerError("'\(owner)' revoked '\(identity.name)''s views of '\(image)'", kind: .refused)
+        }
+        if (current["remaining"]?.numberValue ?? 0) <= 0 {
+            return PeerError("no views left of '\(image)' from '\(owner)'", kind: .refused)
+        }
+        return PeerError(
+            "'\(image)' from '\(owner)' has not arrived yet: it waits in the cloud's mailbox or in \(owner)'s outbox "
+                + "(`distri-peer serve` collects it; `distri-peer inbox` shows its state)", kind: .notFound)
     }
 }
 

@@ -136,8 +136,12 @@ struct RejectCommand: AsyncParsableCommand {
 struct InboxCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inbox",
-        abstract: "Requests to this peer, grants to this peer, and the state of this peer's own requests.",
-        discussion: "Every entry is checked against its signer's registered key; forged entries are not shown.")
+        abstract: "Requests to this peer, images granted to it (waiting, received, viewed, revoked), its own requests.",
+        discussion: """
+            Every entry is checked against its signer's registered key; forged entries are not shown. An image \
+            granted to this peer is waiting (not here yet), received (not viewed yet), viewed (views left), \
+            noViewsLeft or revoked (`--json` has the state as `state`).
+            """)
 
     @OptionGroup var jsonOutput: JSONOutputOptions
     var json: Bool { jsonOutput.enabled }
@@ -159,10 +163,8 @@ struct InboxCommand: AsyncParsableCommand {
         printLine("grants to me:")
         if inbox.grantsToMe.isEmpty { printLine("  none") }
         for item in inbox.grantsToMe {
-            let arrived = item.received ? "received" : "not received yet"
-            printLine(
-                "  \(item.grant.image) from \(item.grant.owner): \(item.remaining) of \(item.grant.views) views left, \(arrived)"
-            )
+            let left = item.state == .revoked ? "" : "; \(item.remaining) of \(item.grant.views) views left"
+            printLine("  \(item.grant.image) from \(item.grant.owner): \(item.state.words)\(left)")
         }
         printLine("my requests:")
         if inbox.myRequests.isEmpty { printLine("  none") }
@@ -189,7 +191,7 @@ extension Inbox {
                     .object([
                         "owner": .string($0.grant.owner), "image": .string($0.grant.image),
                         "views": .number(Double($0.grant.views)), "remaining": .number(Double($0.remaining)),
-                        "received": .bool($0.received),
+                        "received": .bool($0.received), "state": .string($0.state.rawValue),
                     ])
                 }),
         ])

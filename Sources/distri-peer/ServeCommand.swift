@@ -70,7 +70,11 @@ struct ServeCommand: AsyncParsableCommand {
             identity: identity, cloud: PeerCloud(client: client),
             configuration: .init(
                 host: address.host, port: address.port, advertise: advertise.map { [$0] } ?? [],
-                refreshMillis: UInt64(refresh * 1000), keepsRelayLink: !noRelay),
+                refreshMillis: UInt64(refresh * 1000), keepsRelayLink: !noRelay,
+                describeError: { error in
+                    let words = UserFacingError(error)
+                    return words.hint.map { "\(words.message) (hint: \($0))" } ?? words.message
+                }),
             logger: logger,
             onReceive: { [onReceive] image in
                 printLine("received \(image.image) from \(image.owner) (\(image.bytes) bytes): \(image.file)")

@@ -115,9 +115,17 @@ struct PermissionsCommand: AsyncParsableCommand {
 struct OutboxCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "outbox",
-        abstract: "List sends waiting for their recipient to come online (`distri-peer serve` retries them).")
+        abstract: "What became of each image this peer sent: queued, in the mailbox, delivered, viewed, revoked.",
+        discussion: """
+            One line per grant this peer made, as the cloud holds it (views left), joined with this peer's \
+            outbox (sends no one took yet; `distri-peer serve` retries them) and its record of deliveries. \
+            States: queued (waits here), mailbox (left in the cloud's mailbox for the recipient's daemon), \
+            delivered (not viewed yet), viewed (views left), noViewsLeft, revoked, granted (no delivery \
+            recorded in this home). When the cloud cannot be reached, what this home knows is shown, \
+            without the views left.
+            """)
 
-    @Flag(name: .long, help: "Try to deliver them now.")
+    @Flag(name: .long, help: "Try to deliver the queued sends now.")
     var retry = false
 
     @OptionGroup var jsonOutput: JSONOutputOptions
@@ -134,23 +142,48 @@ struct OutboxCommand: AsyncParsableCommand {
                 try await $0.deliverOutbox(progress: progressBar(enabled: !json)).delivered
             }
         }
-        // Reading the outbox needs no cloud.
-        let entries = try PeerSharing.outbox(in: try peer.resolveHome())
+        let sends: [SentImage]
+        do {
+            sends = try await withSharing(peer, cloud) { try await $0.sends() }
+        } catch let error where UserFacingError(error).category == .unreachable {
+            printWarning("\(UserFacingError(error).message); showing what this home knows (views left unknown)")
+            sends = try PeerSharing.sends(in: try peer.resolveHome())
+        }
         if json {
-            printLine(JSONValue.array(entries.map(\.json)).outputText)
+            printLine(JSONValue.array(sends.map(\.readableJSON)).outputText)
             return
         }
         if retry { printLine("delivered \(delivered)") }
-        if entries.isEmpty {
-            printLine("the outbox is empty")
+        if sends.isEmpty {
+            printLine("nothing sent yet")
             return
         }
-        for entry in entries {
-            let queued = Date(timeIntervalSince1970: Double(entry.queuedAt) / 1000)
-            printLine(
-                "\(entry.grant.image) -> \(entry.grant.recipient) (\(entry.grant.views) views), queued \(queued): \(UserFacingError.readable(entry.lastError))"
-            )
-        }
+        printTable(
+            [["image", "to", "views left", "state", "since", "detail"]]
+                + sends.map { sent in
+                    [
+                        sent.image, sent.recipient,
+                        sent.remaining.map { "\($0) of \(sent.views)" } ?? "? of \(sent.views)",
+                        sent.state.words, sent.at.map(Self.since) ?? "-",
+                        sent.detail.map(UserFacingError.readable) ?? "",
+                    ]
+                })
+    }
+
+    /// `millis` since 1970 as a short local date and time.
+    static func since(_ millis: UInt64) -> String {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyy-MM-dd HH:mm"
+        return formatter.string(from: Date(timeIntervalSince1970: Double(millis) / 1000))
+    }
+}
+
+extension SentImage {
+    /// ``json`` with the detail in words.
+    var readableJSON: JSONValue {
+        guard case .object(var fields) = json, let detail else { return json }
+        fields["detail"] = .string(UserFacingError.readable(detail))
+        return .object(fields)
     }
 }
 

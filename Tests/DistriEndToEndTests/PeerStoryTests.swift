@@ -69,6 +69,16 @@ import Testing
         let sent = try peer("alice", "send", "rgb8", "--to", "bob", "--views", "2", "--json")
         #expect(Self.object(sent.output)["status"] as? String == "delivered", "send: \(sent.output) \(sent.errors)")
         let original = try Data(contentsOf: URL(fileURLWithPath: Self.sampleImage))
+        /// rgb8's state as bob's inbox and alice's outbox show it.
+        func states() throws -> [String?] {
+            let inbox = Self.object(try peer("bob", "inbox", "--json").output)["grantsToMe"] as? [[String: Any]]
+            let outbox = try JSONSerialization.jsonObject(with: Data(try peer("alice", "outbox", "--json").output.utf8))
+            return [
+                inbox?.first { $0["image"] as? String == "rgb8" }?["state"] as? String,
+                (outbox as? [[String: Any]])?.first { $0["to"] as? String == "bob" }?["state"] as? String,
+            ]
+        }
+        #expect(try states() == ["received", "delivered"])
         let inbox = Self.object(try peer("bob", "inbox", "--json").output)
         let grants = inbox["grantsToMe"] as? [[String: Any]] ?? []
         #expect(
@@ -82,6 +92,7 @@ import Testing
         }
         let first = try view("bob")
         #expect(first.status == 0 && first.bytes == original, "first view: \(first.errors)")
+        #expect(try states() == ["viewed", "viewed"])
         nodes[1].kill9()
         let second = try view("bob")
         #expect(second.status == 0 && second.bytes == original, "second view with a node killed: \(second.errors)")
@@ -89,6 +100,7 @@ import Testing
         let third = try view("bob")
         #expect(
             third.status != 0 && third.bytes == nil && third.errors.contains("no views left"), "third: \(third.errors)")
+        #expect(try states() == ["noViewsLeft", "noViewsLeft"])
 
         // Carol, holding a copy of what bob received, cannot open it.
         let received = root.appendingPathComponent("bob/received/alice/rgb8.png").path
@@ -123,17 +135,22 @@ import Testing
         #expect(
             afterRevoke.status != 0 && afterRevoke.errors.contains("revoked"), "after revoke: \(afterRevoke.errors)")
         #expect(!FileManager.default.fileExists(atPath: received))
+        #expect(try states() == ["revoked", "revoked"])
         // A new grant after the revoke sends the image again: bob's copy was removed.
         let again = try peer("alice", "permissions", "rgb8", "--to", "bob", "--views", "1", "--json")
         #expect(Self.object(again.output)["delivery"] as? String == "delivered", "\(again.output) \(again.errors)")
+        #expect(try states() == ["received", "delivered"])
         #expect(try view("bob").bytes == original)
+        #expect(try states() == ["noViewsLeft", "noViewsLeft"])
 
         // Bob goes offline: the send waits in the cloud's mailbox, and bob's daemon collects it when
-        // he is back (the outbox stays empty: alice need not stay online).
+        // he is back (nothing waits in alice's outbox: she need not stay online).
         daemons[1].stop()
+        // Bob's copy (viewed to the end) is gone, so only the mailbox can bring it back.
+        try FileManager.default.removeItem(atPath: received)
         let waiting = try peer("alice", "send", "rgb8", "--to", "bob", "--views", "1", "--json")
         #expect(Self.object(waiting.output)["status"] as? String == "mailbox", "send to offline bob: \(waiting.output)")
-        #expect(try peer("alice", "outbox", "--json").output.trimmingCharacters(in: .whitespacesAndNewlines) == "[]")
+        #expect(try states() == ["waiting", "mailbox"])
         let live = [addresses[0], addresses[2]]
         func mailboxEntries() async -> [Int] { await stats(of: live).values.map { $0.mailbox?.entries ?? -1 } }
         #expect(await mailboxEntries() == [1, 1], "the deposit is on every live replica")
@@ -141,6 +158,7 @@ import Testing
         #expect(
             await poll(timeout: .seconds(60), every: .milliseconds(200)) { await mailboxEntries() == [0, 0] },
             "bob's daemon collected the mailbox, and the entry was removed")
+        #expect(try states() == ["received", "mailbox"], "alice's record says where she left it")
         #expect(try view("bob").bytes == original)
 
         // Requests: carol asks, alice sees it and rejects; bob asks, alice grants.

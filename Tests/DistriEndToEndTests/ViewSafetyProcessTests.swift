@@ -90,5 +90,52 @@ import Testing
         #expect(piped.status == 0 && piped.output == original, "\(piped.errors)")
         #expect(piped.errors.contains("views left"))
         #expect(try remaining() == 0)
+
+        // Under --json (and --pretty) every error is JSON on standard error, with the exit code of its
+        // kind (README, "Exit codes").
+        let otherCA = root.appendingPathComponent("other-ca").path
+        #expect(try runBuilt("distri-node", ["certs", "init", "--dir", otherCA]).status == 0)
+        let bobHome = ["--home", homes["bob"]!]
+        let cases: [(what: String, arguments: [String], code: String, status: Int32)] = [
+            (
+                "unreachable cloud", ["list", "peers", "--cloud", "127.0.0.1:1", "--ca", E2ETLS.caFile], "unreachable",
+                69
+            ),
+            ("wrong CA", ["list", "peers", "--cloud", cloud, "--ca", otherCA + "/ca.pem"], "tls", 69),
+            ("--insecure against TLS", ["list", "peers", "--cloud", cloud, "--insecure"], "tls", 69),
+            (
+                "unknown peer",
+                [
+                    "send", "rgb8", "--to", "mallory", "--views", "1", "--home", homes["alice"]!, "--cloud", cloud,
+                    "--ca", E2ETLS.caFile,
+                ],
+                "notFound", 66
+            ),
+            (
+                "no views left",
+                [
+                    "view", "rgb8", "--from", "alice", "--out", root.appendingPathComponent("none.png").path, "--cloud",
+                    cloud, "--ca", E2ETLS.caFile,
+                ] + bobHome,
+                "refused", 77
+            ),
+        ]
+        for (what, arguments, code, status) in cases {
+            for style in ["--json", "--pretty"] {
+                let failed = try runBuilt("distri-peer", arguments + [style])
+                // Warnings (e.g. --insecure's) are JSON lines of their own.
+                let errorText = failed.errors.split(separator: "\n").filter { !$0.hasPrefix(#"{"warning""#) }
+                    .joined(separator: "\n")
+                let error = Self.object(errorText)["error"] as? [String: Any]
+                #expect(failed.status == status, "\(what) \(style): exit \(failed.status), \(failed.errors)")
+                #expect(error?["code"] as? String == code, "\(what) \(style): \(failed.errors)")
+                #expect((error?["message"] as? String)?.isEmpty == false, "\(what) \(style): \(failed.errors)")
+                #expect(failed.output.isEmpty, "\(what) \(style): standard output holds only results")
+            }
+        }
+        let insecureErrors = try runBuilt("distri-peer", cases[2].arguments + ["--json"]).errors.split(separator: "\n")
+        #expect(insecureErrors.first?.hasPrefix(#"{"warning":"--insecure"#) == true, "\(insecureErrors)")
+        let insecure = Self.object(String(insecureErrors.last ?? ""))
+        #expect(((insecure["error"] as? [String: Any])?["hint"] as? String)?.contains("drop --insecure") == true)
     }
 }
