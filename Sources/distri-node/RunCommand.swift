@@ -31,7 +31,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Tasks that may wait for a slot before the node answers busy.")
     var queue = 4096
 
-    @Option(name: .long, help: "Largest request or reply, in MiB.")
+    @Option(name: .customLong("max-payload-mib"), help: "Largest request or reply, in MiB.")
     var maxPayloadMiB = 64
 
     @Option(

@@ -155,3 +155,19 @@ struct RequestAndDeliveryTests {
         }
     }
 }
+
+@Suite struct SendAndReceiveStateTests {
+    @Test(
+        "a send's state: revoked and used-up views first, then the views the cloud counted, then the outbox and the record of its delivery"
+    )
+    func sentStates() {
+        typealias State = SentImage.State
+        #expect(State.of(views: 0, remaining: 0, queued: true, outcome: "delivered") == .revoked)
+        #expect(State.of(views: 2, remaining: 0, queued: false, outcome: "delivered") == .noViewsLeft)
+        #expect(State.of(views: 2, remaining: 1, queued: false, outcome: "mailbox") == .viewed)
+        #expect(State.of(views: 2, remaining: 2, queued: true, outcome: nil) == .queued)
+        #expect(State.of(views: 2, remaining: 2, queued: false, outcome: "mailbox") == .mailbox)
+        #expect(State.of(views: 2, remaining: nil, queued: false, outcome: "delivered") == .delivered)
+        #expect(State.of(views: 2, remaining: 2, queued: false, outcome: nil) == .granted)
+    }
+}
