@@ -50,10 +50,16 @@ let package = Package(
                 .product(name: "DequeModule", package: "swift-collections"),
             ]
         ),
+        .systemLibrary(
+            name: "CTurboJPEG",
+            path: "Sources/CTurboJPEG",
+            pkgConfig: "libturbojpeg",
+            providers: [.apt(["libturbojpeg0-dev"])]
+        ),
         .target(name: "CPNGShim", dependencies: ["CPNG"]),
         .target(
             name: "DistriImaging",
-            dependencies: ["COpenSSL", "CPNG", "CPNGShim"]
+            dependencies: ["COpenSSL", "CPNG", "CPNGShim", "CTurboJPEG"]
         ),
         .target(name: "DistriIdentity", dependencies: ["COpenSSL", "DistriCore"]),
         .target(

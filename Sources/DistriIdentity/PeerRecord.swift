@@ -178,6 +178,14 @@ struct DocumentFields {
         }
     }
 
+    func optionalString(_ key: String) throws(IdentityError) -> String? {
+        switch fields[key] {
+        case nil, .null?: return nil
+        case .string(let value)?: return value
+        default: throw .malformed("'\(key)' of the \(what) is not a string")
+        }
+    }
+
     func hex(_ key: String) throws(IdentityError) -> [UInt8] {
         guard let bytes = Hex.decode(try string(key)) else { throw .malformed("'\(key)' of the \(what) is not hex") }
         return bytes

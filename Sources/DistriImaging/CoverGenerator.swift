@@ -4,18 +4,23 @@ import Foundation
 /// soft horizontal band) plus mild per-channel noise from a seeded generator, fully opaque. The same
 /// seed and size always give the same pixels.
 public enum CoverGenerator {
-    /// The smallest cover at least 64×48 with a 4:3-ish shape that holds `payloadSize` embedded bytes.
-    public static func size(forPayloadSize payloadSize: Int) -> (width: Int, height: Int) {
-        let pixels = PayloadEmbedding.pixelsNeeded(payloadSize: payloadSize)
+    /// The smallest cover at least 64×48 with a 4:3-ish shape that holds `payloadSize` embedded bytes
+    /// at `bitsPerChannel`.
+    public static func size(
+        forPayloadSize payloadSize: Int, bitsPerChannel: Int = PayloadEmbedding.bitsPerChannel
+    ) -> (width: Int, height: Int) {
+        let pixels = PayloadEmbedding.pixelsNeeded(payloadSize: payloadSize, bitsPerChannel: bitsPerChannel)
         var width = max(64, Int((Double(pixels) * 4.0 / 3.0).squareRoot().rounded(.up)))
         width = (width + 3) / 4 * 4
         let height = max(48, (pixels + width - 1) / width)
         return (width, height)
     }
 
-    /// A cover big enough for `payloadSize` bytes.
-    public static func cover(forPayloadSize payloadSize: Int, seed: UInt64) -> RGBAImage {
-        let (width, height) = size(forPayloadSize: payloadSize)
+    /// A cover big enough for `payloadSize` bytes at `bitsPerChannel`.
+    public static func cover(
+        forPayloadSize payloadSize: Int, seed: UInt64, bitsPerChannel: Int = PayloadEmbedding.bitsPerChannel
+    ) -> RGBAImage {
+        let (width, height) = size(forPayloadSize: payloadSize, bitsPerChannel: bitsPerChannel)
         return cover(width: width, height: height, seed: seed)
     }
 

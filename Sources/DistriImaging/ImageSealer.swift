@@ -12,8 +12,10 @@ public struct SealedImage: Sendable, Equatable {
 
 /// Encrypts PNG images into covers and back.
 ///
-/// `encrypt` checks that the input is a PNG (by default its structure and every CRC, ``PNGStructure``;
-/// with `inputCheck: .fullDecode` libpng reads it completely), generates a fresh
+/// `encrypt` takes a ``SealedContent`` envelope (a PNG, a JPEG or any file, with its name and media
+/// type) or, from earlier versions, a bare PNG. It checks an image's structure (``ContentCheck``: a
+/// PNG's chunks and CRCs, a JPEG's segments, both within the limits; with `inputCheck: .fullDecode`
+/// libpng reads a bare PNG completely), generates a fresh
 /// `ImageKey`, seals the *original file bytes* with `SealedStream` (AES-256-GCM, 64 KiB chunks), embeds
 /// the sealed bytes in the cover with `PayloadEmbedding`, and encodes the cover as RGBA8 PNG with
 /// `settings`. `decrypt` returns the original file bytes exactly.
@@ -40,21 +42,30 @@ public enum ImageSealer {
     /// `encrypt` with keys, nonces and cover seeds from OpenSSL's `RAND_bytes`.
     public static func encrypt(
         image: [UInt8], cover: [UInt8]? = nil, settings: PNGEncodeSettings = .default, limits: PNGLimits = .default,
-        inputCheck: InputCheck = .structure
+        contentLimits: PNGLimits? = nil, inputCheck: InputCheck = .structure,
+        bitsPerChannel: Int = PayloadEmbedding.bitsPerChannel
     ) throws -> SealedImage {
         var random = SystemImagingRandom()
         return try encrypt(
-            image: image, cover: cover, settings: settings, limits: limits, inputCheck: inputCheck, random: &random)
+            image: image, cover: cover, settings: settings, limits: limits, contentLimits: contentLimits,
+            inputCheck: inputCheck, random: &random, bitsPerChannel: bitsPerChannel)
     }
 
     /// `encrypt` with an injected random source (deterministic under `SeededImagingRandom`).
     public static func encrypt(
         image: [UInt8], cover: [UInt8]?, settings: PNGEncodeSettings = .default, limits: PNGLimits = .default,
-        inputCheck: InputCheck = .structure, random: inout some ImagingRandom
+        contentLimits: PNGLimits? = nil, inputCheck: InputCheck = .structure, random: inout some ImagingRandom,
+        bitsPerChannel: Int = PayloadEmbedding.bitsPerChannel
     ) throws -> SealedImage {
+        let contentLimits = contentLimits ?? limits
         switch inputCheck {
-        case .structure: try PNGStructure.check(image, limits: limits)
-        case .fullDecode: try PNGCodec.validate(image, limits: limits)
+        case .structure: try ContentCheck.check(image, limits: contentLimits)
+        case .fullDecode:
+            if try SealedContent.header(of: image) == nil {
+                try PNGCodec.validate(image, limits: contentLimits)
+            } else {
+                try ContentCheck.check(image, limits: contentLimits)
+            }
         }
         let key = try ImageKey.generate(random: &random)
         let sealed = try SealedStream.seal(image, fileKey: key.fileKey, random: &random)
@@ -66,10 +77,10 @@ public enum ImageSealer {
         } else {
             let seedBytes = try random.bytes(8)
             let seed = seedBytes.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-            canvas = CoverGenerator.cover(forPayloadSize: sealed.count, seed: seed)
+            canvas = CoverGenerator.cover(forPayloadSize: sealed.count, seed: seed, bitsPerChannel: bitsPerChannel)
             generated = true
         }
-        try PayloadEmbedding.embed(sealed, into: &canvas, key: key)
+        try PayloadEmbedding.embed(sealed, into: &canvas, key: key, bitsPerChannel: bitsPerChannel)
         let png = try PNGCodec.encode(canvas, settings: settings)
         return SealedImage(png: png, key: key, coverWasGenerated: generated, width: canvas.width, height: canvas.height)
     }
@@ -82,5 +93,11 @@ public enum ImageSealer {
         let carrier = try PNGCodec.decode(png, limits: limits).image
         let sealed = try PayloadEmbedding.extract(from: carrier, key: key)
         return try SealedStream.open(sealed, fileKey: key.fileKey)
+    }
+
+    /// What `png` hides, read from its envelope: an image or a file with its name and media type
+    /// (an earlier version's bare PNG opens as a nameless PNG).
+    public static func open(png: [UInt8], key: ImageKey, limits: PNGLimits = .default) throws -> SealedContent {
+        try SealedContent(plaintext: try decrypt(png: png, key: key, limits: limits))
     }
 }

@@ -31,6 +31,12 @@ public enum ImagingError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidKey(String)
     /// OpenSSL failed internally (not caused by the input).
     case cryptoFailure(String)
+    /// The bytes are not a JPEG file (no start-of-image marker).
+    case notJPEG
+    /// The JPEG is malformed or ends early; the text says where.
+    case invalidJPEG(String)
+    /// A sealed envelope (name, media type, bytes) could not be read.
+    case malformedEnvelope(String)
 
     public var description: String {
         switch self {
@@ -50,6 +56,9 @@ public enum ImagingError: Error, Equatable, Sendable, CustomStringConvertible {
         case .truncatedPayload: "sealed data is truncated"
         case .invalidKey(let reason): "invalid image key: \(reason)"
         case .cryptoFailure(let reason): "OpenSSL failure: \(reason)"
+        case .notJPEG: "not a JPEG file"
+        case .invalidJPEG(let reason): "invalid JPEG: \(reason)"
+        case .malformedEnvelope(let reason): "malformed sealed content: \(reason)"
         }
     }
 }

@@ -1,23 +1,29 @@
 import CPNG
 
-/// Hides bytes in the two least-significant bits of the red, green and blue channels of a cover
-/// (alpha is never touched, so transparency stays intact).
+/// Hides bytes in the least-significant bits of the red, green and blue channels of a cover (alpha is
+/// never touched, so transparency stays intact): 2 bits per channel by default, or 4 or 8 for a denser
+/// embedding (the owner's choice: 2 keeps the cover looking like itself, 8 replaces its colours with
+/// the sealed bytes). Cover pixels per payload byte: 1.33 at 2 bits, 0.67 at 4, 0.33 at 8 (the PNG of
+/// the cover takes about 4, 2 and 1.4 bytes per payload byte: the sealed bits do not compress).
 ///
 /// Pixels are grouped in *units* of 4 consecutive pixels (raster order); a unit's 12 RGB channels × 2
-/// bits hold exactly 3 bytes. The first 9 units (36 pixels) hold a 27-byte header:
+/// bits hold exactly 3 bytes (6 at 4 bits, 12 at 8). The first 9 units (36 pixels) hold a 27-byte
+/// header, always at 2 bits per channel (its second byte after the version gives the body's):
 ///
 ///     magic "DSTG" | version 1 | bits per channel 2 | 0 | payload length (UInt32 BE)
 ///     | CRC32 of the payload | key check value (8) | CRC32 of the 23 bytes before it
 ///
 /// The rest of the image is cut into *blocks* of 4 units (16 pixels, 64 bytes of RGBA: one cache line,
-/// 12 payload bytes). Payload blocks are spread over the image by `KeyedPermutation`, keyed from the
+/// 12 payload bytes at 2 bits per channel). Payload blocks are spread over the image by `KeyedPermutation`, keyed from the
 /// `ImageKey`'s embedding key. Permuting blocks rather than bits or single units keeps the cost at one
 /// permutation step per 12 bytes, and embedding walks the image in memory order (asking the inverse
 /// permutation which payload block goes where), so embedding costs a small fraction of PNG encoding. The key check value (8 bytes of an HMAC of the key) tells a wrong key
 /// apart from a damaged image before anything is decrypted.
 public enum PayloadEmbedding {
-    /// Bits of payload per RGB channel.
+    /// Bits of payload per RGB channel, by default.
     public static let bitsPerChannel = 2
+    /// The densities a cover may carry: bits of payload per RGB channel.
+    public static let densities = [2, 4, 8]
     /// Bytes of the embedded header.
     public static let headerSize = 27
     static let magic: [UInt8] = Array("DSTG".utf8)
@@ -28,27 +34,37 @@ public enum PayloadEmbedding {
     static let unitsPerBlock = 4
     static let bytesPerBlock = bytesPerUnit * unitsPerBlock
 
-    /// Payload bytes a `width` × `height` cover holds (after the header).
-    public static func capacity(width: Int, height: Int) -> Int {
+    /// Payload bytes in a block at `bits` per channel.
+    static func bytesPerBlock(bits: Int) -> Int { 12 * bits / 8 * unitsPerBlock }
+
+    /// Payload bytes a `width` × `height` cover holds (after the header) at `bitsPerChannel`.
+    public static func capacity(width: Int, height: Int, bitsPerChannel bits: Int = bitsPerChannel) -> Int {
         guard width > 0, height > 0 else { return 0 }
         let units = width.multipliedReportingOverflow(by: height).partialValue / pixelsPerUnit
-        return max(0, units - headerUnits) / unitsPerBlock * bytesPerBlock
+        return max(0, units - headerUnits) / unitsPerBlock * bytesPerBlock(bits: bits)
     }
 
-    /// Pixels a cover needs to hold `payloadSize` bytes.
-    public static func pixelsNeeded(payloadSize: Int) -> Int {
-        (headerUnits + (payloadSize + bytesPerBlock - 1) / bytesPerBlock * unitsPerBlock) * pixelsPerUnit
+    /// Pixels a cover needs to hold `payloadSize` bytes at `bitsPerChannel`.
+    public static func pixelsNeeded(payloadSize: Int, bitsPerChannel bits: Int = bitsPerChannel) -> Int {
+        let block = bytesPerBlock(bits: bits)
+        return (headerUnits + (payloadSize + block - 1) / block * unitsPerBlock) * pixelsPerUnit
     }
 
-    /// Writes `payload` into `image`'s low bits; throws `coverTooSmall` when it does not fit.
-    public static func embed(_ payload: [UInt8], into image: inout RGBAImage, key: ImageKey) throws {
-        let available = capacity(width: image.width, height: image.height)
+    /// Writes `payload` into `image`'s low bits (`bitsPerChannel` of each RGB channel: 2, 4 or 8);
+    /// throws `coverTooSmall` when it does not fit.
+    public static func embed(
+        _ payload: [UInt8], into image: inout RGBAImage, key: ImageKey, bitsPerChannel bits: Int = bitsPerChannel
+    ) throws {
+        guard densities.contains(bits) else {
+            throw ImagingError.malformedPayload("\(bits) bits per channel: the densities are \(densities)")
+        }
+        let available = capacity(width: image.width, height: image.height, bitsPerChannel: bits)
         guard payload.count <= available, payload.count <= Int(UInt32.max),
             image.width * image.height >= headerUnits * pixelsPerUnit
         else {
             throw ImagingError.coverTooSmall(needed: payload.count, available: available)
         }
-        var header = magic + [version, UInt8(bitsPerChannel), 0]
+        var header = magic + [version, UInt8(bits), 0]
         header += bigEndianBytes(UInt32(payload.count))
         header += bigEndianBytes(crc(payload))
         header += try key.checkValue()
@@ -69,16 +85,20 @@ public enum PayloadEmbedding {
                     // Walk the cover in memory order and ask the inverse permutation which payload block
                     // lands there: pixel writes stay sequential (a forward walk would miss the cache on
                     // every block of a large cover); only the small payload is read out of order.
-                    let blocks = (bytes.count + bytesPerBlock - 1) / bytesPerBlock
+                    let blockBytes = bytesPerBlock(bits: bits)
+                    let unitBytes = blockBytes / unitsPerBlock
+                    let blocks = (bytes.count + blockBytes - 1) / blockBytes
                     for position in 0..<permutation.count {
                         let block = permutation.inverse(position)
                         guard block < blocks else { continue }
                         let firstUnit = headerUnits + position * unitsPerBlock
                         for index in 0..<unitsPerBlock {
-                            writeUnit(
-                                pixels, unit: firstUnit + index, bytes,
-                                at: block * bytesPerBlock + index * bytesPerUnit,
-                                spread: spread)
+                            let at = block * blockBytes + index * unitBytes
+                            if bits == 2 {
+                                writeUnit(pixels, unit: firstUnit + index, bytes, at: at, spread: spread)
+                            } else {
+                                writeDenseUnit(pixels, unit: firstUnit + index, bytes, at: at, bits: bits)
+                            }
                         }
                     }
                 }
@@ -105,19 +125,22 @@ public enum PayloadEmbedding {
             throw ImagingError.payloadChecksumMismatch
         }
         guard header[4] == version else { throw ImagingError.unsupportedVersion(Int(header[4])) }
-        guard header[5] == UInt8(bitsPerChannel), header[6] == 0 else {
+        let bits = Int(header[5])
+        guard densities.contains(bits), header[6] == 0 else {
             throw ImagingError.malformedPayload("unsupported embedding parameters")
         }
         guard Crypto.constantTimeEqual(Array(header[15..<23]), try key.checkValue()) else {
             throw ImagingError.wrongKey
         }
         let length = Int(readUInt32(header, at: 7))
-        guard length <= capacity(width: image.width, height: image.height) else {
+        guard length <= capacity(width: image.width, height: image.height, bitsPerChannel: bits) else {
             throw ImagingError.malformedPayload("declared length \(length) exceeds the image's capacity")
         }
         let permutation = try bodyPermutation(image: image, key: key)
-        let blocks = (length + bytesPerBlock - 1) / bytesPerBlock
-        var payload = [UInt8](repeating: 0, count: blocks * bytesPerBlock)
+        let blockBytes = bytesPerBlock(bits: bits)
+        let unitBytes = blockBytes / unitsPerBlock
+        let blocks = (length + blockBytes - 1) / blockBytes
+        var payload = [UInt8](repeating: 0, count: blocks * blockBytes)
         image.pixels.withUnsafeBytes { buffer in
             let needed = (headerUnits + permutation.count * unitsPerBlock) * pixelsPerUnit * 4
             guard let pixels = buffer.baseAddress, buffer.count >= needed else { return }
@@ -127,9 +150,12 @@ public enum PayloadEmbedding {
                     guard block < blocks else { continue }
                     let firstUnit = headerUnits + position * unitsPerBlock
                     for index in 0..<unitsPerBlock {
-                        readUnit(
-                            pixels, unit: firstUnit + index, into: bytes,
-                            at: block * bytesPerBlock + index * bytesPerUnit)
+                        let at = block * blockBytes + index * unitBytes
+                        if bits == 2 {
+                            readUnit(pixels, unit: firstUnit + index, into: bytes, at: at)
+                        } else {
+                            readDenseUnit(pixels, unit: firstUnit + index, into: bytes, at: at, bits: bits)
+                        }
                     }
                 }
             }
@@ -190,6 +216,44 @@ public enum PayloadEmbedding {
         bytes[offset] = UInt8(truncatingIfNeeded: value >> 16)
         bytes[offset + 1] = UInt8(truncatingIfNeeded: value >> 8)
         bytes[offset + 2] = UInt8(truncatingIfNeeded: value)
+    }
+
+    /// Writes the `3 * bits / 2` bytes at `at` (zero past the end) into the 12 RGB channels of `unit`,
+    /// `bits` (4 or 8) per channel, most significant first.
+    @inline(__always)
+    private static func writeDenseUnit(
+        _ pixels: UnsafeMutableRawPointer, unit: Int, _ bytes: UnsafeBufferPointer<UInt8>, at offset: Int, bits: Int
+    ) {
+        let base = (pixels + unit * pixelsPerUnit * 4).assumingMemoryBound(to: UInt8.self)
+        for channel in 0..<12 {
+            let target = base + channel / 3 * 4 + channel % 3
+            if bits == 8 {
+                target.pointee = offset + channel < bytes.count ? bytes[offset + channel] : 0
+            } else {
+                let index = offset + channel / 2
+                let byte = index < bytes.count ? bytes[index] : 0
+                let nibble = channel % 2 == 0 ? byte >> 4 : byte & 0x0F
+                target.pointee = target.pointee & 0xF0 | nibble
+            }
+        }
+    }
+
+    /// Reads what ``writeDenseUnit(_:unit:_:at:bits:)`` wrote.
+    @inline(__always)
+    private static func readDenseUnit(
+        _ pixels: UnsafeRawPointer, unit: Int, into bytes: UnsafeMutableBufferPointer<UInt8>, at offset: Int, bits: Int
+    ) {
+        let base = (pixels + unit * pixelsPerUnit * 4).assumingMemoryBound(to: UInt8.self)
+        for channel in 0..<12 {
+            let value = base[channel / 3 * 4 + channel % 3]
+            if bits == 8 {
+                bytes[offset + channel] = value
+            } else if channel % 2 == 0 {
+                bytes[offset + channel / 2] = (value & 0x0F) << 4
+            } else {
+                bytes[offset + channel / 2] |= value & 0x0F
+            }
+        }
     }
 
     private static func readUInt32(_ bytes: [UInt8], at offset: Int) -> UInt32 {

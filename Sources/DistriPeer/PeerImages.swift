@@ -23,15 +23,43 @@ public struct PeerImages: Sendable {
         public var keyFile: String
         public var entry: CatalogEntry
         public var coverWasGenerated: Bool
+        /// What was sealed: its kind, media type and file name, size and (for an image) dimensions.
+        public var original: Original
+        /// The cover it is hidden in: the sealed PNG's bytes and dimensions, and the density.
+        public var cover: Cover
 
         public var json: JSONValue {
             .object([
                 "name": .string(name), "image": .string(imageFile), "key": .string(keyFile),
-                "catalog": .string(entry.id), "bytes": .number(Double(entry.bytes)),
-                "width": .number(Double(entry.width)), "height": .number(Double(entry.height)),
-                "coverGenerated": .bool(coverWasGenerated),
+                "catalog": .string(entry.id), "kind": .string(original.kind.name),
+                "mediaType": .string(original.mediaType), "fileName": .string(original.fileName),
+                "bytes": .number(Double(original.bytes)), "width": .number(Double(original.width)),
+                "height": .number(Double(original.height)), "coverGenerated": .bool(coverWasGenerated),
+                "cover": .object([
+                    "bytes": .number(Double(cover.bytes)), "width": .number(Double(cover.width)),
+                    "height": .number(Double(cover.height)), "bitsPerChannel": .number(Double(cover.bitsPerChannel)),
+                    "generated": .bool(coverWasGenerated),
+                ]),
             ])
         }
+    }
+
+    /// What was sealed.
+    public struct Original: Sendable, Equatable {
+        public var kind: SealedContent.Kind
+        public var mediaType: String
+        public var fileName: String
+        public var bytes: Int
+        public var width: Int
+        public var height: Int
+    }
+
+    /// The cover a sealed image is hidden in.
+    public struct Cover: Sendable, Equatable {
+        public var bytes: Int
+        public var width: Int
+        public var height: Int
+        public var bitsPerChannel: Int
     }
 
     /// The image name a file gives by default: its base name without extension.
@@ -39,8 +67,70 @@ public struct PeerImages: Sendable {
         ((path as NSString).lastPathComponent as NSString).deletingPathExtension
     }
 
+    /// The limits the cloud's nodes apply by default, which the peer checks before it uploads.
+    public static let cloudLimits = EncryptService.Limits(resources: ResourceLimits())
+
+    /// Everything `encrypt` checks here before a byte is uploaded: the size the cloud takes, an
+    /// image's structure and dimensions and a full decode of it (so a damaged photo is refused here,
+    /// with the reason), and the density whose cover fits (the lowest, when `density` is nil). Returns
+    /// the content to seal, what it is, and the density.
+    public static func prepare(
+        file bytes: [UInt8], fileName: String, cover: [UInt8]?, density: Int?,
+        limits: EncryptService.Limits = cloudLimits
+    ) throws -> (content: SealedContent, envelope: [UInt8], found: ContentCheck.Found, bitsPerChannel: Int) {
+        let content = SealedContent(file: bytes, name: (fileName as NSString).lastPathComponent)
+        let envelope = content.encoded()
+        guard envelope.count <= limits.maxImageBytes else {
+            throw PeerError(
+                "\(fileName) has \(bytes.count) bytes; the cloud seals at most \(limits.maxImageBytes - (envelope.count - bytes.count)) bytes in one piece (nothing was uploaded)",
+                kind: .refused)
+        }
+        let found: ContentCheck.Found
+        do {
+            found = try ContentCheck.check(envelope, limits: limits.content)
+            switch content.kind {
+            case .png: try PNGCodec.validate(bytes, limits: limits.content)
+            case .jpeg: _ = try JPEGCodec.decode(bytes, limits: limits.content, upright: false)
+            case .file: break
+            }
+        } catch let error as ImagingError {
+            throw PeerError("\(fileName) cannot be encrypted: \(error) (nothing was uploaded)", kind: .refused)
+        }
+        let sealedSize = SealedStream.sealedSize(plaintextCount: envelope.count)
+        let coverSize = try cover.map { cover -> (width: Int, height: Int) in
+            guard let size = PNGStructure.declaredSize(cover) else {
+                throw PeerError("the cover is not a PNG (nothing was uploaded)", kind: .refused)
+            }
+            return size
+        }
+        func fits(_ bits: Int) -> Bool {
+            if let coverSize {
+                return PayloadEmbedding.capacity(width: coverSize.width, height: coverSize.height, bitsPerChannel: bits)
+                    >= sealedSize
+            }
+            let size = CoverGenerator.size(forPayloadSize: sealedSize, bitsPerChannel: bits)
+            return size.width * size.height <= limits.png.maxPixels
+        }
+        let choices = density.map { [$0] } ?? PayloadEmbedding.densities
+        guard let bits = choices.first(where: fits) else {
+            let denser = density.map { $0 < 8 ? "; a denser --density holds more" : "" } ?? ""
+            let room =
+                coverSize.map { "the cover (\($0.width)x\($0.height))" }
+                ?? "a cover of at most \(limits.png.maxPixels) pixels"
+            throw PeerError(
+                "\(fileName) (\(bytes.count) bytes) does not fit in \(room) at \(choices.map(String.init).joined(separator: ", ")) bits per channel\(denser) (nothing was uploaded)",
+                kind: .refused)
+        }
+        return (content, envelope, found, bits)
+    }
+
+    /// Encrypts the file `bytes` (an image or any file, named `fileName`) in the cloud as `name`,
+    /// after the checks of ``prepare(file:fileName:cover:density:limits:)``; keeps the sealed image and
+    /// its key in the home and publishes the original's size and dimensions (and its kind, when
+    /// `publishKind`) in the catalog.
     public func encrypt(
-        image: [UInt8], cover: [UInt8]? = nil, name: String, overwrite: Bool = false
+        file bytes: [UInt8], fileName: String, cover: [UInt8]? = nil, name: String, overwrite: Bool = false,
+        density: Int? = nil, publishKind: Bool = false
     ) async throws -> Stored {
         try PeerName.validate(name, what: "image name")
         let home = identity.home
@@ -49,15 +139,19 @@ public struct PeerImages: Sendable {
         if !overwrite, SecureFiles.exists(imageFile) || SecureFiles.exists(keyFile) {
             throw PeerError("an image named '\(name)' is already stored in \(home.path); use --force or --as NAME")
         }
-        let sealed = try await ImageEncryptionClient(client: cloud.client).encrypt(image, cover: cover)
+        let (content, envelope, found, bits) = try Self.prepare(
+            file: bytes, fileName: fileName, cover: cover, density: density)
+        let sealed = try await ImageEncryptionClient(client: cloud.client).encrypt(
+            envelope, cover: cover, bitsPerChannel: bits)
         try SecureFiles.makeDirectory(home.imagesDirectory)
         try SecureFiles.makeDirectory(home.keysDirectory)
         // The key first: a sealed image without its key would be lost.
         try SecureFiles.write(Array((sealed.key.text + "\n").utf8), to: keyFile)
         try SecureFiles.write(sealed.png, to: imageFile)
         let entry = try CatalogEntry(
-            owner: identity.name, name: name, bytes: UInt64(sealed.png.count), width: UInt64(sealed.width),
-            height: UInt64(sealed.height), sequence: wallClockMillis()
+            owner: identity.name, name: name, bytes: UInt64(bytes.count), width: UInt64(found.width),
+            height: UInt64(found.height), sequence: wallClockMillis(),
+            kind: publishKind ? (content.kind == .file ? content.mediaType : content.kind.name) : nil
         ).signed(by: identity.signing)
         do {
             try await cloud.publish(entry)
@@ -66,6 +160,10 @@ public struct PeerImages: Sendable {
         }
         return Stored(
             name: name, imageFile: imageFile, keyFile: keyFile, entry: entry,
-            coverWasGenerated: sealed.coverWasGenerated)
+            coverWasGenerated: sealed.coverWasGenerated,
+            original: Original(
+                kind: content.kind, mediaType: content.mediaType, fileName: content.name, bytes: bytes.count,
+                width: found.width, height: found.height),
+            cover: Cover(bytes: sealed.png.count, width: sealed.width, height: sealed.height, bitsPerChannel: bits))
     }
 }

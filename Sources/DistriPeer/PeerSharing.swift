@@ -267,7 +267,12 @@ public struct PeerSharing: Sendable {
 
     /// One view of `image` from `owner`.
     public struct Viewed: Sendable {
+        /// The original bytes (an image or any file).
         public var image: [UInt8]
+        /// What they are: kind, media type, the original file name.
+        public var kind: SealedContent.Kind
+        public var mediaType: String
+        public var fileName: String
         public var remaining: UInt64
         public var views: UInt64
         public var width: Int
@@ -305,11 +310,21 @@ public struct PeerSharing: Sendable {
             serialized: try SealedBox.open(
                 released.sealedKey, with: identity.agreement, domain: ViewGrant.releaseDomain,
                 context: request.releaseContext))
-        let bytes = try ImageSealer.decrypt(png: png, key: key)
-        let info = try? PNGCodec.validate(bytes)
+        let content = try ImageSealer.open(png: png, key: key)
+        var size = (width: 0, height: 0)
+        switch content.kind {
+        case .png: if let found = try? PNGStructure.check(content.bytes) { size = found }
+        case .jpeg:
+            if let info = try? JPEGStructure.check(content.bytes) {
+                // As a viewer shows it: turned by its EXIF orientation.
+                size = info.orientation >= 5 ? (info.height, info.width) : (info.width, info.height)
+            }
+        case .file: break
+        }
         return Viewed(
-            image: bytes, remaining: released.remaining, views: released.views, width: info?.width ?? 0,
-            height: info?.height ?? 0)
+            image: content.bytes, kind: content.kind, mediaType: content.mediaType,
+            fileName: content.fileName(fallback: image), remaining: released.remaining, views: released.views,
+            width: size.width, height: size.height)
     }
 
     /// `ConsumeView` for `request`; nil when its sequence went stale and `retryStale`. Removes the

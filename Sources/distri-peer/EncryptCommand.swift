@@ -1,27 +1,43 @@
 import ArgumentParser
 import DistriCommandLine
+import DistriImaging
 import DistriPeer
 import Foundation
 
-/// `distri-peer encrypt image.png`.
+/// `distri-peer encrypt image.png` (or photo.jpg, report.pdf).
 struct EncryptCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "encrypt",
-        abstract: "Encrypt a PNG in the cloud, keep the sealed image and its key here, and publish it in the catalog.",
+        abstract:
+            "Encrypt an image (PNG, JPEG) or any file in the cloud, keep it sealed here, and publish it in the catalog.",
         discussion: """
-            The cloud's answer is opened with its key and checked against the image before it is kept. \
-            The sealed image goes to HOME/images/NAME.png and its key to HOME/keys/NAME.key (both 0600); \
-            the catalog gets the name, size, dimensions and owner, signed by this peer, never the key.
+            Checked here before anything is uploaded: the size the cloud takes (48 MiB), an image's \
+            structure, dimensions (16 Mpixel) and a full decode, and a density whose cover fits. The file is \
+            sealed with its name and media type inside (never in the clear) and hidden in a cover PNG; the \
+            cloud's answer is opened with its key and checked against the file before it is kept. The sealed \
+            image goes to HOME/images/NAME.png and its key to HOME/keys/NAME.key (both 0600); the catalog \
+            gets the name, the original's size and dimensions and the owner, signed by this peer, never the \
+            key (and what kind of file it is only with --publish-kind). --density: bits of the file per RGB \
+            channel of the cover: 2 keeps the cover looking like itself (1.33 cover pixels per byte), 4 and 8 \
+            are denser (0.67, 0.33) and make the cover noise; auto takes the lowest that fits.
             """)
 
-    @Argument(help: "The PNG to encrypt.")
+    @Argument(help: "The PNG, JPEG or other file to encrypt.")
     var image: String
 
-    @Option(name: .long, help: "A PNG to hide the image in (default: one is generated).")
+    @Option(name: .long, help: "A PNG to hide it in (default: one is generated).")
     var cover: String?
 
-    @Option(name: .customLong("as"), help: "The image's name (default: the file's name without extension).")
+    @Option(
+        name: .customLong("as"),
+        help: "The name it is stored and published under (default: the file's name without extension).")
     var imageName: String?
+
+    @Option(name: .long, help: "Bits per RGB channel of the cover: auto, 2, 4 or 8.")
+    var density = "auto"
+
+    @Flag(name: .long, help: "Publish what kind of file it is (png, jpeg, or its media type) in the catalog.")
+    var publishKind = false
 
     @Flag(name: .long, help: "Replace an image stored under the same name.")
     var force = false
@@ -32,25 +48,40 @@ struct EncryptCommand: AsyncParsableCommand {
     @OptionGroup var peer: PeerOptions
     @OptionGroup var cloud: CloudOption
 
+    func validate() throws {
+        guard density == "auto" || PayloadEmbedding.densities.contains(Int(density) ?? 0) else {
+            throw ValidationError("--density must be auto, 2, 4 or 8")
+        }
+    }
+
     func run() async throws {
         let identity = try peer.loadIdentity()
         let bytes = try SecureFiles.read(image)
         let coverBytes = try cover.map { try SecureFiles.read($0) }
         let name = imageName ?? PeerImages.defaultName(for: image)
-        let force = self.force
+        let (force, file, bits, publishKind) = (self.force, image, Int(density), self.publishKind)
+        // Refused here, before a client exists, when the file cannot go.
+        _ = try PeerImages.prepare(file: bytes, fileName: file, cover: coverBytes, density: bits)
         let stored = try await withClient(cloud) { client in
             try await PeerImages(identity: identity, cloud: PeerCloud(client: client)).encrypt(
-                image: bytes, cover: coverBytes, name: name, overwrite: force)
+                file: bytes, fileName: file, cover: coverBytes, name: name, overwrite: force, density: bits,
+                publishKind: publishKind)
         }
         if json {
             printLine(stored.json.outputText)
-        } else {
-            printLine(
-                "encrypted \(image) as \(stored.name): \(stored.entry.width)x\(stored.entry.height), \(stored.entry.bytes) bytes"
-            )
-            printLine("sealed image: \(stored.imageFile)")
-            printLine("key:          \(stored.keyFile)")
-            printLine("published in the catalog as \(stored.entry.id)")
+            return
         }
+        let original = stored.original
+        let what =
+            original.kind == .file
+            ? "\(original.mediaType), \(original.bytes) bytes"
+            : "\(original.kind.name.uppercased()) \(original.width)x\(original.height), \(original.bytes) bytes"
+        printLine("encrypted \(image) as \(stored.name): \(what)")
+        printLine(
+            "cover:        \(stored.cover.width)x\(stored.cover.height) PNG, \(stored.cover.bytes) bytes, \(stored.cover.bitsPerChannel) bits per channel\(stored.coverWasGenerated ? " (generated)" : "")"
+        )
+        printLine("sealed image: \(stored.imageFile)")
+        printLine("key:          \(stored.keyFile)")
+        printLine("published in the catalog as \(stored.entry.id)")
     }
 }

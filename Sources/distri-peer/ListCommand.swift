@@ -17,7 +17,8 @@ struct ImagesCommand: AsyncParsableCommand {
         commandName: "images",
         abstract: "The images peers published (the catalog), each checked against its owner's signature.",
         discussion: """
-            Lists owner, name, size, dimensions and when it was published. An entry whose signature does \
+            Lists owner, name, kind (only when the owner published it), the original's size and \
+            dimensions, and when it was published. An entry whose signature does \
             not verify against its owner's registered key is shown as unverified, with why. Ask the owner \
             for views with `distri-peer request`.
             """)
@@ -46,12 +47,14 @@ struct ImagesCommand: AsyncParsableCommand {
                                 "id": .string(listing.id), "problem": .string(listing.problem ?? "unverified"),
                             ])
                         }
-                        return .object([
+                        var fields: [String: JSONValue] = [
                             "owner": .string(entry.owner), "name": .string(entry.name),
                             "bytes": .number(Double(entry.bytes)),
                             "width": .number(Double(entry.width)), "height": .number(Double(entry.height)),
-                            "publishedAt": .number(Double(entry.sequence)),
-                        ])
+                            "publishedAtMillis": .number(Double(entry.sequence)),
+                        ]
+                        if let kind = entry.kind { fields["kind"] = .string(kind) }
+                        return .object(fields)
                     }
                 ).outputText)
             return
@@ -61,15 +64,15 @@ struct ImagesCommand: AsyncParsableCommand {
             return
         }
         let formatter = ISO8601DateFormatter()
-        var lines = [["OWNER", "NAME", "SIZE", "DIMENSIONS", "PUBLISHED"]]
+        var lines = [["OWNER", "NAME", "KIND", "SIZE", "DIMENSIONS", "PUBLISHED"]]
         for listing in listings {
             guard let entry = listing.entry else {
-                lines.append([listing.id, "unverified", "-", "-", String((listing.problem ?? "").prefix(60))])
+                lines.append([listing.id, "unverified", "-", "-", "-", listing.problem ?? ""])
                 continue
             }
             lines.append([
-                entry.owner, entry.name, String(format: "%.1f KB", Double(entry.bytes) / 1000),
-                "\(entry.width)x\(entry.height)",
+                entry.owner, entry.name, entry.kind ?? "-", String(format: "%.1f KB", Double(entry.bytes) / 1000),
+                entry.width > 0 ? "\(entry.width)x\(entry.height)" : "-",
                 formatter.string(from: Date(timeIntervalSince1970: Double(entry.sequence) / 1000)),
             ])
         }

@@ -268,7 +268,15 @@ struct ViewCommand: AsyncParsableCommand {
                 throw ValidationError("\(error) (no view was used)")
             }
         }
-        if show || (!json && isatty(STDOUT_FILENO) != 0) { return .terminal }
+        if show || (!json && isatty(STDOUT_FILENO) != 0) {
+            // A file that is not an image is kept in the working directory instead of drawn.
+            guard access(".", W_OK) == 0 else {
+                throw ValidationError(
+                    "cannot write in the working directory (where a file that is not an image is kept): give --out (no view was used)"
+                )
+            }
+            return .terminal
+        }
         return json ? .summary : .pipe
     }
 
@@ -283,29 +291,39 @@ struct ViewCommand: AsyncParsableCommand {
             try SecureFiles.write(viewed.image, to: path)
             saved = path
         case .viewer(let command):
-            try open(viewed.image, with: command)
+            try open(viewed.image, named: viewed.fileName, with: command)
         case .pipe:
             FileHandle.standardOutput.write(Data(viewed.image))
+        case .terminal where viewed.kind == .file:
+            // Not an image: kept as a file (the view is not lost), in the working directory.
+            saved = try SavedFile.keep(viewed.image, named: viewed.fileName)
         case .terminal, .summary:
             break
         }
-        if case .terminal = destination {
-            let decoded = try PNGCodec.decode(viewed.image)
+        if case .terminal = destination, viewed.kind != .file {
+            let decoded =
+                viewed.kind == .jpeg ? try JPEGCodec.decode(viewed.image) : try PNGCodec.decode(viewed.image).image
             let width = columns ?? ProcessInfo.processInfo.environment["COLUMNS"].flatMap { Int($0) } ?? 80
-            FileHandle.standardOutput.write(Data(TerminalImage.render(decoded.image, columns: max(8, width)).utf8))
+            FileHandle.standardOutput.write(Data(TerminalImage.render(decoded, columns: max(8, width)).utf8))
         }
         let summary: String
         if json {
             var fields: [String: JSONValue] = [
                 "image": .string(name), "from": .string(owner), "bytes": .number(Double(viewed.image.count)),
+                "kind": .string(viewed.kind.name), "mediaType": .string(viewed.mediaType),
+                "fileName": .string(viewed.fileName),
                 "width": .number(Double(viewed.width)), "height": .number(Double(viewed.height)),
                 "remaining": .number(Double(viewed.remaining)), "views": .number(Double(viewed.views)),
             ]
             fields["saved"] = saved.map(JSONValue.string) ?? .null
             summary = JSONValue.object(fields).outputText
         } else {
+            let what =
+                viewed.kind == .file
+                ? "\(viewed.fileName) (\(viewed.mediaType))"
+                : "\(viewed.kind.name.uppercased()) \(viewed.width)x\(viewed.height)"
             summary =
-                "\(name) from \(owner): \(viewed.width)x\(viewed.height), \(viewed.image.count) bytes; \(viewed.remaining) of \(viewed.views) views left"
+                "\(name) from \(owner): \(what), \(viewed.image.count) bytes; \(viewed.remaining) of \(viewed.views) views left"
                 + (saved.map { "\nsaved to \($0)" } ?? "")
         }
         if case .pipe = destination {
@@ -315,10 +333,12 @@ struct ViewCommand: AsyncParsableCommand {
         }
     }
 
-    /// Runs the viewer on a temporary 0600 copy, removed afterwards; throws when it fails.
-    private func open(_ image: [UInt8], with command: ViewerCommand) throws {
+    /// Runs the viewer on a temporary 0600 copy (with the original's extension, so the viewer knows
+    /// its type), removed afterwards; throws when it fails.
+    private func open(_ image: [UInt8], named fileName: String, with command: ViewerCommand) throws {
+        let pathExtension = (fileName as NSString).pathExtension
         let temporary = (NSTemporaryDirectory() as NSString).appendingPathComponent(
-            "distri-view-\(UUID().uuidString).png")
+            "distri-view-\(UUID().uuidString)" + (pathExtension.isEmpty ? "" : "." + pathExtension))
         try SecureFiles.write(image, to: temporary, overwrite: false)
         defer { try? FileManager.default.removeItem(atPath: temporary) }
         let process = Process()
@@ -331,5 +351,25 @@ struct ViewCommand: AsyncParsableCommand {
                 "the viewer \(command.executable) failed (\(process.terminationReason == .exit ? "exit status" : "signal") \(process.terminationStatus)); the view was used"
             )
         }
+    }
+}
+
+/// Keeps a viewed file that is not an image in the working directory, under its own name, never over
+/// an existing file (`NAME (1).EXT`, `NAME (2).EXT`, ...).
+enum SavedFile {
+    static func keep(_ bytes: [UInt8], named fileName: String) throws -> String {
+        let name = (fileName as NSString).lastPathComponent
+        let stem = (name as NSString).deletingPathExtension
+        let pathExtension = (name as NSString).pathExtension
+        // Bounded: at most 1000 names are tried.
+        for attempt in 0..<1000 {
+            let candidate =
+                attempt == 0
+                ? name : "\(stem) (\(attempt))" + (pathExtension.isEmpty ? "" : "." + pathExtension)
+            if FileManager.default.fileExists(atPath: candidate) { continue }
+            try SecureFiles.write(bytes, to: candidate, overwrite: false)
+            return candidate
+        }
+        throw PeerError("\(name) and 999 numbered copies exist in the working directory; give --out")
     }
 }

@@ -64,3 +64,49 @@ final class PeerDaemonProcess {
         stopProcess(process)
     }
 }
+
+/// A temporary directory holding the homes of peers made with `distri-peer init`, and one
+/// `distri-node run` process they use: the setting of the single-node process tests. ``stop()``
+/// stops the node and removes the directory.
+final class PeersOnOneNode {
+    let root: URL
+    let node: NodeProcess
+    /// The node's address, for `--cloud`.
+    let cloud: String
+    /// Each peer's home.
+    let homes: [String: String]
+
+    init(_ names: [String], label: String) throws {
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("distri-\(label)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        node = try NodeProcess(id: "node-1", seeds: [])
+        cloud = node.address.description
+        let root = root
+        homes = Dictionary(uniqueKeysWithValues: names.map { ($0, root.appendingPathComponent($0).path) })
+        for name in names {
+            let made = try runPeerCommand(["init", "--name", name, "--home", homes[name]!])
+            guard made.status == 0 else { throw PeerProcessError("init \(name): \(made.errors)") }
+        }
+    }
+
+    /// Runs `distri-peer` as `name` against the node.
+    func peer(_ name: String, _ arguments: [String]) throws -> (status: Int32, output: String, errors: String) {
+        try runPeerCommand(arguments + ["--home", homes[name]!, "--cloud", cloud])
+    }
+
+    func stop() {
+        node.stop()
+        try? FileManager.default.removeItem(at: root)
+    }
+
+    /// A JSON object a command printed (empty when it is not one).
+    static func object(_ text: String) -> [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
+    }
+}
+
+/// A setting of a process test could not be made.
+struct PeerProcessError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

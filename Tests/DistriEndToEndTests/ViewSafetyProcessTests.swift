@@ -10,29 +10,15 @@ import Testing
     private static let sampleImage = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("../../sample-images/rgb8.png").standardizedFileURL.path
 
-    private static func object(_ text: String) -> [String: Any] {
-        (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
-    }
+    private static func object(_ text: String) -> [String: Any] { PeersOnOneNode.object(text) }
 
     @Test(
         "serve --on-receive runs for an arrival; list images shows the verified catalog; a taken --out file, a viewer that does not exist, a directory not writable: refused before the cloud is asked (views left unchanged); a failing viewer fails the command; a pipe gets the PNG byte-exact"
     )
     func viewSpendsOnlyWhatItShows() async throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("distri-views-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: root) }
-        let node = try NodeProcess(id: "node-1", seeds: [])
-        defer { node.stop() }
-        let cloud = node.address.description
-        let homes = [
-            "alice": root.appendingPathComponent("alice").path, "bob": root.appendingPathComponent("bob").path,
-        ]
-        func peer(_ name: String, _ arguments: [String]) throws -> (status: Int32, output: String, errors: String) {
-            try runPeerCommand(arguments + ["--home", homes[name]!, "--cloud", cloud])
-        }
-        for name in ["alice", "bob"] {
-            #expect(try runPeerCommand(["init", "--name", name, "--home", homes[name]!]).status == 0)
-        }
+        let world = try PeersOnOneNode(["alice", "bob"], label: "views")
+        defer { world.stop() }
+        let (root, cloud, homes, peer) = (world.root, world.cloud, world.homes, world.peer)
         // Bob's daemon runs a command for each arrival, with the sender and image in its environment.
         let arrivals = root.appendingPathComponent("arrivals.txt").path
         let hook = ["--on-receive", "echo \"$DISTRI_SENDER $DISTRI_IMAGE\" >> '\(arrivals)'"]

@@ -59,14 +59,16 @@ struct PeerDaemonTests {
                     let cloud = PeerCloud(client: client)
                     try await cloud.register(try identity.signedRecord(addresses: [], now: wallClockMillis()))
                     let images = PeerImages(identity: identity, cloud: cloud)
-                    let stored = try await images.encrypt(image: image, name: "rgb8")
+                    let stored = try await images.encrypt(file: image, fileName: "rgb8.png", name: "rgb8")
                     #expect(SecureFiles.mode(stored.imageFile) == 0o600)
                     #expect(SecureFiles.mode(stored.keyFile) == 0o600)
                     let sealed = try SecureFiles.read(stored.imageFile)
                     let keyText = String(decoding: try SecureFiles.read(stored.keyFile), as: UTF8.self)
                     let key = try ImageKey(text: keyText.trimmingCharacters(in: .whitespacesAndNewlines))
-                    #expect(try ImageSealer.decrypt(png: sealed, key: key) == image)
-                    #expect(stored.entry.bytes == UInt64(sealed.count))
+                    let opened = try ImageSealer.open(png: sealed, key: key)
+                    #expect(opened.bytes == image && opened.kind == .png && opened.name == "rgb8.png")
+                    #expect(stored.entry.bytes == UInt64(image.count), "the catalog has the original's size")
+                    #expect(stored.cover.bytes == sealed.count && stored.entry.kind == nil)
 
                     let catalog = try await cloud.documents(in: "catalog")
                     #expect(catalog.map(\.id) == ["alice/rgb8"])
@@ -75,12 +77,24 @@ struct PeerDaemonTests {
                     #expect(!(catalog.first?.body.values.contains(.string(keyText)) ?? true))
 
                     // The same name again is refused unless overwriting.
-                    await #expect(throws: PeerError.self) { try await images.encrypt(image: image, name: "rgb8") }
-                    _ = try await images.encrypt(image: image, name: "rgb8", overwrite: true)
-                    // Not a PNG: the cloud refuses it and nothing is stored.
-                    let refusal = await remoteCode { _ = try await images.encrypt(image: [1, 2, 3], name: "junk") }
-                    #expect(refusal == .badParams)
+                    await #expect(throws: PeerError.self) {
+                        try await images.encrypt(file: image, fileName: "rgb8.png", name: "rgb8")
+                    }
+                    _ = try await images.encrypt(file: image, fileName: "rgb8.png", name: "rgb8", overwrite: true)
+                    // A damaged PNG is refused here, before anything is uploaded, and nothing is stored.
+                    await #expect(throws: PeerError.self) {
+                        try await images.encrypt(file: Array(image.prefix(100)), fileName: "cut.png", name: "junk")
+                    }
                     #expect(!SecureFiles.exists(identity.home.imageFile("junk")))
+                    // Any other bytes are a file, sealed with its name and media type.
+                    let notes = Array("meeting notes".utf8)
+                    let file = try await images.encrypt(file: notes, fileName: "notes.txt", name: "notes")
+                    let keyOfFile = try ImageKey(
+                        text: String(decoding: try SecureFiles.read(file.keyFile), as: UTF8.self)
+                            .trimmingCharacters(in: .whitespacesAndNewlines))
+                    let content = try ImageSealer.open(png: try SecureFiles.read(file.imageFile), key: keyOfFile)
+                    #expect(
+                        content == SealedContent(kind: .file, name: "notes.txt", mediaType: "text/plain", bytes: notes))
                 }
             }
         }

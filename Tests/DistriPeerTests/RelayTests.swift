@@ -43,7 +43,8 @@ struct RelayTests {
                         configuration: .init(advertise: ["127.0.0.1:1"], refreshMillis: 500))
                     let running = Task { try await bobDaemon.run() }
                     let image = try samplePNG("rgb8.png")
-                    _ = try await PeerImages(identity: alice, cloud: cloud).encrypt(image: image, name: "rgb8")
+                    _ = try await PeerImages(identity: alice, cloud: cloud).encrypt(
+                        file: image, fileName: "rgb8.png", name: "rgb8")
                     #expect(await eventually(timeout: .seconds(20)) { bobDaemon.relayNode != nil })
                     do {
                         try await body(

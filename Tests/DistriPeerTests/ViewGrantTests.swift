@@ -34,7 +34,8 @@ struct ViewGrantTests {
             daemons.append(daemon)
         }
         let image = try samplePNG("rgb8.png")
-        _ = try await PeerImages(identity: identities[0], cloud: cloud).encrypt(image: image, name: "rgb8")
+        _ = try await PeerImages(identity: identities[0], cloud: cloud).encrypt(
+            file: image, fileName: "rgb8.png", name: "rgb8")
         return Peers(alice: identities[0], bob: identities[1], carol: identities[2], daemons: daemons, image: image)
     }
 

@@ -1,32 +1,41 @@
 import DistriImaging
 import NIOCore
 
-/// The built-in `Encrypt` service: seals a PNG with a fresh AES-256-GCM key and hides it in a cover
-/// PNG (``DistriImaging/ImageSealer``). Elected by load like any task; runs as a Swift task because
+/// The built-in `Encrypt` service: seals an image (PNG or JPEG) or any file, in its envelope
+/// (``DistriImaging/SealedContent``), with a fresh AES-256-GCM key and hides it in a cover PNG
+/// (``DistriImaging/ImageSealer``). An image's structure and dimensions are checked first (never its
+/// pixels: the node does not decode what it seals). Elected by load like any task; runs as a Swift task because
 /// encoding the cover takes milliseconds. The reply (``DistriImaging/EncryptReply``) carries the key to
 /// the caller only: the node keeps no copy of the image, the key or the result (the result is not
 /// remembered for retries; a retried task simply runs again).
 ///
-/// Body: the image PNG, followed by a cover PNG when the parameter `cover=N` gives the cover's length
-/// in bytes. Without a cover, or when no cover is given, one just big enough is generated.
+/// Body: the envelope (or an earlier version's bare PNG), followed by a cover PNG when the parameter
+/// `cover=N` gives the cover's length in bytes. Without a cover one just big enough is generated.
+/// `density=2|4|8`: bits of payload per RGB channel of the cover (default 2).
 public enum EncryptService {
     public static let name = "Encrypt"
 
     /// Limits on what the service accepts.
     public struct Limits: Sendable {
-        /// Largest image accepted, in bytes. Default 16 MiB.
+        /// Largest content accepted (the envelope), in bytes. Default 48 MiB (the largest message is
+        /// 64 MiB, and the cover comes back in one).
         public var maxImageBytes: Int
         /// Dimension and pixel limits for the image and the cover (decompression bombs), checked from
         /// the PNG header before anything is decoded. Default at most 32768 pixels a side and
         /// 16 Mpixel (``ResourceLimits/maxImagePixels``).
         public var png: PNGLimits
+        /// Dimension and pixel limits for an image that is sealed (checked from its header; the node
+        /// never decodes it, but whoever opens it does). Default 32768 a side and 64 Mpixel: a photo.
+        public var content: PNGLimits
 
         public init(
-            maxImageBytes: Int = 16 << 20,
-            png: PNGLimits = PNGLimits(maxWidth: 32768, maxHeight: 32768, maxPixels: ResourceLimits().maxImagePixels)
+            maxImageBytes: Int = 48 << 20,
+            png: PNGLimits = PNGLimits(maxWidth: 32768, maxHeight: 32768, maxPixels: ResourceLimits().maxImagePixels),
+            content: PNGLimits = .default
         ) {
             self.maxImageBytes = maxImageBytes
             self.png = png
+            self.content = content
         }
 
         /// The defaults, with images and covers up to `resources.maxImagePixels`.
@@ -49,11 +58,13 @@ public enum EncryptService {
     {
         let (image, cover) = try split(request)
         guard image.count <= limits.maxImageBytes else {
-            throw ServiceError(.tooLarge, "the image has \(image.count) bytes; the limit is \(limits.maxImageBytes)")
+            throw ServiceError(
+                .tooLarge, "the content has \(image.count) bytes; the limit is \(limits.maxImageBytes)")
         }
+        let density = try density(request)
         // The pixels this call will hold, from the cover's header or the generated cover's size,
         // before anything is decoded; reserved from the node's budget for the call's length.
-        let coverPixels = try pixels(image: image, cover: cover, limits: limits.png)
+        let coverPixels = try pixels(image: image, cover: cover, limits: limits.png, bitsPerChannel: density)
         if let budget {
             guard coverPixels <= budget.capacity else {
                 throw ServiceError(
@@ -69,7 +80,8 @@ public enum EncryptService {
         }
         defer { budget?.release(coverPixels) }
         do {
-            let sealed = try ImageSealer.encrypt(image: image, cover: cover, limits: limits.png)
+            let sealed = try ImageSealer.encrypt(
+                image: image, cover: cover, limits: limits.png, contentLimits: limits.content, bitsPerChannel: density)
             return ByteBuffer(bytes: EncryptReply.encode(sealed))
         } catch let error as ImagingError {
             if case .imageTooLarge = error { throw ServiceError(.tooLarge, "\(error)") }
@@ -79,10 +91,12 @@ public enum EncryptService {
     }
 
     /// The pixels of the cover a call fills: the given cover's as its header declares them (refused
-    /// `tooLarge` beyond `limits`), or the generated cover's for the image's sealed size. The image's
-    /// own header is checked against `limits` too (it is sealed as bytes, never decoded here, but
-    /// whoever opens it decodes it).
-    static func pixels(image: [UInt8], cover: [UInt8]?, limits: PNGLimits) throws(ServiceError) -> Int {
+    /// `tooLarge` beyond `limits`), or the generated cover's for the content's sealed size (refused
+    /// beyond `limits` too). The content's own header is checked by the sealer, against
+    /// ``Limits/content``.
+    static func pixels(
+        image: [UInt8], cover: [UInt8]?, limits: PNGLimits, bitsPerChannel: Int = PayloadEmbedding.bitsPerChannel
+    ) throws(ServiceError) -> Int {
         func check(_ png: [UInt8], _ what: String) throws(ServiceError) -> Int? {
             // Not a PNG at all: the sealer says why.
             guard let (width, height) = PNGStructure.declaredSize(png) else { return nil }
@@ -94,10 +108,27 @@ public enum EncryptService {
             }
             return width * height
         }
-        _ = try check(image, "image")
         if let cover { return try check(cover, "cover") ?? 0 }
-        let size = CoverGenerator.size(forPayloadSize: SealedStream.sealedSize(plaintextCount: image.count))
+        let size = CoverGenerator.size(
+            forPayloadSize: SealedStream.sealedSize(plaintextCount: image.count), bitsPerChannel: bitsPerChannel)
+        guard size.width * size.height <= limits.maxPixels else {
+            throw ServiceError(
+                .tooLarge,
+                "\(image.count) bytes need a cover of \(size.width)x\(size.height) pixels at \(bitsPerChannel) bits per channel; the limit is \(limits.maxPixels) pixels (a denser embedding needs fewer)"
+            )
+        }
         return size.width * size.height
+    }
+
+    /// The `density=N` parameter: bits of payload per RGB channel (2 when absent).
+    static func density(_ request: ServiceRequest) throws(ServiceError) -> Int {
+        guard let option = request.params.first(where: { $0.hasPrefix("density=") }) else {
+            return PayloadEmbedding.bitsPerChannel
+        }
+        guard let bits = Int(option.dropFirst("density=".count)), PayloadEmbedding.densities.contains(bits) else {
+            throw .badParams("density=N must be one of \(PayloadEmbedding.densities) (bits per RGB channel)")
+        }
+        return bits
     }
 
     /// The image and the optional cover from the body, as the `cover=N` parameter splits it.

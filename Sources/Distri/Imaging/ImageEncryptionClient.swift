@@ -15,12 +15,23 @@ public struct ImageEncryptionClient: Sendable {
         self.client = client
     }
 
-    /// Encrypts `image` (a PNG file) in the cloud, hidden in `cover` or in a generated cover. The
-    /// answer is opened with its key and must give back exactly `image`; otherwise this throws
-    /// ``VerificationFailed`` saying what was wrong.
-    public func encrypt(_ image: [UInt8], cover: [UInt8]? = nil) async throws -> SealedImage {
+    /// Encrypts `content` (an image or any file, with its name and media type) in the cloud, hidden
+    /// in `cover` or in a generated cover, at `bitsPerChannel` (2, 4 or 8).
+    public func encrypt(
+        _ content: SealedContent, cover: [UInt8]? = nil, bitsPerChannel: Int = PayloadEmbedding.bitsPerChannel
+    ) async throws -> SealedImage {
+        try await encrypt(content.encoded(), cover: cover, bitsPerChannel: bitsPerChannel)
+    }
+
+    /// Encrypts `image` (an envelope, or a bare PNG as earlier versions sent) in the cloud, hidden in
+    /// `cover` or in a generated cover. The answer is opened with its key and must give back exactly
+    /// `image`; otherwise this throws ``VerificationFailed`` saying what was wrong.
+    public func encrypt(
+        _ image: [UInt8], cover: [UInt8]? = nil, bitsPerChannel: Int = PayloadEmbedding.bitsPerChannel
+    ) async throws -> SealedImage {
         var body = image
         var params: [String] = []
+        if bitsPerChannel != PayloadEmbedding.bitsPerChannel { params.append("density=\(bitsPerChannel)") }
         if let cover {
             body += cover
             params.append("cover=\(cover.count)")
