@@ -47,13 +47,15 @@ public struct ImagingBenchmarkReport: Sendable, CustomStringConvertible {
 
 /// Runs the imaging benchmark.
 public enum ImagingBenchmark {
-    /// Measures each part for about `seconds / 5` (at least one run each) on `image` (a PNG file) with a
-    /// generated cover.
+    /// Measures each part for about `seconds / 5` (at least one run each) on `image` (an envelope of any
+    /// file, or a bare PNG) with a generated cover at `bitsPerChannel`.
     public static func run(
-        image: [UInt8], seconds: Double = 2, settings: PNGEncodeSettings = .default, limits: PNGLimits = .default
+        image: [UInt8], seconds: Double = 2, settings: PNGEncodeSettings = .default, limits: PNGLimits = .default,
+        bitsPerChannel: Int = PayloadEmbedding.bitsPerChannel
     ) throws -> ImagingBenchmarkReport {
         let budget = Duration.milliseconds(Int64(max(0.05, seconds) * 1000 / 5))
-        let sealedImage = try ImageSealer.encrypt(image: image, cover: nil, settings: settings, limits: limits)
+        let sealedImage = try ImageSealer.encrypt(
+            image: image, cover: nil, settings: settings, limits: limits, bitsPerChannel: bitsPerChannel)
         let carrier = try PNGCodec.decode(sealedImage.png, limits: limits).image
         let rawBytes = carrier.width * carrier.height * 4
         var random = SeededImagingRandom(seed: 1)
@@ -65,7 +67,8 @@ public enum ImagingBenchmark {
         let encode = try measure(budget: budget) { _ = try PNGCodec.encode(carrier, settings: settings) }
         let decode = try measure(budget: budget) { _ = try PNGCodec.decode(sealedImage.png, limits: limits) }
         let encrypt = try measure(budget: budget) {
-            _ = try ImageSealer.encrypt(image: image, cover: nil, settings: settings, limits: limits)
+            _ = try ImageSealer.encrypt(
+                image: image, cover: nil, settings: settings, limits: limits, bitsPerChannel: bitsPerChannel)
         }
         let decrypt = try measure(budget: budget) {
             _ = try ImageSealer.decrypt(png: sealedImage.png, key: key, limits: limits)

@@ -26,6 +26,13 @@ public enum JPEGStructure {
     /// Checks `data`; returns what its headers say. Throws `notJPEG`, `invalidJPEG` saying what is
     /// wrong, or `imageTooLarge` beyond `limits`.
     public static func check(_ data: [UInt8], limits: PNGLimits = .default) throws(ImagingError) -> Info {
+        try data.withUnsafeBufferPointer { (buffer) throws(ImagingError) in try check(buffer: buffer, limits: limits) }
+    }
+
+    /// ``check(_:limits:)`` of bytes held elsewhere (part of a larger buffer), without copying them.
+    public static func check(buffer data: UnsafeBufferPointer<UInt8>, limits: PNGLimits = .default) throws(ImagingError)
+        -> Info
+    {
         guard data.count >= 2, data[0] == 0xFF, data[1] == 0xD8 else { throw .notJPEG }
         var offset = 2
         var frame: Info?
@@ -95,7 +102,9 @@ public enum JPEGStructure {
 
     /// Where the entropy-coded data that starts at `start` ends: at the first marker other than a
     /// stuffed 0xFF00 or a restart marker.
-    private static func endOfEntropyCodedData(_ data: [UInt8], from start: Int) throws(ImagingError) -> Int {
+    private static func endOfEntropyCodedData(_ data: UnsafeBufferPointer<UInt8>, from start: Int) throws(ImagingError)
+        -> Int
+    {
         var index = start
         while index + 1 < data.count {
             if data[index] == 0xFF {
@@ -110,7 +119,7 @@ public enum JPEGStructure {
     }
 
     /// The orientation (1-8) in an APP1 EXIF segment's first image directory, if it has one.
-    static func exifOrientation(_ data: [UInt8], _ body: Range<Int>) -> Int? {
+    static func exifOrientation(_ data: UnsafeBufferPointer<UInt8>, _ body: Range<Int>) -> Int? {
         let exif = Array("Exif".utf8) + [0, 0]
         guard body.count >= 14 + 8, Array(data[body.lowerBound..<body.lowerBound + 6]) == exif else { return nil }
         let tiff = body.lowerBound + 6

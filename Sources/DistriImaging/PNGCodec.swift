@@ -73,7 +73,7 @@ public enum PNGCodec {
         defer { cpng_free(pixels) }
         let width = Int(info.width)
         let height = Int(info.height)
-        let bytes = [UInt8](UnsafeBufferPointer(start: pixels, count: width * height * 4))
+        let bytes = copied(pixels, count: width * height * 4)
         return DecodedPNG(
             image: RGBAImage(width: width, height: height, pixels: bytes), bitDepth: Int(info.bit_depth),
             colorType: Int(info.color_type), interlaced: info.interlace != 0, hasTransparencyChunk: info.has_trns != 0)
@@ -124,7 +124,7 @@ public enum PNGCodec {
             throw ImagingError.encodingFailed(messageText(message))
         }
         defer { cpng_free(output) }
-        return [UInt8](UnsafeBufferPointer(start: output, count: size))
+        return copied(output, count: size)
     }
 
     private static func error(code: Int32, message: [CChar], width: Int, height: Int) -> ImagingError {
@@ -133,6 +133,14 @@ public enum PNGCodec {
         case Int32(CPNG_ERR_TRUNCATED): .truncatedPNG
         case Int32(CPNG_ERR_TOO_LARGE): .imageTooLarge(width: width, height: height)
         default: .invalidPNG(messageText(message))
+        }
+    }
+
+    /// `count` bytes at `source` (a buffer of the C shim's), in an array of their own.
+    private static func copied(_ source: UnsafeMutablePointer<UInt8>, count: Int) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            if let base = buffer.baseAddress { base.initialize(from: source, count: count) }
+            initialized = count
         }
     }
 

@@ -19,11 +19,13 @@ public enum PNGStructure {
     /// Checks `data`; returns the image's width and height.
     @discardableResult
     public static func check(_ data: [UInt8], limits: PNGLimits = .default) throws -> (width: Int, height: Int) {
-        try data.withUnsafeBufferPointer { bytes in try check(bytes, limits: limits) }
+        try data.withUnsafeBufferPointer { bytes in try check(buffer: bytes, limits: limits) }
     }
 
-    private static func check(
-        _ bytes: UnsafeBufferPointer<UInt8>, limits: PNGLimits
+    /// ``check(_:limits:)`` of bytes held elsewhere (part of a larger buffer), without copying them.
+    @discardableResult
+    public static func check(
+        buffer bytes: UnsafeBufferPointer<UInt8>, limits: PNGLimits = .default
     ) throws -> (width: Int, height: Int) {
         guard bytes.count >= 8, Array(bytes[0..<8]) == PNGCodec.signature else {
             throw !bytes.isEmpty && bytes.count < 8 && Array(bytes) == Array(PNGCodec.signature.prefix(bytes.count))

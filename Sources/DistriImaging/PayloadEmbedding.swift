@@ -4,7 +4,7 @@ import CPNG
 /// never touched, so transparency stays intact): 2 bits per channel by default, or 4 or 8 for a denser
 /// embedding (the owner's choice: 2 keeps the cover looking like itself, 8 replaces its colours with
 /// the sealed bytes). Cover pixels per payload byte: 1.33 at 2 bits, 0.67 at 4, 0.33 at 8 (the PNG of
-/// the cover takes about 4, 2 and 1.4 bytes per payload byte: the sealed bits do not compress).
+/// the cover takes about 2.9, 1.6 and 1.1 bytes per payload byte: the sealed bits do not compress).
 ///
 /// Pixels are grouped in *units* of 4 consecutive pixels (raster order); a unit's 12 RGB channels × 2
 /// bits hold exactly 3 bytes (6 at 4 bits, 12 at 8). The first 9 units (36 pixels) hold a 27-byte

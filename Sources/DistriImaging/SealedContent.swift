@@ -77,15 +77,15 @@ public struct SealedContent: Sendable, Equatable {
         return out
     }
 
-    /// The envelope's fields and where the content's bytes start, without copying them; nil for an
-    /// earlier version's bare PNG.
+    /// The envelope's fields and where the content's bytes start, without copying them; nil when
+    /// `plaintext` is not an envelope (an earlier version's bare PNG).
     public static func header(of plaintext: [UInt8]) throws(ImagingError) -> (
         kind: Kind, name: String, mediaType: String, start: Int
     )? {
-        if plaintext.count >= 8, Array(plaintext[0..<8]) == PNGCodec.signature { return nil }
-        guard plaintext.count >= 8, Array(plaintext[0..<4]) == magic else {
-            throw .malformedEnvelope("not a PNG file, nor an envelope of a file with its name and media type")
-        }
+        // Without the envelope's magic: a bare PNG, as earlier versions sealed (the PNG check says
+        // what is wrong when it is not one).
+        guard plaintext.count >= 4, Array(plaintext[0..<4]) == magic else { return nil }
+        guard plaintext.count >= 8 else { throw .malformedEnvelope("truncated before the name") }
         guard plaintext[4] == version else { throw .unsupportedVersion(Int(plaintext[4])) }
         guard let kind = Kind(rawValue: plaintext[5]) else { throw .malformedEnvelope("unknown kind \(plaintext[5])") }
         var offset = 6
@@ -168,16 +168,19 @@ public enum ContentCheck {
             let size = try PNGStructure.check(plaintext, limits: limits)
             return Found(kind: .png, width: size.width, height: size.height)
         }
-        let bytes = Array(plaintext[header.start...])
-        switch header.kind {
-        case .png:
-            let size = try PNGStructure.check(bytes, limits: limits)
-            return Found(kind: .png, width: size.width, height: size.height)
-        case .jpeg:
-            let info = try JPEGStructure.check(bytes, limits: limits)
-            return Found(kind: .jpeg, width: info.width, height: info.height)
-        case .file:
-            return Found(kind: .file, width: 0, height: 0)
+        // The content's bytes are checked where they are, not copied.
+        return try plaintext.withUnsafeBufferPointer { all in
+            let bytes = UnsafeBufferPointer(rebasing: all[header.start...])
+            switch header.kind {
+            case .png:
+                let size = try PNGStructure.check(buffer: bytes, limits: limits)
+                return Found(kind: .png, width: size.width, height: size.height)
+            case .jpeg:
+                let info = try JPEGStructure.check(buffer: bytes, limits: limits)
+                return Found(kind: .jpeg, width: info.width, height: info.height)
+            case .file:
+                return Found(kind: .file, width: 0, height: 0)
+            }
         }
     }
 }

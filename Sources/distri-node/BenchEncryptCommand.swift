@@ -19,8 +19,15 @@ struct BenchEncryptCommand: AsyncParsableCommand {
             child process on the same cores) with --clients calls in flight (images/s, p50, p99).
             """)
 
-    @Option(name: .long, help: "The PNG to encrypt; default: a generated 640x480 noisy image.")
+    @Option(
+        name: .long,
+        help:
+            "The file to encrypt (a PNG, a JPEG, any file), sealed with its name as distri-peer does; default: a generated 640x480 noisy PNG."
+    )
     var image: String?
+
+    @Option(name: .long, help: "Bits per RGB channel of the cover: 2, 4 or 8.")
+    var density = PayloadEmbedding.bitsPerChannel
 
     @OptionGroup var target: BenchCloud
 
@@ -51,19 +58,25 @@ struct BenchEncryptCommand: AsyncParsableCommand {
     func validate() throws {
         if clients < 1 || target.nodes < 1 { throw ValidationError("--clients and --nodes must be positive") }
         if !(seconds > 0) { throw ValidationError("--seconds must be positive") }
+        if !PayloadEmbedding.densities.contains(density) { throw ValidationError("--density must be 2, 4 or 8") }
     }
 
     func run() async throws {
-        let bytes =
+        let file =
             try image.map { path in
                 guard let data = FileManager.default.contents(atPath: path) else {
                     throw ValidationError("cannot read \(path)")
                 }
                 return Array(data)
             } ?? PNGCodec.encode(CoverGenerator.cover(width: 640, height: 480, seed: 42))
-        let parts = try ImagingBenchmark.run(image: bytes, seconds: seconds)
+        // What distri-peer sends: the file in its envelope, with its name and media type.
+        let bytes = SealedContent(file: file, name: image.map { ($0 as NSString).lastPathComponent } ?? "noise.png")
+            .encoded()
+        let density = self.density
+        let parts = try ImagingBenchmark.run(image: bytes, seconds: seconds, bitsPerChannel: density)
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        let inProcess = try Self.pipelineThroughput(image: bytes, threads: cores, seconds: seconds)
+        let inProcess = try Self.pipelineThroughput(
+            image: bytes, threads: cores, seconds: seconds, bitsPerChannel: density)
 
         let cloud = try target.open()
         let (addresses, child) = (cloud.addresses, cloud.child)
@@ -74,13 +87,15 @@ struct BenchEncryptCommand: AsyncParsableCommand {
         do {
             try await BenchDBCommand.waitForMembership(client: client, nodes: addresses.count)
             // One verified answer first: the service must give back what the front end accepts.
-            _ = try await ImageEncryptionClient(client: client).encrypt(bytes)
+            _ = try await ImageEncryptionClient(client: client).encrypt(bytes, bitsPerChannel: density)
             let body = ByteBuffer(bytes: bytes)
+            let params = density == PayloadEmbedding.bitsPerChannel ? [] : ["density=\(density)"]
             cloudResult = try await TimedLoadDriver.run(
                 name: "Encrypt", loop: client.eventLoop, concurrency: clients, warmup: .seconds(1),
                 duration: .nanoseconds(Int64(seconds * 1e9))
             ) { done in
-                client.call(body, service: EncryptService.name, params: [], timeout: .seconds(60)).assumeIsolated()
+                client.call(body, service: EncryptService.name, params: params, timeout: .seconds(60))
+                    .assumeIsolated()
                     .whenComplete { result in
                         if case .success = result { done(true) } else { done(false) }
                     }
@@ -101,7 +116,9 @@ struct BenchEncryptCommand: AsyncParsableCommand {
     }
 
     /// Images per second of `ImageSealer.encrypt` on `threads` threads at once for `seconds`.
-    static func pipelineThroughput(image: [UInt8], threads: Int, seconds: Double) throws -> Double {
+    static func pipelineThroughput(
+        image: [UInt8], threads: Int, seconds: Double, bitsPerChannel: Int = PayloadEmbedding.bitsPerChannel
+    ) throws -> Double {
         let clock = ContinuousClock()
         let start = clock.now
         let end = start + .nanoseconds(Int64(seconds * 1e9))
@@ -113,7 +130,7 @@ struct BenchEncryptCommand: AsyncParsableCommand {
         DispatchQueue.concurrentPerform(iterations: threads) { thread in
             var done = 0
             while clock.now < end && done < 1_000_000 {
-                if (try? ImageSealer.encrypt(image: image)) != nil { done += 1 }
+                if (try? ImageSealer.encrypt(image: image, bitsPerChannel: bitsPerChannel)) != nil { done += 1 }
             }
             slots[thread] = done
         }
