@@ -54,8 +54,7 @@ static void shim_read_fn(png_structp png, png_bytep out, png_size_t length) {
     reader->offset += length;
 }
 
-static void shim_write_fn(png_structp png, png_bytep in, png_size_t length) {
-    shim_writer *writer = (shim_writer *)png_get_io_ptr(png);
+static void shim_append(png_structp png, shim_writer *writer, png_bytep in, png_size_t length) {
     if (writer == NULL) png_error(png, "no output buffer");
     if (length > writer->capacity - writer->size) {
         size_t capacity = writer->capacity < 4096 ? 4096 : writer->capacity;
@@ -76,6 +75,10 @@ static void shim_write_fn(png_structp png, png_bytep in, png_size_t length) {
     }
     memcpy(writer->data + writer->size, in, length);
     writer->size += length;
+}
+
+static void shim_write_fn(png_structp png, png_bytep in, png_size_t length) {
+    shim_append(png, (shim_writer *)png_get_io_ptr(png), in, length);
 }
 
 static void shim_flush_fn(png_structp png) { (void)png; }
@@ -346,3 +349,109 @@ static int encode_inner(encode_context *ctx) {
 }
 
 void cpng_free(void *pointer) { free(pointer); }
+
+/* ---- Row by row ---- */
+
+struct cpng_row_writer {
+    png_structp png;
+    png_infop info;
+    shim_error error;
+    shim_writer writer;
+    /* Bytes of `writer` already handed out by cpng_row_writer_take (dropped at the next write). */
+    size_t taken;
+    int failed;
+};
+
+static void row_writer_write_fn(png_structp png, png_bytep in, png_size_t length) {
+    struct cpng_row_writer *rows = (struct cpng_row_writer *)png_get_io_ptr(png);
+    if (rows->taken > 0) {
+        rows->writer.size = 0;
+        rows->taken = 0;
+    }
+    shim_append(png, &rows->writer, in, length);
+}
+
+int cpng_row_writer_begin(uint32_t width, uint32_t height, int level, int filters, int strategy,
+                          cpng_row_writer **out_writer, char *message, size_t message_size) {
+    if (out_writer == NULL || width == 0 || height == 0 || width > PNG_USER_WIDTH_MAX ||
+        height > PNG_USER_HEIGHT_MAX) {
+        shim_set_message(message, message_size, "invalid arguments for PNG encoding");
+        return CPNG_ERR_ARGUMENT;
+    }
+    *out_writer = NULL;
+    struct cpng_row_writer *rows = (struct cpng_row_writer *)calloc(1, sizeof(struct cpng_row_writer));
+    if (rows == NULL) {
+        shim_set_message(message, message_size, "out of memory creating the PNG writer");
+        return CPNG_ERR_NO_MEMORY;
+    }
+    rows->error.message = message;
+    rows->error.message_size = message_size;
+    rows->png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &rows->error, shim_error_fn, shim_warning_fn);
+    if (rows->png != NULL) rows->info = png_create_info_struct(rows->png);
+    if (rows->png == NULL || rows->info == NULL) {
+        cpng_row_writer_free(rows);
+        shim_set_message(message, message_size, "out of memory creating the PNG writer");
+        return CPNG_ERR_NO_MEMORY;
+    }
+    if (setjmp(png_jmpbuf(rows->png))) {
+        int code = rows->writer.failed ? CPNG_ERR_NO_MEMORY : CPNG_ERR_LIBPNG;
+        cpng_row_writer_free(rows);
+        return code;
+    }
+    png_set_write_fn(rows->png, rows, row_writer_write_fn, shim_flush_fn);
+    png_set_IHDR(rows->png, rows->info, width, height, 8, PNG_COLOR_TYPE_RGB_ALPHA, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_set_compression_level(rows->png, level);
+    png_set_compression_strategy(rows->png, strategy);
+    png_set_filter(rows->png, PNG_FILTER_TYPE_BASE, filters);
+    png_write_info(rows->png, rows->info);
+    *out_writer = rows;
+    return CPNG_OK;
+}
+
+int cpng_row_writer_row(cpng_row_writer *rows, const unsigned char *row, char *message, size_t message_size) {
+    if (rows == NULL || rows->failed || row == NULL) {
+        shim_set_message(message, message_size, "the PNG writer failed before");
+        return CPNG_ERR_ARGUMENT;
+    }
+    rows->error.message = message;
+    rows->error.message_size = message_size;
+    if (setjmp(png_jmpbuf(rows->png))) {
+        rows->failed = 1;
+        return rows->writer.failed ? CPNG_ERR_NO_MEMORY : CPNG_ERR_LIBPNG;
+    }
+    png_write_row(rows->png, (png_const_bytep)row);
+    return CPNG_OK;
+}
+
+int cpng_row_writer_end(cpng_row_writer *rows, char *message, size_t message_size) {
+    if (rows == NULL || rows->failed) {
+        shim_set_message(message, message_size, "the PNG writer failed before");
+        return CPNG_ERR_ARGUMENT;
+    }
+    rows->error.message = message;
+    rows->error.message_size = message_size;
+    if (setjmp(png_jmpbuf(rows->png))) {
+        rows->failed = 1;
+        return rows->writer.failed ? CPNG_ERR_NO_MEMORY : CPNG_ERR_LIBPNG;
+    }
+    png_write_end(rows->png, NULL);
+    return CPNG_OK;
+}
+
+void cpng_row_writer_take(cpng_row_writer *rows, const unsigned char **out_data, size_t *out_size) {
+    if (rows->taken > 0) {
+        rows->writer.size = 0;
+        rows->taken = 0;
+    }
+    *out_data = rows->writer.data;
+    *out_size = rows->writer.size;
+    rows->taken = rows->writer.size;
+}
+
+void cpng_row_writer_free(cpng_row_writer *rows) {
+    if (rows == NULL) return;
+    if (rows->png != NULL) png_destroy_write_struct(&rows->png, rows->info != NULL ? &rows->info : NULL);
+    free(rows->writer.data);
+    free(rows);
+}

@@ -329,6 +329,11 @@ public final class CloudNode: Service, Sendable {
             inForce: { ticket, loop in
                 check(ticket, .local, loop).flatMapError { _ in check(ticket, .majority, loop) }
             })
+        EncryptStreamService.register(
+            on: services, limits: EncryptStreamService.Limits(content: EncryptService.Limits().content)
+        ) { [weak self] in
+            self?.state.withLockedValue { $0.boundAddress }
+        }
         RelayServices.register(on: services, hub: hub) { [weak self] in
             guard let self else { return nil }
             return self.state.withLockedValue { state in

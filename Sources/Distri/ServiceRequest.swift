@@ -42,6 +42,16 @@ public struct ServiceRequest: Sendable {
     /// The input as an array of bytes.
     public var bytes: [UInt8] { Array(buffer: data) }
 
+    /// The value of the parameter `name=VALUE`, if one is given.
+    public func stringParam(_ name: String) -> String? {
+        params.first { $0.hasPrefix(name + "=") }.map { String($0.dropFirst(name.count + 1)) }
+    }
+
+    /// The whole number in the parameter `name=N`, if one is given.
+    public func intParam(_ name: String) -> Int? {
+        stringParam(name).flatMap { Int($0) }
+    }
+
     /// The parameter at `index`, or a ``ServiceError/badParams(_:)`` naming what is missing.
     public func param(_ index: Int, _ name: String) throws(ServiceError) -> String {
         guard params.indices.contains(index) else {

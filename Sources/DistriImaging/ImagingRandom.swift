@@ -9,7 +9,7 @@ public protocol ImagingRandom {
 
 extension ImagingRandom {
     /// `count` random bytes.
-    mutating func bytes(_ count: Int) throws -> [UInt8] {
+    public mutating func bytes(_ count: Int) throws -> [UInt8] {
         var result = [UInt8](repeating: 0, count: count)
         try result.withUnsafeMutableBytes { (buffer) throws in try fill(buffer) }
         return result

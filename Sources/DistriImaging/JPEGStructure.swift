@@ -23,6 +23,28 @@ public enum JPEGStructure {
         data.count >= 3 && Array(data[0..<3]) == signature
     }
 
+    /// The width and height the frame header declares, found by walking the segments before the
+    /// first scan (nil when `data` does not start like a JPEG or ends before a frame header): what a
+    /// caller needs to budget before it has the whole file.
+    public static func declaredSize(_ data: [UInt8]) -> (width: Int, height: Int)? {
+        guard data.count >= 4, data[0] == 0xFF, data[1] == 0xD8 else { return nil }
+        var offset = 2
+        // Bounded: each pass moves past one segment of at least 4 bytes.
+        while offset + 4 <= data.count, data[offset] == 0xFF {
+            let marker = data[offset + 1]
+            let length = Int(data[offset + 2]) << 8 | Int(data[offset + 3])
+            guard length >= 2, marker != 0xDA else { return nil }
+            if [0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF].contains(marker) {
+                guard offset + 9 <= data.count else { return nil }
+                let height = Int(data[offset + 5]) << 8 | Int(data[offset + 6])
+                let width = Int(data[offset + 7]) << 8 | Int(data[offset + 8])
+                return (width, height)
+            }
+            offset += 2 + length
+        }
+        return nil
+    }
+
     /// Checks `data`; returns what its headers say. Throws `notJPEG`, `invalidJPEG` saying what is
     /// wrong, or `imageTooLarge` beyond `limits`.
     public static func check(_ data: [UInt8], limits: PNGLimits = .default) throws(ImagingError) -> Info {

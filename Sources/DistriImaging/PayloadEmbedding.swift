@@ -28,6 +28,9 @@ public enum PayloadEmbedding {
     public static let headerSize = 27
     static let magic: [UInt8] = Array("DSTG".utf8)
     static let version: UInt8 = 1
+    /// The layout of covers written row by row (``StreamEmbedder``): the payload in raster order from
+    /// the unit after the header, no payload CRC (AES-GCM authenticates every chunk).
+    static let sequentialVersion: UInt8 = 2
     static let pixelsPerUnit = 4
     static let bytesPerUnit = 3
     static let headerUnits = headerSize / bytesPerUnit
@@ -64,11 +67,7 @@ public enum PayloadEmbedding {
         else {
             throw ImagingError.coverTooSmall(needed: payload.count, available: available)
         }
-        var header = magic + [version, UInt8(bits), 0]
-        header += bigEndianBytes(UInt32(payload.count))
-        header += bigEndianBytes(crc(payload))
-        header += try key.checkValue()
-        header += bigEndianBytes(crc(header))
+        let header = try Self.header(version: version, bits: bits, length: payload.count, payloadCRC: crc(payload), key: key)
         let permutation = try bodyPermutation(image: image, key: key)
         Self.spread.withUnsafeBufferPointer { spread in
             image.pixels.withUnsafeMutableBytes { buffer in
@@ -124,7 +123,9 @@ public enum PayloadEmbedding {
         guard crc(Array(header[0..<23])) == readUInt32(header, at: 23) else {
             throw ImagingError.payloadChecksumMismatch
         }
-        guard header[4] == version else { throw ImagingError.unsupportedVersion(Int(header[4])) }
+        guard header[4] == version || header[4] == sequentialVersion else {
+            throw ImagingError.unsupportedVersion(Int(header[4]))
+        }
         let bits = Int(header[5])
         guard densities.contains(bits), header[6] == 0 else {
             throw ImagingError.malformedPayload("unsupported embedding parameters")
@@ -136,6 +137,7 @@ public enum PayloadEmbedding {
         guard length <= capacity(width: image.width, height: image.height, bitsPerChannel: bits) else {
             throw ImagingError.malformedPayload("declared length \(length) exceeds the image's capacity")
         }
+        if header[4] == sequentialVersion { return readSequential(from: image, length: length, bits: bits) }
         let permutation = try bodyPermutation(image: image, key: key)
         let blockBytes = bytesPerBlock(bits: bits)
         let unitBytes = blockBytes / unitsPerBlock
@@ -165,6 +167,41 @@ public enum PayloadEmbedding {
         return payload
     }
 
+    /// The payload of a cover written row by row: `length` bytes in raster order from the unit after
+    /// the header (the caller checked `length` against the capacity).
+    static func readSequential(from image: RGBAImage, length: Int, bits: Int) -> [UInt8] {
+        let unitBytes = 3 * bits / 2
+        let units = (length + unitBytes - 1) / unitBytes
+        var payload = [UInt8](repeating: 0, count: units * unitBytes)
+        image.pixels.withUnsafeBytes { buffer in
+            guard let pixels = buffer.baseAddress, buffer.count >= (headerUnits + units) * pixelsPerUnit * 4 else {
+                return
+            }
+            payload.withUnsafeMutableBufferPointer { bytes in
+                for unit in 0..<units {
+                    if bits == 2 {
+                        readUnit(pixels, unit: headerUnits + unit, into: bytes, at: unit * unitBytes)
+                    } else {
+                        readDenseUnit(pixels, unit: headerUnits + unit, into: bytes, at: unit * unitBytes, bits: bits)
+                    }
+                }
+            }
+        }
+        payload.removeLast(payload.count - length)
+        return payload
+    }
+
+    /// The 27-byte header for `length` payload bytes at `bits`, with the payload's CRC (0 in the
+    /// sequential layout, whose chunks AES-GCM authenticates).
+    static func header(version: UInt8, bits: Int, length: Int, payloadCRC: UInt32, key: ImageKey) throws -> [UInt8] {
+        var header = magic + [version, UInt8(bits), 0]
+        header += bigEndianBytes(UInt32(length))
+        header += bigEndianBytes(payloadCRC)
+        header += try key.checkValue()
+        header += bigEndianBytes(crc(header))
+        return header
+    }
+
     private static func bodyPermutation(image: RGBAImage, key: ImageKey) throws -> KeyedPermutation {
         let blocks = (image.width * image.height / pixelsPerUnit - headerUnits) / unitsPerBlock
         let material = try Crypto.hmacSHA256(key: key.embeddingKey, Array("distri-image permutation v1".utf8))
@@ -175,14 +212,14 @@ public enum PayloadEmbedding {
     }
 
     /// For each 6-bit group `rrggbb`, the two low bits of R, G and B as a little-endian RGBA word.
-    private static let spread: [UInt32] = (0..<64).map { t in
+    static let spread: [UInt32] = (0..<64).map { t in
         UInt32(t >> 4) | UInt32((t >> 2) & 3) << 8 | UInt32(t & 3) << 16
     }
 
     /// Writes bytes `at..<at+3` (zero past the end) into the 4 pixels of `unit`: each pixel takes 6
     /// bits, most significant first, as the 2 low bits of R, G and B.
     @inline(__always)
-    private static func writeUnit(
+    static func writeUnit(
         _ pixels: UnsafeMutableRawPointer, unit: Int, _ bytes: UnsafeBufferPointer<UInt8>, at offset: Int,
         spread: UnsafeBufferPointer<UInt32>
     ) {
@@ -204,7 +241,7 @@ public enum PayloadEmbedding {
     }
 
     @inline(__always)
-    private static func readUnit(
+    static func readUnit(
         _ pixels: UnsafeRawPointer, unit: Int, into bytes: UnsafeMutableBufferPointer<UInt8>, at offset: Int
     ) {
         let base = pixels + unit * pixelsPerUnit * 4
@@ -221,7 +258,7 @@ public enum PayloadEmbedding {
     /// Writes the `3 * bits / 2` bytes at `at` (zero past the end) into the 12 RGB channels of `unit`,
     /// `bits` (4 or 8) per channel, most significant first.
     @inline(__always)
-    private static func writeDenseUnit(
+    static func writeDenseUnit(
         _ pixels: UnsafeMutableRawPointer, unit: Int, _ bytes: UnsafeBufferPointer<UInt8>, at offset: Int, bits: Int
     ) {
         let base = (pixels + unit * pixelsPerUnit * 4).assumingMemoryBound(to: UInt8.self)
@@ -240,7 +277,7 @@ public enum PayloadEmbedding {
 
     /// Reads what ``writeDenseUnit(_:unit:_:at:bits:)`` wrote.
     @inline(__always)
-    private static func readDenseUnit(
+    static func readDenseUnit(
         _ pixels: UnsafeRawPointer, unit: Int, into bytes: UnsafeMutableBufferPointer<UInt8>, at offset: Int, bits: Int
     ) {
         let base = (pixels + unit * pixelsPerUnit * 4).assumingMemoryBound(to: UInt8.self)

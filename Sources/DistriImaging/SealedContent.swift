@@ -62,7 +62,7 @@ public struct SealedContent: Sendable, Equatable {
     public var isImage: Bool { kind != .file }
 
     /// The envelope's bytes before the content's own.
-    var header: [UInt8] {
+    public var header: [UInt8] {
         let name = Array(self.name.utf8)
         let media = Array(mediaType.utf8)
         return Self.magic + [Self.version, kind.rawValue, UInt8(name.count >> 8), UInt8(name.count & 0xFF)] + name
@@ -159,6 +159,12 @@ public enum ContentCheck {
         public var kind: SealedContent.Kind
         public var width: Int
         public var height: Int
+
+        public init(kind: SealedContent.Kind, width: Int, height: Int) {
+            self.kind = kind
+            self.width = width
+            self.height = height
+        }
     }
 
     /// Checks `plaintext` (an envelope, or an earlier version's bare PNG) against `limits`.

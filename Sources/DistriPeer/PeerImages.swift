@@ -79,6 +79,7 @@ public struct PeerImages: Sendable {
         limits: EncryptService.Limits = cloudLimits
     ) throws -> (content: SealedContent, envelope: [UInt8], found: ContentCheck.Found, bitsPerChannel: Int) {
         let content = SealedContent(file: bytes, name: (fileName as NSString).lastPathComponent)
+        try Self.refuseMisnamed(content, fileName: fileName)
         let envelope = content.encoded()
         guard envelope.count <= limits.maxImageBytes else {
             throw PeerError(
@@ -122,6 +123,16 @@ public struct PeerImages: Sendable {
                 kind: .refused)
         }
         return (content, envelope, found, bits)
+    }
+
+    /// Refuses a file whose name says PNG or JPEG but whose bytes are not one (a damaged photo, or a
+    /// mistake), rather than sealing it as any file.
+    static func refuseMisnamed(_ content: SealedContent, fileName: String) throws {
+        let claimed = MediaTypes.forName(fileName)
+        guard content.kind == .file, claimed == "image/png" || claimed == "image/jpeg" else { return }
+        throw PeerError(
+            "\(fileName) is named as a \(claimed == "image/png" ? "PNG" : "JPEG") but is not one (its first bytes are not a \(claimed == "image/png" ? "PNG signature" : "JPEG start marker")); nothing was uploaded",
+            kind: .refused)
     }
 
     /// Encrypts the file `bytes` (an image or any file, named `fileName`) in the cloud as `name`,

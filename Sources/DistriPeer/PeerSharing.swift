@@ -310,7 +310,7 @@ public struct PeerSharing: Sendable {
             serialized: try SealedBox.open(
                 released.sealedKey, with: identity.agreement, domain: ViewGrant.releaseDomain,
                 context: request.releaseContext))
-        let content = try ImageSealer.open(png: png, key: key)
+        let content = try ImageSealer.open(png: png, key: key, limits: PeerImages.coverLimits)
         var size = (width: 0, height: 0)
         switch content.kind {
         case .png: if let found = try? PNGStructure.check(content.bytes) { size = found }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DistriCommandLine
+import DistriIdentity
 import DistriImaging
 import DistriPeer
 import Foundation
@@ -56,6 +57,10 @@ struct EncryptCommand: AsyncParsableCommand {
 
     func run() async throws {
         let identity = try peer.loadIdentity()
+        if let size = SecureFiles.size(image), size > PeerImages.streamingThreshold {
+            try await runStreamed(identity: identity)
+            return
+        }
         let bytes = try SecureFiles.read(image)
         let coverBytes = try cover.map { try SecureFiles.read($0) }
         let name = imageName ?? PeerImages.defaultName(for: image)
@@ -67,6 +72,28 @@ struct EncryptCommand: AsyncParsableCommand {
                 file: bytes, fileName: file, cover: coverBytes, name: name, overwrite: force, density: bits,
                 publishKind: publishKind)
         }
+        report(stored)
+    }
+
+    /// A file above what one call seals: streamed through the node a chunk at a time, with a progress
+    /// bar on a terminal.
+    private func runStreamed(identity: PeerIdentity) async throws {
+        guard cover == nil else {
+            throw CommandFailure(
+                .refused, "\(image) is larger than \(PeerImages.streamingThreshold) bytes: it is streamed, into a generated cover only",
+                hint: "drop --cover")
+        }
+        let name = imageName ?? PeerImages.defaultName(for: image)
+        let (force, path, bits, publishKind, json) = (self.force, image, Int(density), self.publishKind, self.json)
+        let stored = try await withClient(cloud) { client in
+            try await PeerImages(identity: identity, cloud: PeerCloud(client: client)).encryptStreamed(
+                path: path, name: name, overwrite: force, density: bits, publishKind: publishKind,
+                progress: progressBar(enabled: !json))
+        }
+        report(stored)
+    }
+
+    private func report(_ stored: PeerImages.Stored) {
         if json {
             printLine(stored.json.outputText)
             return

@@ -166,20 +166,34 @@ func printSendOutcome(
     if json { printLine(JSONValue.object(fields).outputText) }
 }
 
-/// A progress bar on standard error while an image travels to a peer, when standard error is a
-/// terminal and the image is more than one chunk; nil otherwise (scripts and `--json` see no bar).
+/// A progress bar on standard error (when it is a terminal) for transfers over 256 KiB: the share
+/// done, the megabytes, the rate since the first report and the time left at that rate.
 func progressBar(enabled: Bool) -> DeliveryProgress? {
     guard enabled, isatty(STDERR_FILENO) != 0 else { return nil }
+    let start = FirstReport()
     return { held, total in
         guard total > 256 << 10 else { return }
+        let now = ContinuousClock.now
+        let first = start.state.withLock { first in
+            if first == nil { first = (now, held) }
+            return first!
+        }
+        let seconds = (now - first.instant) / .seconds(1)
+        let rate = seconds > 0.2 ? Double(held - first.held) / seconds : 0
+        let left = rate > 0 ? String(format: "  %.1f MB/s  %.0fs left", rate / 1e6, Double(total - held) / rate) : ""
         let width = 30
         let filled = total == 0 ? width : held * width / total
         let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
         let line = String(
             format: "\r[%@] %3d%%  %.1f of %.1f MB", bar, total == 0 ? 100 : held * 100 / total,
             Double(held) / 1e6, Double(total) / 1e6)
-        FileHandle.standardError.write(Data((line + (held >= total ? "\n" : "")).utf8))
+        FileHandle.standardError.write(Data((line + left + "\u{1B}[K" + (held >= total ? "\n" : "")).utf8))
     }
+}
+
+/// When a progress bar's first report came, and how much was done then.
+private final class FirstReport: Sendable {
+    let state = Mutex<(instant: ContinuousClock.Instant, held: Int)?>(nil)
 }
 
 /// Runs `body` with this peer's sharing front end on the cloud.

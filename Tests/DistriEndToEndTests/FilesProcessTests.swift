@@ -27,7 +27,7 @@ import Testing
         let huge = root.appendingPathComponent("huge.bin").path
         _ = FileManager.default.createFile(atPath: huge, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: huge))
-        try handle.truncate(atOffset: 49 << 20)
+        try handle.truncate(atOffset: (1 << 30) + 1)
         try handle.close()
         let before = await stats(of: [node.address])[node.address]?.requestsReceived
         let damaged = try peer("alice", ["encrypt", cut, "--json"])
@@ -65,6 +65,28 @@ import Testing
             #expect(
                 viewed.errors.contains(kind == "file" ? "document.pdf (application/pdf)" : "JPEG"), "\(viewed.errors)")
         }
+        // A file larger than one call seals is streamed through the node, and opens byte-exact.
+        let large = root.appendingPathComponent("large.bin").path
+        let random = try #require(FileHandle(forReadingAtPath: "/dev/urandom"))
+        let largeBytes = try #require(try random.read(upToCount: 56 << 20))
+        try random.close()
+        try largeBytes.write(to: URL(fileURLWithPath: large))
+        let streamedRun = try runPeerCommand(
+            ["encrypt", large, "--json", "--home", homes["alice"]!, "--cloud", cloud], timeout: 240)
+        let streamed = Self.object(streamedRun.output)
+        #expect(streamedRun.status == 0, "\(streamedRun.errors)")
+        #expect(streamed["bytes"] as? Int == largeBytes.count && streamed["kind"] as? String == "file", "\(streamed)")
+        #expect((streamed["cover"] as? [String: Any])?["bitsPerChannel"] as? Int == 8)
+        let sentLarge = try runPeerCommand(
+            ["send", "large", "--to", "bob", "--views", "1", "--json", "--home", homes["alice"]!, "--cloud", cloud],
+            timeout: 240)
+        #expect(Self.object(sentLarge.output)["status"] as? String == "delivered", "\(sentLarge.errors)")
+        let viewedLarge = try runBuiltData(
+            "distri-peer",
+            ["view", "large", "--from", "alice", "--home", homes["bob"]!, "--cloud", cloud, "--ca", E2ETLS.caFile],
+            timeout: 240)
+        #expect(viewedLarge.status == 0 && viewedLarge.output == largeBytes, "streamed file byte-exact: \(viewedLarge.errors)")
+
         // The catalog has the original's size and dimensions, not the cover's; no kind unless published.
         let images = try runPeerCommand(["list", "images", "--json", "--cloud", cloud])
         let entries = (try? JSONSerialization.jsonObject(with: Data(images.output.utf8))) as? [[String: Any]] ?? []

@@ -50,4 +50,25 @@ int cpng_encode_rgba8(const unsigned char *pixels, uint32_t width, uint32_t heig
 
 void cpng_free(void *pointer);
 
+/* A PNG written row by row (RGBA 8-bit, not interlaced): what it encodes collects in an output buffer
+ * the caller drains with cpng_row_writer_take, so neither the image nor the whole file is ever held.
+ * Every call returns a CPNG_* code and fills `message` on error; after an error the writer can only be
+ * freed. */
+typedef struct cpng_row_writer cpng_row_writer;
+
+int cpng_row_writer_begin(uint32_t width, uint32_t height, int level, int filters, int strategy,
+                          cpng_row_writer **out_writer, char *message, size_t message_size);
+
+/* Encodes the next row (width * 4 bytes). */
+int cpng_row_writer_row(cpng_row_writer *writer, const unsigned char *row, char *message, size_t message_size);
+
+/* Ends the file (after the last row). */
+int cpng_row_writer_end(cpng_row_writer *writer, char *message, size_t message_size);
+
+/* The bytes encoded since the last take: *out_data (valid until the next call on the writer) and
+ * *out_size; the buffer is then emptied. */
+void cpng_row_writer_take(cpng_row_writer *writer, const unsigned char **out_data, size_t *out_size);
+
+void cpng_row_writer_free(cpng_row_writer *writer);
+
 #endif

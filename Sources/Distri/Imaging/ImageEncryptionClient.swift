@@ -7,6 +7,10 @@ public struct ImageEncryptionClient: Sendable {
     public struct VerificationFailed: Error, CustomStringConvertible, Sendable {
         public var reason: String
         public var description: String { "the cloud's encrypted image did not verify: \(reason)" }
+
+        public init(reason: String) {
+            self.reason = reason
+        }
     }
 
     public let client: Client

@@ -1,0 +1,144 @@
+import Distri
+import DistriCore
+import DistriIdentity
+import DistriImaging
+import Foundation
+import NIOCore
+
+extension PeerImages {
+    /// Files larger than this go through the streamed Encrypt (48 MiB: what one call seals).
+    public static var streamingThreshold: Int { cloudLimits.maxImageBytes }
+    /// The largest cover a peer opens (a streamed file's cover is large: 170 Mpixel for 500 MB at 8
+    /// bits per channel). Opening decodes the whole cover: 1.5 GiB of RGBA at this limit.
+    public static let coverLimits = PNGLimits(maxWidth: 65535, maxHeight: 65535, maxPixels: 384 << 20)
+    /// Bytes of the file in one `EncryptChunk`.
+    static let streamChunkBytes = 1 << 20
+
+    /// Encrypts the file at `path` through the cloud's streamed Encrypt
+    /// (``Distri/EncryptStreamService``): the file is read and sent a chunk at a time to the node that
+    /// opened the session, and the cover PNG written to the home as it comes back, so neither side holds
+    /// the whole file. A generated cover only, at `density` (the densest, 8, when nil: the smallest
+    /// cover). Verified afterwards: the stored image is opened with its key and compared with the file.
+    public func encryptStreamed(
+        path: String, name: String, overwrite: Bool = false, density: Int? = nil, publishKind: Bool = false,
+        progress: DeliveryProgress? = nil
+    ) async throws -> Stored {
+        try PeerName.validate(name, what: "image name")
+        let home = identity.home
+        let (imageFile, keyFile) = (home.imageFile(name), home.keyFile(name))
+        if !overwrite, SecureFiles.exists(imageFile) || SecureFiles.exists(keyFile) {
+            throw PeerError("an image named '\(name)' is already stored in \(home.path); use --force or --as NAME")
+        }
+        guard let handle = FileHandle(forReadingAtPath: path), let fileSize = SecureFiles.size(path) else {
+            throw PeerError("cannot read \(path)", kind: .notFound)
+        }
+        defer { try? handle.close() }
+        let first = try handle.read(upToCount: Self.streamChunkBytes).map { [UInt8]($0) } ?? []
+        let content = SealedContent(file: first, name: (path as NSString).lastPathComponent)
+        try Self.refuseMisnamed(content, fileName: path)
+        let header = content.header
+        let total = header.count + fileSize
+        let limits = EncryptStreamService.Limits()
+        guard total <= limits.maxBytes else {
+            throw PeerError(
+                "\(path) has \(fileSize) bytes; the cloud seals at most \(limits.maxBytes - header.count) (nothing was uploaded)",
+                kind: .refused)
+        }
+        let found = try Self.checkStreamedHeader(content, path: path, limits: limits.content)
+        let bits = density ?? 8
+
+        // Open a session on the node the cloud elects; every chunk then goes to that node.
+        let client = cloud.client
+        let opened = try await client.send(
+            [], service: EncryptStreamService.open, params: ["size=\(total)", "density=\(bits)"])
+        guard let reply = (try? JSONParser.parse(opened))?.objectValue, let session = reply["session"]?.stringValue,
+            let node = reply["node"]?.stringValue.flatMap(NodeAddress.init), let keyText = reply["key"]?.stringValue,
+            let width = reply["width"]?.wholeNumberValue, let height = reply["height"]?.wholeNumberValue
+        else { throw PeerError("the cloud's EncryptOpen answer is malformed") }
+        let key = try ImageKey(text: keyText)
+        try SecureFiles.makeDirectory(home.imagesDirectory)
+        try SecureFiles.makeDirectory(home.keysDirectory)
+        let partial = imageFile + ".part"
+        try? FileManager.default.removeItem(atPath: partial)
+        defer { try? FileManager.default.removeItem(atPath: partial) }
+        var offset = 0
+        var body = header + first
+        var produced = 0
+        // Bounded: each pass sends at least one byte of the file (or the empty file's header once).
+        while offset < total {
+            if body.count < Self.streamChunkBytes, offset + body.count < total {
+                let more = try handle.read(upToCount: Self.streamChunkBytes - body.count).map { [UInt8]($0) } ?? []
+                guard !more.isEmpty else { throw PeerError("\(path) ended early: it changed while it was read") }
+                body += more
+            }
+            let piece = Array(body.prefix(Self.streamChunkBytes))
+            body.removeFirst(piece.count)
+            let png = try await client.call(
+                ByteBuffer(bytes: piece), service: EncryptStreamService.chunk,
+                params: ["session=\(session)", "offset=\(offset)"], node: node, timeout: .seconds(60), routing: .local
+            ).get()
+            let bytes = Array(buffer: png)
+            try SecureFiles.append(bytes, to: partial, sync: false)
+            produced += bytes.count
+            offset += piece.count
+            try progress?(offset, total)
+        }
+        try SecureFiles.sync(partial)
+        try Self.verifyStreamed(partial, key: key, againstFileAt: path, header: header)
+        // The key first: a sealed image without its key would be lost.
+        try SecureFiles.write(Array((key.text + "\n").utf8), to: keyFile)
+        guard rename(partial, imageFile) == 0 else { throw PeerError("cannot move \(partial) to \(imageFile)") }
+        let entry = try CatalogEntry(
+            owner: identity.name, name: name, bytes: UInt64(fileSize), width: UInt64(found.width),
+            height: UInt64(found.height), sequence: wallClockMillis(),
+            kind: publishKind ? (content.kind == .file ? content.mediaType : content.kind.name) : nil
+        ).signed(by: identity.signing)
+        do {
+            try await cloud.publish(entry)
+        } catch {
+            throw PeerError("stored \(imageFile) and \(keyFile), but publishing in the catalog failed: \(error)")
+        }
+        return Stored(
+            name: name, imageFile: imageFile, keyFile: keyFile, entry: entry, coverWasGenerated: true,
+            original: Original(
+                kind: content.kind, mediaType: content.mediaType, fileName: content.name, bytes: fileSize,
+                width: found.width, height: found.height),
+            cover: Cover(bytes: produced, width: Int(width), height: Int(height), bitsPerChannel: bits))
+    }
+
+    /// An image's dimensions from its header (the whole file is not decoded here: it is too large to
+    /// hold), within the content limits; nothing for any other file.
+    static func checkStreamedHeader(_ content: SealedContent, path: String, limits: PNGLimits) throws -> ContentCheck.Found {
+        let size: (width: Int, height: Int)?
+        switch content.kind {
+        case .png: size = PNGStructure.declaredSize(content.bytes)
+        case .jpeg: size = JPEGStructure.declaredSize(content.bytes)
+        case .file: return ContentCheck.Found(kind: .file, width: 0, height: 0)
+        }
+        guard let size, size.width <= limits.maxWidth, size.height <= limits.maxHeight,
+            size.width * size.height <= limits.maxPixels
+        else {
+            throw PeerError(
+                "\(path) cannot be encrypted: its image header is missing or its dimensions are above \(limits.maxPixels) pixels (nothing was uploaded)",
+                kind: .refused)
+        }
+        return ContentCheck.Found(kind: content.kind, width: size.width, height: size.height)
+    }
+
+    /// Opens the cover at `png` with `key` and compares what it hides with `header` and the file at
+    /// `path`.
+    static func verifyStreamed(_ png: String, key: ImageKey, againstFileAt path: String, header: [UInt8]) throws {
+        let opened: [UInt8]
+        do {
+            opened = try ImageSealer.decrypt(png: try SecureFiles.read(png), key: key, limits: coverLimits)
+        } catch {
+            throw ImageEncryptionClient.VerificationFailed(reason: "\(error)")
+        }
+        guard opened.count == header.count + (SecureFiles.size(path) ?? -1),
+            Array(opened.prefix(header.count)) == header,
+            Array(opened.dropFirst(header.count)) == (try SecureFiles.read(path))
+        else {
+            throw ImageEncryptionClient.VerificationFailed(reason: "it opens to bytes that differ from the file sent")
+        }
+    }
+}
