@@ -67,7 +67,8 @@ public enum PayloadEmbedding {
         else {
             throw ImagingError.coverTooSmall(needed: payload.count, available: available)
         }
-        let header = try Self.header(version: version, bits: bits, length: payload.count, payloadCRC: crc(payload), key: key)
+        let header = try Self.header(
+            version: version, bits: bits, length: payload.count, payloadCRC: crc(payload), key: key)
         let permutation = try bodyPermutation(image: image, key: key)
         Self.spread.withUnsafeBufferPointer { spread in
             image.pixels.withUnsafeMutableBytes { buffer in

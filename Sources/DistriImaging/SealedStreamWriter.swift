@@ -71,7 +71,8 @@ public struct SealedStreamWriter {
                     try cipher.seal(
                         nonce: nonceBytes, input: input,
                         output: UnsafeMutableRawBufferPointer(rebasing: output[start..<start + count]),
-                        tag: UnsafeMutableRawBufferPointer(rebasing: output[start + count..<start + count + Crypto.tagSize]))
+                        tag: UnsafeMutableRawBufferPointer(
+                            rebasing: output[start + count..<start + count + Crypto.tagSize]))
                 }
             }
         }

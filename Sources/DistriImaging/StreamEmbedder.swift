@@ -25,7 +25,8 @@ public final class StreamEmbedder {
         settings: PNGEncodeSettings = .default
     ) throws {
         guard PayloadEmbedding.densities.contains(bitsPerChannel) else {
-            throw ImagingError.malformedPayload("\(bitsPerChannel) bits per channel: the densities are \(PayloadEmbedding.densities)")
+            throw ImagingError.malformedPayload(
+                "\(bitsPerChannel) bits per channel: the densities are \(PayloadEmbedding.densities)")
         }
         guard length >= 0, length <= Int(UInt32.max) else {
             throw ImagingError.malformedPayload("a payload of \(length) bytes cannot be embedded (at most 4 GiB)")

@@ -12,7 +12,7 @@ extension PeerImages {
     /// bits per channel). Opening decodes the whole cover: 1.5 GiB of RGBA at this limit.
     public static let coverLimits = PNGLimits(maxWidth: 65535, maxHeight: 65535, maxPixels: 384 << 20)
     /// Bytes of the file in one `EncryptChunk`.
-    static let streamChunkBytes = 1 << 20
+    static let streamChunkBytes = 4 << 20
 
     /// Encrypts the file at `path` through the cloud's streamed Encrypt
     /// (``Distri/EncryptStreamService``): the file is read and sent a chunk at a time to the node that
@@ -108,7 +108,9 @@ extension PeerImages {
 
     /// An image's dimensions from its header (the whole file is not decoded here: it is too large to
     /// hold), within the content limits; nothing for any other file.
-    static func checkStreamedHeader(_ content: SealedContent, path: String, limits: PNGLimits) throws -> ContentCheck.Found {
+    static func checkStreamedHeader(_ content: SealedContent, path: String, limits: PNGLimits) throws
+        -> ContentCheck.Found
+    {
         let size: (width: Int, height: Int)?
         switch content.kind {
         case .png: size = PNGStructure.declaredSize(content.bytes)

@@ -13,6 +13,8 @@ struct BenchEncryptCommand: AsyncParsableCommand {
         commandName: "encrypt",
         abstract: "Measure image encryption in process and through a local cloud's Encrypt service.",
         discussion: """
+            A file above 48 MiB is measured streamed instead: the row-by-row pipeline in process against the \
+            cloud's streamed Encrypt, alternated in 3 pairs, with the local cloud's peak memory. \
             In process, on one thread: raw AES-256-GCM, raw libpng encode and decode of the cover, encrypt+embed \
             (ImageSealer.encrypt) and extract+decrypt, as MB/s. Then the whole pipeline on every core at once \
             (images/s), and the Encrypt service of a cloud (without --cloud, `distri-node local --nodes N` as a \
@@ -62,6 +64,12 @@ struct BenchEncryptCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let image, let size = try? FileManager.default.attributesOfItem(atPath: image)[.size] as? Int,
+            size > EncryptService.Limits().maxImageBytes
+        {
+            try await runStreamed(path: image)
+            return
+        }
         let file =
             try image.map { path in
                 guard let data = FileManager.default.contents(atPath: path) else {
@@ -113,6 +121,39 @@ struct BenchEncryptCommand: AsyncParsableCommand {
             cloudToInProcess: inProcess > 0 ? cloudResult.callsPerSecond / inProcess : 0, parts: parts.description)
         print(json ? try JSONStyle.text(report) : Self.text(report))
         if cloudResult.failures > 0 { throw ExitCode(2) }
+    }
+
+    /// A file above what one call seals: the streamed pipeline in process against the cloud's
+    /// streamed Encrypt, 3 pairs.
+    private func runStreamed(path: String) async throws {
+        let cloud = try target.open()
+        defer { cloud.child?.stop() }
+        let client = Client(
+            nodes: cloud.addresses, configuration: cloud.configuration, group: MultiThreadedEventLoopGroup.singleton)
+        let report: StreamedEncryptBench.Report
+        do {
+            try await BenchDBCommand.waitForMembership(client: client, nodes: cloud.addresses.count)
+            report = try await StreamedEncryptBench.run(
+                path: path, bits: density, pairs: 3, client: client, child: cloud.child)
+            await client.shutdown()
+        } catch {
+            await client.shutdown()
+            throw error
+        }
+        if json {
+            print(try JSONStyle.text(report))
+            return
+        }
+        func f(_ values: [Double]) -> String { values.map { String(format: "%.1f", $0) }.joined(separator: ", ") }
+        print(
+            """
+            streamed: \(report.fileBytes) bytes at \(report.bitsPerChannel) bits per channel, 3 pairs (in process, then the cloud)
+            in process (seal, embed, encode row by row): \(f(report.inProcessMBps)) MB/s
+            cloud streamed Encrypt (4 MiB chunks to one node): \(f(report.cloudMBps)) MB/s
+            cloud / in process = \(String(format: "%.0f", report.cloudToInProcess * 100))% (the median of the pairs' ratios)
+            """
+                + (report.cloudPeakResidentBytes.map { "\nlocal cloud process peak resident memory: \($0 >> 20) MiB" }
+                    ?? ""))
     }
 
     /// Images per second of `ImageSealer.encrypt` on `threads` threads at once for `seconds`.

@@ -80,7 +80,8 @@ struct EncryptCommand: AsyncParsableCommand {
     private func runStreamed(identity: PeerIdentity) async throws {
         guard cover == nil else {
             throw CommandFailure(
-                .refused, "\(image) is larger than \(PeerImages.streamingThreshold) bytes: it is streamed, into a generated cover only",
+                .refused,
+                "\(image) is larger than \(PeerImages.streamingThreshold) bytes: it is streamed, into a generated cover only",
                 hint: "drop --cover")
         }
         let name = imageName ?? PeerImages.defaultName(for: image)

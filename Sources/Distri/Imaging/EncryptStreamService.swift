@@ -28,7 +28,7 @@ public enum EncryptStreamService {
     public struct Limits: Sendable {
         /// Largest envelope. Default 1 GiB.
         public var maxBytes: Int
-        /// Largest body of one `EncryptChunk`. Default 1 MiB.
+        /// Largest body of one `EncryptChunk`. Default 4 MiB.
         public var maxChunkBytes: Int
         /// Sessions open at once on a node. Default 4.
         public var maxSessions: Int
@@ -38,7 +38,7 @@ public enum EncryptStreamService {
         public var content: PNGLimits
 
         public init(
-            maxBytes: Int = 1 << 30, maxChunkBytes: Int = 1 << 20, maxSessions: Int = 4,
+            maxBytes: Int = 1 << 30, maxChunkBytes: Int = 4 << 20, maxSessions: Int = 4,
             idleTimeout: Duration = .seconds(30), content: PNGLimits = .default
         ) {
             self.maxBytes = maxBytes
@@ -210,9 +210,11 @@ final class EncryptSessions: Sendable {
             throw ServiceError.badParams("the image's header must be in the first chunk")
         }
         let limits = limits.content
-        guard size.width <= limits.maxWidth, size.height <= limits.maxHeight, size.width * size.height <= limits.maxPixels
+        guard size.width <= limits.maxWidth, size.height <= limits.maxHeight,
+            size.width * size.height <= limits.maxPixels
         else {
-            throw ServiceError(.tooLarge, "the image is \(size.width)x\(size.height) pixels; the limit is \(limits.maxPixels) pixels")
+            throw ServiceError(
+                .tooLarge, "the image is \(size.width)x\(size.height) pixels; the limit is \(limits.maxPixels) pixels")
         }
     }
 }
