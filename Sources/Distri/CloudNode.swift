@@ -329,9 +329,7 @@ public final class CloudNode: Service, Sendable {
             inForce: { ticket, loop in
                 check(ticket, .local, loop).flatMapError { _ in check(ticket, .majority, loop) }
             })
-        EncryptStreamService.register(
-            on: services, limits: EncryptStreamService.Limits(content: EncryptService.Limits().content)
-        ) { [weak self] in
+        EncryptStreamService.register(on: services, limits: configuration.encryptStream) { [weak self] in
             self?.state.withLockedValue { $0.boundAddress }
         }
         RelayServices.register(on: services, hub: hub) { [weak self] in

@@ -49,6 +49,9 @@ public struct CloudNodeConfiguration: Sendable {
     /// The mailbox for offline recipients: quotas, expiry, chunk size, sweep (``MailboxServices``).
     /// Every node of a cloud should hold the same. Default ``MailboxLimits/init()``.
     public var mailbox = MailboxLimits()
+    /// The streamed Encrypt for files above what one call seals: the largest file, chunk, sessions
+    /// at once and idle time (``EncryptStreamService``). Default 1 GiB, 4 MiB, 4, 30 s.
+    public var encryptStream = EncryptStreamService.Limits()
 
     public init(
         listen: NodeAddress = NodeAddress(host: "127.0.0.1", port: 0),

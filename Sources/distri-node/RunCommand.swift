@@ -67,6 +67,12 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Days a mailbox delivery waits to be collected before it is deleted.")
     var mailboxDays: Double = 7
 
+    @Option(name: .long, help: "MiB of the largest file this node encrypts streamed (above 48 MiB).")
+    var encryptMaxMib = 1024
+
+    @Option(name: .long, help: "Streamed encryptions this node runs at once.")
+    var encryptSessions = 4
+
     @Option(name: .long, help: "Chaos mode: chance per second of going dark (dropping all traffic) for 0.5-3 s.")
     var chaos: Double = 0
 
@@ -89,6 +95,8 @@ struct RunCommand: AsyncParsableCommand {
         }
         if !(0.001...365).contains(mailboxDays) { throw ValidationError("--mailbox-days must be from 0.001 to 365") }
         if relayMibPerHour < 1 { throw ValidationError("--relay-mib-per-hour must be at least 1") }
+        if !(48...65536).contains(encryptMaxMib) { throw ValidationError("--encrypt-max-mib must be from 48 to 65536") }
+        if !(1...64).contains(encryptSessions) { throw ValidationError("--encrypt-sessions must be from 1 to 64") }
         if !(0...1).contains(chaos) { throw ValidationError("--chaos is a rate between 0 and 1 per second") }
         if let advertise, AdvertisedAddress.isWildcard(advertise.host) {
             throw ValidationError("--advertise must be an address others can dial, not \(advertise)")
@@ -122,6 +130,8 @@ struct RunCommand: AsyncParsableCommand {
         configuration.mailbox.perSenderBytes = mailboxMibPerSender << 20
         configuration.mailbox.totalBytes = mailboxMibTotal << 20
         configuration.mailbox.expiryMillis = UInt64(mailboxDays * 86_400_000)
+        configuration.encryptStream.maxBytes = encryptMaxMib << 20
+        configuration.encryptStream.maxSessions = encryptSessions
         let node = CloudNode(configuration: configuration, logger: logger)
         if chaos > 0 { logger.warning("chaos mode: this node will go dark at random", metadata: ["rate": "\(chaos)"]) }
         if testServices { TestServices.register(on: node) }
