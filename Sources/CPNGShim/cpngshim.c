@@ -455,3 +455,97 @@ void cpng_row_writer_free(cpng_row_writer *rows) {
     free(rows->writer.data);
     free(rows);
 }
+
+struct cpng_row_reader {
+    png_structp png;
+    png_infop info;
+    FILE *file;
+    shim_error error;
+    int failed;
+};
+
+void cpng_row_reader_free(cpng_row_reader *rows) {
+    if (rows == NULL) return;
+    if (rows->png != NULL) png_destroy_read_struct(&rows->png, rows->info != NULL ? &rows->info : NULL, NULL);
+    if (rows->file != NULL) fclose(rows->file);
+    free(rows);
+}
+
+int cpng_row_reader_open(const char *path, uint32_t max_width, uint32_t max_height, uint64_t max_pixels,
+                         cpng_info *out_info, cpng_row_reader **out_reader, char *message, size_t message_size) {
+    if (path == NULL || out_reader == NULL || out_info == NULL) {
+        shim_set_message(message, message_size, "invalid arguments for PNG reading");
+        return CPNG_ERR_ARGUMENT;
+    }
+    *out_reader = NULL;
+    memset(out_info, 0, sizeof(*out_info));
+    struct cpng_row_reader *rows = (struct cpng_row_reader *)calloc(1, sizeof(struct cpng_row_reader));
+    if (rows == NULL) {
+        shim_set_message(message, message_size, "out of memory creating the PNG reader");
+        return CPNG_ERR_NO_MEMORY;
+    }
+    rows->file = fopen(path, "rb");
+    if (rows->file == NULL) {
+        cpng_row_reader_free(rows);
+        shim_set_message(message, message_size, "cannot open the PNG file");
+        return CPNG_ERR_ARGUMENT;
+    }
+    unsigned char signature[8];
+    if (fread(signature, 1, 8, rows->file) != 8 || png_sig_cmp(signature, 0, 8) != 0) {
+        cpng_row_reader_free(rows);
+        shim_set_message(message, message_size, "not a PNG file (signature missing)");
+        return CPNG_ERR_NOT_PNG;
+    }
+    rows->error.message = message;
+    rows->error.message_size = message_size;
+    rows->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &rows->error, shim_error_fn, shim_warning_fn);
+    if (rows->png != NULL) rows->info = png_create_info_struct(rows->png);
+    if (rows->png == NULL || rows->info == NULL) {
+        cpng_row_reader_free(rows);
+        shim_set_message(message, message_size, "out of memory creating the PNG reader");
+        return CPNG_ERR_NO_MEMORY;
+    }
+    if (setjmp(png_jmpbuf(rows->png))) {
+        cpng_row_reader_free(rows);
+        return CPNG_ERR_LIBPNG;
+    }
+    png_init_io(rows->png, rows->file);
+    png_set_sig_bytes(rows->png, 8);
+    png_set_user_limits(rows->png, max_width, max_height);
+    png_read_info(rows->png, rows->info);
+    png_uint_32 width = png_get_image_width(rows->png, rows->info);
+    png_uint_32 height = png_get_image_height(rows->png, rows->info);
+    out_info->width = width;
+    out_info->height = height;
+    out_info->bit_depth = png_get_bit_depth(rows->png, rows->info);
+    out_info->color_type = png_get_color_type(rows->png, rows->info);
+    out_info->interlace = png_get_interlace_type(rows->png, rows->info) != PNG_INTERLACE_NONE;
+    if ((uint64_t)width * (uint64_t)height > max_pixels) {
+        cpng_row_reader_free(rows);
+        shim_set_message(message, message_size, "image dimensions above the limit");
+        return CPNG_ERR_TOO_LARGE;
+    }
+    if (out_info->bit_depth != 8 || out_info->color_type != PNG_COLOR_TYPE_RGB_ALPHA || out_info->interlace) {
+        cpng_row_reader_free(rows);
+        shim_set_message(message, message_size, "not an 8-bit RGBA PNG without interlacing (not a Distri cover)");
+        return CPNG_ERR_ARGUMENT;
+    }
+    png_read_update_info(rows->png, rows->info);
+    *out_reader = rows;
+    return CPNG_OK;
+}
+
+int cpng_row_reader_row(cpng_row_reader *rows, unsigned char *row, char *message, size_t message_size) {
+    if (rows == NULL || rows->failed || row == NULL) {
+        shim_set_message(message, message_size, "the PNG reader failed before");
+        return CPNG_ERR_ARGUMENT;
+    }
+    rows->error.message = message;
+    rows->error.message_size = message_size;
+    if (setjmp(png_jmpbuf(rows->png))) {
+        rows->failed = 1;
+        return rows->error.truncated ? CPNG_ERR_TRUNCATED : CPNG_ERR_LIBPNG;
+    }
+    png_read_row(rows->png, row, NULL);
+    return CPNG_OK;
+}

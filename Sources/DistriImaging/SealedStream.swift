@@ -123,7 +123,8 @@ public enum SealedStream {
         return plaintext
     }
 
-    private static func setChunkNonce(_ nonce: inout [UInt8], index: Int, last: Bool) {
+    /// The nonce of chunk `index`: the index as 11 big-endian bytes, then 1 for the last chunk.
+    static func setChunkNonce(_ nonce: inout [UInt8], index: Int, last: Bool) {
         var value = UInt64(index)
         for position in stride(from: 10, through: 0, by: -1) {
             nonce[position] = UInt8(truncatingIfNeeded: value)

@@ -56,12 +56,7 @@ public struct SealedStreamWriter {
 
     private mutating func sealPending(last: Bool, into out: inout [UInt8]) throws {
         var nonce = [UInt8](repeating: 0, count: Crypto.nonceSize)
-        var value = UInt64(chunkIndex)
-        for position in stride(from: 10, through: 0, by: -1) {
-            nonce[position] = UInt8(truncatingIfNeeded: value)
-            value >>= 8
-        }
-        nonce[11] = last ? 1 : 0
+        SealedStream.setChunkNonce(&nonce, index: chunkIndex, last: last)
         let start = out.count
         out.append(contentsOf: repeatElement(0, count: pending.count + Crypto.tagSize))
         let count = pending.count

@@ -127,20 +127,42 @@ extension PeerImages {
         return ContentCheck.Found(kind: content.kind, width: size.width, height: size.height)
     }
 
-    /// Opens the cover at `png` with `key` and compares what it hides with `header` and the file at
-    /// `path`.
+    /// Opens the cover at `png` with `key`, a row at a time (``DistriImaging/StreamExtractor``), and
+    /// compares what it hides with `header` and the file at `path`, read as it goes: neither is held
+    /// whole.
     static func verifyStreamed(_ png: String, key: ImageKey, againstFileAt path: String, header: [UInt8]) throws {
-        let opened: [UInt8]
+        guard let file = FileHandle(forReadingAtPath: path) else { throw PeerError("cannot read \(path)") }
+        defer { try? file.close() }
+        var expected = header[...]
+        var compared = 0
         do {
-            opened = try ImageSealer.decrypt(png: try SecureFiles.read(png), key: key, limits: coverLimits)
-        } catch {
+            try StreamExtractor.open(path: png, key: key, limits: coverLimits) { plaintext in
+                var rest = plaintext[...]
+                // Bounded: each pass compares at least one byte, or reads more of the file.
+                while !rest.isEmpty {
+                    if expected.isEmpty {
+                        let more = try file.read(upToCount: max(rest.count, 1 << 16)).map { [UInt8]($0) } ?? []
+                        guard !more.isEmpty else { throw VerifyMismatch() }
+                        expected = more[...]
+                    }
+                    let count = min(rest.count, expected.count)
+                    guard rest.prefix(count).elementsEqual(expected.prefix(count)) else { throw VerifyMismatch() }
+                    rest = rest.dropFirst(count)
+                    expected = expected.dropFirst(count)
+                    compared += count
+                }
+            }
+        } catch is VerifyMismatch {
+            throw ImageEncryptionClient.VerificationFailed(reason: "it opens to bytes that differ from the file sent")
+        } catch let error as ImagingError {
             throw ImageEncryptionClient.VerificationFailed(reason: "\(error)")
         }
-        guard opened.count == header.count + (SecureFiles.size(path) ?? -1),
-            Array(opened.prefix(header.count)) == header,
-            Array(opened.dropFirst(header.count)) == (try SecureFiles.read(path))
-        else {
-            throw ImageEncryptionClient.VerificationFailed(reason: "it opens to bytes that differ from the file sent")
+        let leftOver = try file.read(upToCount: 1).map { !$0.isEmpty } ?? false
+        guard expected.isEmpty, !leftOver, compared == header.count + (SecureFiles.size(path) ?? -1) else {
+            throw ImageEncryptionClient.VerificationFailed(reason: "it opens to fewer bytes than the file sent")
         }
     }
 }
+
+/// What the cover opened to differs from the file.
+private struct VerifyMismatch: Error {}

@@ -1,4 +1,5 @@
 import DistriImaging
+import Foundation
 import Testing
 
 @Suite struct StreamingTests {
@@ -81,5 +82,50 @@ import Testing
         }
         png += try embedder.finish()
         #expect(try ImageSealer.open(png: png, key: key) == content)
+    }
+}
+
+@Suite struct StreamedOpeningTests {
+    @Test(
+        "a cover written row by row opens from its file a row at a time to the same bytes; a wrong key, a truncated file and changed pixels are refused"
+    )
+    func opensRowByRow() throws {
+        let key = try ImageKey.generate()
+        var generator = TestRNG(seed: 21)
+        let plaintext = (0..<250_000).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+        for bits in PayloadEmbedding.densities {
+            var random = SystemImagingRandom()
+            var sealer = try SealedStreamWriter(fileKey: key.fileKey, length: plaintext.count, random: &random)
+            let embedder = try StreamEmbedder(
+                length: SealedStream.sealedSize(plaintextCount: plaintext.count), key: key, seed: 2,
+                bitsPerChannel: bits)
+            var png = try embedder.append(try sealer.append(plaintext))
+            png += try embedder.finish()
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("stream-\(UUID().uuidString).png")
+                .path
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            try Data(png).write(to: URL(fileURLWithPath: path))
+            var opened: [UInt8] = []
+            try StreamExtractor.open(path: path, key: key) { opened += $0 }
+            #expect(opened == plaintext, "\(bits) bits")
+            #expect(throws: ImagingError.wrongKey) {
+                try StreamExtractor.open(path: path, key: try ImageKey.generate()) { _ in }
+            }
+            try Data(png.prefix(png.count / 2)).write(to: URL(fileURLWithPath: path))
+            #expect(throws: ImagingError.self) { try StreamExtractor.open(path: path, key: key) { _ in } }
+        }
+        // Changed pixels: a cover whose payload bits were altered fails a chunk's tag.
+        var carrierRandom = SystemImagingRandom()
+        var sealer = try SealedStreamWriter(fileKey: key.fileKey, length: plaintext.count, random: &carrierRandom)
+        let embedder = try StreamEmbedder(
+            length: SealedStream.sealedSize(plaintextCount: plaintext.count), key: key, seed: 3, bitsPerChannel: 8)
+        var png = try embedder.append(try sealer.append(plaintext))
+        png += try embedder.finish()
+        var carrier = try PNGCodec.decode(png).image
+        carrier.pixels[carrier.width * 4 * 2 + 1] ^= 0xFF
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("stream-\(UUID().uuidString).png").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try Data(try PNGCodec.encode(carrier)).write(to: URL(fileURLWithPath: path))
+        #expect(throws: ImagingError.tampered(chunk: 0)) { try StreamExtractor.open(path: path, key: key) { _ in } }
     }
 }

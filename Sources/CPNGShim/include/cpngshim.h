@@ -71,4 +71,16 @@ void cpng_row_writer_take(cpng_row_writer *writer, const unsigned char **out_dat
 
 void cpng_row_writer_free(cpng_row_writer *writer);
 
+/* A PNG file read row by row: only 8-bit RGBA, not interlaced (the covers Distri writes), within the
+ * limits. */
+typedef struct cpng_row_reader cpng_row_reader;
+
+int cpng_row_reader_open(const char *path, uint32_t max_width, uint32_t max_height, uint64_t max_pixels,
+                         cpng_info *out_info, cpng_row_reader **out_reader, char *message, size_t message_size);
+
+/* Reads the next row (width * 4 bytes) into `row`. */
+int cpng_row_reader_row(cpng_row_reader *reader, unsigned char *row, char *message, size_t message_size);
+
+void cpng_row_reader_free(cpng_row_reader *reader);
+
 #endif

@@ -1,0 +1,94 @@
+/// ``SealedStream/open(_:fileKey:)`` a piece at a time: sealed bytes arrive in pieces of any size,
+/// and the plaintext of each 64 KiB chunk leaves as soon as its tag checks, so at most one chunk is
+/// held. The same checks, in the same order: magic and version, the header MAC (`wrongKey` before any
+/// chunk), every chunk's tag (`tampered(chunk:)`), and, at ``finish()``, that nothing is missing
+/// (`truncatedPayload`).
+public struct SealedStreamReader {
+    private let fileKey: [UInt8]
+    private var pending: [UInt8] = []
+    private var cipher: AESGCM?
+    /// The plaintext length the header declares, once the header is read.
+    public private(set) var length: Int?
+    private var chunkIndex = 0
+    private var opened = 0
+
+    public init(fileKey: [UInt8]) throws {
+        guard fileKey.count == Crypto.keySize else { throw ImagingError.invalidKey("the file key must be 32 bytes") }
+        self.fileKey = fileKey
+    }
+
+    /// Takes the next sealed bytes; returns the plaintext of the chunks they complete.
+    public mutating func append(_ sealed: some Collection<UInt8>) throws -> [UInt8] {
+        pending += sealed
+        var out: [UInt8] = []
+        if cipher == nil {
+            guard pending.count >= SealedStream.headerSize else { return [] }
+            try readHeader()
+        }
+        guard let length else { return out }
+        let chunks = SealedStream.chunkCount(plaintextCount: length)
+        var start = 0
+        // Bounded: each pass opens one whole chunk.
+        while chunkIndex < chunks {
+            let count = min(SealedStream.chunkSize, length - chunkIndex * SealedStream.chunkSize)
+            guard pending.count - start >= count + Crypto.tagSize else { break }
+            try open(from: start, count: count, last: chunkIndex == chunks - 1, into: &out)
+            start += count + Crypto.tagSize
+        }
+        pending.removeFirst(start)
+        if chunkIndex == chunks, !pending.isEmpty {
+            throw ImagingError.malformedPayload("data after the last chunk")
+        }
+        return out
+    }
+
+    /// Checks that every chunk arrived.
+    public func finish() throws {
+        guard let length, chunkIndex == SealedStream.chunkCount(plaintextCount: length) else {
+            throw ImagingError.truncatedPayload
+        }
+    }
+
+    private mutating func readHeader() throws {
+        guard Array(pending[0..<4]) == SealedStream.magic else {
+            throw ImagingError.malformedPayload("not sealed data (magic missing)")
+        }
+        guard pending[4] == SealedStream.version else { throw ImagingError.unsupportedVersion(Int(pending[4])) }
+        guard pending[5] == SealedStream.chunkSizeLog2 else {
+            throw ImagingError.malformedPayload("unsupported chunk size")
+        }
+        let headerKey = try Crypto.hkdfSHA256(key: fileKey, salt: [], info: "distri-image header v1")
+        let mac = try Crypto.hmacSHA256(key: headerKey, Array(pending[0..<SealedStream.macOffset]))
+        guard Crypto.constantTimeEqual(mac, Array(pending[SealedStream.macOffset..<SealedStream.headerSize])) else {
+            throw ImagingError.wrongKey
+        }
+        let declared = pending[6..<14].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        guard declared <= UInt64(Int.max / 2) else { throw ImagingError.malformedPayload("declared length too large") }
+        length = Int(declared)
+        let nonce = Array(pending[14..<30])
+        let payloadKey = try Crypto.hkdfSHA256(key: fileKey, salt: nonce, info: "distri-image payload v1")
+        cipher = try AESGCM(key: payloadKey, encrypting: false)
+        pending.removeFirst(SealedStream.headerSize)
+    }
+
+    private mutating func open(from start: Int, count: Int, last: Bool, into out: inout [UInt8]) throws {
+        guard let cipher else { return }
+        var nonce = [UInt8](repeating: 0, count: Crypto.nonceSize)
+        SealedStream.setChunkNonce(&nonce, index: chunkIndex, last: last)
+        let at = out.count
+        out.append(contentsOf: repeatElement(0, count: count))
+        let authentic = try pending.withUnsafeBytes { input in
+            try out.withUnsafeMutableBytes { output in
+                try nonce.withUnsafeBytes { nonceBytes in
+                    try cipher.open(
+                        nonce: nonceBytes, input: UnsafeRawBufferPointer(rebasing: input[start..<start + count]),
+                        tag: UnsafeRawBufferPointer(rebasing: input[start + count..<start + count + Crypto.tagSize]),
+                        output: UnsafeMutableRawBufferPointer(rebasing: output[at..<at + count]))
+                }
+            }
+        }
+        guard authentic else { throw ImagingError.tampered(chunk: chunkIndex) }
+        chunkIndex += 1
+        opened += count
+    }
+}
