@@ -1,4 +1,5 @@
 import COpenSSL
+import Glibc
 
 /// Public-key encryption of small secrets (image keys) to an X25519 public key: an ephemeral X25519
 /// key pair agrees a secret with the recipient's key, HKDF-SHA256 (salt: both public keys, info: a
@@ -137,6 +138,30 @@ public enum Digests {
         }
         // SHA-256 over memory cannot fail short of a broken OpenSSL; an all-zero digest matches nothing real.
         return ok && length == 32 ? out : [UInt8](repeating: 0, count: 32)
+    }
+
+    /// The SHA-256 digest of the file at `path`, read 1 MiB at a time (nil when it cannot be read).
+    public static func sha256(fileAt path: String) -> [UInt8]? {
+        guard let file = fopen(path, "rb"), let context = EVP_MD_CTX_new() else { return nil }
+        defer {
+            fclose(file)
+            EVP_MD_CTX_free(context)
+        }
+        guard EVP_DigestInit_ex(context, EVP_sha256(), nil) == 1 else { return nil }
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        // Bounded by the file's length: each pass reads at least one byte or ends.
+        while true {
+            let count = buffer.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
+            if count == 0 { break }
+            guard buffer.withUnsafeBytes({ EVP_DigestUpdate(context, $0.baseAddress, count) }) == 1 else { return nil }
+        }
+        guard ferror(file) == 0 else { return nil }
+        var out = [UInt8](repeating: 0, count: 32)
+        var length: UInt32 = 0
+        guard out.withUnsafeMutableBufferPointer({ EVP_DigestFinal_ex(context, $0.baseAddress, &length) }) == 1,
+            length == 32
+        else { return nil }
+        return out
     }
 
     static func hmacSHA256(key: [UInt8], _ data: [UInt8]) throws(IdentityError) -> [UInt8] {

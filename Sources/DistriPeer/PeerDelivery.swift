@@ -19,8 +19,9 @@ public typealias DeliveryProgress = @Sendable (_ held: Int, _ total: Int) throws
 ///   cloud; at the end the whole file must match the grant's digest and the grant must still be in
 ///   force, and only then does the image take its place (`received/OWNER/IMAGE.png`).
 extension PeerSharing {
-    /// Largest image a daemon accepts.
-    public static let maxDeliveryBytes = SecureFiles.maxReadBytes
+    /// Largest image a daemon accepts (written to disk chunk by chunk, its digest read back the same
+    /// way).
+    public static let maxDeliveryBytes = SecureFiles.maxSealedImageBytes
 
     /// The body of a `Deliver` call: `grant` and a `chunk` of the sealed PNG.
     public static func deliverPayload(grant: ViewGrant, png chunk: [UInt8]) throws -> [UInt8] {
@@ -292,7 +293,7 @@ extension PeerSharing {
                 }
                 return
             }
-            guard Digests.sha256(try SecureFiles.read(partial)) == grant.digest else {
+            guard Digests.sha256(fileAt: partial) == grant.digest else {
                 try? FileManager.default.removeItem(atPath: partial)
                 throw ServiceError.badParams("the image does not match the grant's digest; send it again")
             }
@@ -339,7 +340,7 @@ extension PeerSharing {
 
     /// Whether `file` exists and is the image with `digest`.
     private static func holds(_ file: String, digest: [UInt8]) -> Bool {
-        (try? SecureFiles.read(file)).map { Digests.sha256($0) == digest } ?? false
+        SecureFiles.exists(file) && Digests.sha256(fileAt: file) == digest
     }
 
     /// Registers `Deliver` on `endpoint`.

@@ -74,6 +74,8 @@ public struct PeerHome: Sendable, Equatable {
     public var outboxFile: String { file("outbox.json") }
     /// What became of each send (delivered, left in the mailbox), for `distri-peer outbox`.
     public var sentFile: String { file("sent.json") }
+    /// Where a large file being viewed is opened, until it is moved where it goes.
+    public var openedDirectory: String { file("opened") }
 
     /// Where a sealed image `owner` sent is kept.
     public func receivedFile(owner: String, image: String) -> String {

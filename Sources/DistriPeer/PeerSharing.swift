@@ -125,7 +125,9 @@ public struct PeerSharing: Sendable {
             throw PeerError(
                 "no image named '\(image)' in \(home.path); encrypt it first (distri-peer encrypt)", kind: .notFound)
         }
-        let png = try SecureFiles.read(home.imageFile(image))
+        guard let digest = Digests.sha256(fileAt: home.imageFile(image)) else {
+            throw PeerError("cannot read \(home.imageFile(image))")
+        }
         let id = ViewGrant.id(owner: identity.name, image: image, recipient: recipient)
         var sealedKey: [UInt8] = []
         if views > 0 {
@@ -137,7 +139,7 @@ public struct PeerSharing: Sendable {
         }
         let previous = try await cloud.storedGrant(id)?.sequence ?? 0
         let grant = try ViewGrant(
-            owner: identity.name, image: image, recipient: recipient, views: views, digest: Digests.sha256(png),
+            owner: identity.name, image: image, recipient: recipient, views: views, digest: digest,
             sealedKey: sealedKey, sequence: max(wallClockMillis(), previous + 1)
         ).signed(by: identity.signing)
         try await cloud.grant(grant)
@@ -181,7 +183,7 @@ public struct PeerSharing: Sendable {
     /// does: directly, through the relay, into the mailbox, else into the outbox. A recipient that holds
     /// the image already answers at once, so this also re-sends an image a revoke removed.
     public func deliver(granted grant: ViewGrant, progress: DeliveryProgress? = nil) async throws -> SendOutcome {
-        let png = try SecureFiles.read(identity.home.imageFile(grant.image))
+        let png = try SecureFiles.read(identity.home.imageFile(grant.image), limit: SecureFiles.maxSealedImageBytes)
         do {
             let outcome = try await deliverOrDeposit(png, grant: grant, progress: progress)
             try? SentLedger(file: identity.home.sentFile).record(grant, outcome: outcome, at: wallClockMillis())
@@ -230,7 +232,8 @@ public struct PeerSharing: Sendable {
                     try outbox.remove(entry.grant.id, sequence: entry.grant.sequence)
                     continue
                 }
-                let png = try SecureFiles.read(identity.home.imageFile(entry.grant.image))
+                let png = try SecureFiles.read(
+                    identity.home.imageFile(entry.grant.image), limit: SecureFiles.maxSealedImageBytes)
                 guard Digests.sha256(png) == entry.grant.digest else {
                     // The image was encrypted again since: this send's grant no longer matches it.
                     try outbox.remove(entry.grant.id, sequence: entry.grant.sequence)
@@ -267,8 +270,11 @@ public struct PeerSharing: Sendable {
 
     /// One view of `image` from `owner`.
     public struct Viewed: Sendable {
-        /// The original bytes (an image or any file).
+        /// The original bytes (an image or any file); empty when they are in ``file``.
         public var image: [UInt8]
+        /// A temporary 0600 file holding the original bytes, for a large one (opened a row at a time):
+        /// the caller moves it where it goes or removes it.
+        public var file: String?
         /// What they are: kind, media type, the original file name.
         public var kind: SealedContent.Kind
         public var mediaType: String
@@ -277,6 +283,30 @@ public struct PeerSharing: Sendable {
         public var views: UInt64
         public var width: Int
         public var height: Int
+        /// The original's size in bytes.
+        public var bytes: Int
+
+        public init(
+            image: [UInt8], file: String?, kind: SealedContent.Kind, mediaType: String, fileName: String,
+            remaining: UInt64, views: UInt64, width: Int, height: Int, bytes: Int? = nil
+        ) {
+            self.image = image
+            self.file = file
+            self.kind = kind
+            self.mediaType = mediaType
+            self.fileName = fileName
+            self.remaining = remaining
+            self.views = views
+            self.width = width
+            self.height = height
+            self.bytes = bytes ?? image.count
+        }
+
+        /// The original bytes, from memory or from ``file``.
+        public func contents() throws -> [UInt8] {
+            guard let file else { return image }
+            return try SecureFiles.read(file, private: true)
+        }
     }
 
     /// Consumes one view of the image `owner` sent and returns it decrypted. When the cloud refuses
@@ -286,8 +316,18 @@ public struct PeerSharing: Sendable {
         try PeerName.validate(owner, what: "owner")
         let file = identity.home.receivedFile(owner: owner, image: image)
         guard SecureFiles.exists(file) else { throw try await notHere(image: image, from: owner) }
-        let png = try SecureFiles.read(file)
+        let large = (SecureFiles.size(file) ?? 0) > Self.inMemoryViewLimit
+        let png = large ? [] : try SecureFiles.read(file)
+        guard let digest = large ? Digests.sha256(fileAt: file) : Digests.sha256(png) else {
+            throw PeerError("cannot read \(file)")
+        }
         let id = ViewGrant.id(owner: owner, image: image, recipient: identity.name)
+        // The local copy must be what the grant in force names before a view is spent on it.
+        if let inForce = try await cloud.storedGrant(id), inForce.views > 0, inForce.digest != digest {
+            throw PeerError(
+                "\(file) is not the image '\(owner)' granted now (digest differs): ask \(owner) to send it again (no view was used)",
+                kind: .refused)
+        }
         var request: ViewRequest
         var released: ReleasedKey?
         var attempt = 0
@@ -303,13 +343,14 @@ public struct PeerSharing: Sendable {
             released = try await consume(request, file: file, grant: id, retryStale: attempt < 3)
         } while released == nil
         guard let released else { throw PeerError("the cloud did not release the key") }
-        guard released.digest == Digests.sha256(png) else {
+        guard released.digest == digest else {
             throw PeerError("\(file) is not the image '\(owner)' granted (digest differs)")
         }
         let key = try ImageKey(
             serialized: try SealedBox.open(
                 released.sealedKey, with: identity.agreement, domain: ViewGrant.releaseDomain,
                 context: request.releaseContext))
+        if large { return try openToFile(file, key: key, image: image, released: released) }
         let content = try ImageSealer.open(png: png, key: key, limits: PeerImages.coverLimits)
         var size = (width: 0, height: 0)
         switch content.kind {
@@ -322,9 +363,51 @@ public struct PeerSharing: Sendable {
         case .file: break
         }
         return Viewed(
-            image: content.bytes, kind: content.kind, mediaType: content.mediaType,
+            image: content.bytes, file: nil, kind: content.kind, mediaType: content.mediaType,
             fileName: content.fileName(fallback: image), remaining: released.remaining, views: released.views,
             width: size.width, height: size.height)
+    }
+
+    /// Received files above this are opened a row at a time into a temporary file, not in memory.
+    public static let inMemoryViewLimit = 64 << 20
+
+    /// Opens the received cover `file` with `key` a row at a time (``DistriImaging/StreamExtractor``)
+    /// into a temporary 0600 file in the home (`opened/`), which the caller moves or removes.
+    private func openToFile(_ file: String, key: ImageKey, image: String, released: ReleasedKey) throws -> Viewed {
+        let directory = identity.home.openedDirectory
+        try SecureFiles.makeDirectory(directory)
+        let target = (directory as NSString).appendingPathComponent(UUID().uuidString)
+        var head: [UInt8] = []
+        var header: (kind: SealedContent.Kind, name: String, mediaType: String)?
+        var written = 0
+        do {
+            try StreamExtractor.open(path: file, key: key, limits: PeerImages.coverLimits) { plaintext in
+                var bytes = plaintext
+                if header == nil {
+                    head += plaintext
+                    // The envelope's header is at most 392 bytes: a whole first chunk holds it.
+                    if let found = try SealedContent.header(of: head) {
+                        header = (found.kind, found.name, found.mediaType)
+                        bytes = Array(head[found.start...])
+                    } else {
+                        header = (.png, "", "image/png")
+                        bytes = head
+                    }
+                    head = []
+                }
+                try SecureFiles.append(bytes, to: target, sync: false)
+                written += bytes.count
+            }
+        } catch {
+            try? FileManager.default.removeItem(atPath: target)
+            throw error
+        }
+        guard let header else { throw PeerError("\(file) opened to nothing") }
+        let content = SealedContent(kind: header.kind, name: header.name, mediaType: header.mediaType, bytes: [])
+        return Viewed(
+            image: [], file: target, kind: header.kind, mediaType: header.mediaType,
+            fileName: content.fileName(fallback: image), remaining: released.remaining, views: released.views,
+            width: 0, height: 0, bytes: written)
     }
 
     /// `ConsumeView` for `request`; nil when its sequence went stale and `retryStale`. Removes the

@@ -14,6 +14,9 @@ import Foundation
 public enum SecureFiles {
     /// Largest file read back (keys, records, images).
     public static let maxReadBytes = 64 << 20
+    /// Largest sealed image read back to be sent (a streamed file's cover: 1 GiB of file at 8 bits per
+    /// channel takes about 1.15 GiB). The sender holds it whole while it sends.
+    public static let maxSealedImageBytes = 3 << 29
 
     /// Creates `path` (and missing parents) with mode 0700, or sets an existing directory to 0700.
     public static func makeDirectory(_ path: String) throws {
@@ -82,8 +85,9 @@ public enum SecureFiles {
         return true
     }
 
-    /// Reads `path`, refusing a file others may read when `private` (as ssh does with keys).
-    public static func read(_ path: String, private: Bool = false) throws -> [UInt8] {
+    /// Reads `path` (at most `limit` bytes), refusing a file others may read when `private` (as ssh does
+    /// with keys).
+    public static func read(_ path: String, private: Bool = false, limit: Int = maxReadBytes) throws -> [UInt8] {
         var info = stat()
         guard lstat(path, &info) == 0 else { throw PeerError("cannot read \(path): \(errnoText())") }
         guard info.st_mode & S_IFMT == S_IFREG else { throw PeerError("\(path) is not a regular file") }
@@ -92,8 +96,8 @@ public enum SecureFiles {
                 "\(path) may be read by other users (mode \(String(info.st_mode & 0o777, radix: 8))); run chmod 600 \(path)"
             )
         }
-        guard Int(info.st_size) <= maxReadBytes else {
-            throw PeerError("\(path) has \(info.st_size) bytes; the limit is \(maxReadBytes)")
+        guard Int(info.st_size) <= limit else {
+            throw PeerError("\(path) has \(info.st_size) bytes; the limit is \(limit)")
         }
         guard let data = FileManager.default.contents(atPath: path) else { throw PeerError("cannot read \(path)") }
         return Array(data)

@@ -285,31 +285,33 @@ struct ViewCommand: AsyncParsableCommand {
         let owner = from
         let destination = try destination()
         let viewed = try await withSharing(peer, cloud) { try await $0.view(image: name, from: owner) }
+        // A large file was opened into a temporary file: moved where it goes, else removed.
+        defer { if let file = viewed.file { try? FileManager.default.removeItem(atPath: file) } }
         var saved: String?
         switch destination {
         case .file(let path):
-            try SecureFiles.write(viewed.image, to: path)
+            try OpenedContent.put(viewed, at: path)
             saved = path
         case .viewer(let command):
-            try open(viewed.image, named: viewed.fileName, with: command)
+            try open(viewed, with: command)
         case .pipe:
-            FileHandle.standardOutput.write(Data(viewed.image))
+            try OpenedContent.write(viewed, to: FileHandle.standardOutput)
         case .terminal where viewed.kind == .file:
             // Not an image: kept as a file (the view is not lost), in the working directory.
-            saved = try SavedFile.keep(viewed.image, named: viewed.fileName)
+            saved = try SavedFile.keep(viewed)
         case .terminal, .summary:
             break
         }
         if case .terminal = destination, viewed.kind != .file {
-            let decoded =
-                viewed.kind == .jpeg ? try JPEGCodec.decode(viewed.image) : try PNGCodec.decode(viewed.image).image
+            let bytes = try viewed.contents()
+            let decoded = viewed.kind == .jpeg ? try JPEGCodec.decode(bytes) : try PNGCodec.decode(bytes).image
             let width = columns ?? ProcessInfo.processInfo.environment["COLUMNS"].flatMap { Int($0) } ?? 80
             FileHandle.standardOutput.write(Data(TerminalImage.render(decoded, columns: max(8, width)).utf8))
         }
         let summary: String
         if json {
             var fields: [String: JSONValue] = [
-                "image": .string(name), "from": .string(owner), "bytes": .number(Double(viewed.image.count)),
+                "image": .string(name), "from": .string(owner), "bytes": .number(Double(viewed.bytes)),
                 "kind": .string(viewed.kind.name), "mediaType": .string(viewed.mediaType),
                 "fileName": .string(viewed.fileName),
                 "width": .number(Double(viewed.width)), "height": .number(Double(viewed.height)),
@@ -323,7 +325,7 @@ struct ViewCommand: AsyncParsableCommand {
                 ? "\(viewed.fileName) (\(viewed.mediaType))"
                 : "\(viewed.kind.name.uppercased()) \(viewed.width)x\(viewed.height)"
             summary =
-                "\(name) from \(owner): \(what), \(viewed.image.count) bytes; \(viewed.remaining) of \(viewed.views) views left"
+                "\(name) from \(owner): \(what), \(viewed.bytes) bytes; \(viewed.remaining) of \(viewed.views) views left"
                 + (saved.map { "\nsaved to \($0)" } ?? "")
         }
         if case .pipe = destination {
@@ -335,11 +337,11 @@ struct ViewCommand: AsyncParsableCommand {
 
     /// Runs the viewer on a temporary 0600 copy (with the original's extension, so the viewer knows
     /// its type), removed afterwards; throws when it fails.
-    private func open(_ image: [UInt8], named fileName: String, with command: ViewerCommand) throws {
-        let pathExtension = (fileName as NSString).pathExtension
+    private func open(_ viewed: PeerSharing.Viewed, with command: ViewerCommand) throws {
+        let pathExtension = (viewed.fileName as NSString).pathExtension
         let temporary = (NSTemporaryDirectory() as NSString).appendingPathComponent(
             "distri-view-\(UUID().uuidString)" + (pathExtension.isEmpty ? "" : "." + pathExtension))
-        try SecureFiles.write(image, to: temporary, overwrite: false)
+        try OpenedContent.put(viewed, at: temporary, overwrite: false)
         defer { try? FileManager.default.removeItem(atPath: temporary) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: command.executable)
@@ -357,8 +359,8 @@ struct ViewCommand: AsyncParsableCommand {
 /// Keeps a viewed file that is not an image in the working directory, under its own name, never over
 /// an existing file (`NAME (1).EXT`, `NAME (2).EXT`, ...).
 enum SavedFile {
-    static func keep(_ bytes: [UInt8], named fileName: String) throws -> String {
-        let name = (fileName as NSString).lastPathComponent
+    static func keep(_ viewed: PeerSharing.Viewed) throws -> String {
+        let name = (viewed.fileName as NSString).lastPathComponent
         let stem = (name as NSString).deletingPathExtension
         let pathExtension = (name as NSString).pathExtension
         // Bounded: at most 1000 names are tried.
@@ -367,9 +369,40 @@ enum SavedFile {
                 attempt == 0
                 ? name : "\(stem) (\(attempt))" + (pathExtension.isEmpty ? "" : "." + pathExtension)
             if FileManager.default.fileExists(atPath: candidate) { continue }
-            try SecureFiles.write(bytes, to: candidate, overwrite: false)
+            try OpenedContent.put(viewed, at: candidate, overwrite: false)
             return candidate
         }
         throw PeerError("\(name) and 999 numbered copies exist in the working directory; give --out")
+    }
+}
+
+/// Where a viewed original goes: written from memory, or, when it was opened into a temporary file
+/// (a large one), moved or streamed from there.
+enum OpenedContent {
+    /// Puts the original at `path` (0600), replacing a file there only when `overwrite`.
+    static func put(_ viewed: PeerSharing.Viewed, at path: String, overwrite: Bool = true) throws {
+        guard let file = viewed.file else {
+            try SecureFiles.write(viewed.image, to: path, overwrite: overwrite)
+            return
+        }
+        if FileManager.default.fileExists(atPath: path) {
+            guard overwrite else { throw PeerError("\(path) already exists") }
+            try FileManager.default.removeItem(atPath: path)
+        }
+        // A rename on the same file system, else a copy.
+        try FileManager.default.moveItem(atPath: file, toPath: path)
+        guard chmod(path, 0o600) == 0 else { throw PeerError("cannot set 0600 on \(path)") }
+    }
+
+    /// Writes the original to `handle`, 1 MiB at a time from a temporary file.
+    static func write(_ viewed: PeerSharing.Viewed, to handle: FileHandle) throws {
+        guard let file = viewed.file else {
+            handle.write(Data(viewed.image))
+            return
+        }
+        guard let source = FileHandle(forReadingAtPath: file) else { throw PeerError("cannot read \(file)") }
+        defer { try? source.close() }
+        // Bounded by the file's length: each pass writes at least one byte or ends.
+        while let piece = try source.read(upToCount: 1 << 20), !piece.isEmpty { handle.write(piece) }
     }
 }

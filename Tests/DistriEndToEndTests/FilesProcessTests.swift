@@ -58,6 +58,18 @@ import Testing
             #expect(encrypted["height"] as? Int == height && (encrypted["cover"] as? [String: Any])?["width"] != nil)
             let sent = try peer("alice", ["send", name, "--to", "bob", "--views", "1", "--json"])
             #expect(Self.object(sent.output)["status"] as? String == "delivered", "\(file): \(sent.errors)")
+            if file == "photo-baseline.jpg" {
+                // A damaged local copy is refused before a view is spent on it.
+                let received = URL(fileURLWithPath: homes["bob"]!).appendingPathComponent("received/alice/\(name).png")
+                let good = try Data(contentsOf: received)
+                var bad = good
+                bad[bad.count / 2] ^= 0xFF
+                try bad.write(to: received)
+                let out = root.path + "/x.jpg"
+                let refused = try peer("bob", ["view", name, "--from", "alice", "--json", "--out", out])
+                #expect(refused.status == 77 && refused.errors.contains("no view was used"), "\(refused.errors)")
+                try good.write(to: received)
+            }
             let viewed = try runBuiltData(
                 "distri-peer",
                 ["view", name, "--from", "alice", "--home", homes["bob"]!, "--cloud", cloud, "--ca", E2ETLS.caFile])
@@ -68,7 +80,8 @@ import Testing
         // A file larger than one call seals is streamed through the node, and opens byte-exact.
         let large = root.appendingPathComponent("large.bin").path
         let random = try #require(FileHandle(forReadingAtPath: "/dev/urandom"))
-        let largeBytes = try #require(try random.read(upToCount: 56 << 20))
+        // Above 64 MiB of cover, the recipient opens it a row at a time too.
+        let largeBytes = try #require(try random.read(upToCount: 66 << 20))
         try random.close()
         try largeBytes.write(to: URL(fileURLWithPath: large))
         let streamedRun = try runPeerCommand(
