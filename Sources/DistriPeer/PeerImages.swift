@@ -125,6 +125,25 @@ public struct PeerImages: Sendable {
         return (content, envelope, found, bits)
     }
 
+    /// Signs and publishes the catalog entry of a stored image: the original's size and dimensions,
+    /// and its kind when `publishKind`.
+    func publish(
+        name: String, bytes: Int, found: ContentCheck.Found, content: SealedContent, publishKind: Bool,
+        stored: (image: String, key: String)
+    ) async throws -> CatalogEntry {
+        let entry = try CatalogEntry(
+            owner: identity.name, name: name, bytes: UInt64(bytes), width: UInt64(found.width),
+            height: UInt64(found.height), sequence: wallClockMillis(),
+            kind: publishKind ? (content.kind == .file ? content.mediaType : content.kind.name) : nil
+        ).signed(by: identity.signing)
+        do {
+            try await cloud.publish(entry)
+        } catch {
+            throw PeerError("stored \(stored.image) and \(stored.key), but publishing in the catalog failed: \(error)")
+        }
+        return entry
+    }
+
     /// Refuses a file whose name says PNG or JPEG but whose bytes are not one (a damaged photo, or a
     /// mistake), rather than sealing it as any file.
     static func refuseMisnamed(_ content: SealedContent, fileName: String) throws {
@@ -159,16 +178,9 @@ public struct PeerImages: Sendable {
         // The key first: a sealed image without its key would be lost.
         try SecureFiles.write(Array((sealed.key.text + "\n").utf8), to: keyFile)
         try SecureFiles.write(sealed.png, to: imageFile)
-        let entry = try CatalogEntry(
-            owner: identity.name, name: name, bytes: UInt64(bytes.count), width: UInt64(found.width),
-            height: UInt64(found.height), sequence: wallClockMillis(),
-            kind: publishKind ? (content.kind == .file ? content.mediaType : content.kind.name) : nil
-        ).signed(by: identity.signing)
-        do {
-            try await cloud.publish(entry)
-        } catch {
-            throw PeerError("stored \(imageFile) and \(keyFile), but publishing in the catalog failed: \(error)")
-        }
+        let entry = try await publish(
+            name: name, bytes: bytes.count, found: found, content: content, publishKind: publishKind,
+            stored: (imageFile, keyFile))
         return Stored(
             name: name, imageFile: imageFile, keyFile: keyFile, entry: entry,
             coverWasGenerated: sealed.coverWasGenerated,

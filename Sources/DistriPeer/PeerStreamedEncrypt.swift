@@ -88,16 +88,9 @@ extension PeerImages {
         // The key first: a sealed image without its key would be lost.
         try SecureFiles.write(Array((key.text + "\n").utf8), to: keyFile)
         guard rename(partial, imageFile) == 0 else { throw PeerError("cannot move \(partial) to \(imageFile)") }
-        let entry = try CatalogEntry(
-            owner: identity.name, name: name, bytes: UInt64(fileSize), width: UInt64(found.width),
-            height: UInt64(found.height), sequence: wallClockMillis(),
-            kind: publishKind ? (content.kind == .file ? content.mediaType : content.kind.name) : nil
-        ).signed(by: identity.signing)
-        do {
-            try await cloud.publish(entry)
-        } catch {
-            throw PeerError("stored \(imageFile) and \(keyFile), but publishing in the catalog failed: \(error)")
-        }
+        let entry = try await publish(
+            name: name, bytes: fileSize, found: found, content: content, publishKind: publishKind,
+            stored: (imageFile, keyFile))
         return Stored(
             name: name, imageFile: imageFile, keyFile: keyFile, entry: entry, coverWasGenerated: true,
             original: Original(
