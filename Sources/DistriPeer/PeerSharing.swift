@@ -381,7 +381,7 @@ public struct PeerSharing: Sendable {
         var header: (kind: SealedContent.Kind, name: String, mediaType: String)?
         var written = 0
         do {
-            try StreamExtractor.open(path: file, key: key, limits: PeerImages.coverLimits) { plaintext in
+            try StreamExtractor.open(path: file, key: key, limits: PeerImages.streamedCoverLimits) { plaintext in
                 var bytes = plaintext
                 if header == nil {
                     head += plaintext
@@ -398,6 +398,16 @@ public struct PeerSharing: Sendable {
                 try SecureFiles.append(bytes, to: target, sync: false)
                 written += bytes.count
             }
+        } catch ImagingError.unsupportedVersion(1) where written == 0 {
+            // A cover of the permuted layout (sealed in one call) opens whole, in memory.
+            try? FileManager.default.removeItem(atPath: target)
+            let content = try ImageSealer.open(
+                png: try SecureFiles.read(file, limit: SecureFiles.maxSealedImageBytes), key: key,
+                limits: PeerImages.coverLimits)
+            return Viewed(
+                image: content.bytes, file: nil, kind: content.kind, mediaType: content.mediaType,
+                fileName: content.fileName(fallback: image), remaining: released.remaining, views: released.views,
+                width: 0, height: 0)
         } catch {
             try? FileManager.default.removeItem(atPath: target)
             throw error

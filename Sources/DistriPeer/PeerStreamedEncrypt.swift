@@ -11,6 +11,9 @@ extension PeerImages {
     /// The largest cover a peer opens (a streamed file's cover is large: 170 Mpixel for 500 MB at 8
     /// bits per channel). Opening decodes the whole cover: 1.5 GiB of RGBA at this limit.
     public static let coverLimits = PNGLimits(maxWidth: 65535, maxHeight: 65535, maxPixels: 384 << 20)
+    /// The largest cover opened a row at a time (only a row is held, so the bound is libpng's on a
+    /// side): a 1 GiB file at 2 bits per channel makes a cover of 1.4 Gpixel.
+    public static let streamedCoverLimits = PNGLimits(maxWidth: 1_000_000, maxHeight: 1_000_000, maxPixels: 1 << 34)
     /// Bytes of the file in one `EncryptChunk`.
     static let streamChunkBytes = 4 << 20
 
@@ -129,7 +132,7 @@ extension PeerImages {
         var expected = header[...]
         var compared = 0
         do {
-            try StreamExtractor.open(path: png, key: key, limits: coverLimits) { plaintext in
+            try StreamExtractor.open(path: png, key: key, limits: streamedCoverLimits) { plaintext in
                 var rest = plaintext[...]
                 // Bounded: each pass compares at least one byte, or reads more of the file.
                 while !rest.isEmpty {
