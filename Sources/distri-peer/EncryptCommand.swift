@@ -12,8 +12,9 @@ struct EncryptCommand: AsyncParsableCommand {
         abstract:
             "Encrypt an image (PNG, JPEG) or any file in the cloud, keep it sealed here, and publish it in the catalog.",
         discussion: """
-            Checked here before anything is uploaded: the size the cloud takes (48 MiB), an image's \
-            structure, dimensions (16 Mpixel) and a full decode, and a density whose cover fits. The file is \
+            Checked here before anything is uploaded: the size the cloud takes (48 MiB in one call, 1 GiB \
+            streamed), an image's structure, dimensions (64 Mpixel) and a full decode, and a density whose \
+            cover fits. Files above 48 MiB go up in 4 MiB chunks, with a progress bar on a terminal. The file is \
             sealed with its name and media type inside (never in the clear) and hidden in a cover PNG; the \
             cloud's answer is opened with its key and checked against the file before it is kept. The sealed \
             image goes to HOME/images/NAME.png and its key to HOME/keys/NAME.key (both 0600); the catalog \
