@@ -120,25 +120,9 @@ public enum PayloadEmbedding {
                 }
             }
         }
-        guard Array(header[0..<4]) == magic else { throw ImagingError.noEmbeddedPayload }
-        guard crc(Array(header[0..<23])) == readUInt32(header, at: 23) else {
-            throw ImagingError.payloadChecksumMismatch
-        }
-        guard header[4] == version || header[4] == sequentialVersion else {
-            throw ImagingError.unsupportedVersion(Int(header[4]))
-        }
-        let bits = Int(header[5])
-        guard densities.contains(bits), header[6] == 0 else {
-            throw ImagingError.malformedPayload("unsupported embedding parameters")
-        }
-        guard Crypto.constantTimeEqual(Array(header[15..<23]), try key.checkValue()) else {
-            throw ImagingError.wrongKey
-        }
-        let length = Int(readUInt32(header, at: 7))
-        guard length <= capacity(width: image.width, height: image.height, bitsPerChannel: bits) else {
-            throw ImagingError.malformedPayload("declared length \(length) exceeds the image's capacity")
-        }
-        if header[4] == sequentialVersion { return readSequential(from: image, length: length, bits: bits) }
+        let (headerVersion, length, bits) = try parse(
+            header: header, key: key, width: image.width, height: image.height)
+        if headerVersion == sequentialVersion { return readSequential(from: image, length: length, bits: bits) }
         let permutation = try bodyPermutation(image: image, key: key)
         let blockBytes = bytesPerBlock(bits: bits)
         let unitBytes = blockBytes / unitsPerBlock
@@ -166,6 +150,33 @@ public enum PayloadEmbedding {
         payload.removeLast(payload.count - length)
         guard crc(payload) == readUInt32(header, at: 11) else { throw ImagingError.payloadChecksumMismatch }
         return payload
+    }
+
+    /// The version, payload length and density a 27-byte header gives, checked in order: magic
+    /// (`noEmbeddedPayload`), header CRC (`payloadChecksumMismatch`), version, density, key check
+    /// value (`wrongKey`), and the length against a `width` x `height` cover's capacity.
+    static func parse(header: [UInt8], key: ImageKey, width: Int, height: Int) throws -> (
+        version: UInt8, length: Int, bits: Int
+    ) {
+        guard header.count == headerSize, Array(header[0..<4]) == magic else { throw ImagingError.noEmbeddedPayload }
+        guard crc(Array(header[0..<23])) == readUInt32(header, at: 23) else {
+            throw ImagingError.payloadChecksumMismatch
+        }
+        guard header[4] == version || header[4] == sequentialVersion else {
+            throw ImagingError.unsupportedVersion(Int(header[4]))
+        }
+        let bits = Int(header[5])
+        guard densities.contains(bits), header[6] == 0 else {
+            throw ImagingError.malformedPayload("unsupported embedding parameters")
+        }
+        guard Crypto.constantTimeEqual(Array(header[15..<23]), try key.checkValue()) else {
+            throw ImagingError.wrongKey
+        }
+        let length = Int(readUInt32(header, at: 7))
+        guard length <= capacity(width: width, height: height, bitsPerChannel: bits) else {
+            throw ImagingError.malformedPayload("declared length \(length) exceeds the image's capacity")
+        }
+        return (header[4], length, bits)
     }
 
     /// The payload of a cover written row by row: `length` bytes in raster order from the unit after

@@ -38,15 +38,7 @@ public enum SealedStream {
     public static func seal(
         _ plaintext: [UInt8], fileKey: [UInt8], random: inout some ImagingRandom
     ) throws -> [UInt8] {
-        guard fileKey.count == Crypto.keySize else { throw ImagingError.invalidKey("the file key must be 32 bytes") }
-        let nonce = try random.bytes(16)
-        var header = magic + [version, chunkSizeLog2]
-        header += bigEndianBytes(UInt64(plaintext.count))
-        header += nonce
-        let headerKey = try Crypto.hkdfSHA256(key: fileKey, salt: [], info: "distri-image header v1")
-        header += try Crypto.hmacSHA256(key: headerKey, header)
-        let payloadKey = try Crypto.hkdfSHA256(key: fileKey, salt: nonce, info: "distri-image payload v1")
-        let cipher = try AESGCM(key: payloadKey, encrypting: true)
+        let (header, cipher) = try makeHeader(fileKey: fileKey, length: plaintext.count, random: &random)
 
         let chunks = chunkCount(plaintextCount: plaintext.count)
         var output = [UInt8](repeating: 0, count: sealedSize(plaintextCount: plaintext.count))
@@ -76,27 +68,11 @@ public enum SealedStream {
 
     /// Opens a sealed stream with the 32-byte `fileKey`, returning the exact original bytes.
     public static func open(_ sealed: [UInt8], fileKey: [UInt8]) throws -> [UInt8] {
-        guard fileKey.count == Crypto.keySize else { throw ImagingError.invalidKey("the file key must be 32 bytes") }
-        guard sealed.count >= 6, Array(sealed[0..<4]) == magic else {
-            throw ImagingError.malformedPayload("not sealed data (magic missing)")
-        }
-        guard sealed[4] == version else { throw ImagingError.unsupportedVersion(Int(sealed[4])) }
-        guard sealed[5] == chunkSizeLog2 else { throw ImagingError.malformedPayload("unsupported chunk size") }
-        guard sealed.count >= headerSize else { throw ImagingError.truncatedPayload }
-        let headerKey = try Crypto.hkdfSHA256(key: fileKey, salt: [], info: "distri-image header v1")
-        let mac = try Crypto.hmacSHA256(key: headerKey, Array(sealed[0..<macOffset]))
-        guard Crypto.constantTimeEqual(mac, Array(sealed[macOffset..<headerSize])) else { throw ImagingError.wrongKey }
-
-        let declared = sealed[6..<14].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        guard declared <= UInt64(Int.max / 2) else { throw ImagingError.malformedPayload("declared length too large") }
-        let length = Int(declared)
+        let (length, cipher) = try readHeader(sealed.prefix(headerSize), fileKey: fileKey)
         let expected = sealedSize(plaintextCount: length)
         guard sealed.count >= expected else { throw ImagingError.truncatedPayload }
         guard sealed.count == expected else { throw ImagingError.malformedPayload("data after the last chunk") }
 
-        let nonce = Array(sealed[14..<30])
-        let payloadKey = try Crypto.hkdfSHA256(key: fileKey, salt: nonce, info: "distri-image payload v1")
-        let cipher = try AESGCM(key: payloadKey, encrypting: false)
         let chunks = chunkCount(plaintextCount: length)
         var plaintext = [UInt8](repeating: 0, count: length)
         try sealed.withUnsafeBytes { (input) throws in
@@ -121,6 +97,44 @@ public enum SealedStream {
             }
         }
         return plaintext
+    }
+
+    /// The header for `length` plaintext bytes under `fileKey` (its nonce from `random`), and the
+    /// cipher that seals the chunks.
+    static func makeHeader(fileKey: [UInt8], length: Int, random: inout some ImagingRandom) throws -> (
+        header: [UInt8], cipher: AESGCM
+    ) {
+        guard fileKey.count == Crypto.keySize else { throw ImagingError.invalidKey("the file key must be 32 bytes") }
+        let nonce = try random.bytes(16)
+        var header = magic + [version, chunkSizeLog2]
+        header += bigEndianBytes(UInt64(length))
+        header += nonce
+        let headerKey = try Crypto.hkdfSHA256(key: fileKey, salt: [], info: "distri-image header v1")
+        header += try Crypto.hmacSHA256(key: headerKey, header)
+        let payloadKey = try Crypto.hkdfSHA256(key: fileKey, salt: nonce, info: "distri-image payload v1")
+        return (header, try AESGCM(key: payloadKey, encrypting: true))
+    }
+
+    /// The plaintext length a sealed stream's first bytes declare and the cipher that opens its
+    /// chunks, checked in order: magic and version (`malformedPayload` / `unsupportedVersion`), length
+    /// (`truncatedPayload` when the header is cut short), the header MAC (`wrongKey`).
+    static func readHeader(_ bytes: ArraySlice<UInt8>, fileKey: [UInt8]) throws -> (length: Int, cipher: AESGCM) {
+        guard fileKey.count == Crypto.keySize else { throw ImagingError.invalidKey("the file key must be 32 bytes") }
+        let header = Array(bytes)
+        guard header.count >= 6, Array(header[0..<4]) == magic else {
+            throw ImagingError.malformedPayload("not sealed data (magic missing)")
+        }
+        guard header[4] == version else { throw ImagingError.unsupportedVersion(Int(header[4])) }
+        guard header[5] == chunkSizeLog2 else { throw ImagingError.malformedPayload("unsupported chunk size") }
+        guard header.count >= headerSize else { throw ImagingError.truncatedPayload }
+        let headerKey = try Crypto.hkdfSHA256(key: fileKey, salt: [], info: "distri-image header v1")
+        let mac = try Crypto.hmacSHA256(key: headerKey, Array(header[0..<macOffset]))
+        guard Crypto.constantTimeEqual(mac, Array(header[macOffset..<headerSize])) else { throw ImagingError.wrongKey }
+        let declared = header[6..<14].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        guard declared <= UInt64(Int.max / 2) else { throw ImagingError.malformedPayload("declared length too large") }
+        let nonce = Array(header[14..<30])
+        let payloadKey = try Crypto.hkdfSHA256(key: fileKey, salt: nonce, info: "distri-image payload v1")
+        return (Int(declared), try AESGCM(key: payloadKey, encrypting: false))
     }
 
     /// The nonce of chunk `index`: the index as 11 big-endian bytes, then 1 for the last chunk.

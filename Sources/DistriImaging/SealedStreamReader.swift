@@ -50,24 +50,9 @@ public struct SealedStreamReader {
     }
 
     private mutating func readHeader() throws {
-        guard Array(pending[0..<4]) == SealedStream.magic else {
-            throw ImagingError.malformedPayload("not sealed data (magic missing)")
-        }
-        guard pending[4] == SealedStream.version else { throw ImagingError.unsupportedVersion(Int(pending[4])) }
-        guard pending[5] == SealedStream.chunkSizeLog2 else {
-            throw ImagingError.malformedPayload("unsupported chunk size")
-        }
-        let headerKey = try Crypto.hkdfSHA256(key: fileKey, salt: [], info: "distri-image header v1")
-        let mac = try Crypto.hmacSHA256(key: headerKey, Array(pending[0..<SealedStream.macOffset]))
-        guard Crypto.constantTimeEqual(mac, Array(pending[SealedStream.macOffset..<SealedStream.headerSize])) else {
-            throw ImagingError.wrongKey
-        }
-        let declared = pending[6..<14].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        guard declared <= UInt64(Int.max / 2) else { throw ImagingError.malformedPayload("declared length too large") }
-        length = Int(declared)
-        let nonce = Array(pending[14..<30])
-        let payloadKey = try Crypto.hkdfSHA256(key: fileKey, salt: nonce, info: "distri-image payload v1")
-        cipher = try AESGCM(key: payloadKey, encrypting: false)
+        let (length, cipher) = try SealedStream.readHeader(pending.prefix(SealedStream.headerSize), fileKey: fileKey)
+        self.length = length
+        self.cipher = cipher
         pending.removeFirst(SealedStream.headerSize)
     }
 

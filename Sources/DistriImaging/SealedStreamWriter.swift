@@ -13,18 +13,9 @@ public struct SealedStreamWriter {
     private var header: [UInt8]?
 
     public init(fileKey: [UInt8], length: Int, random: inout some ImagingRandom) throws {
-        guard fileKey.count == Crypto.keySize else { throw ImagingError.invalidKey("the file key must be 32 bytes") }
         guard length >= 0 else { throw ImagingError.malformedPayload("negative length") }
         self.length = length
-        let nonce = try random.bytes(16)
-        var header = SealedStream.magic + [SealedStream.version, SealedStream.chunkSizeLog2]
-        header += bigEndianBytes(UInt64(length))
-        header += nonce
-        let headerKey = try Crypto.hkdfSHA256(key: fileKey, salt: [], info: "distri-image header v1")
-        header += try Crypto.hmacSHA256(key: headerKey, header)
-        self.header = header
-        let payloadKey = try Crypto.hkdfSHA256(key: fileKey, salt: nonce, info: "distri-image payload v1")
-        cipher = try AESGCM(key: payloadKey, encrypting: true)
+        (header, cipher) = try SealedStream.makeHeader(fileKey: fileKey, length: length, random: &random)
         pending.reserveCapacity(SealedStream.chunkSize)
     }
 

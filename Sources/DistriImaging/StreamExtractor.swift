@@ -33,7 +33,12 @@ public enum StreamExtractor {
                         }
                     }
                 }
-                (length, bits) = try readHeader(header, key: key, width: width, height: reader.height)
+                let parsed = try PayloadEmbedding.parse(header: header, key: key, width: width, height: reader.height)
+                // Only covers written row by row keep the payload in raster order.
+                guard parsed.version == PayloadEmbedding.sequentialVersion else {
+                    throw ImagingError.unsupportedVersion(Int(parsed.version))
+                }
+                (length, bits) = (parsed.length, parsed.bits)
                 firstUnit = PayloadEmbedding.headerUnits
             }
             let unitBytes = 3 * bits / 2
@@ -61,28 +66,5 @@ public enum StreamExtractor {
         }
         guard taken == length else { throw ImagingError.truncatedPayload }
         try sealed.finish()
-    }
-
-    /// The payload's length and density from a sequential cover's header, checked as
-    /// ``PayloadEmbedding/extract(from:key:)`` checks it.
-    static func readHeader(_ header: [UInt8], key: ImageKey, width: Int, height: Int) throws -> (Int, Int) {
-        guard Array(header[0..<4]) == PayloadEmbedding.magic else { throw ImagingError.noEmbeddedPayload }
-        let u32 = { (at: Int) in header[at..<at + 4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) } }
-        guard PayloadEmbedding.crc(Array(header[0..<23])) == u32(23) else { throw ImagingError.payloadChecksumMismatch }
-        guard header[4] == PayloadEmbedding.sequentialVersion else {
-            throw ImagingError.unsupportedVersion(Int(header[4]))
-        }
-        let bits = Int(header[5])
-        guard PayloadEmbedding.densities.contains(bits), header[6] == 0 else {
-            throw ImagingError.malformedPayload("unsupported embedding parameters")
-        }
-        guard Crypto.constantTimeEqual(Array(header[15..<23]), try key.checkValue()) else {
-            throw ImagingError.wrongKey
-        }
-        let length = Int(u32(7))
-        guard length <= PayloadEmbedding.capacity(width: width, height: height, bitsPerChannel: bits) else {
-            throw ImagingError.malformedPayload("declared length \(length) exceeds the image's capacity")
-        }
-        return (length, bits)
     }
 }

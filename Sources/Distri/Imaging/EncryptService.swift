@@ -122,10 +122,8 @@ public enum EncryptService {
 
     /// The `density=N` parameter: bits of payload per RGB channel (2 when absent).
     static func density(_ request: ServiceRequest) throws(ServiceError) -> Int {
-        guard let option = request.params.first(where: { $0.hasPrefix("density=") }) else {
-            return PayloadEmbedding.bitsPerChannel
-        }
-        guard let bits = Int(option.dropFirst("density=".count)), PayloadEmbedding.densities.contains(bits) else {
+        guard let option = request.stringParam("density") else { return PayloadEmbedding.bitsPerChannel }
+        guard let bits = Int(option), PayloadEmbedding.densities.contains(bits) else {
             throw .badParams("density=N must be one of \(PayloadEmbedding.densities) (bits per RGB channel)")
         }
         return bits
@@ -134,8 +132,8 @@ public enum EncryptService {
     /// The image and the optional cover from the body, as the `cover=N` parameter splits it.
     static func split(_ request: ServiceRequest) throws(ServiceError) -> (image: [UInt8], cover: [UInt8]?) {
         let bytes = request.bytes
-        guard let option = request.params.first(where: { $0.hasPrefix("cover=") }) else { return (bytes, nil) }
-        guard let length = Int(option.dropFirst("cover=".count)), length > 0, length < bytes.count else {
+        guard let option = request.stringParam("cover") else { return (bytes, nil) }
+        guard let length = Int(option), length > 0, length < bytes.count else {
             throw .badParams(
                 "cover=N must give the cover's length in bytes, between 1 and the body's \(bytes.count) - 1")
         }
