@@ -14,7 +14,8 @@ import NIOCore
 /// Both run on the node asked, on its own replica (as the DB services do, not through a client to
 /// itself): they read the current document at `majority`, check, then write at `majority`; a change to
 /// an existing document is a conditional update (a compare-and-set round among a majority) whose
-/// condition repeats the checks, so two racing writes cannot both pass them.
+/// condition repeats the checks, so two racing writes cannot both pass them. The checks are
+/// ``DistriIdentity/GrantLedger``'s; ``LedgerWriter`` reads, writes and retries.
 ///
 /// - `PostRequest` (body: an ``DistriIdentity/AccessRequest`` document): writes `requests/<id>` when a
 ///   `pending` request is signed by its requester, or a `granted`/`rejected` answer by the image's
@@ -71,44 +72,50 @@ public enum SignedRecordServices {
         registry.register(
             RegisteredService(
                 name: registerPeer,
-                execution: .future { request, loop in
-                    do {
-                        let record = try decodeSigned(request, limit: limit, PeerRecord.init(document:))
-                        do {
-                            try record.verify()
-                        } catch {
-                            throw ServiceError(.unauthorized, "\(error)")
-                        }
-                        return registerPeer(record, replica: replica, deadline: request.deadline, on: loop)
-                    } catch {
-                        return loop.makeFailedFuture(error)
-                    }
+                execution: LedgerWriter.execution { request, loop in
+                    let record = try decodeSigned(request, limit: limit, PeerRecord.init(document:))
+                    let written = try await LedgerWriter.run(
+                        "the record of '\(record.name)'", replica: replica, deadline: request.deadline, on: loop,
+                        read: { LedgerWriter.ledger($0, peers: [], PeerRecord.collection, record.name) },
+                        decide: { ledger throws(LedgerRefusal) in (try ledger.register(record), ()) })
+                    return try reply(
+                        written,
+                        extra: ["registered": .string(record.name), "first": .bool(written.write?.condition == nil)])
                 },
                 runsWhereAsked: true))
         registry.register(
             RegisteredService(
                 name: publishImage,
-                execution: .future { request, loop in
-                    do {
-                        let entry = try decodeSigned(request, limit: limit, CatalogEntry.init(document:))
-                        return publish(entry, replica: replica, deadline: request.deadline, on: loop)
-                    } catch {
-                        return loop.makeFailedFuture(error)
-                    }
+                execution: LedgerWriter.execution { request, loop in
+                    let entry = try decodeSigned(request, limit: limit, CatalogEntry.init(document:))
+                    let written = try await LedgerWriter.run(
+                        "catalog document \(entry.id)", replica: replica, deadline: request.deadline, on: loop,
+                        read: { LedgerWriter.ledger($0, peers: [entry.owner], CatalogEntry.collection, entry.id) },
+                        decide: { ledger throws(LedgerRefusal) in (try ledger.publish(entry), ()) })
+                    return try reply(written, extra: ["published": .string(entry.id)])
                 },
                 runsWhereAsked: true))
         registry.register(
             RegisteredService(
                 name: postRequest,
-                execution: .future { request, loop in
-                    do {
-                        let posted = try decodeSigned(request, limit: limit, AccessRequest.init(document:))
-                        return post(posted, replica: replica, deadline: request.deadline, on: loop)
-                    } catch {
-                        return loop.makeFailedFuture(error)
-                    }
+                execution: LedgerWriter.execution { request, loop in
+                    let posted = try decodeSigned(request, limit: limit, AccessRequest.init(document:))
+                    let written = try await LedgerWriter.run(
+                        "requests document \(posted.id)", replica: replica, deadline: request.deadline, on: loop,
+                        read: { LedgerWriter.ledger($0, peers: [posted.signer], AccessRequest.collection, posted.id) },
+                        decide: { ledger throws(LedgerRefusal) in (try ledger.post(posted), ()) })
+                    return try reply(
+                        written, extra: ["posted": .string(posted.id), "state": .string(posted.state.rawValue)])
                 },
                 runsWhereAsked: true))
+    }
+
+    /// The reply to a signed write: its receipt with `extra` fields.
+    static func reply<Outcome>(_ written: LedgerWriter.Written<Outcome>, extra: [String: JSONValue]) throws
+        -> ByteBuffer
+    {
+        guard let receipt = written.receipt else { throw ServiceError(.internal, "the ledger decided no write") }
+        return DatabaseReply.write(receipt, extra: extra)
     }
 
     /// The body decoded into a signed record by `make`; every shape error is `badParams`.
@@ -134,150 +141,6 @@ public enum SignedRecordServices {
         return object
     }
 
-    // MARK: RegisterPeer
-
-    private static func registerPeer(
-        _ record: PeerRecord, replica: DatabaseReplica, deadline: NIODeadline?, on loop: EventLoop, attempt: Int = 0
-    ) -> EventLoopFuture<ByteBuffer> {
-        let collection = PeerRecord.collection
-        return replica.read(consistency: .majority, session: nil, deadline: deadline, on: loop) { store in
-            store.document(record.name, in: collection)
-        }.flatMap { stored -> EventLoopFuture<ByteBuffer> in
-            let body = record.document.filter { $0.key != "_id" }
-            guard let stored else {
-                return ensureCollection(collection, replica: replica, deadline: deadline, on: loop).flatMap {
-                    replica.write(
-                        .add(collection: collection, id: record.name, body: body), consistency: .majority,
-                        deadline: deadline, on: loop)
-                }.map { DatabaseReply.write($0, extra: ["registered": .string(record.name), "first": true]) }
-                    .flatMapError { error in
-                        // Someone registered the name a moment ago: check again against what they wrote.
-                        guard attempt == 0, (error as? ServiceError)?.code == .conflict else {
-                            return loop.makeFailedFuture(error)
-                        }
-                        return registerPeer(record, replica: replica, deadline: deadline, on: loop, attempt: 1)
-                    }
-            }
-            let current: PeerRecord
-            do {
-                current = try PeerRecord(document: stored)
-                try check(record, against: current)
-            } catch {
-                return loop.makeFailedFuture(error)
-            }
-            let condition: JSONValue = .object([
-                "signingKey": .string(current.signingKey.hex),
-                "sequence": .object(["$lt": .number(Double(record.sequence))]),
-            ])
-            return conditionalReplace(
-                collection: collection, id: record.name, condition: condition, body: body, replica: replica,
-                deadline: deadline, on: loop, refusal: "a newer record of '\(record.name)' was registered meanwhile"
-            ).map { DatabaseReply.write($0, extra: ["registered": .string(record.name), "first": false]) }
-        }
-    }
-
-    /// Trust on first use: the stored key owns the name; sequences only rise.
-    static func check(_ record: PeerRecord, against current: PeerRecord) throws(ServiceError) {
-        guard current.signingKey == record.signingKey else {
-            throw ServiceError(
-                .unauthorized,
-                "the name '\(record.name)' is registered with another signing key (\(current.signingKey.hex.prefix(16))...)"
-            )
-        }
-        guard record.sequence > current.sequence else {
-            throw ServiceError(
-                .conflict,
-                "replayed or stale record of '\(record.name)': sequence \(record.sequence) is not above the stored \(current.sequence)"
-            )
-        }
-    }
-
-    // MARK: PublishImage and PostRequest
-
-    /// Writes `body` as document `id` of `collection` when `verify` accepts the signature under the
-    /// signing key of `signer`'s `users` record and `sequence` is above the stored document's.
-    private static func storeSigned(
-        collection: String, id: String, signer: String, sequence: UInt64, body: [String: JSONValue],
-        verify: @escaping @Sendable (SigningPublicKey) throws(IdentityError) -> Void, replica: DatabaseReplica,
-        deadline: NIODeadline?, on loop: EventLoop, attempt: Int = 0
-    ) -> EventLoopFuture<WriteReceipt> {
-        replica.read(consistency: .majority, session: nil, deadline: deadline, on: loop) { store in
-            (signer: store.document(signer, in: PeerRecord.collection), stored: store.document(id, in: collection))
-        }.flatMap { found -> EventLoopFuture<WriteReceipt> in
-            do {
-                guard let signerDocument = found.signer else {
-                    throw ServiceError(.unauthorized, "'\(signer)' is not a registered peer")
-                }
-                do {
-                    try verify(try PeerRecord(document: signerDocument).signingKey)
-                } catch {
-                    throw ServiceError(.unauthorized, "\(error)")
-                }
-                if let stored = found.stored {
-                    // A stored sequence that is not a whole number up to 2^53 was not written by a
-                    // signed record (only a replica written before `catalog` was reserved can hold
-                    // one): nothing can be above it.
-                    guard let storedSequence = stored["sequence"]?.wholeNumberValue else {
-                        throw ServiceError(
-                            .conflict, "\(collection) document \(id) holds no valid sequence; it cannot be replaced")
-                    }
-                    guard sequence > storedSequence else {
-                        throw ServiceError(
-                            .conflict,
-                            "replayed or stale \(collection) document \(id): sequence \(sequence) is not above the stored \(storedSequence)"
-                        )
-                    }
-                }
-            } catch {
-                return loop.makeFailedFuture(error)
-            }
-            guard found.stored != nil else {
-                return ensureCollection(collection, replica: replica, deadline: deadline, on: loop).flatMap {
-                    replica.write(
-                        .add(collection: collection, id: id, body: body), consistency: .majority,
-                        deadline: deadline, on: loop)
-                }.flatMapError { error in
-                    // Written a moment ago by someone else: check again against what they wrote.
-                    guard attempt == 0, (error as? ServiceError)?.code == .conflict else {
-                        return loop.makeFailedFuture(error)
-                    }
-                    return storeSigned(
-                        collection: collection, id: id, signer: signer, sequence: sequence, body: body, verify: verify,
-                        replica: replica, deadline: deadline, on: loop, attempt: 1)
-                }
-            }
-            return conditionalReplace(
-                collection: collection, id: id,
-                condition: .object(["sequence": .object(["$lt": .number(Double(sequence))])]),
-                body: body, replica: replica, deadline: deadline, on: loop,
-                refusal: "a newer version of \(collection) document \(id) was written meanwhile")
-        }
-    }
-
-    private static func publish(
-        _ entry: CatalogEntry, replica: DatabaseReplica, deadline: NIODeadline?, on loop: EventLoop
-    ) -> EventLoopFuture<ByteBuffer> {
-        storeSigned(
-            collection: CatalogEntry.collection, id: entry.id, signer: entry.owner, sequence: entry.sequence,
-            body: entry.document.filter { $0.key != "_id" },
-            verify: { key throws(IdentityError) in try entry.verify(signedBy: key) },
-            replica: replica, deadline: deadline, on: loop
-        ).map { DatabaseReply.write($0, extra: ["published": .string(entry.id)]) }
-    }
-
-    private static func post(
-        _ request: AccessRequest, replica: DatabaseReplica, deadline: NIODeadline?, on loop: EventLoop
-    ) -> EventLoopFuture<ByteBuffer> {
-        storeSigned(
-            collection: AccessRequest.collection, id: request.id, signer: request.signer, sequence: request.sequence,
-            body: request.document.filter { $0.key != "_id" },
-            verify: { key throws(IdentityError) in try request.verify(signedBy: key) }, replica: replica,
-            deadline: deadline, on: loop
-        ).map {
-            DatabaseReply.write($0, extra: ["posted": .string(request.id), "state": .string(request.state.rawValue)])
-        }
-    }
-
     // MARK: Writes
 
     static func ensureCollection(
@@ -292,28 +155,5 @@ public enum SignedRecordServices {
                 (error as? ServiceError)?.code == .conflict
                     ? loop.makeSucceededVoidFuture() : loop.makeFailedFuture(error)
             }
-    }
-
-    static func conditionalReplace(
-        collection: String, id: String, condition: JSONValue, body: [String: JSONValue], replica: DatabaseReplica,
-        deadline: NIODeadline?, on loop: EventLoop, refusal: String
-    ) -> EventLoopFuture<WriteReceipt> {
-        let filter: DocumentFilter
-        do {
-            filter = try DocumentFilter(condition)
-        } catch {
-            return loop.makeFailedFuture(ServiceError(.internal, "condition: \(error)"))
-        }
-        return replica.write(
-            .conditional(
-                collection: collection, id: id, condition: filter,
-                update: DocumentUpdate(set: body, replace: true)),
-            consistency: .majority, deadline: deadline, on: loop
-        ).flatMapErrorThrowing { error in
-            if let error = error as? ServiceError, error.code == .conflict {
-                throw ServiceError(.conflict, refusal)
-            }
-            throw error
-        }
     }
 }
