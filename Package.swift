@@ -59,9 +59,14 @@ let package = Package(
         .target(name: "CPNGShim", dependencies: ["CPNG"]),
         .target(
             name: "DistriImaging",
-            dependencies: ["COpenSSL", "CPNG", "CPNGShim", "CTurboJPEG"]
+            dependencies: [
+                "COpenSSL", "CPNG", "CPNGShim", "CTurboJPEG", .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
-        .target(name: "DistriIdentity", dependencies: ["COpenSSL", "DistriCore"]),
+        .target(
+            name: "DistriIdentity",
+            dependencies: ["DistriCore", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         .target(
             name: "Distri",
             dependencies: [

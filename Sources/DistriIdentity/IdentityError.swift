@@ -1,6 +1,6 @@
 /// Why a key, a signature or a signed record was not accepted.
 public enum IdentityError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// OpenSSL failed to do what was asked.
+    /// The crypto library (swift-crypto) failed to do what was asked.
     case cryptoFailure(String)
     /// A key was not 32 bytes, not hex, or not a valid key.
     case invalidKey(String)

@@ -1,131 +1,78 @@
-import COpenSSL
-
-/// An EVP_PKEY owned by Swift: freed when the last reference goes.
-final class OwnedKey {
-    let pointer: OpaquePointer
-
-    init(_ pointer: OpaquePointer) { self.pointer = pointer }
-
-    deinit { EVP_PKEY_free(pointer) }
-
-    /// A fresh key of `type` (EVP_PKEY_ED25519 or EVP_PKEY_X25519) from OpenSSL's generator.
-    static func generate(type: Int32, name: String) throws(IdentityError) -> OwnedKey {
-        guard let context = EVP_PKEY_CTX_new_id(type, nil) else {
-            throw .cryptoFailure("EVP_PKEY_CTX_new_id(\(name)) failed")
-        }
-        defer { EVP_PKEY_CTX_free(context) }
-        var key: OpaquePointer?
-        guard EVP_PKEY_keygen_init(context) == 1, EVP_PKEY_keygen(context, &key) == 1, let key else {
-            throw .cryptoFailure("\(name) key generation failed")
-        }
-        return OwnedKey(key)
-    }
-
-    static func privateKey(type: Int32, raw: [UInt8], name: String) throws(IdentityError) -> OwnedKey {
-        guard raw.count == 32 else { throw .invalidKey("a \(name) private key has 32 bytes, not \(raw.count)") }
-        guard let key = raw.withUnsafeBufferPointer({ EVP_PKEY_new_raw_private_key(type, nil, $0.baseAddress, 32) })
-        else { throw .invalidKey("OpenSSL refused the \(name) private key") }
-        return OwnedKey(key)
-    }
-
-    static func publicKey(type: Int32, raw: [UInt8], name: String) throws(IdentityError) -> OwnedKey {
-        guard raw.count == 32 else { throw .invalidKey("a \(name) public key has 32 bytes, not \(raw.count)") }
-        guard let key = raw.withUnsafeBufferPointer({ EVP_PKEY_new_raw_public_key(type, nil, $0.baseAddress, 32) })
-        else { throw .invalidKey("OpenSSL refused the \(name) public key") }
-        return OwnedKey(key)
-    }
-
-    func rawPublic() throws(IdentityError) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: 32)
-        var length = 32
-        guard
-            out.withUnsafeMutableBufferPointer({ EVP_PKEY_get_raw_public_key(pointer, $0.baseAddress, &length) }) == 1,
-            length == 32
-        else { throw .cryptoFailure("EVP_PKEY_get_raw_public_key failed") }
-        return out
-    }
-
-    func rawPrivate() throws(IdentityError) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: 32)
-        var length = 32
-        guard
-            out.withUnsafeMutableBufferPointer({ EVP_PKEY_get_raw_private_key(pointer, $0.baseAddress, &length) }) == 1,
-            length == 32
-        else { throw .cryptoFailure("EVP_PKEY_get_raw_private_key failed") }
-        return out
-    }
-}
+import Crypto
 
 /// An Ed25519 public key: checks signatures. 32 raw bytes.
 public struct SigningPublicKey: Sendable, Hashable, CustomStringConvertible {
+    /// The 32 raw bytes of the key (RFC 8032 encoding), as stored in records and homes.
     public let raw: [UInt8]
 
+    /// The key of 32 raw bytes; throws `invalidKey` for any other length.
     public init(raw: [UInt8]) throws(IdentityError) {
-        // Parsed once so a key OpenSSL would refuse is refused here.
-        _ = try OwnedKey.publicKey(type: EVP_PKEY_ED25519, raw: raw, name: "Ed25519")
+        _ = try Self.key(raw)
         self.raw = raw
     }
 
+    /// The key of 64 hex digits.
     public init(hex: String) throws(IdentityError) {
         guard let raw = Hex.decode(hex) else { throw .invalidKey("the Ed25519 public key is not hex") }
         try self.init(raw: raw)
     }
 
+    /// The key as 64 lower-case hex digits.
     public var hex: String { Hex.encode(raw) }
     public var description: String { hex }
 
     /// Whether `signature` is this key's Ed25519 signature of `message`.
     public func isValidSignature(_ signature: [UInt8], for message: [UInt8]) -> Bool {
-        guard signature.count == 64,
-            let key = try? OwnedKey.publicKey(type: EVP_PKEY_ED25519, raw: raw, name: "Ed25519"),
-            let context = EVP_MD_CTX_new()
-        else { return false }
-        defer { EVP_MD_CTX_free(context) }
-        guard EVP_DigestVerifyInit(context, nil, nil, nil, key.pointer) == 1 else { return false }
-        return signature.withUnsafeBufferPointer { sig in
-            message.withUnsafeBufferPointer { msg in
-                EVP_DigestVerify(context, sig.baseAddress, sig.count, msg.baseAddress, msg.count) == 1
-            }
+        guard signature.count == 64, let key = try? Self.key(raw) else { return false }
+        return key.isValidSignature(signature, for: message)
+    }
+
+    private static func key(_ raw: [UInt8]) throws(IdentityError) -> Curve25519.Signing.PublicKey {
+        guard raw.count == 32 else { throw .invalidKey("an Ed25519 public key has 32 bytes, not \(raw.count)") }
+        do {
+            return try Curve25519.Signing.PublicKey(rawRepresentation: raw)
+        } catch {
+            throw .invalidKey("not an Ed25519 public key: \(error)")
         }
     }
 }
 
 /// An Ed25519 key pair: signs the peer's records and catalog entries.
 public struct SigningKeyPair: Sendable {
-    /// The 32-byte private key (the seed). Keep it secret.
+    /// The 32-byte private key (the RFC 8032 seed). Keep it secret.
     public let privateKey: [UInt8]
+    /// The public half, published in the peer's record.
     public let publicKey: SigningPublicKey
 
-    /// A new key pair from OpenSSL's generator.
+    /// A new key pair from the system's secure generator.
     public static func generate() throws(IdentityError) -> SigningKeyPair {
-        try SigningKeyPair(privateKey: try OwnedKey.generate(type: EVP_PKEY_ED25519, name: "Ed25519").rawPrivate())
+        try SigningKeyPair(privateKey: Array(Curve25519.Signing.PrivateKey().rawRepresentation))
     }
 
     /// The key pair of a stored 32-byte private key.
     public init(privateKey: [UInt8]) throws(IdentityError) {
-        let key = try OwnedKey.privateKey(type: EVP_PKEY_ED25519, raw: privateKey, name: "Ed25519")
+        let key = try Self.key(privateKey)
         self.privateKey = privateKey
-        self.publicKey = try SigningPublicKey(raw: try key.rawPublic())
+        self.publicKey = try SigningPublicKey(raw: Array(key.publicKey.rawRepresentation))
     }
 
-    /// The Ed25519 signature (64 bytes) of `message`.
+    /// The Ed25519 signature (64 bytes) of `message`; deterministic (RFC 8032), so the same key and
+    /// message always give the same bytes.
     public func sign(_ message: [UInt8]) throws(IdentityError) -> [UInt8] {
-        let key = try OwnedKey.privateKey(type: EVP_PKEY_ED25519, raw: privateKey, name: "Ed25519")
-        guard let context = EVP_MD_CTX_new() else { throw .cryptoFailure("EVP_MD_CTX_new failed") }
-        defer { EVP_MD_CTX_free(context) }
-        // Ed25519 hashes internally: no message digest is named.
-        guard EVP_DigestSignInit(context, nil, nil, nil, key.pointer) == 1 else {
-            throw .cryptoFailure("EVP_DigestSignInit failed")
+        do {
+            return Array(try Self.key(privateKey).signature(for: message))
+        } catch {
+            throw .cryptoFailure("Ed25519 signing failed: \(error)")
         }
-        var signature = [UInt8](repeating: 0, count: 64)
-        var length = 64
-        let ok = signature.withUnsafeMutableBufferPointer { sig in
-            message.withUnsafeBufferPointer { msg in
-                EVP_DigestSign(context, sig.baseAddress, &length, msg.baseAddress, msg.count) == 1
-            }
+    }
+
+    private static func key(_ raw: [UInt8]) throws(IdentityError) -> Curve25519.Signing.PrivateKey {
+        guard raw.count == 32 else { throw .invalidKey("an Ed25519 private key has 32 bytes, not \(raw.count)") }
+        do {
+            return try Curve25519.Signing.PrivateKey(rawRepresentation: raw)
+        } catch {
+            throw .invalidKey("not an Ed25519 private key: \(error)")
         }
-        guard ok, length == 64 else { throw .cryptoFailure("EVP_DigestSign failed") }
-        return signature
     }
 }
 
@@ -136,34 +83,62 @@ public struct AgreementKeyPair: Sendable {
     /// The 32-byte public key.
     public let publicKey: [UInt8]
 
+    /// A new key pair from the system's secure generator.
     public static func generate() throws(IdentityError) -> AgreementKeyPair {
-        try AgreementKeyPair(privateKey: try OwnedKey.generate(type: EVP_PKEY_X25519, name: "X25519").rawPrivate())
+        try AgreementKeyPair(privateKey: Array(Curve25519.KeyAgreement.PrivateKey().rawRepresentation))
     }
 
+    /// The key pair of a stored 32-byte private key.
     public init(privateKey: [UInt8]) throws(IdentityError) {
-        let key = try OwnedKey.privateKey(type: EVP_PKEY_X25519, raw: privateKey, name: "X25519")
+        let key = try Self.privateKey(privateKey)
         self.privateKey = privateKey
-        self.publicKey = try key.rawPublic()
+        self.publicKey = Array(key.publicKey.rawRepresentation)
     }
 
-    /// Checks that `raw` is an X25519 public key OpenSSL accepts.
+    /// Checks that `raw` is a 32-byte X25519 public key.
     public static func validatePublicKey(_ raw: [UInt8]) throws(IdentityError) {
-        _ = try OwnedKey.publicKey(type: EVP_PKEY_X25519, raw: raw, name: "X25519")
+        _ = try publicKey(raw)
     }
 
     /// The 32-byte X25519 shared secret with the peer whose public key is `peerPublicKey` (raw; hash it
-    /// before use as a key).
+    /// before use as a key). Throws for a low-order public key (an all-zero secret).
     public func sharedSecret(with peerPublicKey: [UInt8]) throws(IdentityError) -> [UInt8] {
-        let mine = try OwnedKey.privateKey(type: EVP_PKEY_X25519, raw: privateKey, name: "X25519")
-        let theirs = try OwnedKey.publicKey(type: EVP_PKEY_X25519, raw: peerPublicKey, name: "X25519")
-        guard let context = EVP_PKEY_CTX_new(mine.pointer, nil) else { throw .cryptoFailure("EVP_PKEY_CTX_new failed") }
-        defer { EVP_PKEY_CTX_free(context) }
-        var secret = [UInt8](repeating: 0, count: 32)
-        var length = 32
-        guard EVP_PKEY_derive_init(context) == 1, EVP_PKEY_derive_set_peer(context, theirs.pointer) == 1,
-            secret.withUnsafeMutableBufferPointer({ EVP_PKEY_derive(context, $0.baseAddress, &length) }) == 1,
-            length == 32
-        else { throw .cryptoFailure("X25519 derivation failed (a low-order public key?)") }
+        let secret = try agreement(with: peerPublicKey)
+        return secret.withUnsafeBytes { Array($0) }
+    }
+
+    /// The swift-crypto shared secret with `peerPublicKey`, for key derivation without a copy.
+    func agreement(with peerPublicKey: [UInt8]) throws(IdentityError) -> SharedSecret {
+        let mine = try Self.privateKey(privateKey)
+        let theirs = try Self.publicKey(peerPublicKey)
+        let secret: SharedSecret
+        do {
+            secret = try mine.sharedSecretFromKeyAgreement(with: theirs)
+        } catch {
+            throw .cryptoFailure("X25519 derivation failed: \(error)")
+        }
+        // A low-order public key gives the all-zero secret, which anyone can compute. OpenSSL refused
+        // it; swift-crypto's BoringSSL backend returns it, so it is refused here (RFC 7748, section 6.1).
+        let isZero = secret.withUnsafeBytes { $0.reduce(UInt8(0)) { $0 | $1 } == 0 }
+        guard !isZero else { throw .cryptoFailure("X25519 derivation failed (a low-order public key)") }
         return secret
+    }
+
+    private static func privateKey(_ raw: [UInt8]) throws(IdentityError) -> Curve25519.KeyAgreement.PrivateKey {
+        guard raw.count == 32 else { throw .invalidKey("an X25519 private key has 32 bytes, not \(raw.count)") }
+        do {
+            return try Curve25519.KeyAgreement.PrivateKey(rawRepresentation: raw)
+        } catch {
+            throw .invalidKey("not an X25519 private key: \(error)")
+        }
+    }
+
+    private static func publicKey(_ raw: [UInt8]) throws(IdentityError) -> Curve25519.KeyAgreement.PublicKey {
+        guard raw.count == 32 else { throw .invalidKey("an X25519 public key has 32 bytes, not \(raw.count)") }
+        do {
+            return try Curve25519.KeyAgreement.PublicKey(rawRepresentation: raw)
+        } catch {
+            throw .invalidKey("not an X25519 public key: \(error)")
+        }
     }
 }

@@ -83,8 +83,8 @@ public struct ImageKey: Sendable, Equatable, CustomStringConvertible {
     public var description: String { "ImageKey(redacted)" }
 
     /// 8 bytes that tell whether a key belongs to an image without revealing the key.
-    func checkValue() throws -> [UInt8] {
-        Array(try Crypto.hmacSHA256(key: fileKey + embeddingKey, Array("distri-image key check v1".utf8)).prefix(8))
+    func checkValue() -> [UInt8] {
+        Array(ImageCrypto.hmacSHA256(key: fileKey + embeddingKey, Array("distri-image key check v1".utf8)).prefix(8))
     }
 
     private static func nibble(_ character: UInt8) -> UInt8? {

@@ -169,7 +169,7 @@ public enum PayloadEmbedding {
         guard densities.contains(bits), header[6] == 0 else {
             throw ImagingError.malformedPayload("unsupported embedding parameters")
         }
-        guard Crypto.constantTimeEqual(Array(header[15..<23]), try key.checkValue()) else {
+        guard ImageCrypto.constantTimeEqual(Array(header[15..<23]), key.checkValue()) else {
             throw ImagingError.wrongKey
         }
         let length = Int(readUInt32(header, at: 7))
@@ -209,14 +209,14 @@ public enum PayloadEmbedding {
         var header = magic + [version, UInt8(bits), 0]
         header += bigEndianBytes(UInt32(length))
         header += bigEndianBytes(payloadCRC)
-        header += try key.checkValue()
+        header += key.checkValue()
         header += bigEndianBytes(crc(header))
         return header
     }
 
     private static func bodyPermutation(image: RGBAImage, key: ImageKey) throws -> KeyedPermutation {
         let blocks = (image.width * image.height / pixelsPerUnit - headerUnits) / unitsPerBlock
-        let material = try Crypto.hmacSHA256(key: key.embeddingKey, Array("distri-image permutation v1".utf8))
+        let material = ImageCrypto.hmacSHA256(key: key.embeddingKey, Array("distri-image permutation v1".utf8))
         func word(_ index: Int) -> UInt64 {
             material[index * 8..<index * 8 + 8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         }

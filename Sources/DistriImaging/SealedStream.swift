@@ -31,7 +31,7 @@ public enum SealedStream {
 
     /// Size of the sealed form of `count` plaintext bytes.
     public static func sealedSize(plaintextCount count: Int) -> Int {
-        headerSize + count + Crypto.tagSize * chunkCount(plaintextCount: count)
+        headerSize + count + AESGCM.tagSize * chunkCount(plaintextCount: count)
     }
 
     /// Seals `plaintext` under the 32-byte `fileKey`; the header nonce comes from `random`.
@@ -45,7 +45,7 @@ public enum SealedStream {
         output.replaceSubrange(0..<headerSize, with: header)
         try plaintext.withUnsafeBytes { (input) throws in
             try output.withUnsafeMutableBytes { (out) throws in
-                var chunkNonce = [UInt8](repeating: 0, count: Crypto.nonceSize)
+                var chunkNonce = [UInt8](repeating: 0, count: AESGCM.nonceSize)
                 var position = headerSize
                 for index in 0..<chunks {
                     let start = index * chunkSize
@@ -57,9 +57,9 @@ public enum SealedStream {
                             nonce: nonceBytes, input: UnsafeRawBufferPointer(rebasing: input[start..<end]),
                             output: UnsafeMutableRawBufferPointer(rebasing: out[position..<position + length]),
                             tag: UnsafeMutableRawBufferPointer(
-                                rebasing: out[position + length..<position + length + Crypto.tagSize]))
+                                rebasing: out[position + length..<position + length + AESGCM.tagSize]))
                     }
-                    position += length + Crypto.tagSize
+                    position += length + AESGCM.tagSize
                 }
             }
         }
@@ -77,7 +77,7 @@ public enum SealedStream {
         var plaintext = [UInt8](repeating: 0, count: length)
         try sealed.withUnsafeBytes { (input) throws in
             try plaintext.withUnsafeMutableBytes { (out) throws in
-                var chunkNonce = [UInt8](repeating: 0, count: Crypto.nonceSize)
+                var chunkNonce = [UInt8](repeating: 0, count: AESGCM.nonceSize)
                 var position = headerSize
                 for index in 0..<chunks {
                     let start = index * chunkSize
@@ -88,11 +88,11 @@ public enum SealedStream {
                             nonce: nonceBytes,
                             input: UnsafeRawBufferPointer(rebasing: input[position..<position + count]),
                             tag: UnsafeRawBufferPointer(
-                                rebasing: input[position + count..<position + count + Crypto.tagSize]),
+                                rebasing: input[position + count..<position + count + AESGCM.tagSize]),
                             output: UnsafeMutableRawBufferPointer(rebasing: out[start..<start + count]))
                     }
                     guard authentic else { throw ImagingError.tampered(chunk: index) }
-                    position += count + Crypto.tagSize
+                    position += count + AESGCM.tagSize
                 }
             }
         }
@@ -104,14 +104,14 @@ public enum SealedStream {
     static func makeHeader(fileKey: [UInt8], length: Int, random: inout some ImagingRandom) throws -> (
         header: [UInt8], cipher: AESGCM
     ) {
-        guard fileKey.count == Crypto.keySize else { throw ImagingError.invalidKey("the file key must be 32 bytes") }
+        guard fileKey.count == AESGCM.keySize else { throw ImagingError.invalidKey("the file key must be 32 bytes") }
         let nonce = try random.bytes(16)
         var header = magic + [version, chunkSizeLog2]
         header += bigEndianBytes(UInt64(length))
         header += nonce
-        let headerKey = try Crypto.hkdfSHA256(key: fileKey, salt: [], info: "distri-image header v1")
-        header += try Crypto.hmacSHA256(key: headerKey, header)
-        let payloadKey = try Crypto.hkdfSHA256(key: fileKey, salt: nonce, info: "distri-image payload v1")
+        let headerKey = ImageCrypto.hkdfSHA256(key: fileKey, salt: [], info: "distri-image header v1")
+        header += ImageCrypto.hmacSHA256(key: headerKey, header)
+        let payloadKey = ImageCrypto.hkdfSHA256(key: fileKey, salt: nonce, info: "distri-image payload v1")
         return (header, try AESGCM(key: payloadKey, encrypting: true))
     }
 
@@ -119,7 +119,7 @@ public enum SealedStream {
     /// chunks, checked in order: magic and version (`malformedPayload` / `unsupportedVersion`), length
     /// (`truncatedPayload` when the header is cut short), the header MAC (`wrongKey`).
     static func readHeader(_ bytes: ArraySlice<UInt8>, fileKey: [UInt8]) throws -> (length: Int, cipher: AESGCM) {
-        guard fileKey.count == Crypto.keySize else { throw ImagingError.invalidKey("the file key must be 32 bytes") }
+        guard fileKey.count == AESGCM.keySize else { throw ImagingError.invalidKey("the file key must be 32 bytes") }
         let header = Array(bytes)
         guard header.count >= 6, Array(header[0..<4]) == magic else {
             throw ImagingError.malformedPayload("not sealed data (magic missing)")
@@ -127,13 +127,15 @@ public enum SealedStream {
         guard header[4] == version else { throw ImagingError.unsupportedVersion(Int(header[4])) }
         guard header[5] == chunkSizeLog2 else { throw ImagingError.malformedPayload("unsupported chunk size") }
         guard header.count >= headerSize else { throw ImagingError.truncatedPayload }
-        let headerKey = try Crypto.hkdfSHA256(key: fileKey, salt: [], info: "distri-image header v1")
-        let mac = try Crypto.hmacSHA256(key: headerKey, Array(header[0..<macOffset]))
-        guard Crypto.constantTimeEqual(mac, Array(header[macOffset..<headerSize])) else { throw ImagingError.wrongKey }
+        let headerKey = ImageCrypto.hkdfSHA256(key: fileKey, salt: [], info: "distri-image header v1")
+        guard
+            ImageCrypto.isValidHMACSHA256(
+                Array(header[macOffset..<headerSize]), key: headerKey, Array(header[0..<macOffset]))
+        else { throw ImagingError.wrongKey }
         let declared = header[6..<14].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         guard declared <= UInt64(Int.max / 2) else { throw ImagingError.malformedPayload("declared length too large") }
         let nonce = Array(header[14..<30])
-        let payloadKey = try Crypto.hkdfSHA256(key: fileKey, salt: nonce, info: "distri-image payload v1")
+        let payloadKey = ImageCrypto.hkdfSHA256(key: fileKey, salt: nonce, info: "distri-image payload v1")
         return (Int(declared), try AESGCM(key: payloadKey, encrypting: false))
     }
 

@@ -1,51 +1,23 @@
 import COpenSSL
 
-/// Small wrappers over OpenSSL 3: HMAC-SHA256, HKDF-SHA256 and an AES-256-GCM context.
-enum Crypto {
-    static let keySize = 32
-    static let tagSize = 16
-    static let nonceSize = 12
-
-    /// HMAC-SHA256 of `data` under `key`.
-    static func hmacSHA256(key: [UInt8], _ data: [UInt8]) throws -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: 32)
-        var length: UInt32 = 0
-        let ok = key.withUnsafeBytes { keyBytes in
-            data.withUnsafeBufferPointer { dataBytes in
-                out.withUnsafeMutableBufferPointer { outBytes in
-                    HMAC(
-                        EVP_sha256(), keyBytes.baseAddress, Int32(keyBytes.count), dataBytes.baseAddress,
-                        dataBytes.count, outBytes.baseAddress, &length) != nil
-                }
-            }
-        }
-        guard ok, length == 32 else { throw ImagingError.cryptoFailure("HMAC-SHA256 failed") }
-        return out
-    }
-
-    /// HKDF-SHA256 (RFC 5869) producing one 32-byte output block.
-    static func hkdfSHA256(key: [UInt8], salt: [UInt8], info: String) throws -> [UInt8] {
-        let pseudoRandomKey = try hmacSHA256(key: salt.isEmpty ? [UInt8](repeating: 0, count: 32) : salt, key)
-        return try hmacSHA256(key: pseudoRandomKey, Array(info.utf8) + [1])
-    }
-
-    /// Constant-time comparison of two byte arrays of the same length.
-    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard a.count == b.count else { return false }
-        return a.withUnsafeBytes { x in
-            b.withUnsafeBytes { y in CRYPTO_memcmp(x.baseAddress, y.baseAddress, x.count) == 0 }
-        }
-    }
-}
-
 /// An AES-256-GCM context that keeps its expanded key and changes only the nonce per message, so a
 /// stream of 64 KiB chunks pays the key schedule once.
+///
+/// The image payload's cipher stays on OpenSSL EVP (the one place the project uses OpenSSL directly);
+/// key derivation and MACs around it go through swift-crypto (``ImageCrypto``).
 final class AESGCM {
+    /// Bytes of an AES-256 key.
+    static let keySize = 32
+    /// Bytes of a GCM tag.
+    static let tagSize = 16
+    /// Bytes of a GCM nonce.
+    static let nonceSize = 12
+
     private let context: OpaquePointer
     private let encrypting: Bool
 
     init(key: [UInt8], encrypting: Bool) throws {
-        guard key.count == Crypto.keySize else { throw ImagingError.cryptoFailure("AES-256 needs a 32-byte key") }
+        guard key.count == AESGCM.keySize else { throw ImagingError.cryptoFailure("AES-256 needs a 32-byte key") }
         guard let context = EVP_CIPHER_CTX_new() else { throw ImagingError.cryptoFailure("EVP_CIPHER_CTX_new failed") }
         self.context = context
         self.encrypting = encrypting
@@ -64,8 +36,8 @@ final class AESGCM {
         nonce: UnsafeRawBufferPointer, input: UnsafeRawBufferPointer, output: UnsafeMutableRawBufferPointer,
         tag: UnsafeMutableRawBufferPointer
     ) throws {
-        precondition(encrypting && nonce.count == Crypto.nonceSize && output.count == input.count)
-        precondition(tag.count == Crypto.tagSize)
+        precondition(encrypting && nonce.count == AESGCM.nonceSize && output.count == input.count)
+        precondition(tag.count == AESGCM.tagSize)
         guard EVP_CipherInit_ex(context, nil, nil, nil, nonce.baseAddress?.assumingMemoryBound(to: UInt8.self), 1) == 1
         else { throw ImagingError.cryptoFailure("EVP_CipherInit_ex (nonce) failed") }
         var written: Int32 = 0
@@ -81,7 +53,7 @@ final class AESGCM {
         let finalOK = withUnsafeMutableBytes(of: &finalBlock) {
             EVP_EncryptFinal_ex(context, $0.baseAddress?.assumingMemoryBound(to: UInt8.self), &written) == 1
         }
-        guard finalOK, EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_GET_TAG, Int32(Crypto.tagSize), tag.baseAddress) == 1
+        guard finalOK, EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_GET_TAG, Int32(AESGCM.tagSize), tag.baseAddress) == 1
         else { throw ImagingError.cryptoFailure("EVP_EncryptFinal_ex failed") }
     }
 
@@ -90,8 +62,8 @@ final class AESGCM {
         nonce: UnsafeRawBufferPointer, input: UnsafeRawBufferPointer, tag: UnsafeRawBufferPointer,
         output: UnsafeMutableRawBufferPointer
     ) throws -> Bool {
-        precondition(!encrypting && nonce.count == Crypto.nonceSize && output.count == input.count)
-        precondition(tag.count == Crypto.tagSize)
+        precondition(!encrypting && nonce.count == AESGCM.nonceSize && output.count == input.count)
+        precondition(tag.count == AESGCM.tagSize)
         guard EVP_CipherInit_ex(context, nil, nil, nil, nonce.baseAddress?.assumingMemoryBound(to: UInt8.self), 0) == 1
         else { throw ImagingError.cryptoFailure("EVP_CipherInit_ex (nonce) failed") }
         var written: Int32 = 0
@@ -105,7 +77,7 @@ final class AESGCM {
         }
         guard
             EVP_CIPHER_CTX_ctrl(
-                context, EVP_CTRL_AEAD_SET_TAG, Int32(Crypto.tagSize),
+                context, EVP_CTRL_AEAD_SET_TAG, Int32(AESGCM.tagSize),
                 UnsafeMutableRawPointer(mutating: tag.baseAddress))
                 == 1
         else { throw ImagingError.cryptoFailure("EVP_CTRL_AEAD_SET_TAG failed") }
