@@ -43,20 +43,25 @@ public enum SecureFiles {
     /// Appends `bytes` to `path` (created 0600 when missing), and syncs it unless `sync` is false
     /// (a partial transfer, checked against its digest before it is used, is synced once at the end).
     public static func append(_ bytes: [UInt8], to path: String, sync: Bool = true) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw PeerError("cannot open \(path): \(errnoText())") }
-        defer { close(fd) }
-        guard writeAll(bytes, to: fd), !sync || fsync(fd) == 0 else {
-            throw PeerError("cannot append to \(path): \(errnoText())")
-        }
+        let fd = try openFile(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC)
+        defer { FileIO.close(fd) }
+        var code = FileIO.writeAll(fd, bytes)
+        if code == 0, sync { code = FileIO.sync(fd) ?? 0 }
+        guard code == 0 else { throw PeerError("cannot append to \(path): \(String(cString: strerror(code)))") }
     }
 
     /// Syncs the file `path` to disk.
     public static func sync(_ path: String) throws {
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        let fd = try openFile(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        defer { FileIO.close(fd) }
+        if let code = FileIO.sync(fd) { throw PeerError("cannot sync \(path): \(String(cString: strerror(code)))") }
+    }
+
+    /// Opens `path` with `flags` (mode 0600 when created), as a ``PeerError`` naming it on failure.
+    private static func openFile(_ path: String, _ flags: Int32) throws -> Int32 {
+        let fd = FileIO.openDescriptor(path, flags, mode: 0o600)
         guard fd >= 0 else { throw PeerError("cannot open \(path): \(errnoText())") }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else { throw PeerError("cannot sync \(path): \(errnoText())") }
+        return fd
     }
 
     /// The size of the regular file `path` in bytes, nil when there is none.
@@ -64,25 +69,6 @@ public enum SecureFiles {
         var info = stat()
         guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
         return Int(info.st_size)
-    }
-
-    /// Writes all of `bytes` to `fd`, retrying after EINTR; false on an error (errno tells which).
-    private static func writeAll(_ bytes: [UInt8], to fd: Int32) -> Bool {
-        var offset = 0
-        // Bounded: each pass writes at least one byte or stops.
-        while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { raw in
-                posixWrite(fd, raw.baseAddress.map { $0 + offset }, bytes.count - offset)
-            }
-            if written > 0 {
-                offset += written
-            } else if written < 0, errno == EINTR {
-                continue
-            } else {
-                return false
-            }
-        }
-        return true
     }
 
     /// Reads `path` (at most `limit` bytes), refusing a file others may read when `private` (as ssh does
@@ -118,9 +104,9 @@ public enum SecureFiles {
     /// Runs `body` holding an exclusive `flock` on `path` (created 0600 if missing): processes of the
     /// same user that use the same lock file take turns. Waits for the lock at most `timeout` seconds.
     public static func withLock<T>(_ path: String, timeout: Double = 10, _ body: () throws -> T) throws -> T {
-        let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        let fd = FileIO.openDescriptor(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode: 0o600)
         guard fd >= 0 else { throw PeerError("cannot open the lock \(path): \(errnoText())") }
-        defer { close(fd) }
+        defer { FileIO.close(fd) }
         let start = Date()
         // Bounded in time: polls a non-blocking lock every 10 ms until `timeout`.
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
@@ -134,9 +120,4 @@ public enum SecureFiles {
     }
 
     static func errnoText() -> String { String(cString: strerror(errno)) }
-}
-
-/// The C `write`, out of reach of ``SecureFiles/write(_:to:overwrite:)``'s name.
-private func posixWrite(_ fd: Int32, _ bytes: UnsafeRawPointer?, _ count: Int) -> Int {
-    write(fd, bytes, count)
 }

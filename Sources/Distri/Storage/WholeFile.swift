@@ -18,8 +18,8 @@ public enum WholeFile {
         // The mode given to open is masked by the umask: set it exactly.
         var failure: (String, Int32)? = fchmod(fd, mode) == 0 ? nil : ("fchmod", errno)
         if failure == nil, case let code = FileIO.writeAll(fd, bytes, at: 0), code != 0 { failure = ("write", code) }
-        if failure == nil, let code = FileIO.retryingEINTR({ fsync(fd) }) { failure = ("fsync", code) }
-        close(fd)
+        if failure == nil, let code = FileIO.sync(fd) { failure = ("fsync", code) }
+        FileIO.close(fd)
         if failure == nil, rename(temporary, path) != 0 { failure = ("rename", errno) }
         if let (operation, code) = failure {
             unlink(temporary)

@@ -4,18 +4,6 @@
     import Darwin
 #endif
 
-/// A storage failure; the message names the file involved.
-public struct StorageError: Error, CustomStringConvertible, Sendable {
-    public var description: String
-
-    init(_ description: String) { self.description = description }
-
-    /// A failed system call on `path`, with the text of `code`.
-    static func system(_ operation: String, _ path: String, _ code: Int32) -> StorageError {
-        StorageError("\(path): \(operation) failed: \(String(cString: strerror(code))) (errno \(code))")
-    }
-}
-
 /// An append-only log of opaque records, each length-prefixed and checksummed (CRC-32C), made durable
 /// with fdatasync. Not thread-safe: the owner serialises calls.
 ///
@@ -95,7 +83,7 @@ public final class WriteAheadLog {
         if unlink(tempPath) != 0, errno != ENOENT { throw StorageError.system("unlink", tempPath, errno) }
         let newFD = try FileIO.open(tempPath, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode: 0o644)
         func abandon(_ error: StorageError) -> StorageError {
-            closeDescriptor(newFD)
+            FileIO.close(newFD)
             _ = unlink(tempPath)
             return error
         }
@@ -106,13 +94,13 @@ public final class WriteAheadLog {
         var code = FileIO.writeAll(newFD, Self.header, at: 0)
         if code == 0 { code = FileIO.writeAll(newFD, encoded, at: Self.header.count) }
         if code != 0 { throw abandon(StorageError.system("write", tempPath, code)) }
-        if let code = FileIO.retryingEINTR({ fsync(newFD) }) {
+        if let code = FileIO.sync(newFD) {
             throw abandon(StorageError.system("fsync", tempPath, code))
         }
         if rename(tempPath, path) != 0 {
             throw abandon(StorageError.system("rename to \(path)", tempPath, errno))
         }
-        closeDescriptor(fd)
+        FileIO.close(fd)
         fd = newFD
         size = Self.header.count + encoded.count
         validatedEnd = size
@@ -129,7 +117,7 @@ public final class WriteAheadLog {
     /// Closes the file; further calls throw.
     public func close() {
         if fd >= 0 {
-            closeDescriptor(fd)
+            FileIO.close(fd)
             fd = -1
         }
     }
@@ -192,7 +180,7 @@ public final class WriteAheadLog {
             if let code = FileIO.retryingEINTR({ ftruncate(fd, off_t(end)) }) {
                 throw StorageError.system("ftruncate", path, code)
             }
-            if let code = FileIO.retryingEINTR({ fsync(fd) }) {
+            if let code = FileIO.sync(fd) {
                 throw fail(StorageError.system("fsync", path, code))
             }
         }
@@ -215,9 +203,9 @@ public final class WriteAheadLog {
     private static func openLog(path: String, directory: String) throws(StorageError) -> (fd: Int32, size: Int) {
         for _ in 0..<3 {
             var created = false
-            var fd = openDescriptor(path, O_RDWR | O_CLOEXEC)
+            var fd = FileIO.openDescriptor(path, O_RDWR | O_CLOEXEC)
             if fd < 0, errno == ENOENT {
-                fd = openDescriptor(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode_t(0o644))
+                fd = FileIO.openDescriptor(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode: 0o644)
                 if fd < 0, errno == EEXIST { continue }
                 created = true
             }
@@ -229,13 +217,13 @@ public final class WriteAheadLog {
                 }
                 // A concurrent replace may have renamed a new file over the one just opened: use the new one.
                 guard try FileIO.isSameFile(fd, path) else {
-                    closeDescriptor(fd)
+                    FileIO.close(fd)
                     continue
                 }
                 let size = try checkHeader(fd: fd, path: path, created: created, directory: directory)
                 return (fd, size)
             } catch {
-                closeDescriptor(fd)
+                FileIO.close(fd)
                 throw error
             }
         }
@@ -263,150 +251,5 @@ public final class WriteAheadLog {
         if let code = FileIO.retryingEINTR({ fdatasync(fd) }) { throw StorageError.system("fdatasync", path, code) }
         if created || size == 0 { try FileIO.syncDirectory(directory) }
         return header.count
-    }
-}
-
-/// `open(2)` without EINTR handling (callers check `errno`), callable where a member named `open` shadows it.
-private func openDescriptor(_ path: String, _ flags: Int32, _ mode: mode_t = 0) -> Int32 {
-    open(path, flags, mode)
-}
-
-/// `close(2)`, callable where a member named `close` shadows it. Never retried: Linux frees the fd even on EINTR.
-private func closeDescriptor(_ fd: Int32) {
-    _ = close(fd)
-}
-
-/// Thin wrappers over the POSIX calls the log uses, handling EINTR and partial transfers.
-enum FileIO {
-    /// Runs `call` until it does not fail with EINTR; returns `errno` if it failed, nil if it succeeded.
-    static func retryingEINTR(_ call: () -> Int32) -> Int32? {
-        while true {
-            if call() == 0 { return nil }
-            if errno != EINTR { return errno }
-        }
-    }
-
-    static func open(_ path: String, _ flags: Int32, mode: mode_t = 0) throws(StorageError) -> Int32 {
-        while true {
-            let fd = openDescriptor(path, flags, mode)
-            if fd >= 0 { return fd }
-            if errno != EINTR { throw StorageError.system("open", path, errno) }
-        }
-    }
-
-    /// Writes all of `bytes` at `offset`; returns 0 or the `errno` of the failure.
-    static func writeAll(_ fd: Int32, _ bytes: [UInt8], at offset: Int) -> Int32 {
-        bytes.withUnsafeBytes { raw in
-            var done = 0
-            while done < raw.count {
-                let written = pwrite(fd, raw.baseAddress! + done, raw.count - done, off_t(offset + done))
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    return errno
-                }
-                if written == 0 { return EIO }
-                done += written
-            }
-            return 0
-        }
-    }
-
-    static func fileSize(_ fd: Int32, _ path: String) throws(StorageError) -> Int {
-        var info = stat()
-        if fstat(fd, &info) != 0 { throw StorageError.system("fstat", path, errno) }
-        return Int(info.st_size)
-    }
-
-    /// Whether `path` still names the file open as `fd`.
-    static func isSameFile(_ fd: Int32, _ path: String) throws(StorageError) -> Bool {
-        var opened = stat()
-        var named = stat()
-        if fstat(fd, &opened) != 0 { throw StorageError.system("fstat", path, errno) }
-        if stat(path, &named) != 0 {
-            if errno == ENOENT { return false }
-            throw StorageError.system("stat", path, errno)
-        }
-        return opened.st_dev == named.st_dev && opened.st_ino == named.st_ino
-    }
-
-    /// Makes the directory's entries (a created or renamed file) durable.
-    static func syncDirectory(_ path: String) throws(StorageError) {
-        let fd = try open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        defer { closeDescriptor(fd) }
-        if let code = retryingEINTR({ fsync(fd) }) { throw StorageError.system("fsync", path, code) }
-    }
-
-    /// `mkdir -p`, syncing each parent whose entries change.
-    static func createDirectories(_ path: String) throws(StorageError) {
-        var info = stat()
-        if stat(path, &info) == 0 {
-            guard info.st_mode & S_IFMT == S_IFDIR else { throw StorageError("\(path): not a directory") }
-            return
-        }
-        let parent = parentDirectory(of: path)
-        if parent != path { try createDirectories(parent) }
-        if mkdir(path, 0o755) != 0 {
-            if errno == EEXIST { return }
-            throw StorageError.system("mkdir", path, errno)
-        }
-        try syncDirectory(parent)
-    }
-
-    static func parentDirectory(of path: String) -> String {
-        var trimmed = Substring(path)
-        while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
-        guard let slash = trimmed.lastIndex(of: "/") else { return "." }
-        if slash == trimmed.startIndex { return "/" }
-        return String(trimmed[..<slash])
-    }
-
-    /// Buffered sequential reads with `pread`, between a start offset and `end`.
-    struct Reader {
-        let fd: Int32
-        let path: String
-        /// Where the next `pread` reads.
-        var offset: Int
-        let end: Int
-        private var buffer: [UInt8] = []
-        private var start = 0
-
-        init(fd: Int32, path: String, offset: Int, end: Int) {
-            self.fd = fd
-            self.path = path
-            self.offset = offset
-            self.end = end
-        }
-
-        /// The next `count` bytes, or nil if the file ends first.
-        mutating func take(_ count: Int) throws(StorageError) -> ArraySlice<UInt8>? {
-            if buffer.count - start < count {
-                buffer.removeSubrange(0..<start)
-                start = 0
-                let wanted = min(max(count - buffer.count, 1 << 20), end - offset)
-                if wanted > 0 {
-                    let old = buffer.count
-                    buffer.append(contentsOf: repeatElement(0, count: wanted))
-                    let (got, code) = buffer.withUnsafeMutableBytes { raw -> (Int, Int32) in
-                        var got = 0
-                        while got < wanted {
-                            let read = pread(fd, raw.baseAddress! + old + got, wanted - got, off_t(offset + got))
-                            if read < 0 {
-                                if errno == EINTR { continue }
-                                return (got, errno)
-                            }
-                            if read == 0 { break }
-                            got += read
-                        }
-                        return (got, 0)
-                    }
-                    if code != 0 { throw StorageError.system("read", path, code) }
-                    buffer.removeLast(wanted - got)
-                    offset += got
-                }
-                if buffer.count < count { return nil }
-            }
-            defer { start += count }
-            return buffer[start..<(start + count)]
-        }
     }
 }
