@@ -13,7 +13,7 @@ public struct SealedStreamReader {
     private var opened = 0
 
     public init(fileKey: [UInt8]) throws {
-        guard fileKey.count == Crypto.keySize else { throw ImagingError.invalidKey("the file key must be 32 bytes") }
+        guard fileKey.count == AESGCM.keySize else { throw ImagingError.invalidKey("the file key must be 32 bytes") }
         self.fileKey = fileKey
     }
 
@@ -31,9 +31,9 @@ public struct SealedStreamReader {
         // Bounded: each pass opens one whole chunk.
         while chunkIndex < chunks {
             let count = min(SealedStream.chunkSize, length - chunkIndex * SealedStream.chunkSize)
-            guard pending.count - start >= count + Crypto.tagSize else { break }
+            guard pending.count - start >= count + AESGCM.tagSize else { break }
             try open(from: start, count: count, last: chunkIndex == chunks - 1, into: &out)
-            start += count + Crypto.tagSize
+            start += count + AESGCM.tagSize
         }
         pending.removeFirst(start)
         if chunkIndex == chunks, !pending.isEmpty {
@@ -58,7 +58,7 @@ public struct SealedStreamReader {
 
     private mutating func open(from start: Int, count: Int, last: Bool, into out: inout [UInt8]) throws {
         guard let cipher else { return }
-        var nonce = [UInt8](repeating: 0, count: Crypto.nonceSize)
+        var nonce = [UInt8](repeating: 0, count: AESGCM.nonceSize)
         SealedStream.setChunkNonce(&nonce, index: chunkIndex, last: last)
         let at = out.count
         out.append(contentsOf: repeatElement(0, count: count))
@@ -67,7 +67,7 @@ public struct SealedStreamReader {
                 try nonce.withUnsafeBytes { nonceBytes in
                     try cipher.open(
                         nonce: nonceBytes, input: UnsafeRawBufferPointer(rebasing: input[start..<start + count]),
-                        tag: UnsafeRawBufferPointer(rebasing: input[start + count..<start + count + Crypto.tagSize]),
+                        tag: UnsafeRawBufferPointer(rebasing: input[start + count..<start + count + AESGCM.tagSize]),
                         output: UnsafeMutableRawBufferPointer(rebasing: output[at..<at + count]))
                 }
             }

@@ -46,10 +46,10 @@ public struct SealedStreamWriter {
     }
 
     private mutating func sealPending(last: Bool, into out: inout [UInt8]) throws {
-        var nonce = [UInt8](repeating: 0, count: Crypto.nonceSize)
+        var nonce = [UInt8](repeating: 0, count: AESGCM.nonceSize)
         SealedStream.setChunkNonce(&nonce, index: chunkIndex, last: last)
         let start = out.count
-        out.append(contentsOf: repeatElement(0, count: pending.count + Crypto.tagSize))
+        out.append(contentsOf: repeatElement(0, count: pending.count + AESGCM.tagSize))
         let count = pending.count
         try pending.withUnsafeBytes { input in
             try out.withUnsafeMutableBytes { output in
@@ -58,7 +58,7 @@ public struct SealedStreamWriter {
                         nonce: nonceBytes, input: input,
                         output: UnsafeMutableRawBufferPointer(rebasing: output[start..<start + count]),
                         tag: UnsafeMutableRawBufferPointer(
-                            rebasing: output[start + count..<start + count + Crypto.tagSize]))
+                            rebasing: output[start + count..<start + count + AESGCM.tagSize]))
                 }
             }
         }
