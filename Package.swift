@@ -60,7 +60,8 @@ let package = Package(
         .target(
             name: "DistriImaging",
             dependencies: [
-                "COpenSSL", "CPNG", "CPNGShim", "CTurboJPEG", .product(name: "Crypto", package: "swift-crypto"),
+                "COpenSSL", "CPNG", "CPNGShim", "CTurboJPEG", "DistriCore",
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .target(

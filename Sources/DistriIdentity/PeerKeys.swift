@@ -1,4 +1,5 @@
 import Crypto
+import DistriCore
 
 /// An Ed25519 public key: checks signatures. 32 raw bytes.
 public struct SigningPublicKey: Sendable, Hashable, CustomStringConvertible {

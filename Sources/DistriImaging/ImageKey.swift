@@ -1,3 +1,5 @@
+import DistriCore
+
 /// The secret that opens one sealed image: a fresh random 32-byte AES-256 file key plus a 16-byte
 /// embedding key that decides where the payload sits in the cover's pixels.
 ///
@@ -51,14 +53,7 @@ public struct ImageKey: Sendable, Equatable, CustomStringConvertible {
 
     /// Text form for command lines: `distri-image-key-v1:` followed by the serialized bytes in hex.
     public var text: String {
-        let digits = Array("0123456789abcdef".utf8)
-        var hex = [UInt8]()
-        hex.reserveCapacity(98)
-        for byte in serialized() {
-            hex.append(digits[Int(byte >> 4)])
-            hex.append(digits[Int(byte & 15)])
-        }
-        return Self.textPrefix + String(decoding: hex, as: UTF8.self)
+        Self.textPrefix + Hex.encode(serialized())
     }
 
     public init(text: String) throws {
@@ -66,17 +61,9 @@ public struct ImageKey: Sendable, Equatable, CustomStringConvertible {
         guard trimmed.hasPrefix(Self.textPrefix) else {
             throw ImagingError.invalidKey("missing \(Self.textPrefix) prefix")
         }
-        let hex = Array(trimmed.utf8.dropFirst(Self.textPrefix.utf8.count))
-        guard hex.count % 2 == 0, hex.count <= 2 * 64 else { throw ImagingError.invalidKey("bad hex length") }
-        var bytes = [UInt8]()
-        var index = 0
-        while index < hex.count {
-            guard let high = Self.nibble(hex[index]), let low = Self.nibble(hex[index + 1]) else {
-                throw ImagingError.invalidKey("not hexadecimal")
-            }
-            bytes.append(high << 4 | low)
-            index += 2
-        }
+        let hex = trimmed.dropFirst(Self.textPrefix.count)
+        guard hex.utf8.count % 2 == 0, hex.utf8.count <= 2 * 64 else { throw ImagingError.invalidKey("bad hex length") }
+        guard let bytes = Hex.decode(hex) else { throw ImagingError.invalidKey("not hexadecimal") }
         try self.init(serialized: bytes)
     }
 
@@ -87,14 +74,6 @@ public struct ImageKey: Sendable, Equatable, CustomStringConvertible {
         Array(ImageCrypto.hmacSHA256(key: fileKey + embeddingKey, Array("distri-image key check v1".utf8)).prefix(8))
     }
 
-    private static func nibble(_ character: UInt8) -> UInt8? {
-        switch character {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): character - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): character - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): character - UInt8(ascii: "A") + 10
-        default: nil
-        }
-    }
 }
 
 extension String {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Distri
+import DistriCore
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -164,17 +165,7 @@ enum DepositKeyFile {
             let data = FileManager.default.contents(atPath: path)
         else { throw ValidationError("--deposit-key-file \(path) is not a small key file") }
         let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        let digits = Array(text.utf8).map { byte -> UInt8? in
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-            default: nil
-            }
-        }
-        let nibbles = digits.compactMap { $0 }
-        let key = stride(from: 0, to: nibbles.count - 1, by: 2).map { nibbles[$0] << 4 | nibbles[$0 + 1] }
-        guard nibbles.count == digits.count, nibbles.count == 64 else {
+        guard let key = Hex.decode(text), key.count == 32 else {
             throw ValidationError("--deposit-key-file \(path) must hold 64 hex digits (32 bytes)")
         }
         return key

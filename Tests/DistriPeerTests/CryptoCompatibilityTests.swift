@@ -1,3 +1,4 @@
+import DistriCore
 import Testing
 
 @testable import DistriIdentity

@@ -1,3 +1,4 @@
+import DistriCore
 import DistriIdentity
 import Testing
 
