@@ -81,7 +81,7 @@ public final class Client: Sendable {
     private let state: NIOLoopBoundBox<State>
     /// Task ids: a generator seeded once from the system, whose outputs do not repeat within a client
     /// (a system random number per call cost a syscall per call).
-    private let taskIDs: NIOLockedValueBox<SplitMix64>
+    private let taskIDs: NodeLock<SplitMix64>
 
     private final class Link {
         let address: NodeAddress
@@ -151,7 +151,7 @@ public final class Client: Sendable {
         self.configuration = configuration
         self.eventLoop = group.next()
         var system = SystemRandomNumberGenerator()
-        self.taskIDs = NIOLockedValueBox(SplitMix64(seed: system.next()))
+        self.taskIDs = NodeLock(SplitMix64(seed: system.next()))
         // Clients start their turn at a random node, so many clients spread over the cloud.
         self.state = NIOLoopBoundBox.makeBoxSendingValue(
             State(seeds: nodes, next: Int.random(in: 0..<1 << 20), policy: configuration.attemptTimeout),

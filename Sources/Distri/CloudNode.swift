@@ -20,7 +20,7 @@ public final class CloudNode: Service, Sendable {
     private let dispatcher: RequestDispatcher
     private let group: EventLoopGroup
     private let logger: Logger
-    private let state = NIOLockedValueBox(State())
+    private let state = NodeLock(State())
     private let connections: ConnectionTracker
     /// Bytes of incomplete messages and queued replies, on all connections together.
     private let bufferBudget: ResourceBudget
@@ -53,13 +53,14 @@ public final class CloudNode: Service, Sendable {
         logger[metadataKey: "node.id"] = "\(configuration.nodeID)"
         self.logger = logger
         self.services = ServiceRegistry()
+        var system = SystemRandomNumberGenerator()
         self.dispatcher = RequestDispatcher(
             registry: services,
             runtime: NodeRuntime(
                 nodeID: configuration.nodeID, address: configuration.listen.description,
-                capacity: configuration.capacity, queueLimit: configuration.queueLimit,
-                settings: configuration.cluster),
-            capacity: configuration.capacity,
+                settings: configuration.cluster.routerSettings(
+                    capacity: configuration.capacity, queueLimit: configuration.queueLimit),
+                seed: system.next()),
             logger: logger)
         BuiltinServices.register(on: self)
         EncryptService.register(
@@ -102,7 +103,12 @@ public final class CloudNode: Service, Sendable {
         var stats = dispatcher.runtime.withLockedValue { $0.snapshot(uptime: uptime, collections: [:]) }
         stats.residentBytes = ProcessMemory.residentBytes()
         if let shell = state.withLockedValue({ $0.membership }) {
+            let routed = stats.cluster
             (stats.members, stats.cluster) = shell.snapshot()
+            stats.cluster.electionsWon = routed.electionsWon
+            stats.cluster.tasksForwarded = routed.tasksForwarded
+            stats.cluster.failovers = routed.failovers
+            stats.cluster.deduplicated = routed.deduplicated
             stats.serverFails = stats.cluster.chaosOutages
         }
         if let database = state.withLockedValue({ $0.database }) {
@@ -248,9 +254,11 @@ public final class CloudNode: Service, Sendable {
             // A fresh incarnation on every start, so a restarted node outranks what others remember of it.
             incarnation: UInt64(max(0, Date().timeIntervalSince1970 * 1000)),
             metadata: MemberMetadata(capacity: configuration.capacity), metadataVersion: 0)
+        let dispatcher = self.dispatcher
         let shell = MembershipShell(
             myself: myself, seeds: configuration.seeds.filter { $0 != advertised }, settings: configuration.cluster,
-            peers: peers, logger: logger)
+            peers: peers, dark: dispatcher.dark, logger: logger
+        ) { view in dispatcher.membersChanged(view) }
         services.register(
             RegisteredService(
                 name: MembershipShell.gossipService,
@@ -259,16 +267,16 @@ public final class CloudNode: Service, Sendable {
                     return ByteBuffer()
                 },
                 bypassesAdmission: true, nodesOnly: true))
-        let dispatcher = self.dispatcher
         services.register(
             RegisteredService(
                 name: BuiltinServices.locate,
                 execution: .inline { request in
                     let service = try request.param(0, "service")
-                    guard let address = dispatcher.locate(service: service, taskID: request.requestID) else {
-                        throw ServiceError(.unavailable, "no alive node offers \(service)")
+                    switch dispatcher.locate(service: service, taskID: request.requestID) {
+                    case .here: return ByteBuffer(string: advertised.description)
+                    case .member(let address): return ByteBuffer(string: address.description)
+                    case .nowhere: throw ServiceError(.unavailable, "no alive node offers \(service)")
                     }
-                    return ByteBuffer(string: address.description)
                 },
                 bypassesAdmission: true))
         services.register(
@@ -281,7 +289,7 @@ public final class CloudNode: Service, Sendable {
                     return ByteBuffer(string: dispatcher.knowsTask(taskID) ? "known" : "unknown")
                 },
                 bypassesAdmission: true, nodesOnly: true))
-        dispatcher.attach(shell: shell, peers: peers)
+        dispatcher.attach(peers: peers)
         state.withLockedValue { $0.database }?.attach(
             shell: shell, peers: peers, group: group,
             joining: !configuration.seeds.filter { $0 != advertised }.isEmpty)
@@ -292,7 +300,7 @@ public final class CloudNode: Service, Sendable {
         let services = self.services
         let capacity = configuration.capacity
         shell.start {
-            let load = dispatcher.runtime.withLockedValue { $0.admission.load }
+            let load = dispatcher.load
             let names = services.names.filter { !BuiltinServices.internalNames.contains($0) }
             return MemberMetadata(load: load, capacity: capacity, services: names)
         }
@@ -350,7 +358,7 @@ public final class CloudNode: Service, Sendable {
     }
 
     private func beginShutdown(on loop: EventLoop, state: inout State) -> EventLoopFuture<Void> {
-        dispatcher.runtime.withLockedValue { $0.admission.beginDrain() }
+        dispatcher.beginDrain()
         let serverClosed = state.serverChannel?.close() ?? loop.makeSucceededVoidFuture()
         let drained = dispatcher.whenIdle(on: loop)
         let timeout = loop.scheduleTask(in: configuration.drainTimeout) {}

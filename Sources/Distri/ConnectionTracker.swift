@@ -6,7 +6,7 @@ import NIOCore
 /// and ``PeerEndpoint``.
 final class ConnectionTracker: Sendable {
     private let maxPerSource: Int
-    private let state = NIOLockedValueBox<(open: [ObjectIdentifier: Channel], perSource: [String: Int])>(([:], [:]))
+    private let state = NodeLock<(open: [ObjectIdentifier: Channel], perSource: [String: Int])>(([:], [:]))
 
     init(maxPerSource: Int) {
         self.maxPerSource = maxPerSource

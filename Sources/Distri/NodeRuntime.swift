@@ -3,7 +3,8 @@ import DistriWire
 import Histogram
 import NIOCore
 
-/// A task admitted (or waiting) on a node.
+/// A request on a node, as its ``TaskRouter`` carries it: the service, the request, and where to
+/// answer.
 struct PendingTask: Sendable {
     var service: RegisteredService
     var request: ServiceRequest
@@ -13,23 +14,26 @@ struct PendingTask: Sendable {
     var taskID: UInt64
 }
 
-/// The node's mutable counters and admission state, kept together under one lock so that a request
-/// takes it once on arrival and once on completion.
+/// The router of a node's shell: tasks are ``PendingTask``s, answers wire results, members reached at
+/// ``NodeAddress``es.
+typealias NodeTaskRouter = TaskRouter<PendingTask, Result<ByteBuffer, WireErrorReply>, NodeAddress>
+
+/// The node's routing state and counters, kept together under one lock so that a request takes it
+/// once on arrival and once on completion.
 struct NodeRuntime {
-    var admission: AdmissionControl<PendingTask>
-    var dedup: DedupWindow<Result<ByteBuffer, WireErrorReply>, Responder>
+    var router: NodeTaskRouter
     var counters: NodeStats
+    /// The client the node forwards and asks other members with, once it joined a cluster.
+    var peers: Client?
     var serviceTimes = Histogram<UInt64>(
         highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .two)
 
-    init(nodeID: String, address: String, capacity: Int, queueLimit: Int, settings: ClusterSettings) {
-        admission = AdmissionControl(capacity: capacity, queueLimit: queueLimit)
-        dedup = DedupWindow(
-            capacity: settings.dedupCapacity, retention: settings.dedupRetentionMillis, costBudget: settings.dedupBytes)
+    init(nodeID: String, address: String, settings: NodeTaskRouter.Settings, seed: UInt64) {
+        router = NodeTaskRouter(localID: nodeID, settings: settings, seed: seed)
         counters = NodeStats(nodeID: nodeID, address: address)
     }
 
-    /// Records the end of a request that ran (or was refused after admission).
+    /// Records the end of a request that ran here.
     mutating func record(completedAt now: NIODeadline, arrival: NIODeadline, succeeded: Bool) {
         let micros = UInt64(max(0, (now - arrival).nanoseconds / 1000))
         _ = serviceTimes.record(micros)
@@ -37,13 +41,21 @@ struct NodeRuntime {
         if succeeded { counters.completed += 1 } else { counters.failed += 1 }
     }
 
-    /// A consistent copy of the stats.
+    /// A consistent copy of the stats, the router's counts included.
     func snapshot(uptime: TimeAmount, collections: [String: Int]) -> NodeStats {
         var stats = counters
-        stats.inFlight = admission.inFlight
-        stats.queued = admission.queued
-        stats.capacity = admission.capacity
-        stats.draining = admission.isDraining
+        let routed = router.counters
+        stats.accepted = routed.accepted
+        stats.rejectedBusy = routed.rejectedBusy
+        stats.failed += routed.refusedDraining + routed.expiredInQueue
+        stats.cluster.electionsWon = routed.electionsWon
+        stats.cluster.tasksForwarded = routed.tasksForwarded
+        stats.cluster.failovers = routed.failovers
+        stats.cluster.deduplicated = routed.deduplicated
+        stats.inFlight = router.inFlight
+        stats.queued = router.queued
+        stats.capacity = router.settings.capacity
+        stats.draining = router.isDraining
         let finished = stats.completed + stats.failed
         stats.averageServiceTimeSeconds = finished == 0 ? 0 : stats.totalServiceTimeSeconds / Double(finished)
         if serviceTimes.totalCount > 0 {
@@ -53,5 +65,14 @@ struct NodeRuntime {
         stats.uptimeSeconds = Double(uptime.nanoseconds) / 1e9
         stats.collections = collections
         return stats
+    }
+}
+
+extension ClusterSettings {
+    /// The router's settings for a node of `capacity` slots and `queueLimit` waiting tasks.
+    func routerSettings(capacity: Int, queueLimit: Int) -> NodeTaskRouter.Settings {
+        NodeTaskRouter.Settings(
+            capacity: capacity, queueLimit: queueLimit, election: election, warmUpMillis: warmUpMillis,
+            dedupCapacity: dedupCapacity, dedupRetentionMillis: dedupRetentionMillis, dedupBytes: dedupBytes)
     }
 }

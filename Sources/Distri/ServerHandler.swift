@@ -25,13 +25,15 @@ final class ServerHandler: ChannelInboundHandler, CoalescingFlushes {
     /// The node's relay links, which `RelayAttach` adds this connection to.
     private let relay: RelayHub?
     /// True once this connection is a peer's relay link: the node sends requests over it too, and the
-    /// peer's replies go on to the link's ``ClientHandler``, next in the pipeline.
+    /// peer's replies go on to the link's ``ClientHandler``, next in the pipeline. On the peer's end
+    /// of a relay link (`passesReplies`), the node's replies to the peer's calls pass on the same way.
     private var relayLinked = false
 
     init(
         dispatcher: RequestDispatcher, logger: Logger, tls: Bool = false, resources: ResourceLimits = .init(),
-        relay: RelayHub? = nil
+        relay: RelayHub? = nil, passesReplies: Bool = false
     ) {
+        self.relayLinked = passesReplies
         self.dispatcher = dispatcher
         self.logger = logger
         self.resources = resources

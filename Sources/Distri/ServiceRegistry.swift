@@ -49,7 +49,7 @@ public struct RegisteredService: Sendable {
 
 /// The services a node serves, by name. Safe to use from any thread.
 public final class ServiceRegistry: Sendable {
-    private let services = NIOLockedValueBox<[String: RegisteredService]>([:])
+    private let services = NodeLock<[String: RegisteredService]>([:])
 
     public init() {}
 

@@ -180,7 +180,7 @@ import Testing
 
     @Test func requestsAndCatalogNeedTheSignerAndRisingSequences() throws {
         var requests = Documents()
-        let asked = try AccessRequest(
+        let asked = AccessRequest(
             owner: "alice", image: "cat", requester: "bob", views: 2, state: .pending, sequence: 1)
         #expect(try requests.apply(try GrantLedger(peers: peers, stored: nil).post(try asked.signed(by: bob.keys))))
         let stored = GrantLedger(peers: peers, stored: requests.byID[asked.id])

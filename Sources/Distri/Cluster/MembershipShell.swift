@@ -5,35 +5,39 @@ import NIOConcurrencyHelpers
 import NIOCore
 
 /// Runs the pure ``DistriCore/Membership`` for a node: ticks it on a timer, carries its messages
-/// over the Distri wire (the internal `Gossip` service), and answers election queries from its view.
+/// over the Distri wire (the internal `Gossip` service), and tells the node's task router which
+/// members it may elect whenever the view changes (and on every tick, for their load).
 final class MembershipShell: Sendable {
     static let gossipService = "Gossip"
 
     private struct State {
         var membership: Membership
-        var firstSeenAlive: [String: UInt64] = [:]
         var lastContact: [String: UInt64] = [:]
-        var outstanding: [String: Int] = [:]
         var counters = ClusterCounters()
-        var darkUntil: UInt64 = 0
-        var downWatchers: [String: [UInt64: @Sendable () -> Void]] = [:]
-        var nextWatcher: UInt64 = 0
         var random = SystemRandomNumberGenerator()
     }
 
     let settings: ClusterSettings
     let localID: String
-    private let state: NIOLockedValueBox<State>
+    private let state: NodeLock<State>
     private let peers: Client
     private let logger: Logger
     private let eventLoop: EventLoop
-    private let ticker = NIOLockedValueBox<RepeatedTask?>(nil)
+    private let ticker = NodeLock<RepeatedTask?>(nil)
+    private let dark: DarkWindow
+    /// Told the members the router may elect.
+    private let routing: @Sendable ([RoutingMember<NodeAddress>]) -> Void
 
-    init(myself: Member, seeds: [NodeAddress], settings: ClusterSettings, peers: Client, logger: Logger) {
+    init(
+        myself: Member, seeds: [NodeAddress], settings: ClusterSettings, peers: Client, dark: DarkWindow,
+        logger: Logger, routing: @escaping @Sendable ([RoutingMember<NodeAddress>]) -> Void
+    ) {
+        self.dark = dark
+        self.routing = routing
         self.settings = settings
         self.localID = myself.id
         let now = MonotonicClock.millis()
-        self.state = NIOLockedValueBox(
+        self.state = NodeLock(
             State(
                 membership: Membership(
                     myself: myself, seeds: seeds.map(\.description), settings: settings.swim, now: now)))
@@ -47,13 +51,16 @@ final class MembershipShell: Sendable {
         let interval = TimeAmount.milliseconds(Int64(settings.swim.tickInterval))
         let task = eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: interval) { [self] _ in
             let now = MonotonicClock.millis()
-            let directives = state.withLockedValue { state -> [SWIMDirective] in
-                state.membership.updateMetadata(metadata())
+            let metadata = metadata()
+            let (directives, view) = state.withLockedValue { state -> ([SWIMDirective], [RoutingMember<NodeAddress>]) in
+                state.membership.updateMetadata(metadata)
                 if settings.chaosRate > 0 { chaos(&state, now: now) }
-                guard now >= state.darkUntil else { return [] }
-                return state.membership.tick(now: now, random: &state.random)
+                guard now >= dark.endsAt else { return ([], []) }
+                return (state.membership.tick(now: now, random: &state.random), routingView(state.membership))
             }
             perform(directives, now: now)
+            // Every tick: the members' gossiped load changes all the time.
+            if now >= dark.endsAt { routing(view) }
         }
         ticker.withLockedValue { $0 = task }
     }
@@ -68,17 +75,8 @@ final class MembershipShell: Sendable {
 
     /// Drops all traffic for `millis`, as a node cut off from the network would (fault injection).
     func goDark(millis: UInt64) {
-        let now = MonotonicClock.millis()
-        state.withLockedValue {
-            $0.darkUntil = now + millis
-            $0.counters.chaosOutages += 1
-        }
-    }
-
-    /// True while chaos mode or fault injection keeps this node dark.
-    var isDark: Bool {
-        let now = MonotonicClock.millis()
-        return state.withLockedValue { now < $0.darkUntil }
+        dark.darken(until: MonotonicClock.millis() + millis)
+        state.withLockedValue { $0.counters.chaosOutages += 1 }
     }
 
     /// A `Gossip` request arrived.
@@ -94,7 +92,7 @@ final class MembershipShell: Sendable {
         try caller.check(actingAs: envelope.from.id, "gossip from")
         let now = MonotonicClock.millis()
         let directives = state.withLockedValue { state -> [SWIMDirective] in
-            guard now >= state.darkUntil else { return [] }
+            guard now >= dark.endsAt else { return [] }
             state.counters.gossipBytesReceived += UInt64(bytes.readableBytes)
             state.lastContact[envelope.from.id] = now
             return state.membership.receive(envelope, now: now, random: &state.random)
@@ -102,72 +100,10 @@ final class MembershipShell: Sendable {
         perform(directives, now: now)
     }
 
-    /// Alive members offering `service`, scored for an election; the local node uses `localLoad`.
-    func candidates(for service: String, localLoad: Double, localCapacity: Int, excluding: Set<String>)
-        -> [ElectionCandidate]
-    {
-        let now = MonotonicClock.millis()
-        return state.withLockedValue { state in
-            state.membership.aliveMembers.compactMap { member -> ElectionCandidate? in
-                guard !excluding.contains(member.id) else { return nil }
-                if member.id == localID {
-                    return ElectionCandidate(id: member.id, load: localLoad, capacity: localCapacity)
-                }
-                guard member.metadata.services.contains(service) else { return nil }
-                let seen = state.firstSeenAlive[member.id] ?? 0
-                let age = now >= seen ? now - seen : 0
-                let warmUp =
-                    settings.warmUpMillis == 0 ? 0 : max(0, 1 - Double(age) / Double(settings.warmUpMillis))
-                return ElectionCandidate(
-                    id: member.id, load: member.metadata.load, outstanding: state.outstanding[member.id] ?? 0,
-                    capacity: member.metadata.capacity, warmUp: warmUp)
-            }
-        }
-    }
-
-    /// Elects an executor for a task.
-    func elect(_ candidates: [ElectionCandidate], taskID: UInt64) -> ElectionCandidate? {
-        state.withLockedValue { state in
-            Election.elect(candidates, local: localID, taskID: taskID, policy: settings.election, random: &state.random)
-        }
-    }
-
     /// The address of a member.
     func address(of id: String) -> NodeAddress? {
         state.withLockedValue { $0.membership.member(id) }.flatMap { NodeAddress($0.address) }
     }
-
-    /// Counts a task sent to `id` until ``finishedForward(to:)``.
-    func startedForward(to id: String) {
-        state.withLockedValue {
-            $0.outstanding[id, default: 0] += 1
-            $0.counters.tasksForwarded += 1
-        }
-    }
-
-    func finishedForward(to id: String, failedOver: Bool) {
-        state.withLockedValue {
-            $0.outstanding[id, default: 1] -= 1
-            if failedOver { $0.counters.failovers += 1 }
-        }
-    }
-
-    /// Calls `action` once if member `id` is declared dead or leaves before
-    /// ``unwatch(_:token:)``. Returns the token.
-    func watchDown(_ id: String, action: @escaping @Sendable () -> Void) -> UInt64 {
-        state.withLockedValue { state in
-            state.nextWatcher += 1
-            state.downWatchers[id, default: [:]][state.nextWatcher] = action
-            return state.nextWatcher
-        }
-    }
-
-    func unwatch(_ id: String, token: UInt64) {
-        state.withLockedValue { _ = $0.downWatchers[id]?.removeValue(forKey: token) }
-    }
-
-    func countElectionWon() { state.withLockedValue { $0.counters.electionsWon += 1 } }
-    func countDeduplicated() { state.withLockedValue { $0.counters.deduplicated += 1 } }
 
     /// Runs `body` on the current member list.
     func withMembers<T>(_ body: ([Member]) -> T) -> T {
@@ -187,18 +123,37 @@ final class MembershipShell: Sendable {
         }
     }
 
+    /// The other members the router may send tasks to: alive ones electable, suspects listed (their
+    /// tasks stay theirs), dead and departed ones left out.
+    private func routingView(_ membership: Membership) -> [RoutingMember<NodeAddress>] {
+        membership.members.compactMap { member in
+            guard member.id != localID, member.status == .alive || member.status == .suspect,
+                let address = NodeAddress(member.address)
+            else { return nil }
+            return RoutingMember(
+                id: member.id, address: address, services: Set(member.metadata.services), load: member.metadata.load,
+                capacity: member.metadata.capacity, electable: member.status == .alive)
+        }
+    }
+
     private func chaos(_ state: inout State, now: UInt64) {
-        guard now >= state.darkUntil else { return }
+        guard now >= dark.endsAt else { return }
         // Ticks come every tickInterval ms: scale the per-second rate to one tick.
         let perTick = settings.chaosRate * Double(settings.swim.tickInterval) / 1000
         if Double.random(in: 0..<1, using: &state.random) < perTick {
-            state.darkUntil = now + UInt64.random(in: 500...3000, using: &state.random)
+            let outage = UInt64.random(in: 500...3000, using: &state.random)
+            dark.darken(until: now + outage)
             state.counters.chaosOutages += 1
-            logger.warning("chaos: going dark", metadata: ["until.ms": "\(state.darkUntil - now)"])
+            logger.warning("chaos: going dark", metadata: ["until.ms": "\(outage)"])
         }
     }
 
     private func perform(_ directives: [SWIMDirective], now: UInt64) {
+        var changed = false
+        defer {
+            // A member declared dead gives up its forwarded tasks at once, not at the next tick.
+            if changed { routing(state.withLockedValue { routingView($0.membership) }) }
+        }
         for directive in directives {
             switch directive {
             case .send(let envelope, let to):
@@ -218,23 +173,16 @@ final class MembershipShell: Sendable {
                     perform(more, now: now)
                 }
             case .statusChanged(let member, let previous):
+                changed = true
                 observe(member, previous: previous, now: now)
             }
         }
     }
 
     private func observe(_ member: Member, previous: MemberStatus?, now: UInt64) {
-        let watchers = state.withLockedValue { state -> [@Sendable () -> Void] in
-            // Only a member declared dead (or gone) gives up its tasks: a suspect may refute and still
-            // be running them, and running a task again elsewhere would run it twice.
-            guard member.status == .dead || member.status == .left else { return [] }
-            return state.downWatchers.removeValue(forKey: member.id).map { Array($0.values) } ?? []
-        }
-        for watcher in watchers { watcher() }
         state.withLockedValue { state in
             switch member.status {
             case .alive:
-                if previous != .alive { state.firstSeenAlive[member.id] = now }
                 state.counters.detectionMillis[member.id] = nil
             case .dead:
                 let last = state.lastContact[member.id] ?? now

@@ -14,14 +14,14 @@ final class DatabaseReplica: Sendable {
 
     let nodeID: String
     let limits: DatabaseLimits
-    private let state: NIOLockedValueBox<State>
+    private let state: NodeLock<State>
     private let durable: DurableLog?
-    private let cluster = NIOLockedValueBox<(shell: MembershipShell, peers: Client)?>(nil)
+    private let cluster = NodeLock<(shell: MembershipShell, peers: Client)?>(nil)
     /// Replication links, one client per event loop of the node's group: a push leaves from the loop
     /// that flushed it and its acknowledgement completes there, with no hop between threads.
-    private let links = NIOLockedValueBox<LoopLinks?>(nil)
-    private let ticker = NIOLockedValueBox<RepeatedTask?>(nil)
-    private let stopped = NIOLockedValueBox(false)
+    private let links = NodeLock<LoopLinks?>(nil)
+    private let ticker = NodeLock<RepeatedTask?>(nil)
+    private let stopped = NodeLock(false)
     private let logger: Logger
 
     private struct State {
@@ -70,7 +70,7 @@ final class DatabaseReplica: Sendable {
         }
         var initial = State(engine: engine)
         initial.recoveredEntries = recovered
-        state = NIOLockedValueBox(initial)
+        state = NodeLock(initial)
     }
 
     /// Connects the replica to the cluster and starts its timer. A node that joins through seeds

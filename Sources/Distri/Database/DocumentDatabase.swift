@@ -26,7 +26,7 @@ public struct DocumentDatabase: Sendable {
     public var readConsistency: ReadConsistency
     /// When true (default), reads wait until the answering node has this session's writes.
     public var readYourWrites: Bool
-    private let token = NIOLockedValueBox(SessionToken())
+    private let token = NodeLock(SessionToken())
 
     public init(
         client: Client, consistency: WriteConsistency = .majority, readConsistency: ReadConsistency = .local,

@@ -20,7 +20,7 @@ final class DurableLog: Sendable {
     }
 
     private let log: LockedLog
-    private let queue = NIOLockedValueBox(Queue())
+    private let queue = NodeLock(Queue())
     private let pool: NIOThreadPool
     let directory: String
 

@@ -102,7 +102,7 @@ final class EncryptSessions: Sendable {
     }
 
     let limits: EncryptStreamService.Limits
-    private let table = NIOLockedValueBox(Table())
+    private let table = NodeLock(Table())
 
     init(limits: EncryptStreamService.Limits) {
         self.limits = limits

@@ -5,20 +5,26 @@ import NIOCore
 import NIOPosix
 
 /// A small server for peers: the Distri wire protocol and a ``ServiceRegistry``, without the cloud's
-/// membership, election, DB or dedup window. Each request runs on the node it reached; a connection
-/// runs at most ``maxInFlightPerConnection`` requests at once and answers `busy` beyond that. As on a
-/// node, a source holds at most `connections.maxPerSource` connections, and slow-drip and idle
+/// membership or DB. It runs requests as a node does, through the same ``RequestDispatcher`` and
+/// connection handler, with a task router that has no other member and so runs every request here:
+/// at most ``capacity`` at once across all connections, ``queueLimit`` more waiting, `busy` beyond;
+/// a retried task (same task id) is answered from the dedup window instead of running twice. As on
+/// a node, a source holds at most `connections.maxPerSource` connections, and slow-drip and idle
 /// connections are dropped (``ConnectionLimits``; a peer's default allows 64 per source).
 ///
 /// A ``Client`` talks to it as to a node (`Client(nodes: [endpointAddress])`).
 public final class PeerEndpoint: Sendable {
-    public static let maxInFlightPerConnection = 64
+    /// Requests run at once, over all connections.
+    public static let capacity = 64
+    /// Requests waiting for a slot beyond that.
+    public static let queueLimit = 256
 
     public let services: ServiceRegistry
     let group: EventLoopGroup
     private let limits: WireLimits
     private let connectionLimits: ConnectionLimits
     let logger: Logger
+    let dispatcher: RequestDispatcher
     private let server = NIOLockedValueBox<Channel?>(nil)
     private let connections: ConnectionTracker
     private let drops = NIOLockedValueBox(0)
@@ -34,6 +40,13 @@ public final class PeerEndpoint: Sendable {
         self.connectionLimits = connections
         self.connections = ConnectionTracker(maxPerSource: connections.maxPerSource)
         self.logger = logger
+        var system = SystemRandomNumberGenerator()
+        let settings = NodeTaskRouter.Settings(
+            capacity: Self.capacity, queueLimit: Self.queueLimit, dedupCapacity: 10_000, dedupBytes: 16 << 20)
+        self.dispatcher = RequestDispatcher(
+            registry: services,
+            runtime: NodeRuntime(nodeID: "peer", address: "", settings: settings, seed: system.next()),
+            logger: logger)
     }
 
     /// Connections refused at accept or dropped (slow or idle) so far.
@@ -41,7 +54,7 @@ public final class PeerEndpoint: Sendable {
 
     /// Binds `host:port` (port 0: the OS chooses) and serves; returns the bound address.
     public func start(host: String, port: Int) async throws -> NodeAddress {
-        let services = self.services
+        let dispatcher = self.dispatcher
         let limits = self.limits
         let logger = self.logger
         let watch = FramingHandler.Watch(limits: connectionLimits) { [weak self] reason in
@@ -59,7 +72,7 @@ public final class PeerEndpoint: Sendable {
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers(
                         FramingHandler(limits: limits, watch: watch),
-                        EndpointHandler(services: services, logger: logger))
+                        ServerHandler(dispatcher: dispatcher, logger: logger))
                 }
             }
             .bind(host: host, port: port).get()
@@ -83,119 +96,5 @@ public final class PeerEndpoint: Sendable {
     private func dropped(_ reason: ConnectionDrop) {
         drops.withLockedValue { $0 += 1 }
         logger.notice("peer connection dropped", metadata: ["reason": "\(reason)"])
-    }
-}
-
-/// One connection of a ``PeerEndpoint``: decodes requests, runs the service, writes the reply.
-final class EndpointHandler: ChannelInboundHandler {
-    typealias InboundIn = WireMessage
-    typealias OutboundOut = WireMessage
-
-    private let services: ServiceRegistry
-    private let logger: Logger
-    private var context: ChannelHandlerContext?
-    private var inFlight = 0
-    /// On a relay link (an outbound connection to a node), replies to this side's own calls pass on
-    /// to the ``ClientHandler`` after this handler.
-    private let passesReplies: Bool
-
-    init(services: ServiceRegistry, logger: Logger, passesReplies: Bool = false) {
-        self.services = services
-        self.logger = logger
-        self.passesReplies = passesReplies
-    }
-
-    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
-    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let message = unwrapInboundIn(data)
-        let id = message.requestID
-        guard message.kind == .request else {
-            if passesReplies {
-                context.fireChannelRead(data)
-                return
-            }
-            send(.failure(WireErrorReply(code: .malformed, message: "a peer accepts only requests")), id: id)
-            return
-        }
-        let request: WireRequest
-        do {
-            request = try WireRequest.decode(message.payload)
-        } catch {
-            send(.failure(WireErrorReply(code: .malformed, message: error.description)), id: id)
-            return
-        }
-        guard let service = services.lookup(request.service) else {
-            send(
-                .failure(
-                    WireErrorReply(code: .unknownService, message: "this peer has no service '\(request.service)'")),
-                id: id)
-            return
-        }
-        guard inFlight < PeerEndpoint.maxInFlightPerConnection else {
-            send(
-                .failure(WireErrorReply(code: .busy, message: "too many requests in flight on this connection")), id: id
-            )
-            return
-        }
-        let serviceRequest = ServiceRequest(
-            service: request.service, params: request.params, data: request.data, requestID: id,
-            deadline: .now() + .milliseconds(Int64(request.deadlineMillis)), taskID: request.taskID)
-        let loop = context.eventLoop
-        inFlight += 1
-        let future: EventLoopFuture<ByteBuffer>
-        switch service.execution {
-        case .inline(let body):
-            future = loop.makeCompletedFuture { try body(serviceRequest) }
-        case .future(let body):
-            future = body(serviceRequest, loop)
-        case .callback(let body):
-            let promise = loop.makePromise(of: ByteBuffer.self)
-            body(serviceRequest, loop) { promise.completeWith($0) }
-            future = promise.futureResult
-        case .async(let body):
-            let promise = loop.makePromise(of: ByteBuffer.self)
-            promise.completeWithTask { try await body(serviceRequest) }
-            future = promise.futureResult
-        }
-        let bound = NIOLoopBound(self, eventLoop: loop)
-        future.hop(to: loop).whenComplete { result in
-            let handler = bound.value
-            handler.inFlight -= 1
-            switch result {
-            case .success(let reply): handler.send(.success(reply), id: id)
-            case .failure(let error as ServiceError):
-                handler.send(.failure(WireErrorReply(code: error.code, message: error.message)), id: id)
-            case .failure(let error):
-                handler.send(.failure(WireErrorReply(code: .internal, message: "\(error)")), id: id)
-            }
-        }
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
-        logger.debug("peer connection error", metadata: ["error": "\(error)"])
-        if let wire = error as? WireError {
-            let reply = WireErrorReply(code: wire.code, message: wire.description)
-            let message = WireMessage(
-                kind: .error, requestID: wire.requestID ?? 0,
-                payload: reply.encode(allocator: context.channel.allocator))
-            let channel = context.channel
-            context.writeAndFlush(wrapOutboundOut(message)).whenComplete { _ in channel.close(promise: nil) }
-        } else {
-            context.close(promise: nil)
-        }
-    }
-
-    private func send(_ result: Result<ByteBuffer, WireErrorReply>, id: UInt64) {
-        guard let context else { return }
-        let message: WireMessage
-        switch result {
-        case .success(let payload): message = WireMessage(kind: .response, requestID: id, payload: payload)
-        case .failure(let reply):
-            message = WireMessage(
-                kind: .error, requestID: id, payload: reply.encode(allocator: context.channel.allocator))
-        }
-        context.writeAndFlush(wrapOutboundOut(message), promise: nil)
     }
 }

@@ -51,7 +51,7 @@ public final class RelayLink: Sendable {
 
     /// Connects to `node` and attaches with `body` (`{"proof": ...}`); returns once the node accepted.
     static func attach(
-        to node: NodeAddress, services: ServiceRegistry, tls: ClusterTLS?, body: [UInt8], timeout: TimeAmount,
+        to node: NodeAddress, dispatcher: RequestDispatcher, tls: ClusterTLS?, body: [UInt8], timeout: TimeAmount,
         group: EventLoopGroup, logger: Logger
     ) async throws -> RelayLink {
         let channel = try await ClientBootstrap(group: group)
@@ -63,7 +63,7 @@ public final class RelayLink: Sendable {
                     if let tls { try channel.pipeline.syncOperations.addHandler(try tls.makeClientHandler()) }
                     try channel.pipeline.syncOperations.addHandlers(
                         FramingHandler(limits: .standard),
-                        EndpointHandler(services: services, logger: logger, passesReplies: true),
+                        ServerHandler(dispatcher: dispatcher, logger: logger, passesReplies: true),
                         ClientHandler(node: node))
                 }
             }
@@ -92,6 +92,6 @@ extension PeerEndpoint {
         async throws -> RelayLink
     {
         try await RelayLink.attach(
-            to: node, services: services, tls: tls, body: body, timeout: timeout, group: group, logger: logger)
+            to: node, dispatcher: dispatcher, tls: tls, body: body, timeout: timeout, group: group, logger: logger)
     }
 }

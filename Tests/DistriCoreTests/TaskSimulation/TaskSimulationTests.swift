@@ -2,8 +2,8 @@ import DistriCore
 import Foundation
 import Testing
 
-/// Seeded schedules of the task-routing model: crashes, restarts and partitions while clients send
-/// tasks; then faults stop. Checks that no task runs twice while its first executor lives and stays
+/// Seeded schedules of a simulated cluster whose nodes route with the product's ``TaskRouter``:
+/// crashes, restarts and partitions while clients send tasks; then faults stop. Checks that no task runs twice while its first executor lives and stays
 /// reachable, and that every task completes once the cluster is healthy.
 @Suite struct TaskSimulationTests {
     struct Outcome {
@@ -15,7 +15,7 @@ import Testing
     static func runSchedule(seed: UInt64, trace: UInt64? = nil) -> Outcome {
         var setup = SimulationRandom(seed: seed)
         let count = Int.random(in: 3...9, using: &setup)
-        var model = TaskRoutingModel(nodeCount: count, seed: setup.next())
+        var model = TaskCluster(nodeCount: count, seed: setup.next())
         model.traceTask = trace
         var cutOff: Set<Int> = []
         var task: UInt64 = 0

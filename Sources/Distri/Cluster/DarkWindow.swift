@@ -1,0 +1,21 @@
+import Synchronization
+
+/// Until when a node stays dark (chaos mode or fault injection): read on every request without a
+/// lock, set by the membership shell.
+final class DarkWindow: Sendable {
+    private let until = Atomic<UInt64>(0)
+
+    /// True while the node is dark.
+    var isDark: Bool {
+        let until = until.load(ordering: .relaxed)
+        return until != 0 && MonotonicClock.millis() < until
+    }
+
+    /// The monotonic millisecond the node comes back.
+    var endsAt: UInt64 { until.load(ordering: .relaxed) }
+
+    /// Keeps the node dark until `millis` (monotonic).
+    func darken(until millis: UInt64) {
+        until.store(millis, ordering: .relaxed)
+    }
+}
