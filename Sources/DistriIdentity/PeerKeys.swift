@@ -29,12 +29,7 @@ public struct SigningPublicKey: Sendable, Hashable, CustomStringConvertible {
     }
 
     private static func key(_ raw: [UInt8]) throws(IdentityError) -> Curve25519.Signing.PublicKey {
-        guard raw.count == 32 else { throw .invalidKey("an Ed25519 public key has 32 bytes, not \(raw.count)") }
-        do {
-            return try Curve25519.Signing.PublicKey(rawRepresentation: raw)
-        } catch {
-            throw .invalidKey("not an Ed25519 public key: \(error)")
-        }
+        try parseKey(raw, "an Ed25519 public key") { try Curve25519.Signing.PublicKey(rawRepresentation: $0) }
     }
 }
 
@@ -68,12 +63,7 @@ public struct SigningKeyPair: Sendable {
     }
 
     private static func key(_ raw: [UInt8]) throws(IdentityError) -> Curve25519.Signing.PrivateKey {
-        guard raw.count == 32 else { throw .invalidKey("an Ed25519 private key has 32 bytes, not \(raw.count)") }
-        do {
-            return try Curve25519.Signing.PrivateKey(rawRepresentation: raw)
-        } catch {
-            throw .invalidKey("not an Ed25519 private key: \(error)")
-        }
+        try parseKey(raw, "an Ed25519 private key") { try Curve25519.Signing.PrivateKey(rawRepresentation: $0) }
     }
 }
 
@@ -126,20 +116,23 @@ public struct AgreementKeyPair: Sendable {
     }
 
     private static func privateKey(_ raw: [UInt8]) throws(IdentityError) -> Curve25519.KeyAgreement.PrivateKey {
-        guard raw.count == 32 else { throw .invalidKey("an X25519 private key has 32 bytes, not \(raw.count)") }
-        do {
-            return try Curve25519.KeyAgreement.PrivateKey(rawRepresentation: raw)
-        } catch {
-            throw .invalidKey("not an X25519 private key: \(error)")
-        }
+        try parseKey(raw, "an X25519 private key") { try Curve25519.KeyAgreement.PrivateKey(rawRepresentation: $0) }
     }
 
     private static func publicKey(_ raw: [UInt8]) throws(IdentityError) -> Curve25519.KeyAgreement.PublicKey {
-        guard raw.count == 32 else { throw .invalidKey("an X25519 public key has 32 bytes, not \(raw.count)") }
-        do {
-            return try Curve25519.KeyAgreement.PublicKey(rawRepresentation: raw)
-        } catch {
-            throw .invalidKey("not an X25519 public key: \(error)")
-        }
+        try parseKey(raw, "an X25519 public key") { try Curve25519.KeyAgreement.PublicKey(rawRepresentation: $0) }
+    }
+}
+
+/// The swift-crypto key `make` builds from 32 raw bytes; `invalidKey` naming `what` for any other
+/// length or a key swift-crypto refuses.
+private func parseKey<Key>(
+    _ raw: [UInt8], _ what: String, _ make: ([UInt8]) throws -> Key
+) throws(IdentityError) -> Key {
+    guard raw.count == 32 else { throw .invalidKey("\(what) has 32 bytes, not \(raw.count)") }
+    do {
+        return try make(raw)
+    } catch {
+        throw .invalidKey("not \(what): \(error)")
     }
 }
