@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "DistriPeer", targets: ["DistriPeer"]),
         .executable(name: "distri-node", targets: ["distri-node"]),
         .executable(name: "distri-peer", targets: ["distri-peer"]),
+        .executable(name: "distri-bench", targets: ["distri-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -90,10 +91,30 @@ let package = Package(
         ),
         .target(
             name: "DistriCommandLine",
-            dependencies: ["Distri", "DistriPeer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "Distri",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         .executableTarget(
             name: "distri-node",
+            dependencies: [
+                "DistriCommandLine",
+                "Distri",
+                "DistriCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // Load drivers, the tour and the original experiments, apart from the node tool.
+        .executableTarget(
+            name: "distri-bench",
             dependencies: [
                 "DistriCommandLine",
                 "Distri",
@@ -155,7 +176,7 @@ let package = Package(
             name: "DistriEndToEndTests",
             dependencies: [
                 "DistriTestSupport",
-                "Distri", "DistriIdentity", "DistriImaging", "DistriPeer", "distri-node", "distri-peer",
+                "Distri", "DistriIdentity", "DistriImaging", "DistriPeer", "distri-node", "distri-peer", "distri-bench",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

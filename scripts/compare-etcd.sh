@@ -8,7 +8,7 @@
 # Each round runs, one after another, with 64 writers and a 100-byte value, 4 s after 0.5 s warm-up:
 #   1. etcd, 3 members on loopback, data on disk (etcd's default: every put fsyncs);
 #   2. the same etcd with its data in /dev/shm (fsync costs nothing: both sides in memory);
-#   3. `distri-node bench db --modes majority --writes-only` (3 nodes, TLS, in memory).
+#   3. `distri-bench db --modes majority --writes-only` (3 nodes, TLS, in memory).
 # and prints Distri's writes/s and p99 as ratios to each etcd's. etcd's clients talk plain HTTP (no
 # TLS) through scripts/etcd-load.py.
 set -euo pipefail

@@ -15,7 +15,7 @@ tail -1 /tmp/distri-demo-build.log
 bin="$(swift build -c release --show-bin-path)"
 sample="$PWD/sample-images/rgb8.png"
 
-"$bin/distri-node" demo
+"$bin/distri-bench" demo
 
 work="$(mktemp -d /tmp/distri-demo.XXXXXX)"
 pids=()

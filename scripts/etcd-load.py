@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Puts into a running etcd through its v3 JSON gateway, as `distri-node bench db --writes-only` writes.
+"""Puts into a running etcd through its v3 JSON gateway, as `distri-bench db --writes-only` writes.
 
 usage: etcd-load.py SECONDS WARMUP IN_FLIGHT CLIENT_PORT...
 

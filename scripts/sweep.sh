@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Runs the original system's experiments over a grid on local clouds (`distri-node sweep`), then
+# Runs the original system's experiments over a grid on local clouds (`distri-bench sweep`), then
 # draws the charts the original drew with gnuplot (installed from Debian if missing): average response
 # time and failed tasks by number of clients, one line per server count, for each test.
-# Arguments go to `distri-node sweep` (e.g. --servers 1,2,3,4,5,6,7 --clients 5,100,500,1000,2500).
+# Arguments go to `distri-bench sweep` (e.g. --servers 1,2,3,4,5,6,7 --clients 5,100,500,1000,2500).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-system-packages.sh gnuplot-nox
@@ -14,7 +14,7 @@ done
 swift build -c release --product distri-node >/dev/null
 bin="$(swift build -c release --show-bin-path)"
 status=0
-"$bin/distri-node" sweep --out "$out" "$@" || status=$?
+"$bin/distri-bench" sweep --out "$out" "$@" || status=$?
 csv="$out/sweep.csv"
 # One chart per test and measure: x = clients (log scale), one line per server count.
 for test in test-client-encrypt test-client-db; do

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Distri
-import DistriPeer
 import Foundation
 
 /// One mapping from what went wrong (transport, TLS, the cloud's refusals, the tools' own errors) to
@@ -52,16 +51,16 @@ public struct UserFacingError: Sendable, Equatable {
             self.hint = failure.hint
             return
         }
-        if let failure = error as? PeerError {
+        if let failure = error as? any ReportableError {
             self.category =
-                switch failure.kind {
+                switch failure.failureKind {
                 case .notFound: .notFound
                 case .refused: .refused
                 case .failed: .failed
                 }
             self.message = Self.scrub(failure.message)
             self.hint = nil
-            if failure.kind != .failed || Self.unreachableReason(raw) == nil { return }
+            if failure.failureKind != .failed || Self.unreachableReason(raw) == nil { return }
         }
         let insecure = arguments.contains("--insecure")
         let clientError = error as? ClientError

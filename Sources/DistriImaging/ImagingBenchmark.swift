@@ -1,6 +1,6 @@
 import Foundation
 
-/// Measures the imaging pipeline's parts in one run, for `distri-node bench encrypt`.
+/// Measures the imaging pipeline's parts in one run, for `distri-bench encrypt`.
 ///
 /// Convention: AES-GCM throughput counts plaintext bytes (the input image file); every PNG figure and
 /// both end-to-end figures count the cover's raw RGBA bytes (width × height × 4), so

@@ -1,3 +1,5 @@
+import DistriCore
+
 /// A failure of a peer command, with a message meant for the person who ran it.
 public struct PeerError: Error, Sendable, Equatable, CustomStringConvertible {
     /// What kind of failure, for the tools' exit codes.
@@ -19,4 +21,14 @@ public struct PeerError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String { message }
+}
+
+extension PeerError: ReportableError {
+    public var failureKind: FailureKind {
+        switch kind {
+        case .notFound: .notFound
+        case .refused: .refused
+        case .failed: .failed
+        }
+    }
 }

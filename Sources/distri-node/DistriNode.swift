@@ -8,14 +8,14 @@ struct DistriNode: AsyncParsableCommand {
         commandName: "distri-node",
         abstract: "Run and inspect Distri cloud nodes.",
         discussion: """
-            Start a local cloud of three nodes with `distri-node local`, or one node with `distri-node run`. \
-            `distri-node demo` shows a cloud at work from start to finish; `distri-node db` works its document DB.
+            Start a local cloud of three nodes with `distri-node local`, or one node with `distri-node run`; \
+            `distri-node db` works its document DB. Benchmarks, the tour and the original experiments are in \
+            `distri-bench`.
             """,
         version: DistriVersion.current,
         subcommands: [
-            RunCommand.self, LocalCommand.self, StatsCommand.self, MembersCommand.self, GossipRateCommand.self,
-            DBCommand.self, BenchCommand.self, DemoCommand.self, CertsCommand.self, ExampleCommand.self,
-            SweepCommand.self,
+            RunCommand.self, LocalCommand.self, StatsCommand.self, MembersCommand.self, DBCommand.self,
+            CertsCommand.self,
         ]
     )
 

@@ -49,22 +49,13 @@ struct CloudOption: ParsableArguments {
     }
 }
 
-/// Logging options.
-struct LogOptions: ParsableArguments {
+/// Logging options of the peer daemon (warnings by default: it runs beside a person's work).
+struct PeerLogOptions: ParsableArguments {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .warning
 
-    func bootstrap() {
-        let level = logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-    }
+    func bootstrap() { bootstrapLogging(level: logLevel) }
 }
-
-extension Logger.Level: @retroactive ExpressibleByArgument {}
 
 /// Runs `body` with a client of the cloud, shutting the client down afterwards.
 func withClient<T>(_ option: CloudOption, _ body: (Client) async throws -> T) async throws -> T {

@@ -49,7 +49,7 @@ struct ServeCommand: AsyncParsableCommand {
             valueName: "command"))
     var onReceive: String?
 
-    @OptionGroup var log: LogOptions
+    @OptionGroup var log: PeerLogOptions
 
     func validate() throws {
         if NodeAddress(listen) == nil { throw ValidationError("--listen must be host:port, not '\(listen)'") }

@@ -3,11 +3,11 @@ import DistriTestSupport
 import Foundation
 import Testing
 
-/// `distri-node example`, the original example program's interface, against real node processes.
+/// `distri-bench example`, the original example program's interface, against real node processes.
 @Suite(.serialized) struct ExampleProcessTests {
-    /// Runs `distri-node` with `arguments` to the end (at most 120 s).
-    static func node(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let result = try runBuilt("distri-node", arguments, timeout: 120)
+    /// Runs `distri-bench` with `arguments` to the end (at most 120 s).
+    static func bench(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let result = try runBuilt("distri-bench", arguments, timeout: 120)
         return (result.status, result.output)
     }
 
@@ -26,7 +26,7 @@ import Testing
                 await poll(timeout: .seconds(30)) {
                     await membershipAgrees(observers: nodes.map(\.address), alive: Set(nodes.map(\.id)))
                 })
-            let db = try Self.node([
+            let db = try Self.bench([
                 "example", "--mode", "client", "--test", "test-client-db", "--n", "40", "--ips", ips, "--ca",
                 E2ETLS.caFile, "--csv",
             ])
@@ -35,7 +35,7 @@ import Testing
             #expect(dbRow["failed_tasks"] == "0" && dbRow["tasks"] == "160")
             #expect(dbRow["documents_acknowledged"] == "40" && dbRow["documents_on_every_node"] == "40")
 
-            let encrypt = try Self.node([
+            let encrypt = try Self.bench([
                 "example", "--mode", "client", "--test", "test-client-encrypt", "--n", "4", "--n-servers", "2",
                 "--ips", ips, "--ca", E2ETLS.caFile, "--csv",
             ])
@@ -43,7 +43,9 @@ import Testing
             let encryptRow = Self.row(encrypt.output)
             #expect(encryptRow["failed_tasks"] == "0" && encryptRow["tasks"] == "40" && encryptRow["servers"] == "2")
 
-            let report = try Self.node(["example", "--mode", "client", "--report", "--ips", ips, "--ca", E2ETLS.caFile])
+            let report = try Self.bench([
+                "example", "--mode", "client", "--report", "--ips", ips, "--ca", E2ETLS.caFile,
+            ])
             #expect(report.status == 0)
             #expect(report.output.components(separatedBy: "Received response from").count - 1 == 3)
             #expect(report.output.components(separatedBy: "Server Stats:").count - 1 == 3, "every node answered")
@@ -57,7 +59,7 @@ extension ExampleProcessTests {
     @Test("`example --mode server` runs a node (here --insecure, on a free port) that `--mode client --report` reaches")
     func serverMode() async throws {
         let process = Process()
-        process.executableURL = NodeProcess.executable
+        process.executableURL = builtExecutable("distri-bench")
         process.arguments = ["example", "--mode", "server", "--ips", "127.0.0.1:0", "--insecure"]
         let output = Pipe()
         process.standardOutput = output
@@ -65,7 +67,7 @@ extension ExampleProcessTests {
         try process.run()
         defer { stopProcess(process) }
         let address = try listeningAddress(of: process, output: output, name: "the example server")
-        let report = try Self.node(["example", "--mode", "client", "--report", "--ips", address, "--insecure"])
+        let report = try Self.bench(["example", "--mode", "client", "--report", "--ips", address, "--insecure"])
         #expect(report.status == 0)
         #expect(report.output.contains("Received response from \(address): Server Stats:"))
     }

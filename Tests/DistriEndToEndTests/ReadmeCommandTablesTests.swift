@@ -61,10 +61,10 @@ import Testing
         return all
     }
 
-    @Test("the README's command tables match distri-node's and distri-peer's --help")
+    @Test("the README's command tables match the --help of distri-node, distri-peer and distri-bench")
     func tablesMatchHelp() throws {
         let text = try String(contentsOfFile: Self.readme, encoding: .utf8)
-        for tool in ["distri-node", "distri-peer"] {
+        for tool in ["distri-node", "distri-peer", "distri-bench"] {
             let commands = try Self.commands(tool)
             var described: [[String]: String] = [:]
             for line in text.split(separator: "\n") where line.hasPrefix("| `\(tool) ") {

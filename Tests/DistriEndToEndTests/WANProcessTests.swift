@@ -126,32 +126,32 @@ struct WANProcessTests {
         }
         #expect(formed, "the cloud formed across the hosts")
 
-        // The seed's DB and Encrypt tests, from alice's host.
-        func node(_ arguments: [String], on host: TestNetwork.Host = alice) throws -> (status: Int32, output: String) {
+        // The seed's DB and Encrypt tests, from alice's host (`distri-bench`).
+        func bench(_ arguments: [String], on host: TestNetwork.Host = alice) throws -> (status: Int32, output: String) {
             let result = try network.run(
-                on: host, executable: builtExecutable("distri-node").path, arguments: arguments, timeout: 180)
+                on: host, executable: builtExecutable("distri-bench").path, arguments: arguments, timeout: 180)
             return (result.status, result.output + result.errors)
         }
-        let db = try node([
+        let db = try bench([
             "example", "--mode", "client", "--test", "test-client-db", "--n", "20", "--ips", cloud, "--ca",
             E2ETLS.caFile, "--csv",
         ])
         let dbRow = Self.row(db.output)
         #expect(db.status == 0 && dbRow["failed_tasks"] == "0", "\(db.output)")
         #expect(dbRow["documents_on_every_node"] == dbRow["documents_acknowledged"], "\(db.output)")
-        let encrypt = try node([
+        let encrypt = try bench([
             "example", "--mode", "client", "--test", "test-client-encrypt", "--n", "4", "--ips", cloud, "--ca",
             E2ETLS.caFile, "--csv",
         ])
         let encryptRow = Self.row(encrypt.output)
         #expect(encrypt.status == 0 && encryptRow["failed_tasks"] == "0", "\(encrypt.output)")
         // Latency across the links against their round trip (the floor): one call at a time.
-        let calls = try node([
-            "bench", "calls", "--cloud", cloud, "--ca", E2ETLS.caFile, "--calls", "200", "--concurrency", "1",
+        let calls = try bench([
+            "calls", "--cloud", cloud, "--ca", E2ETLS.caFile, "--calls", "200", "--concurrency", "1",
         ])
         #expect(calls.status == 0, "\(calls.output)")
-        let writes = try node([
-            "bench", "db", "--cloud", cloud, "--ca", E2ETLS.caFile, "--writers", "1", "--readers", "1", "--seconds",
+        let writes = try bench([
+            "db", "--cloud", cloud, "--ca", E2ETLS.caFile, "--writers", "1", "--readers", "1", "--seconds",
             "3",
             "--warmup", "0.5", "--modes", "majority", "--writes-only",
         ])

@@ -6,7 +6,7 @@ import DistriImaging
 import DistriPeer
 import Foundation
 
-/// `distri-node example`: the original example program's interface, kept for its users.
+/// `distri-bench example`: the original example program's interface, kept for its users.
 struct ExampleCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "example",
@@ -83,8 +83,8 @@ struct ExampleCommand: AsyncParsableCommand {
             }
             if let cert { arguments += ["--cert", cert] }
             if let key { arguments += ["--key", key] }
-            let node = try RunCommand.parse(arguments + tlsArguments)
-            try await node.run()
+            // The server is `distri-node run`, in place of this process.
+            try Self.exec(SiblingTool.url("distri-node"), ["run"] + arguments + tlsArguments)
         case .peer:
             try runPeer(tlsArguments: tlsArguments)
         case .client:
@@ -123,8 +123,7 @@ struct ExampleCommand: AsyncParsableCommand {
     /// `distri-peer init` (when the peer has no home yet) and `distri-peer serve`, found beside this program.
     private func runPeer(tlsArguments: [String]) throws {
         guard let identifier else { return }
-        let peerTool = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-            .appendingPathComponent("distri-peer")
+        let peerTool = SiblingTool.url("distri-peer")
         func peer(_ arguments: [String]) throws -> Int32 {
             let process = Process()
             process.executableURL = peerTool
@@ -152,5 +151,12 @@ struct ExampleCommand: AsyncParsableCommand {
             return Array(data)
         }
         return try PNGCodec.encode(CoverGenerator.cover(width: 160, height: 120, seed: 7))
+    }
+
+    /// Replaces this process with `tool` (its output, signals and exit status are the server's).
+    private static func exec(_ tool: URL, _ arguments: [String]) throws -> Never {
+        let argv = ([tool.path] + arguments).map { strdup($0) } + [nil]
+        execv(tool.path, argv)
+        throw CommandFailure(.failed, "could not start \(tool.path): \(String(cString: strerror(errno)))")
     }
 }

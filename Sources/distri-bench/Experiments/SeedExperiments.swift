@@ -1,4 +1,5 @@
 import Distri
+import DistriCommandLine
 import DistriCore
 import DistriImaging
 import Foundation

@@ -4,7 +4,7 @@ import DistriCommandLine
 import Foundation
 import Logging
 
-/// `distri-node gossip-rate`: membership traffic of an idle local cloud.
+/// `distri-bench gossip-rate`: membership traffic of an idle local cloud.
 struct GossipRateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gossip-rate",

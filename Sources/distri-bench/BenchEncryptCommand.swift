@@ -6,7 +6,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 
-/// `distri-node bench encrypt`: the imaging pipeline's parts and a local cloud's Encrypt throughput,
+/// `distri-bench encrypt`: the imaging pipeline's parts and a local cloud's Encrypt throughput,
 /// beside raw AES-256-GCM and raw libpng measured in the same run.
 struct BenchEncryptCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

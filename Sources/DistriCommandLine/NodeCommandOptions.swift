@@ -1,6 +1,5 @@
 import ArgumentParser
 import Distri
-import DistriCommandLine
 import Foundation
 import Logging
 
@@ -12,10 +11,10 @@ extension NodeAddress: ExpressibleByArgument {
 }
 
 /// A comma-separated list of node addresses.
-struct AddressList: ExpressibleByArgument {
-    var addresses: [NodeAddress]
+public struct AddressList: ExpressibleByArgument, Sendable {
+    public var addresses: [NodeAddress]
 
-    init?(argument: String) {
+    public init?(argument: String) {
         guard let parsed = NodeAddress.parseList(argument) else { return nil }
         addresses = parsed
     }
@@ -23,23 +22,25 @@ struct AddressList: ExpressibleByArgument {
 
 /// Options shared by the commands that talk to a cloud: found as `distri-peer` finds it
 /// (``CloudLocator``: `--cloud`, else `$DISTRI_CLOUD`, else the cloud file).
-struct CloudOptions: ParsableArguments {
+public struct CloudOptions: ParsableArguments {
+    public init() {}
+
     @Option(
         name: .long,
         help: ArgumentHelp(
             "Addresses of the cloud's nodes; one is enough (default: $DISTRI_CLOUD, else ~/.distri/cloud).",
             valueName: "host:port,..."))
-    var cloud: String?
+    public var cloud: String?
 
     @OptionGroup var tls: ClientTLSOptions
 
     /// Where the cloud is, and where that came from.
-    func location() throws -> CloudLocation {
+    public func location() throws -> CloudLocation {
         try CloudLocator.locate(flag: cloud)
     }
 
     /// A client of the cloud, over TLS unless --insecure.
-    func client(_ configuration: ClientConfiguration = .init()) throws -> Client {
+    public func client(_ configuration: ClientConfiguration = .init()) throws -> Client {
         var configuration = configuration
         configuration.tls = try tls.clientTLS()
         return Client(nodes: try location().addresses, configuration: configuration)
@@ -47,23 +48,25 @@ struct CloudOptions: ParsableArguments {
 }
 
 /// TLS of a node: the cluster CA and the node's certificate and key, or --insecure.
-struct NodeTLSOptions: ParsableArguments {
+public struct NodeTLSOptions: ParsableArguments {
+    public init() {}
+
     @Option(name: .long, help: ArgumentHelp("The cluster CA certificate (distri-node certs init).", valueName: "file"))
-    var ca: String?
+    public var ca: String?
 
     @Option(
         name: .long,
         help: ArgumentHelp(
             "This node's certificate (distri-node certs node); its name is the node's id.", valueName: "file"))
-    var cert: String?
+    public var cert: String?
 
     @Option(name: .long, help: ArgumentHelp("This node's private key (mode 0600).", valueName: "file"))
-    var key: String?
+    public var key: String?
 
     @Flag(name: .long, help: "Plain TCP without TLS or authentication (debugging only; warns on every start).")
-    var insecure = false
+    public var insecure = false
 
-    func validate() throws {
+    public func validate() throws {
         let given = [ca, cert, key].compactMap { $0 }.count
         if insecure, given > 0 { throw ValidationError("--insecure takes no --ca, --cert or --key") }
         if !insecure, given != 3 {
@@ -74,7 +77,7 @@ struct NodeTLSOptions: ParsableArguments {
     }
 
     /// The node's TLS; nil with --insecure (after the warning).
-    func nodeTLS() throws -> ClusterTLS? {
+    public func nodeTLS() throws -> ClusterTLS? {
         guard let ca, let cert, let key else {
             printWarning(TLSFiles.insecureWarning)
             return nil
@@ -84,17 +87,21 @@ struct NodeTLSOptions: ParsableArguments {
 }
 
 /// Logging options.
-struct LogOptions: ParsableArguments {
-    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error or critical.")
-    var logLevel: Logger.Level = .info
+public struct LogOptions: ParsableArguments {
+    public init() {}
 
-    func bootstrap() {
-        let level = logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error or critical.")
+    public var logLevel: Logger.Level = .info
+
+    public func bootstrap() { bootstrapLogging(level: logLevel) }
+}
+
+/// Sends the process's logs to standard error at `level`.
+public func bootstrapLogging(level: Logger.Level) {
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = level
+        return handler
     }
 }
 

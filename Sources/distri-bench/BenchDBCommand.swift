@@ -6,7 +6,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 
-/// `distri-node bench db`: document DB writes and reads at consistency one and majority, beside
+/// `distri-bench db`: document DB writes and reads at consistency one and majority, beside
 /// Echo calls against the same cloud in the same run.
 struct BenchDBCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,15 +1,16 @@
 import ArgumentParser
 import Distri
+import DistriCommandLine
 import Foundation
 
-/// `distri-node sweep`: the original's grid of experiments on local clouds, to CSV.
+/// `distri-bench sweep`: the original's grid of experiments on local clouds, to CSV.
 struct SweepCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sweep",
         abstract: "Run the original experiments over a grid of server and client counts on local clouds; write CSV.",
         discussion: """
             For each server count a fresh `distri-node local --nodes S` child process (TLS unless --insecure), \
-            then for each client count each test (see `distri-node example`). Rows are printed as they come and \
+            then for each client count each test (see `distri-bench example`). Rows are printed as they come and \
             written to OUT/sweep.csv; `scripts/sweep.sh` draws the charts from it with gnuplot. Exits with status \
             2 if any task failed or any acknowledged document is missing on a node.
             """)

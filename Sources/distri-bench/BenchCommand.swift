@@ -6,16 +6,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 
-/// `distri-node bench`: load runs; `bench calls` (the default) and `bench db`.
-struct BenchCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "bench",
-        abstract: "Measure a cloud under load: small calls (default) or the document DB.",
-        subcommands: [BenchCallsCommand.self, BenchDBCommand.self, BenchEncryptCommand.self],
-        defaultSubcommand: BenchCallsCommand.self)
-}
-
-/// `distri-node bench [calls]`: throughput and latency of small calls, beside a plain loopback echo.
+/// `distri-bench [calls]`: throughput and latency of small calls, beside a plain loopback echo.
 struct BenchCallsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "calls",

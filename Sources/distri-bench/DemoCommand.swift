@@ -1,12 +1,13 @@
 import ArgumentParser
 import Distri
+import DistriCommandLine
 import DistriCore
 import DistriImaging
 import Foundation
 import Logging
 import NIOCore
 
-/// `distri-node demo`: the main job of the README, step by step.
+/// `distri-bench demo`: the main job of the README, step by step.
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo", abstract: "Start a local cloud, call its services, print its stats, and stop it.")

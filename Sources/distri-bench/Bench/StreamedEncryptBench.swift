@@ -1,10 +1,11 @@
 import ArgumentParser
 import Distri
+import DistriCommandLine
 import DistriImaging
 import Foundation
 import NIOCore
 
-/// `distri-node bench encrypt` for a file above what one call seals: the streamed pipeline in this
+/// `distri-bench encrypt` for a file above what one call seals: the streamed pipeline in this
 /// process (the file read in 4 MiB pieces, sealed, embedded in cover rows, encoded row by row) against a
 /// cloud's streamed Encrypt (`EncryptOpen`, then 4 MiB `EncryptChunk`s to the node that opened it),
 /// alternated in pairs; with the local child cloud, that process's peak resident memory.

@@ -1,12 +1,13 @@
 import Distri
 import Foundation
 
-/// A `distri-node local` child process, started and stopped by this process.
-final class LocalCloudProcess {
-    let process: Process
-    let addresses: [NodeAddress]
+/// A `distri-node local` child process (the `distri-node` beside this tool), started and stopped by
+/// this process.
+public final class LocalCloudProcess {
+    public let process: Process
+    public let addresses: [NodeAddress]
     /// Client TLS trusting the child's throw-away authority (nil for an `--insecure` child).
-    let tls: ClusterTLS?
+    public let tls: ClusterTLS?
 
     private let input: Pipe
 
@@ -17,15 +18,18 @@ final class LocalCloudProcess {
         self.input = input
     }
 
-    struct StartError: Error, CustomStringConvertible {
-        var description: String
+    /// The child did not start or did not list its nodes.
+    public struct StartError: Error, CustomStringConvertible {
+        public var description: String
     }
 
     /// Starts the child and waits for the line that lists the cloud's addresses (and the one naming
     /// its authority's certificate, unless `insecure`).
-    static func start(nodes: Int, insecure: Bool = false, extraArguments: [String] = []) throws -> LocalCloudProcess {
+    public static func start(nodes: Int, insecure: Bool = false, extraArguments: [String] = []) throws
+        -> LocalCloudProcess
+    {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        process.executableURL = SiblingTool.url("distri-node")
         process.arguments =
             ["local", "--nodes", "\(nodes)", "--log-level", "warning", "--stop-on-eof", "--no-cloud-file"]
             + (insecure ? ["--insecure"] : []) + extraArguments
@@ -67,7 +71,7 @@ final class LocalCloudProcess {
     }
 
     /// Stops the child gracefully and waits for it.
-    func stop() {
+    public func stop() {
         guard process.isRunning else { return }
         process.terminate()
         process.waitUntilExit()
