@@ -6,6 +6,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Distri", targets: ["Distri"]),
+        .library(name: "DistriClient", targets: ["DistriClient"]),
+        .library(name: "DistriStorage", targets: ["DistriStorage"]),
         .library(name: "DistriCore", targets: ["DistriCore"]),
         .library(name: "DistriWire", targets: ["DistriWire"]),
         .library(name: "DistriImaging", targets: ["DistriImaging"]),
@@ -70,11 +72,35 @@ let package = Package(
             name: "DistriIdentity",
             dependencies: ["DistriCore", .product(name: "Crypto", package: "swift-crypto")]
         ),
+        // The client: talks bytes to the cloud over the wire protocol, with TLS. What a library user
+        // depends on to call a cloud, without the node.
+        .target(
+            name: "DistriClient",
+            dependencies: [
+                "DistriCore",
+                "DistriWire",
+                "DistriStorage",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ]
+        ),
+        // Durable files: the write-ahead log and whole-file writes through one POSIX file helper.
+        .target(name: "DistriStorage"),
+        // The node: CloudNode, the task router's shell, the cluster and DB shells, the built-in,
+        // Encrypt and peer-facing services, and the server side of the wire.
         .target(
             name: "Distri",
             dependencies: [
                 "DistriCore",
                 "DistriWire",
+                "DistriClient",
+                "DistriStorage",
                 "DistriImaging",
                 "DistriIdentity",
                 .product(name: "NIOCore", package: "swift-nio"),

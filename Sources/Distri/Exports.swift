@@ -1,3 +1,6 @@
-// The types of the pure layers that appear in Distri's API (NodeStats, WireLimits, ErrorCode, ...).
+// The layers below the node that appear in its API: the pure types (NodeStats, WireLimits,
+// ErrorCode, ...), the client (Client, NodeAddress, ClusterTLS, ...) and durable files (FileIO).
+@_exported import DistriClient
 @_exported import DistriCore
+@_exported import DistriStorage
 @_exported import DistriWire

@@ -12,8 +12,8 @@ final class ServerHandler: ChannelInboundHandler, CoalescingFlushes {
 
     private let dispatcher: RequestDispatcher
     private let logger: Logger
-    private(set) var context: ChannelHandlerContext?
-    var flushes = FlushCoalescer()
+    package private(set) var context: ChannelHandlerContext?
+    package var flushes = FlushCoalescer()
     /// Who is calling: unchecked on plain TCP; over TLS anonymous until the handshake shows a node
     /// certificate.
     private var caller: Caller

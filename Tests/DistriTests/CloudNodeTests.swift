@@ -200,7 +200,6 @@ import Testing
                 return
             }
             #expect(error.node == dead)
-            #expect(results.table.contains("unreachable"))
             await client.shutdown()
         }
     }

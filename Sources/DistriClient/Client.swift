@@ -400,7 +400,7 @@ public final class Client: Sendable {
     }
 
     /// A reported address the client can call: not a wildcard.
-    static func usableAddress(_ text: String) -> NodeAddress? {
+    package static func usableAddress(_ text: String) -> NodeAddress? {
         guard let address = NodeAddress(text), address.port > 0,
             !["0.0.0.0", "::", "0:0:0:0:0:0:0:0"].contains(address.host)
         else { return nil }
@@ -549,7 +549,7 @@ public final class Client: Sendable {
 
     /// Failures after which the same task may be sent to another node: it did not run, or its node
     /// went away (a node that did run it answers the retry from its dedup window).
-    static func isRetryable(_ error: ClientError) -> Bool {
+    package static func isRetryable(_ error: ClientError) -> Bool {
         switch error.kind {
         case .connectFailed, .connectionLost, .unresponsive: return true
         case .remote: return [.busy, .shuttingDown, .unavailable].contains(error.remoteCode)
@@ -613,18 +613,5 @@ public struct NodeStatsResult: Sendable {
     public init(node: NodeAddress, result: Result<NodeStats, ClientError>) {
         self.node = node
         self.result = result
-    }
-}
-
-extension Array where Element == NodeStatsResult {
-    /// The results as a printable table.
-    public var table: String {
-        StatsReport.table(
-            map { item in
-                switch item.result {
-                case .success(let stats): (item.node.description, stats, nil)
-                case .failure(let error): (item.node.description, nil, "unreachable: \(error.message)")
-                }
-            })
     }
 }

@@ -1,4 +1,4 @@
-import DistriCore
+import DistriCommandLine
 import Testing
 
 @Suite struct TextTableTests {

@@ -14,9 +14,9 @@ import NIOCore
 /// within the probe timeout. A reply to any other call, pipelined on
 /// the same connection, or the probe's answer, proves the node alive, and the call waits on: a slow
 /// service is not taken for a silent node.
-final class ClientHandler: ChannelInboundHandler, CoalescingFlushes {
-    typealias InboundIn = WireMessage
-    typealias OutboundOut = WireMessage
+package final class ClientHandler: ChannelInboundHandler, CoalescingFlushes {
+    package typealias InboundIn = WireMessage
+    package typealias OutboundOut = WireMessage
 
     private struct Pending {
         var promise: EventLoopPromise<ByteBuffer>
@@ -27,11 +27,11 @@ final class ClientHandler: ChannelInboundHandler, CoalescingFlushes {
         var attempt: (sentAt: NIODeadline, checkAt: NIODeadline, after: TimeAmount, probeAfter: TimeAmount)?
     }
 
-    let node: NodeAddress
-    private(set) var context: ChannelHandlerContext?
+    package let node: NodeAddress
+    package private(set) var context: ChannelHandlerContext?
     private var pending: [UInt64: Pending] = [:]
     private var nextID: UInt64 = 1
-    var flushes = FlushCoalescer()
+    package var flushes = FlushCoalescer()
     private var closedError: ClientError?
     /// The timer, armed at the earliest deadline of a waiting call.
     private var sweep: (at: NIODeadline, task: Scheduled<Void>)?
@@ -44,22 +44,22 @@ final class ClientHandler: ChannelInboundHandler, CoalescingFlushes {
     /// Takes the round trip of each answered liveness probe, in nanoseconds.
     private let probeObserved: (UInt64) -> Void
 
-    init(node: NodeAddress, probeObserved: @escaping (UInt64) -> Void = { _ in }) {
+    package init(node: NodeAddress, probeObserved: @escaping (UInt64) -> Void = { _ in }) {
         self.node = node
         self.probeObserved = probeObserved
     }
 
     /// False once the connection failed or closed.
-    var isUsable: Bool { context != nil && closedError == nil }
+    package var isUsable: Bool { context != nil && closedError == nil }
 
-    func handlerAdded(context: ChannelHandlerContext) {
+    package func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
     }
 
     /// Sends a request; must be called on the event loop.
     /// With `attempt` (the attempt timeout and the probe timeout) the call fails with
     /// ``ClientError/Kind/unresponsive`` when its node goes silent, as the type's comment says.
-    func send(
+    package func send(
         _ request: WireRequest, timeout: TimeAmount?, attempt: (after: TimeAmount, probe: TimeAmount)? = nil,
         promise: EventLoopPromise<ByteBuffer>
     ) {
@@ -89,7 +89,7 @@ final class ClientHandler: ChannelInboundHandler, CoalescingFlushes {
         flushSoon(context)
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         flushes.readStarted()
         let message = unwrapInboundIn(data)
         switch message.kind {
@@ -117,20 +117,20 @@ final class ClientHandler: ChannelInboundHandler, CoalescingFlushes {
         }
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
+    package func channelReadComplete(context: ChannelHandlerContext) {
         // Once per read burst: proof of life for the attempt timeouts.
         lastReadAt = .now()
         if flushes.readCompleted() { context.flush() }
         context.fireChannelReadComplete()
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    package func channelInactive(context: ChannelHandlerContext) {
         failAll(ClientError(.connectionLost, node: node, message: "connection closed"), context: nil)
         self.context = nil
         context.fireChannelInactive()
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
+    package func errorCaught(context: ChannelHandlerContext, error: Error) {
         let clientError =
             (error as? WireError).map {
                 ClientError(.protocolViolation, node: node, message: $0.description)

@@ -26,7 +26,7 @@ public struct ConnectionLimits: Sendable {
 }
 
 /// Why the node closed a connection on its own.
-enum ConnectionDrop: Sendable {
+package enum ConnectionDrop: Sendable {
     case tooManyFromSource
     case slowRequest
     case idle

@@ -73,14 +73,14 @@ public enum FileIO {
         }
     }
 
-    static func fileSize(_ fd: Int32, _ path: String) throws(StorageError) -> Int {
+    package static func fileSize(_ fd: Int32, _ path: String) throws(StorageError) -> Int {
         var info = stat()
         if fstat(fd, &info) != 0 { throw StorageError.system("fstat", path, errno) }
         return Int(info.st_size)
     }
 
     /// Whether `path` still names the file open as `fd`.
-    static func isSameFile(_ fd: Int32, _ path: String) throws(StorageError) -> Bool {
+    package static func isSameFile(_ fd: Int32, _ path: String) throws(StorageError) -> Bool {
         var opened = stat()
         var named = stat()
         if fstat(fd, &opened) != 0 { throw StorageError.system("fstat", path, errno) }
@@ -92,14 +92,14 @@ public enum FileIO {
     }
 
     /// Makes the directory's entries (a created or renamed file) durable.
-    static func syncDirectory(_ path: String) throws(StorageError) {
+    package static func syncDirectory(_ path: String) throws(StorageError) {
         let fd = try open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         defer { close(fd) }
         if let code = sync(fd) { throw StorageError.system("fsync", path, code) }
     }
 
     /// `mkdir -p`, syncing each parent whose entries change.
-    static func createDirectories(_ path: String) throws(StorageError) {
+    package static func createDirectories(_ path: String) throws(StorageError) {
         var info = stat()
         if stat(path, &info) == 0 {
             guard info.st_mode & S_IFMT == S_IFDIR else { throw StorageError("\(path): not a directory") }
@@ -114,7 +114,7 @@ public enum FileIO {
         try syncDirectory(parent)
     }
 
-    static func parentDirectory(of path: String) -> String {
+    package static func parentDirectory(of path: String) -> String {
         var trimmed = Substring(path)
         while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
         guard let slash = trimmed.lastIndex(of: "/") else { return "." }
@@ -123,7 +123,7 @@ public enum FileIO {
     }
 
     /// Buffered sequential reads with `pread`, between a start offset and `end`.
-    struct Reader {
+    package struct Reader {
         let fd: Int32
         let path: String
         /// Where the next `pread` reads.

@@ -43,7 +43,7 @@ public struct NodeAddress: Hashable, Sendable, CustomStringConvertible, Codable 
 }
 
 extension StringProtocol {
-    func trimmingWhitespace() -> Substring {
+    package func trimmingWhitespace() -> Substring {
         let s = Substring(self)
         guard let first = s.firstIndex(where: { !$0.isWhitespace }),
             let last = s.lastIndex(where: { !$0.isWhitespace })

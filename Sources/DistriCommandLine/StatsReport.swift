@@ -1,3 +1,5 @@
+import Distri
+
 /// Formats node stats for people: a table, and the original seed's report layout.
 public enum StatsReport {
     /// One line per node with the main counters, within ``TextTable/defaultWidth`` columns; a node
@@ -105,5 +107,18 @@ extension String {
         var text = Substring(self)
         while text.last == " " { text = text.dropLast() }
         return String(text)
+    }
+}
+
+extension Array where Element == NodeStatsResult {
+    /// The results as a printable table.
+    public var table: String {
+        StatsReport.table(
+            map { item in
+                switch item.result {
+                case .success(let stats): (item.node.description, stats, nil)
+                case .failure(let error): (item.node.description, nil, "unreachable: \(error.message)")
+                }
+            })
     }
 }

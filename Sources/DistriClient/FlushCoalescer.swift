@@ -3,18 +3,20 @@ import NIOCore
 /// When a connection's handler flushes what it wrote: once at the end of a read burst for writes made
 /// while reading, and once at the end of the current event-loop turn for writes made outside one (the
 /// replies a replication acknowledgement completes together), so a burst leaves in one syscall.
-struct FlushCoalescer {
+package struct FlushCoalescer {
     private var isReading = false
     private var hasUnflushed = false
+
+    package init() {}
     private var isScheduled = false
 
-    mutating func readStarted() {
+    package mutating func readStarted() {
         isReading = true
     }
 
     /// Notes a write; true when the caller must schedule a flush for the end of this turn (and then
     /// call ``scheduledFlushRuns()`` there).
-    mutating func wrote() -> Bool {
+    package mutating func wrote() -> Bool {
         hasUnflushed = true
         guard !isReading, !isScheduled else { return false }
         isScheduled = true
@@ -22,13 +24,13 @@ struct FlushCoalescer {
     }
 
     /// The read burst ended: true when there is something to flush.
-    mutating func readCompleted() -> Bool {
+    package mutating func readCompleted() -> Bool {
         isReading = false
         return takeUnflushed()
     }
 
     /// The scheduled flush runs: true when there is (still) something to flush.
-    mutating func scheduledFlushRuns() -> Bool {
+    package mutating func scheduledFlushRuns() -> Bool {
         isScheduled = false
         return takeUnflushed()
     }
@@ -40,7 +42,7 @@ struct FlushCoalescer {
 }
 
 /// A channel handler whose flushes a ``FlushCoalescer`` decides.
-protocol CoalescingFlushes: AnyObject {
+package protocol CoalescingFlushes: AnyObject {
     var flushes: FlushCoalescer { get set }
     /// The handler's context while it is in a pipeline.
     var context: ChannelHandlerContext? { get }
@@ -49,7 +51,7 @@ protocol CoalescingFlushes: AnyObject {
 extension CoalescingFlushes {
     /// Call after a write: flushes at the end of the read burst, or else at the end of this
     /// event-loop turn. On the event loop.
-    func flushSoon(_ context: ChannelHandlerContext) {
+    package func flushSoon(_ context: ChannelHandlerContext) {
         guard flushes.wrote() else { return }
         context.eventLoop.assumeIsolated().execute { [self] in
             if flushes.scheduledFlushRuns() { self.context?.flush() }

@@ -1,3 +1,4 @@
+import DistriStorage
 import Foundation
 
 /// Where the command-line tools find TLS material.

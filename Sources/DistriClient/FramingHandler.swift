@@ -14,18 +14,27 @@ import NIOCore
 /// connection whose growth the budget cannot cover drops what it holds and fails with
 /// ``DistriWire/WireError/nodeBufferFull(limit:)`` (`busy`): the bytes of one read may be held
 /// before they are counted, never more.
-final class FramingHandler: ChannelDuplexHandler {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = WireMessage
-    typealias OutboundIn = WireMessage
-    typealias OutboundOut = ByteBuffer
+package final class FramingHandler: ChannelDuplexHandler {
+    package typealias InboundIn = ByteBuffer
+    package typealias InboundOut = WireMessage
+    package typealias OutboundIn = WireMessage
+    package typealias OutboundOut = ByteBuffer
 
     /// On a node's side of a connection: closes slow and idle connections and reports each drop.
-    struct Watch: Sendable {
-        var limits: ConnectionLimits
+    package struct Watch: Sendable {
+        package var limits: ConnectionLimits
         /// The node-wide budget for buffered bytes; nil: only the per-connection limits apply.
-        var budget: ResourceBudget? = nil
-        var onDrop: @Sendable (ConnectionDrop) -> Void
+        package var budget: ResourceBudget?
+        package var onDrop: @Sendable (ConnectionDrop) -> Void
+
+        package init(
+            limits: ConnectionLimits, budget: ResourceBudget? = nil,
+            onDrop: @escaping @Sendable (ConnectionDrop) -> Void
+        ) {
+            self.limits = limits
+            self.budget = budget
+            self.onDrop = onDrop
+        }
     }
 
     private var decoder: MessageDecoder
@@ -41,13 +50,13 @@ final class FramingHandler: ChannelDuplexHandler {
     /// Bytes reserved from the watch's budget for what this connection holds.
     private var reserved = 0
 
-    init(limits: WireLimits, watch: Watch? = nil) {
+    package init(limits: WireLimits, watch: Watch? = nil) {
         decoder = MessageDecoder(limits: limits)
         encoder = MessageEncoder(limits: limits)
         self.watch = watch
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
+    package func handlerAdded(context: ChannelHandlerContext) {
         guard let watch else { return }
         let interval = TimeAmount.nanoseconds(
             max(10_000_000, min(1_000_000_000, watch.limits.slowRequestTimeout.nanoseconds / 4)))
@@ -57,7 +66,7 @@ final class FramingHandler: ChannelDuplexHandler {
         }
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
+    package func handlerRemoved(context: ChannelHandlerContext) {
         timer?.cancel()
         timer = nil
         cumulation = nil
@@ -114,7 +123,7 @@ final class FramingHandler: ChannelDuplexHandler {
         context.close(promise: nil)
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !failed else { return }
         var incoming = unwrapInboundIn(data)
         received += incoming.readableBytes
@@ -155,7 +164,7 @@ final class FramingHandler: ChannelDuplexHandler {
         settleBudget(context: context)
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    package func channelInactive(context: ChannelHandlerContext) {
         if !failed {
             do {
                 try decoder.finish(leftover: cumulation ?? ByteBuffer())
@@ -168,16 +177,16 @@ final class FramingHandler: ChannelDuplexHandler {
         context.fireChannelInactive()
     }
 
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+    package func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         encoder.enqueue(unwrapOutboundIn(data))
         promise?.succeed(())
     }
 
-    func flush(context: ChannelHandlerContext) {
+    package func flush(context: ChannelHandlerContext) {
         pump(context: context)
     }
 
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
+    package func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable { pump(context: context) }
         context.fireChannelWritabilityChanged()
     }

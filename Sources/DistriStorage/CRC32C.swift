@@ -1,7 +1,7 @@
 /// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), table-driven, slicing by 8 bytes.
 ///
 /// `update(0, a + b) == update(update(0, a), b)`, and `update(0, "123456789") == 0xE306_9283`.
-enum CRC32C {
+package enum CRC32C {
     /// Eight 256-entry tables, flattened: `tables[k * 256 + i]`.
     private static let tables: [UInt32] = {
         var tables = [UInt32](repeating: 0, count: 8 * 256)
@@ -22,7 +22,7 @@ enum CRC32C {
     }()
 
     /// The checksum of `bytes` continued from `crc` (0 to start).
-    static func update(_ crc: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
+    package static func update(_ crc: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
         tables.withUnsafeBufferPointer { table in
             var crc = ~crc
             var index = 0
@@ -46,7 +46,7 @@ enum CRC32C {
     }
 
     /// The checksum of `bytes` continued from `crc` (0 to start).
-    static func update(_ crc: UInt32, _ bytes: some Collection<UInt8>) -> UInt32 {
+    package static func update(_ crc: UInt32, _ bytes: some Collection<UInt8>) -> UInt32 {
         if let result = bytes.withContiguousStorageIfAvailable({ update(crc, UnsafeRawBufferPointer($0)) }) {
             return result
         }

@@ -4,15 +4,15 @@ import Synchronization
 /// A value behind a lock: every lock the node's code takes is one of these. In debug builds each
 /// acquisition is counted process-wide (``LockAcquisitions``), so a test can count the locks one
 /// request takes; release builds count nothing.
-struct NodeLock<Value> {
+package struct NodeLock<Value> {
     private let box: NIOLockedValueBox<Value>
 
-    init(_ value: Value) {
+    package init(_ value: Value) {
         box = NIOLockedValueBox(value)
     }
 
     /// Runs `body` with the value, holding the lock.
-    func withLockedValue<T>(_ body: (inout Value) throws -> T) rethrows -> T {
+    package func withLockedValue<T>(_ body: (inout Value) throws -> T) rethrows -> T {
         #if DEBUG
             LockAcquisitions.counter.add(1, ordering: .relaxed)
         #endif
@@ -23,9 +23,9 @@ struct NodeLock<Value> {
 extension NodeLock: Sendable where Value: Sendable {}
 
 /// The process-wide count of ``NodeLock`` acquisitions (debug builds only; 0 in release builds).
-enum LockAcquisitions {
-    static let counter = Atomic<Int>(0)
+package enum LockAcquisitions {
+    package static let counter = Atomic<Int>(0)
 
     /// Acquisitions so far.
-    static var count: Int { counter.load(ordering: .relaxed) }
+    package static var count: Int { counter.load(ordering: .relaxed) }
 }

@@ -13,8 +13,8 @@ import NIOSSL
 public struct ClusterTLS: Sendable {
     /// This side's name and role from its certificate (nil for a client without one).
     public let identity: (name: String, role: ClusterCertificates.Role)?
-    let serverContext: NIOSSLContext?
-    let clientContext: NIOSSLContext
+    package let serverContext: NIOSSLContext?
+    package let clientContext: NIOSSLContext
 
     /// From PEM text: the authority's certificate, and this side's certificate and key (both or neither).
     public init(authorityPEM: String, certificatePEM: String? = nil, keyPEM: String? = nil) throws {
@@ -70,7 +70,7 @@ public struct ClusterTLS: Sendable {
     }
 
     /// A TLS handler for the server end of a connection (nodes only).
-    func makeServerHandler() throws -> NIOSSLServerHandler {
+    package func makeServerHandler() throws -> NIOSSLServerHandler {
         guard let serverContext else { throw CertificateError("serving TLS needs a certificate and its key") }
         return NIOSSLServerHandler(context: serverContext)
     }

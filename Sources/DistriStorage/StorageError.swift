@@ -8,10 +8,10 @@
 public struct StorageError: Error, CustomStringConvertible, Sendable {
     public var description: String
 
-    init(_ description: String) { self.description = description }
+    package init(_ description: String) { self.description = description }
 
     /// A failed system call on `path`, with the text of `code`.
-    static func system(_ operation: String, _ path: String, _ code: Int32) -> StorageError {
+    package static func system(_ operation: String, _ path: String, _ code: Int32) -> StorageError {
         StorageError("\(path): \(operation) failed: \(String(cString: strerror(code))) (errno \(code))")
     }
 }

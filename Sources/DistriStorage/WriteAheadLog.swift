@@ -14,12 +14,12 @@
 /// interleaving writes.
 public final class WriteAheadLog {
     /// The longest record payload accepted (64 MiB); a longer length field on disk is treated as corruption.
-    static let maxRecordLength = 64 << 20
-    static let header: [UInt8] = Array("DSTRWAL1".utf8)
-    static let recordHeaderSize = 8
+    package static let maxRecordLength = 64 << 20
+    package static let header: [UInt8] = Array("DSTRWAL1".utf8)
+    package static let recordHeaderSize = 8
 
     /// The log file's path.
-    let path: String
+    package let path: String
     private let directory: String
     private var fd: Int32 = -1
     /// Why calls throw once the file is closed.
