@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "Distri", targets: ["Distri"]),
         .library(name: "DistriClient", targets: ["DistriClient"]),
         .library(name: "DistriStorage", targets: ["DistriStorage"]),
+        .library(name: "DistriServer", targets: ["DistriServer"]),
         .library(name: "DistriCore", targets: ["DistriCore"]),
         .library(name: "DistriWire", targets: ["DistriWire"]),
         .library(name: "DistriImaging", targets: ["DistriImaging"]),
@@ -92,14 +93,32 @@ let package = Package(
         ),
         // Durable files: the write-ahead log and whole-file writes through one POSIX file helper.
         .target(name: "DistriStorage"),
-        // The node: CloudNode, the task router's shell, the cluster and DB shells, the built-in,
-        // Encrypt and peer-facing services, and the server side of the wire.
+        // The server side of the wire: services and their registry, the connection handler, and the
+        // dispatcher that performs the task router's actions. Shared by cloud nodes and by peers'
+        // endpoints.
+        .target(
+            name: "DistriServer",
+            dependencies: [
+                "DistriCore",
+                "DistriWire",
+                "DistriClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+        // The node: CloudNode, the cluster and DB shells, the built-in, Encrypt and peer-facing
+        // services.
         .target(
             name: "Distri",
             dependencies: [
                 "DistriCore",
                 "DistriWire",
                 "DistriClient",
+                "DistriServer",
                 "DistriStorage",
                 "DistriImaging",
                 "DistriIdentity",

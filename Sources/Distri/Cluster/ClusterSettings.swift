@@ -36,9 +36,11 @@ public struct ClusterSettings: Sendable {
     }
 }
 
-/// Monotonic milliseconds for the pure cores.
-enum MonotonicClock {
-    static func millis() -> UInt64 {
-        NIODeadline.now().uptimeNanoseconds / 1_000_000
+extension ClusterSettings {
+    /// The router's settings for a node of `capacity` slots and `queueLimit` waiting tasks.
+    func routerSettings(capacity: Int, queueLimit: Int) -> NodeTaskRouter.Settings {
+        NodeTaskRouter.Settings(
+            capacity: capacity, queueLimit: queueLimit, election: election, warmUpMillis: warmUpMillis,
+            dedupCapacity: dedupCapacity, dedupRetentionMillis: dedupRetentionMillis, dedupBytes: dedupBytes)
     }
 }

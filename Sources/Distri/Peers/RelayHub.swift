@@ -12,8 +12,8 @@ import NIOCore
 ///
 /// The hub holds the links, the per-peer quotas (``DistriCore/RelayQuotas``) and the counters; the
 /// services that use it are in ``RelayServices``.
-final class RelayHub: Sendable {
-    static let attachService = "RelayAttach"
+final class RelayHub: RelayAttaching {
+    static let attachService = RelayAttachService.name
     /// Most links one node holds.
     static let maxLinks = 10_000
 

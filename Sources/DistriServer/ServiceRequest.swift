@@ -1,3 +1,6 @@
+import DistriClient
+import DistriCore
+import DistriWire
 import NIOCore
 
 /// What a service receives: its name, the caller's parameters and input bytes, and the deadline.
@@ -75,7 +78,7 @@ public enum Caller: Sendable, Equatable {
 
     /// The caller a TLS handshake established from the peer's certificate (DER; nil: none shown): a
     /// node certificate of the cluster names a node, anything else is anonymous.
-    init(tlsPeerCertificate der: [UInt8]?) {
+    package init(tlsPeerCertificate der: [UInt8]?) {
         guard let der, let identity = ClusterCertificates.identity(ofDER: der), identity.role == .node else {
             self = .anonymous
             return

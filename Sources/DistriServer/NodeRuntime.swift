@@ -1,3 +1,4 @@
+import DistriClient
 import DistriCore
 import DistriWire
 import Histogram
@@ -5,36 +6,36 @@ import NIOCore
 
 /// A request on a node, as its ``TaskRouter`` carries it: the service, the request, and where to
 /// answer.
-struct PendingTask: Sendable {
-    var service: RegisteredService
-    var request: ServiceRequest
-    var responder: Responder
-    var arrival: NIODeadline
+package struct PendingTask: Sendable {
+    package var service: RegisteredService
+    package var request: ServiceRequest
+    package var responder: Responder
+    package var arrival: NIODeadline
     /// The caller's task id; 0 = no deduplication.
-    var taskID: UInt64
+    package var taskID: UInt64
 }
 
 /// The router of a node's shell: tasks are ``PendingTask``s, answers wire results, members reached at
 /// ``NodeAddress``es.
-typealias NodeTaskRouter = TaskRouter<PendingTask, Result<ByteBuffer, WireErrorReply>, NodeAddress>
+package typealias NodeTaskRouter = TaskRouter<PendingTask, Result<ByteBuffer, WireErrorReply>, NodeAddress>
 
 /// The node's routing state and counters, kept together under one lock so that a request takes it
 /// once on arrival and once on completion.
-struct NodeRuntime {
-    var router: NodeTaskRouter
-    var counters: NodeStats
+package struct NodeRuntime {
+    package var router: NodeTaskRouter
+    package var counters: NodeStats
     /// The client the node forwards and asks other members with, once it joined a cluster.
-    var peers: Client?
-    var serviceTimes = Histogram<UInt64>(
+    package var peers: Client?
+    package var serviceTimes = Histogram<UInt64>(
         highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .two)
 
-    init(nodeID: String, address: String, settings: NodeTaskRouter.Settings, seed: UInt64) {
+    package init(nodeID: String, address: String, settings: NodeTaskRouter.Settings, seed: UInt64) {
         router = NodeTaskRouter(localID: nodeID, settings: settings, seed: seed)
         counters = NodeStats(nodeID: nodeID, address: address)
     }
 
     /// Records the end of a request that ran here.
-    mutating func record(completedAt now: NIODeadline, arrival: NIODeadline, succeeded: Bool) {
+    package mutating func record(completedAt now: NIODeadline, arrival: NIODeadline, succeeded: Bool) {
         let micros = UInt64(max(0, (now - arrival).nanoseconds / 1000))
         _ = serviceTimes.record(micros)
         counters.totalServiceTimeSeconds += Double(micros) / 1e6
@@ -42,7 +43,7 @@ struct NodeRuntime {
     }
 
     /// A consistent copy of the stats, the router's counts included.
-    func snapshot(uptime: TimeAmount, collections: [String: Int]) -> NodeStats {
+    package func snapshot(uptime: TimeAmount, collections: [String: Int]) -> NodeStats {
         var stats = counters
         let routed = router.counters
         stats.accepted = routed.accepted
@@ -65,14 +66,5 @@ struct NodeRuntime {
         stats.uptimeSeconds = Double(uptime.nanoseconds) / 1e9
         stats.collections = collections
         return stats
-    }
-}
-
-extension ClusterSettings {
-    /// The router's settings for a node of `capacity` slots and `queueLimit` waiting tasks.
-    func routerSettings(capacity: Int, queueLimit: Int) -> NodeTaskRouter.Settings {
-        NodeTaskRouter.Settings(
-            capacity: capacity, queueLimit: queueLimit, election: election, warmUpMillis: warmUpMillis,
-            dedupCapacity: dedupCapacity, dedupRetentionMillis: dedupRetentionMillis, dedupBytes: dedupBytes)
     }
 }

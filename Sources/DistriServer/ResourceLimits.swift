@@ -1,3 +1,6 @@
+import DistriClient
+import DistriCore
+import DistriWire
 import NIOCore
 import Synchronization
 
@@ -53,7 +56,7 @@ public struct ResourceLimits: Sendable, Equatable {
     }
 
     /// The parameters' sizes checked against ``maxParamBytes`` and ``maxTotalParamBytes``.
-    func checkParams(_ params: [String], service: String) throws(ServiceError) {
+    package func checkParams(_ params: [String], service: String) throws(ServiceError) {
         var total = 0
         for (index, param) in params.enumerated() {
             let size = param.utf8.count

@@ -1,3 +1,6 @@
+import DistriClient
+import DistriCore
+import DistriWire
 import NIOConcurrencyHelpers
 import NIOCore
 

@@ -1,20 +1,23 @@
+import DistriClient
+import DistriCore
+import DistriWire
 import NIOConcurrencyHelpers
 import NIOCore
 
 /// The open connections of a server, counted per source address: a connection beyond
 /// ``ConnectionLimits/maxPerSource`` from one source is refused at accept. Shared by ``CloudNode``
 /// and ``PeerEndpoint``.
-final class ConnectionTracker: Sendable {
+package final class ConnectionTracker: Sendable {
     private let maxPerSource: Int
     private let state = NodeLock<(open: [ObjectIdentifier: Channel], perSource: [String: Int])>(([:], [:]))
 
-    init(maxPerSource: Int) {
+    package init(maxPerSource: Int) {
         self.maxPerSource = maxPerSource
     }
 
     /// Tracks a newly accepted connection until it closes; false (and not tracked) when its source
     /// already holds the most connections allowed.
-    func admit(_ channel: Channel) -> Bool {
+    package func admit(_ channel: Channel) -> Bool {
         let key = ObjectIdentifier(channel)
         let source = Self.source(of: channel)
         let admitted = state.withLockedValue { state -> Bool in
@@ -35,10 +38,10 @@ final class ConnectionTracker: Sendable {
     }
 
     /// The connections open now.
-    var open: [Channel] { state.withLockedValue { Array($0.open.values) } }
+    package var open: [Channel] { state.withLockedValue { Array($0.open.values) } }
 
     /// The address a connection comes from, as counted.
-    static func source(of channel: Channel) -> String {
+    package static func source(of channel: Channel) -> String {
         channel.remoteAddress?.ipAddress ?? "unknown"
     }
 }

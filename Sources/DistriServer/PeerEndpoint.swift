@@ -1,3 +1,5 @@
+import DistriClient
+import DistriCore
 import DistriWire
 import Logging
 import NIOConcurrencyHelpers
@@ -20,11 +22,11 @@ public final class PeerEndpoint: Sendable {
     public static let queueLimit = 256
 
     public let services: ServiceRegistry
-    let group: EventLoopGroup
+    package let group: EventLoopGroup
     private let limits: WireLimits
     private let connectionLimits: ConnectionLimits
-    let logger: Logger
-    let dispatcher: RequestDispatcher
+    package let logger: Logger
+    package let dispatcher: RequestDispatcher
     private let server = NIOLockedValueBox<Channel?>(nil)
     private let connections: ConnectionTracker
     private let drops = NIOLockedValueBox(0)

@@ -1,19 +1,21 @@
+import DistriClient
+import DistriCore
 import DistriWire
 import NIOCore
 
 /// Sends the one reply to one request, from any thread, on the connection's event loop.
-struct Responder: Sendable {
-    let eventLoop: EventLoop
-    let requestID: UInt64
+package struct Responder: Sendable {
+    package let eventLoop: EventLoop
+    package let requestID: UInt64
     private let handler: NIOLoopBound<ServerHandler>
 
-    init(handler: ServerHandler, eventLoop: EventLoop, requestID: UInt64) {
+    package init(handler: ServerHandler, eventLoop: EventLoop, requestID: UInt64) {
         self.eventLoop = eventLoop
         self.requestID = requestID
         self.handler = NIOLoopBound(handler, eventLoop: eventLoop)
     }
 
-    func reply(_ result: Result<ByteBuffer, WireErrorReply>) {
+    package func reply(_ result: Result<ByteBuffer, WireErrorReply>) {
         if eventLoop.inEventLoop {
             handler.value.send(result, requestID: requestID)
         } else {

@@ -1,3 +1,5 @@
+import DistriClient
+import DistriCore
 import DistriWire
 import Logging
 import NIOCore
@@ -50,7 +52,7 @@ public final class RelayLink: Sendable {
     }
 
     /// Connects to `node` and attaches with `body` (`{"proof": ...}`); returns once the node accepted.
-    static func attach(
+    package static func attach(
         to node: NodeAddress, dispatcher: RequestDispatcher, tls: ClusterTLS?, body: [UInt8], timeout: TimeAmount,
         group: EventLoopGroup, logger: Logger
     ) async throws -> RelayLink {
@@ -76,7 +78,7 @@ public final class RelayLink: Sendable {
         }.get()
         let link = RelayLink(node: node, channel: channel, handler: handler)
         do {
-            _ = try await link.call(RelayHub.attachService, data: body, timeout: timeout)
+            _ = try await link.call(RelayAttachService.name, data: body, timeout: timeout)
         } catch {
             await link.close()
             throw error

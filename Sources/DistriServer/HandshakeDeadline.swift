@@ -1,3 +1,6 @@
+import DistriClient
+import DistriCore
+import DistriWire
 import NIOCore
 import NIOTLS
 
@@ -5,8 +8,8 @@ import NIOTLS
 /// client dripping its ClientHello (or sending nothing after connecting) holds no socket for longer.
 /// Sits after the TLS handler, which signals the end of the handshake with
 /// `TLSUserEvent.handshakeCompleted`; then it cancels its timer and leaves the pipeline.
-final class HandshakeDeadlineHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
+package final class HandshakeDeadlineHandler: ChannelInboundHandler, RemovableChannelHandler {
+    package typealias InboundIn = ByteBuffer
 
     private let timeout: TimeAmount
     private let onTimeout: @Sendable () -> Void
@@ -14,26 +17,26 @@ final class HandshakeDeadlineHandler: ChannelInboundHandler, RemovableChannelHan
     private var completed = false
 
     /// `onTimeout` runs (on the event loop) when the deadline closes the connection.
-    init(timeout: TimeAmount, onTimeout: @escaping @Sendable () -> Void) {
+    package init(timeout: TimeAmount, onTimeout: @escaping @Sendable () -> Void) {
         self.timeout = timeout
         self.onTimeout = onTimeout
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
+    package func handlerAdded(context: ChannelHandlerContext) {
         if context.channel.isActive { arm(context: context) }
     }
 
-    func channelActive(context: ChannelHandlerContext) {
+    package func channelActive(context: ChannelHandlerContext) {
         arm(context: context)
         context.fireChannelActive()
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
+    package func handlerRemoved(context: ChannelHandlerContext) {
         timer?.cancel()
         timer = nil
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+    package func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         let done: Bool
         if case TLSUserEvent.handshakeCompleted = event { done = true } else { done = false }
         if done {

@@ -1,21 +1,24 @@
+import DistriClient
+import DistriCore
+import DistriWire
 import Synchronization
 
 /// Until when a node stays dark (chaos mode or fault injection): read on every request without a
 /// lock, set by the membership shell.
-final class DarkWindow: Sendable {
+package final class DarkWindow: Sendable {
     private let until = Atomic<UInt64>(0)
 
     /// True while the node is dark.
-    var isDark: Bool {
+    package var isDark: Bool {
         let until = until.load(ordering: .relaxed)
         return until != 0 && MonotonicClock.millis() < until
     }
 
     /// The monotonic millisecond the node comes back.
-    var endsAt: UInt64 { until.load(ordering: .relaxed) }
+    package var endsAt: UInt64 { until.load(ordering: .relaxed) }
 
     /// Keeps the node dark until `millis` (monotonic).
-    func darken(until millis: UInt64) {
+    package func darken(until millis: UInt64) {
         until.store(millis, ordering: .relaxed)
     }
 }

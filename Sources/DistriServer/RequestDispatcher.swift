@@ -1,3 +1,4 @@
+import DistriClient
 import DistriCore
 import DistriWire
 import Logging
@@ -7,15 +8,15 @@ import NIOCore
 /// hands the request to the router, and runs it here, forwards it, asks who has it, or answers, as
 /// told; then reports back how each ended. One lock (the ``NodeRuntime``) is taken once per event:
 /// on arrival, when a forward ends, when a task ran. Shared by all of a node's connections.
-final class RequestDispatcher: Sendable {
-    let registry: ServiceRegistry
-    let runtime: NodeLock<NodeRuntime>
+package final class RequestDispatcher: Sendable {
+    package let registry: ServiceRegistry
+    package let runtime: NodeLock<NodeRuntime>
     /// Set while chaos mode or fault injection keeps the node dark: requests are then dropped.
-    let dark = DarkWindow()
+    package let dark = DarkWindow()
     private let idleWaiters = NodeLock<[EventLoopPromise<Void>]>([])
     private let logger: Logger
 
-    init(registry: ServiceRegistry, runtime: NodeRuntime, logger: Logger) {
+    package init(registry: ServiceRegistry, runtime: NodeRuntime, logger: Logger) {
         self.registry = registry
         self.runtime = NodeLock(runtime)
         self.logger = logger
@@ -23,13 +24,13 @@ final class RequestDispatcher: Sendable {
 
     /// Connects the dispatcher to the cluster once the node has started: forwards and status
     /// look-ups go through `peers`.
-    func attach(peers: Client) {
+    package func attach(peers: Client) {
         runtime.withLockedValue { $0.peers = peers }
     }
 
     /// The membership changed: the router learns the members it may elect (and fails over tasks
     /// forwarded to members that are gone).
-    func membersChanged(_ view: [RoutingMember<NodeAddress>]) {
+    package func membersChanged(_ view: [RoutingMember<NodeAddress>]) {
         let now = MonotonicClock.millis()
         let (actions, peers) = runtime.withLockedValue { ($0.router.membersChanged(view, now: now), $0.peers) }
         perform(actions, peers: peers)
@@ -37,7 +38,7 @@ final class RequestDispatcher: Sendable {
 
     /// Handles one decoded request. Every path ends in exactly one reply, except while chaos mode
     /// keeps the node dark, when requests are dropped as a dead node would drop them.
-    func dispatch(_ wire: WireRequest, responder: Responder, caller: Caller = .unchecked) {
+    package func dispatch(_ wire: WireRequest, responder: Responder, caller: Caller = .unchecked) {
         if dark.isDark { return }
         let service = registry.lookup(wire.service)
         let refused = service?.nodesOnly == true && !caller.mayCallNodeServices
@@ -76,7 +77,7 @@ final class RequestDispatcher: Sendable {
     }
 
     /// Where a task of `service` would be elected now.
-    func locate(service: String, taskID: UInt64) -> TaskLocation<NodeAddress> {
+    package func locate(service: String, taskID: UInt64) -> TaskLocation<NodeAddress> {
         let offeredHere = registry.lookup(service) != nil
         let now = MonotonicClock.millis()
         return runtime.withLockedValue {
@@ -85,25 +86,25 @@ final class RequestDispatcher: Sendable {
     }
 
     /// True when this node is running or has recently run the task.
-    func knowsTask(_ taskID: UInt64) -> Bool {
+    package func knowsTask(_ taskID: UInt64) -> Bool {
         runtime.withLockedValue { $0.router.knows(taskID) }
     }
 
     /// The node's load for gossip: work running and waiting over capacity.
-    var load: Double { runtime.withLockedValue { $0.router.load } }
+    package var load: Double { runtime.withLockedValue { $0.router.load } }
 
     /// Refuses new tasks from now on; running and waiting ones complete.
-    func beginDrain() {
+    package func beginDrain() {
         runtime.withLockedValue { $0.router.beginDrain() }
     }
 
     /// Counts a TLS handshake that failed (another authority, plain TCP to a TLS port).
-    func recordFailedHandshake() {
+    package func recordFailedHandshake() {
         runtime.withLockedValue { $0.counters.tlsHandshakesFailed += 1 }
     }
 
     /// Counts a request that could not even be decoded.
-    func recordMalformed() {
+    package func recordMalformed() {
         runtime.withLockedValue {
             $0.counters.requestsReceived += 1
             $0.counters.failed += 1
@@ -111,7 +112,7 @@ final class RequestDispatcher: Sendable {
     }
 
     /// Resolves once no task is running or waiting.
-    func whenIdle(on eventLoop: EventLoop) -> EventLoopFuture<Void> {
+    package func whenIdle(on eventLoop: EventLoop) -> EventLoopFuture<Void> {
         let promise = eventLoop.makePromise(of: Void.self)
         idleWaiters.withLockedValue { $0.append(promise) }
         if runtime.withLockedValue({ $0.router.isIdle }) { notifyIdle() }
@@ -278,7 +279,7 @@ final class RequestDispatcher: Sendable {
             message: "'\(service)' is internal: only CloudNodes with a certificate of this cluster may call it")
     }
 
-    static func reply(for refusal: TaskRefusal) -> WireErrorReply {
+    package static func reply(for refusal: TaskRefusal) -> WireErrorReply {
         switch refusal {
         case .busy: WireErrorReply(code: .busy, message: "node at capacity with a full queue")
         case .shuttingDown: WireErrorReply(code: .shuttingDown, message: "node is shutting down")
@@ -304,7 +305,7 @@ final class RequestDispatcher: Sendable {
         }
     }
 
-    static func reply(for error: Error) -> WireErrorReply {
+    package static func reply(for error: Error) -> WireErrorReply {
         if let service = error as? ServiceError {
             return WireErrorReply(code: service.code, message: service.message)
         }
@@ -313,7 +314,7 @@ final class RequestDispatcher: Sendable {
 }
 
 extension TaskRouting {
-    init(_ routing: Routing) {
+    package init(_ routing: Routing) {
         switch routing {
         case .elect: self = .elect
         case .electRetry: self = .electRetry
@@ -324,7 +325,7 @@ extension TaskRouting {
 
 extension RegisteredService {
     /// Where the router places the service's tasks.
-    var placement: TaskPlacement {
+    package var placement: TaskPlacement {
         if bypassesAdmission { return .immediate }
         return runsWhereAsked ? .whereAsked : .elected
     }

@@ -1,3 +1,5 @@
+import DistriClient
+import DistriCore
 import DistriWire
 import Logging
 import NIOCore
@@ -6,9 +8,9 @@ import NIOTLS
 
 /// The node's end of a client connection: decodes requests, hands them to the node's dispatcher, and
 /// writes replies. Replies are flushed once per read burst or event-loop turn (``FlushCoalescer``).
-final class ServerHandler: ChannelInboundHandler, CoalescingFlushes {
-    typealias InboundIn = WireMessage
-    typealias OutboundOut = WireMessage
+package final class ServerHandler: ChannelInboundHandler, CoalescingFlushes {
+    package typealias InboundIn = WireMessage
+    package typealias OutboundOut = WireMessage
 
     private let dispatcher: RequestDispatcher
     private let logger: Logger
@@ -23,15 +25,15 @@ final class ServerHandler: ChannelInboundHandler, CoalescingFlushes {
     /// The node's limits; here, the sizes of a request's parameters.
     private let resources: ResourceLimits
     /// The node's relay links, which `RelayAttach` adds this connection to.
-    private let relay: RelayHub?
+    private let relay: (any RelayAttaching)?
     /// True once this connection is a peer's relay link: the node sends requests over it too, and the
     /// peer's replies go on to the link's ``ClientHandler``, next in the pipeline. On the peer's end
     /// of a relay link (`passesReplies`), the node's replies to the peer's calls pass on the same way.
     private var relayLinked = false
 
-    init(
+    package init(
         dispatcher: RequestDispatcher, logger: Logger, tls: Bool = false, resources: ResourceLimits = .init(),
-        relay: RelayHub? = nil, passesReplies: Bool = false
+        relay: (any RelayAttaching)? = nil, passesReplies: Bool = false
     ) {
         self.relayLinked = passesReplies
         self.dispatcher = dispatcher
@@ -41,7 +43,7 @@ final class ServerHandler: ChannelInboundHandler, CoalescingFlushes {
         self.caller = tls ? .anonymous : .unchecked
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+    package func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case TLSUserEvent.handshakeCompleted = event {
             handshakeCompleted = true
             let certificate = try? context.pipeline.syncOperations.nioSSL_peerCertificate()
@@ -50,15 +52,15 @@ final class ServerHandler: ChannelInboundHandler, CoalescingFlushes {
         context.fireUserInboundEventTriggered(event)
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
+    package func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
+    package func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         flushes.readStarted()
         let message = unwrapInboundIn(data)
         guard message.kind == .request else {
@@ -89,7 +91,7 @@ final class ServerHandler: ChannelInboundHandler, CoalescingFlushes {
             responder.reply(.failure(WireErrorReply(code: error.code, message: error.message)))
             return
         }
-        if request.service == RelayHub.attachService, let relay {
+        if request.service == RelayAttachService.name, let relay {
             attachRelay(request, relay: relay, context: context, responder: responder)
             return
         }
@@ -100,7 +102,7 @@ final class ServerHandler: ChannelInboundHandler, CoalescingFlushes {
     /// node's calls to the peer go out through it, the peer's replies come back to it) and records
     /// the link.
     private func attachRelay(
-        _ request: WireRequest, relay: RelayHub, context: ChannelHandlerContext, responder: Responder
+        _ request: WireRequest, relay: any RelayAttaching, context: ChannelHandlerContext, responder: Responder
     ) {
         let loop = context.eventLoop
         let channel = context.channel
@@ -127,12 +129,12 @@ final class ServerHandler: ChannelInboundHandler, CoalescingFlushes {
         }
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
+    package func channelReadComplete(context: ChannelHandlerContext) {
         if flushes.readCompleted() { context.flush() }
         context.fireChannelReadComplete()
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
+    package func errorCaught(context: ChannelHandlerContext, error: Error) {
         if let wire = error as? WireError {
             if case .nodeBufferFull = wire {
                 logger.notice(
@@ -165,7 +167,7 @@ final class ServerHandler: ChannelInboundHandler, CoalescingFlushes {
     }
 
     /// Writes a reply; called on the event loop.
-    func send(_ result: Result<ByteBuffer, WireErrorReply>, requestID: UInt64) {
+    package func send(_ result: Result<ByteBuffer, WireErrorReply>, requestID: UInt64) {
         guard let context else { return }  // the connection is gone; nobody is waiting
         let message: WireMessage
         switch result {
