@@ -83,6 +83,21 @@ static void shim_write_fn(png_structp png, png_bytep in, png_size_t length) {
 
 static void shim_flush_fn(png_structp png) { (void)png; }
 
+/* Creates libpng's write struct (`writing`) or read struct, reporting through `error`, and its info
+ * struct. On CPNG_ERR_NO_MEMORY nothing is left allocated, both are NULL and `error` says why. */
+static int shim_create_png(int writing, shim_error *error, png_structp *png, png_infop *info) {
+    *png = writing ? png_create_write_struct(PNG_LIBPNG_VER_STRING, error, shim_error_fn, shim_warning_fn)
+                   : png_create_read_struct(PNG_LIBPNG_VER_STRING, error, shim_error_fn, shim_warning_fn);
+    *info = *png == NULL ? NULL : png_create_info_struct(*png);
+    if (*info != NULL) return CPNG_OK;
+    if (*png != NULL && writing) png_destroy_write_struct(png, NULL);
+    if (*png != NULL && !writing) png_destroy_read_struct(png, NULL, NULL);
+    *png = NULL;
+    shim_set_message(error->message, error->message_size,
+                     writing ? "out of memory creating the PNG writer" : "out of memory creating the PNG reader");
+    return CPNG_ERR_NO_MEMORY;
+}
+
 /* Everything the decoder changes after setjmp lives in this context, owned by the caller of the
  * function that calls setjmp, so no automatic variable of that function changes between setjmp and
  * longjmp (C11 7.13.2.1). */
@@ -171,17 +186,10 @@ static int decode_common(const unsigned char *data, size_t size, uint32_t max_wi
 static int decode_inner(decode_context *ctx) {
     char *message = ctx->error.message;
     size_t message_size = ctx->error.message_size;
-    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &ctx->error, shim_error_fn, shim_warning_fn);
-    if (png == NULL) {
-        shim_set_message(message, message_size, "out of memory creating the PNG reader");
-        return CPNG_ERR_NO_MEMORY;
-    }
-    png_infop info = png_create_info_struct(png);
-    if (info == NULL) {
-        png_destroy_read_struct(&png, NULL, NULL);
-        shim_set_message(message, message_size, "out of memory creating the PNG info");
-        return CPNG_ERR_NO_MEMORY;
-    }
+    png_structp png;
+    png_infop info;
+    int created = shim_create_png(0, &ctx->error, &png, &info);
+    if (created != CPNG_OK) return created;
     if (setjmp(png_jmpbuf(png))) {
         png_destroy_read_struct(&png, &info, NULL);
         return ctx->result;
@@ -309,17 +317,10 @@ static int encode_inner(encode_context *ctx) {
     char *message = ctx->error.message;
     size_t message_size = ctx->error.message_size;
     uint32_t width = ctx->width, height = ctx->height;
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &ctx->error, shim_error_fn, shim_warning_fn);
-    if (png == NULL) {
-        shim_set_message(message, message_size, "out of memory creating the PNG writer");
-        return CPNG_ERR_NO_MEMORY;
-    }
-    png_infop info = png_create_info_struct(png);
-    if (info == NULL) {
-        png_destroy_write_struct(&png, NULL);
-        shim_set_message(message, message_size, "out of memory creating the PNG info");
-        return CPNG_ERR_NO_MEMORY;
-    }
+    png_structp png;
+    png_infop info;
+    int created = shim_create_png(1, &ctx->error, &png, &info);
+    if (created != CPNG_OK) return created;
     if (setjmp(png_jmpbuf(png))) {
         png_destroy_write_struct(&png, &info);
         return ctx->writer.failed ? CPNG_ERR_NO_MEMORY : CPNG_ERR_LIBPNG;
@@ -386,12 +387,10 @@ int cpng_row_writer_begin(uint32_t width, uint32_t height, int level, int filter
     }
     rows->error.message = message;
     rows->error.message_size = message_size;
-    rows->png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &rows->error, shim_error_fn, shim_warning_fn);
-    if (rows->png != NULL) rows->info = png_create_info_struct(rows->png);
-    if (rows->png == NULL || rows->info == NULL) {
+    int created = shim_create_png(1, &rows->error, &rows->png, &rows->info);
+    if (created != CPNG_OK) {
         cpng_row_writer_free(rows);
-        shim_set_message(message, message_size, "out of memory creating the PNG writer");
-        return CPNG_ERR_NO_MEMORY;
+        return created;
     }
     if (setjmp(png_jmpbuf(rows->png))) {
         int code = rows->writer.failed ? CPNG_ERR_NO_MEMORY : CPNG_ERR_LIBPNG;
@@ -498,12 +497,10 @@ int cpng_row_reader_open(const char *path, uint32_t max_width, uint32_t max_heig
     }
     rows->error.message = message;
     rows->error.message_size = message_size;
-    rows->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &rows->error, shim_error_fn, shim_warning_fn);
-    if (rows->png != NULL) rows->info = png_create_info_struct(rows->png);
-    if (rows->png == NULL || rows->info == NULL) {
+    int created = shim_create_png(0, &rows->error, &rows->png, &rows->info);
+    if (created != CPNG_OK) {
         cpng_row_reader_free(rows);
-        shim_set_message(message, message_size, "out of memory creating the PNG reader");
-        return CPNG_ERR_NO_MEMORY;
+        return created;
     }
     if (setjmp(png_jmpbuf(rows->png))) {
         cpng_row_reader_free(rows);

@@ -14,25 +14,25 @@ public struct CloudNodeConfiguration: Sendable {
     /// Stable id of the node; default a random one.
     public var nodeID: String
     /// Tasks running at once. Default 64.
-    public var capacity: Int
+    public var capacity = 64
     /// Tasks waiting for a slot before the node answers busy. Default 4096.
-    public var queueLimit: Int
+    public var queueLimit = 4096
     /// Frame and message size limits. Default ``DistriWire/WireLimits/standard`` (64 MiB messages).
-    public var limits: WireLimits
+    public var limits = WireLimits.standard
     /// How long a graceful shutdown waits for work in flight. Default 30 s.
-    public var drainTimeout: TimeAmount
+    public var drainTimeout = TimeAmount.seconds(30)
     /// Membership, election, deduplication and chaos settings.
-    public var cluster: ClusterSettings
+    public var cluster = ClusterSettings()
     /// Document DB limits and replication timing.
-    public var database: DatabaseLimits
+    public var database = DatabaseLimits()
     /// Where the node keeps its DB replica's write-ahead log; nil keeps it in memory only (it refills
     /// from the other nodes after a restart). Default nil.
     public var dataDirectory: String?
     /// Per-source connection limits and timeouts for slow and idle connections.
-    public var connections: ConnectionLimits
+    public var connections = ConnectionLimits()
     /// The node-wide ceilings: buffered bytes across all connections, parameter sizes, image pixels
     /// (one image, and all Encrypt calls at once), the TLS handshake deadline. See ``ResourceLimits``.
-    public var resources: ResourceLimits
+    public var resources = ResourceLimits()
     /// The cloud's deposit key: the raw 32-byte X25519 private key that image keys deposited for view
     /// grants are sealed to (`CloudKey`, `GrantView`, `ConsumeView`). Every node of a cloud must hold
     /// the same one; nil makes a fresh key at start, which only suits a one-node cloud. Keep it secret.
@@ -53,38 +53,17 @@ public struct CloudNodeConfiguration: Sendable {
     /// at once and idle time (``EncryptStreamService``). Default 1 GiB, 4 MiB, 4, 30 s.
     public var encryptStream = EncryptStreamService.Limits()
 
+    /// A node at `listen` (default `127.0.0.1:0`) that joins through `seeds`, named `nodeID` (default a
+    /// random one) and speaking `tls` (default plain TCP); every other field starts at its default.
     public init(
-        listen: NodeAddress = NodeAddress(host: "127.0.0.1", port: 0),
-        advertise: NodeAddress? = nil,
-        seeds: [NodeAddress] = [],
-        nodeID: String? = nil,
-        capacity: Int = 64,
-        queueLimit: Int = 4096,
-        limits: WireLimits = .standard,
-        drainTimeout: TimeAmount = .seconds(30),
-        cluster: ClusterSettings = .init(),
-        database: DatabaseLimits = .init(),
-        dataDirectory: String? = nil,
-        connections: ConnectionLimits = .init(),
-        resources: ResourceLimits = .init(),
-        depositKey: [UInt8]? = nil,
-        tls: ClusterTLS? = nil
+        listen: NodeAddress = NodeAddress(host: "127.0.0.1", port: 0), advertise: NodeAddress? = nil,
+        seeds: [NodeAddress] = [], nodeID: String? = nil, tls: ClusterTLS? = nil
     ) {
-        self.tls = tls
-        self.connections = connections
-        self.resources = resources
-        self.depositKey = depositKey
-        self.cluster = cluster
-        self.database = database
-        self.dataDirectory = dataDirectory
         self.listen = listen
         self.advertise = advertise
         self.seeds = seeds
         self.nodeID = nodeID ?? NodeID.random()
-        self.capacity = capacity
-        self.queueLimit = queueLimit
-        self.limits = limits
-        self.drainTimeout = drainTimeout
+        self.tls = tls
     }
 }
 
@@ -97,7 +76,6 @@ public enum NodeID {
 
     public static func random(using generator: inout some RandomNumberGenerator) -> String {
         let value = generator.next() as UInt64
-        let hex = String(value, radix: 16)
-        return "n" + String(repeating: "0", count: 16 - hex.count) + hex
+        return "n" + withUnsafeBytes(of: value.bigEndian) { Hex.encode(Array($0)) }
     }
 }

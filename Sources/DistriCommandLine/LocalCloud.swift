@@ -44,11 +44,13 @@ public final class LocalCloud: Service, Sendable {
                 let tls = try authority?.nodeTLS(name: nodeID)
                 let group = MultiThreadedEventLoopGroup(numberOfThreads: loopsPerNode)
                 groups.append(group)
-                let node = CloudNode(
-                    configuration: CloudNodeConfiguration(
-                        listen: NodeAddress(host: host, port: 0), seeds: addresses.prefix(1).map { $0 },
-                        nodeID: nodeID, capacity: capacity, dataDirectory: directory, depositKey: depositKey, tls: tls),
-                    group: group, logger: logger)
+                var configuration = CloudNodeConfiguration(
+                    listen: NodeAddress(host: host, port: 0), seeds: addresses.prefix(1).map { $0 }, nodeID: nodeID,
+                    tls: tls)
+                configuration.capacity = capacity
+                configuration.dataDirectory = directory
+                configuration.depositKey = depositKey
+                let node = CloudNode(configuration: configuration, group: group, logger: logger)
                 addresses.append(try await node.start())
                 nodes.append(node)
             } catch {

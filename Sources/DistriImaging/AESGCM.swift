@@ -36,19 +36,9 @@ final class AESGCM {
         nonce: UnsafeRawBufferPointer, input: UnsafeRawBufferPointer, output: UnsafeMutableRawBufferPointer,
         tag: UnsafeMutableRawBufferPointer
     ) throws {
-        precondition(encrypting && nonce.count == AESGCM.nonceSize && output.count == input.count)
-        precondition(tag.count == AESGCM.tagSize)
-        guard EVP_CipherInit_ex(context, nil, nil, nil, nonce.baseAddress?.assumingMemoryBound(to: UInt8.self), 1) == 1
-        else { throw ImagingError.cryptoFailure("EVP_CipherInit_ex (nonce) failed") }
+        precondition(encrypting && tag.count == AESGCM.tagSize)
+        try start(nonce: nonce, input: input, output: output)
         var written: Int32 = 0
-        if input.count > 0 {
-            guard
-                EVP_EncryptUpdate(
-                    context, output.baseAddress?.assumingMemoryBound(to: UInt8.self), &written,
-                    input.baseAddress?.assumingMemoryBound(to: UInt8.self), Int32(input.count)) == 1,
-                written == Int32(input.count)
-            else { throw ImagingError.cryptoFailure("EVP_EncryptUpdate failed") }
-        }
         var finalBlock = (UInt64(0), UInt64(0))
         let finalOK = withUnsafeMutableBytes(of: &finalBlock) {
             EVP_EncryptFinal_ex(context, $0.baseAddress?.assumingMemoryBound(to: UInt8.self), &written) == 1
@@ -62,19 +52,8 @@ final class AESGCM {
         nonce: UnsafeRawBufferPointer, input: UnsafeRawBufferPointer, tag: UnsafeRawBufferPointer,
         output: UnsafeMutableRawBufferPointer
     ) throws -> Bool {
-        precondition(!encrypting && nonce.count == AESGCM.nonceSize && output.count == input.count)
-        precondition(tag.count == AESGCM.tagSize)
-        guard EVP_CipherInit_ex(context, nil, nil, nil, nonce.baseAddress?.assumingMemoryBound(to: UInt8.self), 0) == 1
-        else { throw ImagingError.cryptoFailure("EVP_CipherInit_ex (nonce) failed") }
-        var written: Int32 = 0
-        if input.count > 0 {
-            guard
-                EVP_DecryptUpdate(
-                    context, output.baseAddress?.assumingMemoryBound(to: UInt8.self), &written,
-                    input.baseAddress?.assumingMemoryBound(to: UInt8.self), Int32(input.count)) == 1,
-                written == Int32(input.count)
-            else { throw ImagingError.cryptoFailure("EVP_DecryptUpdate failed") }
-        }
+        precondition(!encrypting && tag.count == AESGCM.tagSize)
+        try start(nonce: nonce, input: input, output: output)
         guard
             EVP_CIPHER_CTX_ctrl(
                 context, EVP_CTRL_AEAD_SET_TAG, Int32(AESGCM.tagSize),
@@ -82,8 +61,29 @@ final class AESGCM {
                 == 1
         else { throw ImagingError.cryptoFailure("EVP_CTRL_AEAD_SET_TAG failed") }
         var finalBlock = (UInt64(0), UInt64(0))
+        var written: Int32 = 0
         return withUnsafeMutableBytes(of: &finalBlock) {
             EVP_DecryptFinal_ex(context, $0.baseAddress?.assumingMemoryBound(to: UInt8.self), &written) > 0
         }
+    }
+
+    /// Sets `nonce` for the next message and runs `input` through the cipher (this context's direction)
+    /// into `output`, of the same length; sealing and opening then differ only in the tag.
+    private func start(
+        nonce: UnsafeRawBufferPointer, input: UnsafeRawBufferPointer, output: UnsafeMutableRawBufferPointer
+    ) throws {
+        precondition(nonce.count == AESGCM.nonceSize && output.count == input.count)
+        let nonceBytes = nonce.baseAddress?.assumingMemoryBound(to: UInt8.self)
+        guard EVP_CipherInit_ex(context, nil, nil, nil, nonceBytes, encrypting ? 1 : 0) == 1 else {
+            throw ImagingError.cryptoFailure("EVP_CipherInit_ex (nonce) failed")
+        }
+        guard input.count > 0 else { return }
+        var written: Int32 = 0
+        guard
+            EVP_CipherUpdate(
+                context, output.baseAddress?.assumingMemoryBound(to: UInt8.self), &written,
+                input.baseAddress?.assumingMemoryBound(to: UInt8.self), Int32(input.count)) == 1,
+            written == Int32(input.count)
+        else { throw ImagingError.cryptoFailure("EVP_CipherUpdate failed") }
     }
 }

@@ -25,25 +25,22 @@ struct DBCommand: AsyncParsableCommand {
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a collection.")
 
-        @Argument(help: "Collection name.")
-        var name: String
+        @OptionGroup var collection: CollectionArguments
 
-        @OptionGroup var options: DBOptions
-
-        func validate() throws { try DBOptions.checkPositional(name, "collection name") }
-
-        func run() async throws {
-            try await options.connect { db in
-                let reply = try await db.call("CreateCollection", [name], writes: true)
-                db.print(reply) { "created collection \(name) (held by \(reply.replicas) replicas)" }
-            }
-        }
+        func run() async throws { try await collection.write("CreateCollection", done: "created") }
     }
 
     /// `db drop NAME`.
     struct Drop: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Drop a collection and its documents.")
 
+        @OptionGroup var collection: CollectionArguments
+
+        func run() async throws { try await collection.write("DropCollection", done: "dropped") }
+    }
+
+    /// What `db create` and `db drop` take: one collection's name, the one write they make to it.
+    struct CollectionArguments: ParsableArguments {
         @Argument(help: "Collection name.")
         var name: String
 
@@ -51,10 +48,11 @@ struct DBCommand: AsyncParsableCommand {
 
         func validate() throws { try DBOptions.checkPositional(name, "collection name") }
 
-        func run() async throws {
+        /// Calls `service` on the collection and says it is `done` ("created", "dropped").
+        func write(_ service: String, done: String) async throws {
             try await options.connect { db in
-                let reply = try await db.call("DropCollection", [name], writes: true)
-                db.print(reply) { "dropped collection \(name) (held by \(reply.replicas) replicas)" }
+                let reply = try await db.call(service, [name], writes: true)
+                db.print(reply) { "\(done) collection \(name) (held by \(reply.replicas) replicas)" }
             }
         }
     }

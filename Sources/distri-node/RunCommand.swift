@@ -124,9 +124,13 @@ struct RunCommand: AsyncParsableCommand {
         }
         let nodeID = try dataDir.map { try DataDirectory.nodeID(in: $0, requested: certified ?? id) } ?? certified ?? id
         var configuration = CloudNodeConfiguration(
-            listen: listen, advertise: advertise, seeds: seeds?.addresses ?? [], nodeID: nodeID,
-            capacity: capacity, queueLimit: queue, limits: limits, cluster: ClusterSettings(chaosRate: chaos),
-            dataDirectory: dataDir, depositKey: depositKey, tls: tls)
+            listen: listen, advertise: advertise, seeds: seeds?.addresses ?? [], nodeID: nodeID, tls: tls)
+        configuration.capacity = capacity
+        configuration.queueLimit = queue
+        configuration.limits = limits
+        configuration.cluster.chaosRate = chaos
+        configuration.dataDirectory = dataDir
+        configuration.depositKey = depositKey
         configuration.relayQuotas.bytesPerWindow = UInt64(relayMibPerHour) << 20
         configuration.mailbox.perRecipientBytes = mailboxMibPerRecipient << 20
         configuration.mailbox.perSenderBytes = mailboxMibPerSender << 20

@@ -7,6 +7,18 @@ import DistriImaging
 import DistriPeer
 import Foundation
 
+/// The image and the recipient of a grant: what `send` and `permissions` name first.
+struct GrantTarget: ParsableArguments {
+    @Argument(help: "The image's name (or the file it was encrypted from).")
+    var image: String
+
+    @Option(name: .long, help: "The recipient peer's name.")
+    var to: String
+
+    /// The image's name in this peer's home.
+    var name: String { PeerImages.defaultName(for: image) }
+}
+
 /// `distri-peer send image.png --to bob --views 3`.
 struct SendCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -20,11 +32,7 @@ struct SendCommand: AsyncParsableCommand {
             send is queued (`distri-peer outbox`) and `distri-peer serve` delivers it when it comes back.
             """)
 
-    @Argument(help: "The image's name (or the file it was encrypted from).")
-    var image: String
-
-    @Option(name: .long, help: "The recipient peer's name.")
-    var to: String
+    @OptionGroup var target: GrantTarget
 
     @Option(name: .long, help: "How many times the recipient may view it (at least 1).")
     var views: UInt64
@@ -42,8 +50,7 @@ struct SendCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let name = PeerImages.defaultName(for: image)
-        let (recipient, views, json) = (to, self.views, json)
+        let (name, recipient, views, json) = (target.name, target.to, self.views, json)
         let timing = TransferTiming()
         let outcome = try await withSharing(peer, cloud) {
             try await $0.send(
@@ -65,11 +72,7 @@ struct PermissionsCommand: AsyncParsableCommand {
             when the recipient no longer holds it (after a revoke removed it), as `send` does.
             """)
 
-    @Argument(help: "The image's name (or the file it was encrypted from).")
-    var image: String
-
-    @Option(name: .long, help: "The recipient peer's name.")
-    var to: String
+    @OptionGroup var target: GrantTarget
 
     @Option(name: .long, help: "Views from now on (0 revokes).")
     var views: UInt64
@@ -87,8 +90,7 @@ struct PermissionsCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let name = PeerImages.defaultName(for: image)
-        let (recipient, views) = (to, self.views)
+        let (name, recipient, views) = (target.name, target.to, self.views)
         let (grant, outcome) = try await withSharing(peer, cloud) { sharing in
             let grant = try await sharing.grant(image: name, to: recipient, views: views)
             // The recipient may no longer hold the image (a revoke removed it): deliver it again.

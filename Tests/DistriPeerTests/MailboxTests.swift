@@ -41,9 +41,19 @@ private struct MailboxStory {
     func mailboxStats() -> [MailboxStats] { nodes.compactMap { $0.stats().mailbox } }
 }
 
+extension MailboxLimits {
+    /// The defaults but for 1 KiB chunks (the stories' files are small), changed by `change`.
+    fileprivate static func smallChunks(_ change: (inout MailboxLimits) -> Void) -> MailboxLimits {
+        var limits = MailboxLimits()
+        limits.minChunkBytes = 1024
+        change(&limits)
+        return limits
+    }
+}
+
 /// Runs `body` with a ``MailboxStory`` on nodes started with `limits`.
 private func withMailboxStory(
-    limits: MailboxLimits = MailboxLimits(minChunkBytes: 1024), _ body: (MailboxStory) async throws -> Void
+    limits: MailboxLimits = .smallChunks { _ in }, _ body: (MailboxStory) async throws -> Void
 ) async throws {
     let deposit = try AgreementKeyPair.generate()
     try await withTemporaryDirectory { directory in
@@ -158,7 +168,10 @@ struct MailboxTests {
 
     @Test("quotas refuse with a message that says what is held; a revoked grant's entry is dropped at collection")
     func quotasAndRevocation() async throws {
-        let limits = MailboxLimits(perRecipientBytes: 96 << 10, perSenderBytes: 100 << 10, minChunkBytes: 1024)
+        let limits = MailboxLimits.smallChunks {
+            $0.perRecipientBytes = 96 << 10
+            $0.perSenderBytes = 100 << 10
+        }
         try await withMailboxStory(limits: limits) { story in
             let toBob = try story.blob("one", of: story.peers.alice, bytes: 40 << 10)
             let grant = try await story.alice.grant(image: "one", to: "bob", views: 1)
@@ -284,7 +297,10 @@ struct MailboxTests {
 
     @Test("an entry past its expiry is not listed and is swept from every replica")
     func expiry() async throws {
-        let limits = MailboxLimits(expiryMillis: 2_500, minChunkBytes: 1024, sweepIntervalMillis: 200)
+        let limits = MailboxLimits.smallChunks {
+            $0.expiryMillis = 2_500
+            $0.sweepIntervalMillis = 200
+        }
         try await withMailboxStory(limits: limits) { story in
             let png = try story.sealed()
             let grant = try await story.alice.grant(image: "rgb8", to: "bob", views: 1)

@@ -16,7 +16,8 @@ func withPeerCloud<T>(
         var configuration = CloudNodeConfiguration()
         configuration.seeds = Array(addresses.prefix(1))
         configuration.depositKey = depositKey
-        configuration.cluster = ClusterSettings(swim: SWIMSettings(probeInterval: 500, probeTimeout: 300))
+        configuration.cluster.swim.probeInterval = 500
+        configuration.cluster.swim.probeTimeout = 300
         configuration.tls = try TestTLS.authority.nodeTLS(name: configuration.nodeID)
         configure(&configuration)
         let node = CloudNode(configuration: configuration)

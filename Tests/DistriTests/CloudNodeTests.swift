@@ -376,5 +376,10 @@ final class Counter: Sendable {
 
 extension ClusterSettings {
     /// Slower probing, so that a machine busy with parallel tests does not suspect healthy nodes.
-    static let patient = ClusterSettings(swim: SWIMSettings(probeInterval: 500, probeTimeout: 300))
+    static let patient: ClusterSettings = {
+        var settings = ClusterSettings()
+        settings.swim.probeInterval = 500
+        settings.swim.probeTimeout = 300
+        return settings
+    }()
 }

@@ -34,7 +34,8 @@ struct ClusterSecurityTests {
         try await withCloud(nodes: 2, clustered: true) { nodes, addresses in
             let foreign = try ThrowawayAuthority()
             var configuration = CloudNodeConfiguration(seeds: [addresses[0]], nodeID: "intruder")
-            configuration.cluster = ClusterSettings(swim: SWIMSettings(probeInterval: 200, probeTimeout: 100))
+            configuration.cluster.swim.probeInterval = 200
+            configuration.cluster.swim.probeTimeout = 100
             configuration.tls = try foreign.nodeTLS(name: "intruder")
             let intruder = CloudNode(configuration: configuration)
             _ = try await intruder.start()

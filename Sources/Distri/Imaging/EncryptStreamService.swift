@@ -1,3 +1,4 @@
+import DistriCore
 import DistriImaging
 import Foundation
 import NIOConcurrencyHelpers
@@ -123,7 +124,7 @@ final class EncryptSessions: Sendable {
         let seed = try random.bytes(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         let embedder = try StreamEmbedder(
             length: SealedStream.sealedSize(plaintextCount: size), key: key, seed: seed, bitsPerChannel: bits)
-        let id = try random.bytes(16).map { String(format: "%02x", $0) }.joined()
+        let id = Hex.encode(try random.bytes(16))
         let session = Session(size: size, sealer: sealer, embedder: embedder)
         let now = ContinuousClock.now
         try table.withLockedValue { table in

@@ -90,6 +90,17 @@ enum LedgerWriter {
         return GrantLedger(peers: documents, stored: store.document(id, in: collection))
     }
 
+    /// ``run(_:replica:idempotencyKey:deadline:on:read:decide:)`` for one signed record: the ledger holds
+    /// document `id` of `collection` and the `users` records of `peers`, and `check` decides the write.
+    static func write(
+        _ target: String, _ collection: String, _ id: String, peers: [String], replica: DatabaseReplica,
+        deadline: NIODeadline?, on loop: EventLoop, check: (GrantLedger) throws(LedgerRefusal) -> LedgerWrite
+    ) async throws -> Written<Void> {
+        try await run(
+            target, replica: replica, deadline: deadline, on: loop, read: { ledger($0, peers: peers, collection, id) },
+            decide: { ledger throws(LedgerRefusal) in (try check(ledger), ()) })
+    }
+
     /// A service run as a Swift task started from the connection's event loop.
     static func execution(
         _ body: @escaping @Sendable (ServiceRequest, EventLoop) async throws -> ByteBuffer

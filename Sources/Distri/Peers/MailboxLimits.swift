@@ -19,49 +19,28 @@
 /// | ``maxSweepDeletes`` | 512 documents deleted per sweep |
 public struct MailboxLimits: Sendable, Equatable {
     /// Bytes waiting for one recipient. Default 64 MiB; also the largest image a mailbox takes.
-    public var perRecipientBytes: Int
+    public var perRecipientBytes: Int = 64 << 20
     /// Bytes one sender (a grant's owner) has waiting, for all recipients together. Default 64 MiB.
-    public var perSenderBytes: Int
+    public var perSenderBytes: Int = 64 << 20
     /// Bytes waiting in the whole cloud. Default 256 MiB.
-    public var totalBytes: Int
+    public var totalBytes: Int = 256 << 20
     /// How long an entry is kept from its first chunk, complete or not. Default 7 days.
-    public var expiryMillis: UInt64
+    public var expiryMillis: UInt64 = 7 * 24 * 3_600_000
     /// Largest chunk one `MailboxPut` carries (a chunk is stored as one document, so it is also held
     /// below the DB's document size limit). Default 512 KiB.
-    public var maxChunkBytes: Int
+    public var maxChunkBytes: Int = 512 << 10
     /// Smallest chunk, except the one that completes an entry: bounds the documents one entry makes.
     /// Default 64 KiB.
-    public var minChunkBytes: Int
+    public var minChunkBytes: Int = 64 << 10
     /// Entries waiting for one recipient (each deposit of a grant is one). Default 256.
-    public var maxEntriesPerRecipient: Int
+    public var maxEntriesPerRecipient: Int = 256
     /// Entries in the whole cloud. Default 4,096.
-    public var maxEntries: Int
+    public var maxEntries: Int = 4_096
     /// How often each node deletes expired entries from its replica. Default 60 s.
-    public var sweepIntervalMillis: UInt64
+    public var sweepIntervalMillis: UInt64 = 60_000
     /// Most documents one sweep deletes; the rest wait for the next. Default 512.
-    public var maxSweepDeletes: Int
+    public var maxSweepDeletes: Int = 512
 
-    public init(
-        perRecipientBytes: Int = 64 << 20,
-        perSenderBytes: Int = 64 << 20,
-        totalBytes: Int = 256 << 20,
-        expiryMillis: UInt64 = 7 * 24 * 3_600_000,
-        maxChunkBytes: Int = 512 << 10,
-        minChunkBytes: Int = 64 << 10,
-        maxEntriesPerRecipient: Int = 256,
-        maxEntries: Int = 4_096,
-        sweepIntervalMillis: UInt64 = 60_000,
-        maxSweepDeletes: Int = 512
-    ) {
-        self.perRecipientBytes = perRecipientBytes
-        self.perSenderBytes = perSenderBytes
-        self.totalBytes = totalBytes
-        self.expiryMillis = expiryMillis
-        self.maxChunkBytes = maxChunkBytes
-        self.minChunkBytes = minChunkBytes
-        self.maxEntriesPerRecipient = maxEntriesPerRecipient
-        self.maxEntries = maxEntries
-        self.sweepIntervalMillis = sweepIntervalMillis
-        self.maxSweepDeletes = maxSweepDeletes
-    }
+    /// The defaults of the table above; set fields to change them.
+    public init() {}
 }

@@ -70,44 +70,42 @@ public enum SignedRecordServices {
     static func register(on registry: ServiceRegistry, replica: DatabaseReplica) {
         let limit = replica.limits.maxDocumentBytes
         registry.register(
-            RegisteredService(
-                name: registerPeer,
-                execution: LedgerWriter.execution { request, loop in
-                    let record = try decodeSigned(request, limit: limit, PeerRecord.init(document:))
-                    let written = try await LedgerWriter.run(
-                        "the record of '\(record.name)'", replica: replica, deadline: request.deadline, on: loop,
-                        read: { LedgerWriter.ledger($0, peers: [], PeerRecord.collection, record.name) },
-                        decide: { ledger throws(LedgerRefusal) in (try ledger.register(record), ()) })
-                    return try reply(
-                        written,
-                        extra: ["registered": .string(record.name), "first": .bool(written.write?.condition == nil)])
-                },
-                runsWhereAsked: true))
+            service(registerPeer) { request, loop in
+                let record = try decodeSigned(request, limit: limit, PeerRecord.init(document:))
+                let written = try await LedgerWriter.write(
+                    "the record of '\(record.name)'", PeerRecord.collection, record.name, peers: [], replica: replica,
+                    deadline: request.deadline, on: loop
+                ) { ledger throws(LedgerRefusal) in try ledger.register(record) }
+                return try reply(
+                    written,
+                    extra: ["registered": .string(record.name), "first": .bool(written.write?.condition == nil)])
+            })
         registry.register(
-            RegisteredService(
-                name: publishImage,
-                execution: LedgerWriter.execution { request, loop in
-                    let entry = try decodeSigned(request, limit: limit, CatalogEntry.init(document:))
-                    let written = try await LedgerWriter.run(
-                        "catalog document \(entry.id)", replica: replica, deadline: request.deadline, on: loop,
-                        read: { LedgerWriter.ledger($0, peers: [entry.owner], CatalogEntry.collection, entry.id) },
-                        decide: { ledger throws(LedgerRefusal) in (try ledger.publish(entry), ()) })
-                    return try reply(written, extra: ["published": .string(entry.id)])
-                },
-                runsWhereAsked: true))
+            service(publishImage) { request, loop in
+                let entry = try decodeSigned(request, limit: limit, CatalogEntry.init(document:))
+                let written = try await LedgerWriter.write(
+                    "catalog document \(entry.id)", CatalogEntry.collection, entry.id, peers: [entry.owner],
+                    replica: replica, deadline: request.deadline, on: loop
+                ) { ledger throws(LedgerRefusal) in try ledger.publish(entry) }
+                return try reply(written, extra: ["published": .string(entry.id)])
+            })
         registry.register(
-            RegisteredService(
-                name: postRequest,
-                execution: LedgerWriter.execution { request, loop in
-                    let posted = try decodeSigned(request, limit: limit, AccessRequest.init(document:))
-                    let written = try await LedgerWriter.run(
-                        "requests document \(posted.id)", replica: replica, deadline: request.deadline, on: loop,
-                        read: { LedgerWriter.ledger($0, peers: [posted.signer], AccessRequest.collection, posted.id) },
-                        decide: { ledger throws(LedgerRefusal) in (try ledger.post(posted), ()) })
-                    return try reply(
-                        written, extra: ["posted": .string(posted.id), "state": .string(posted.state.rawValue)])
-                },
-                runsWhereAsked: true))
+            service(postRequest) { request, loop in
+                let posted = try decodeSigned(request, limit: limit, AccessRequest.init(document:))
+                let written = try await LedgerWriter.write(
+                    "requests document \(posted.id)", AccessRequest.collection, posted.id, peers: [posted.signer],
+                    replica: replica, deadline: request.deadline, on: loop
+                ) { ledger throws(LedgerRefusal) in try ledger.post(posted) }
+                return try reply(
+                    written, extra: ["posted": .string(posted.id), "state": .string(posted.state.rawValue)])
+            })
+    }
+
+    /// A signed service named `name`, run on the node asked, as a Swift task.
+    private static func service(
+        _ name: String, _ body: @escaping @Sendable (ServiceRequest, EventLoop) async throws -> ByteBuffer
+    ) -> RegisteredService {
+        RegisteredService(name: name, execution: LedgerWriter.execution(body), runsWhereAsked: true)
     }
 
     /// The reply to a signed write: its receipt with `extra` fields.

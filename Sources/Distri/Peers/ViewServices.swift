@@ -70,10 +70,10 @@ public enum ViewServices {
                 )
             }
         }
-        let written = try await LedgerWriter.run(
-            "the grant \(grant.id)", replica: replica, deadline: deadline, on: loop,
-            read: { LedgerWriter.ledger($0, peers: [grant.owner, grant.recipient], ViewGrant.collection, grant.id) },
-            decide: { ledger throws(LedgerRefusal) in (try ledger.grant(grant), ()) })
+        let written = try await LedgerWriter.write(
+            "the grant \(grant.id)", ViewGrant.collection, grant.id, peers: [grant.owner, grant.recipient],
+            replica: replica, deadline: deadline, on: loop
+        ) { ledger throws(LedgerRefusal) in try ledger.grant(grant) }
         return try SignedRecordServices.reply(written, extra: ["granted": .string(grant.id)])
     }
 

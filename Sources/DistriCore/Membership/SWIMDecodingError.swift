@@ -2,15 +2,16 @@
 ///
 /// Two errors are equal when they are of the same kind, whatever their ``detail``.
 public struct SWIMDecodingError: Error, Sendable, Equatable, CustomStringConvertible {
-    private enum Code: Sendable, Equatable {
-        case truncated
-        case unsupportedVersion
-        case unknownMessage
-        case unknownStatus
-        case tooLong
-        case tooMany
-        case invalidUTF8
-        case trailingBytes
+    /// The kinds of error, each with the words that describe it.
+    private enum Code: String, Sendable, Equatable {
+        case truncated = "truncated SWIM message"
+        case unsupportedVersion = "unsupported SWIM message version"
+        case unknownMessage = "unknown SWIM message"
+        case unknownStatus = "unknown member status"
+        case tooLong = "string too long in SWIM message"
+        case tooMany = "too many items in SWIM message"
+        case invalidUTF8 = "invalid UTF-8 in SWIM message"
+        case trailingBytes = "trailing bytes after SWIM message"
     }
 
     private let code: Code
@@ -43,18 +44,5 @@ public struct SWIMDecodingError: Error, Sendable, Equatable, CustomStringConvert
 
     public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
 
-    public var description: String {
-        let what =
-            switch code {
-            case .truncated: "truncated SWIM message"
-            case .unsupportedVersion: "unsupported SWIM message version"
-            case .unknownMessage: "unknown SWIM message"
-            case .unknownStatus: "unknown member status"
-            case .tooLong: "string too long in SWIM message"
-            case .tooMany: "too many items in SWIM message"
-            case .invalidUTF8: "invalid UTF-8 in SWIM message"
-            case .trailingBytes: "trailing bytes after SWIM message"
-            }
-        return "\(what): \(detail)"
-    }
+    public var description: String { "\(code.rawValue): \(detail)" }
 }

@@ -25,69 +25,39 @@
 /// | ``deadRetention`` | 30000 ms |
 public struct SWIMSettings: Sendable, Hashable {
     /// How often the shell should call ``Membership/tick(now:random:)``; the resolution of every timer.
-    public var tickInterval: UInt64
+    public var tickInterval: UInt64 = 20
     /// One probe per interval (multiplied by local health + 1). A probe that is not acked by the end of
     /// its interval makes its target suspect.
-    public var probeInterval: UInt64
+    public var probeInterval: UInt64 = 200
     /// Wait for a direct ack before asking others to probe (multiplied by local health + 1).
     /// Must be shorter than ``probeInterval``.
-    public var probeTimeout: UInt64
+    public var probeTimeout: UInt64 = 100
     /// The longest probe timeout the measured round trip may set. Default 3000 ms.
-    public var maxProbeTimeout: UInt64
+    public var maxProbeTimeout: UInt64 = 3000
     /// Members asked to probe indirectly after a missed direct ack.
-    public var indirectProbes: Int
+    public var indirectProbes: Int = 3
     /// Minimum suspicion timeout is `suspicionMultiplier × max(1, log10(n)) × probeInterval`; the
     /// confirmations expected are `min(suspicionMultiplier - 2, n - 2)`.
-    public var suspicionMultiplier: Int
+    public var suspicionMultiplier: Int = 3
     /// Maximum suspicion timeout (with no confirmations) is this times the minimum.
-    public var suspicionMaxMultiplier: Int
+    public var suspicionMaxMultiplier: Int = 4
     /// Upper bound of the Lifeguard local-health score.
-    public var maxLocalHealth: Int
+    public var maxLocalHealth: Int = 8
     /// Each update is piggybacked `retransmitMultiplier × ceil(log10(n + 1))` times.
-    public var retransmitMultiplier: Int
+    public var retransmitMultiplier: Int = 4
     /// Most updates piggybacked on one message.
-    public var maxPiggyback: Int
+    public var maxPiggyback: Int = 8
     /// Full-state exchange with one random alive member this often.
-    public var pushPullInterval: UInt64
+    public var pushPullInterval: UInt64 = 5000
     /// While no other alive member is known, send our state to every seed this often.
-    public var joinRetryInterval: UInt64
+    public var joinRetryInterval: UInt64 = 500
     /// Full-state exchange with one retained dead member or unknown seed this often, so that the two
     /// sides of a healed partition find each other again. A seed whose address matches no known member
     /// (say, a crashed and forgotten one) keeps being tried at this pace, one full state per interval.
-    public var reconnectInterval: UInt64
+    public var reconnectInterval: UInt64 = 2000
     /// Dead and left members are remembered this long so their status spreads, then forgotten.
-    public var deadRetention: UInt64
+    public var deadRetention: UInt64 = 30000
 
-    /// Settings; every parameter defaults to the value in the table above.
-    public init(
-        tickInterval: UInt64 = 20,
-        probeInterval: UInt64 = 200,
-        probeTimeout: UInt64 = 100,
-        maxProbeTimeout: UInt64 = 3000,
-        indirectProbes: Int = 3,
-        suspicionMultiplier: Int = 3,
-        suspicionMaxMultiplier: Int = 4,
-        maxLocalHealth: Int = 8,
-        retransmitMultiplier: Int = 4,
-        maxPiggyback: Int = 8,
-        pushPullInterval: UInt64 = 5000,
-        joinRetryInterval: UInt64 = 500,
-        reconnectInterval: UInt64 = 2000,
-        deadRetention: UInt64 = 30000
-    ) {
-        self.tickInterval = tickInterval
-        self.probeInterval = probeInterval
-        self.probeTimeout = probeTimeout
-        self.maxProbeTimeout = maxProbeTimeout
-        self.indirectProbes = indirectProbes
-        self.suspicionMultiplier = suspicionMultiplier
-        self.suspicionMaxMultiplier = suspicionMaxMultiplier
-        self.maxLocalHealth = maxLocalHealth
-        self.retransmitMultiplier = retransmitMultiplier
-        self.maxPiggyback = maxPiggyback
-        self.pushPullInterval = pushPullInterval
-        self.joinRetryInterval = joinRetryInterval
-        self.reconnectInterval = reconnectInterval
-        self.deadRetention = deadRetention
-    }
+    /// The defaults of the table above; set fields to tune.
+    public init() {}
 }

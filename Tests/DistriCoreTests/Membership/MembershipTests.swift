@@ -128,7 +128,9 @@ private func introduce(_ others: [Membership], to membership: inout Membership, 
 
     @Test("a suspicion timeout shrinks logarithmically from max to min with confirmations")
     func suspicionFormula() {
-        let settings = SWIMSettings(suspicionMultiplier: 5, suspicionMaxMultiplier: 6)
+        var settings = SWIMSettings()
+        settings.suspicionMultiplier = 5
+        settings.suspicionMaxMultiplier = 6
         var suspicion = Suspicion(
             incarnation: 1, origin: "x", clusterSize: 20, now: 0, settings: settings,
             probeInterval: settings.probeInterval)
@@ -201,7 +203,7 @@ private func introduce(_ others: [Membership], to membership: inout Membership, 
     @Test("missed acks and nacks raise local health, which slows probing; acks lower it")
     mutating func localHealth() throws {
         // The LAN timers held fixed (no measured round trip, no cautious start): the gaps are exact.
-        var a = node("a", settings: SWIMSettings(maxProbeTimeout: 0))
+        var a = node("a", settings: .fixedProbeTimeout)
         introduce([node("b"), node("c")], to: &a)
         // Nothing reaches a: every probe fails and no relay's nack comes back.
         var pings: [(time: UInt64, envelope: SWIMEnvelope)] = []
@@ -330,5 +332,14 @@ private func introduce(_ others: [Membership], to membership: inout Membership, 
 extension SWIMMessage {
     fileprivate var isPushPull: Bool {
         if case .pushPull = self { true } else { false }
+    }
+}
+
+extension SWIMSettings {
+    /// The defaults with the probe timeout held at ``probeTimeout`` (no round-trip adaptation).
+    static var fixedProbeTimeout: SWIMSettings {
+        var settings = SWIMSettings()
+        settings.maxProbeTimeout = 0
+        return settings
     }
 }

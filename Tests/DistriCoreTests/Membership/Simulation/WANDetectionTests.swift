@@ -53,7 +53,7 @@ import Testing
 
     @Test("the same links with the LAN timeouts held fixed suspect live nodes far more often")
     func fixedTimeoutsSuspect() {
-        let fixed = Self.run(seed: 1, minutes: 2, settings: SWIMSettings(maxProbeTimeout: 0))
+        let fixed = Self.run(seed: 1, minutes: 2, settings: .fixedProbeTimeout)
         let adaptive = Self.run(seed: 1, minutes: 2)
         print(
             "WAN, 2 minutes: \(fixed.falseSuspicions) false suspicions with fixed LAN timeouts, \(adaptive.falseSuspicions) adaptive"
