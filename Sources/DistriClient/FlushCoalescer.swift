@@ -4,19 +4,19 @@ import NIOCore
 /// while reading, and once at the end of the current event-loop turn for writes made outside one (the
 /// replies a replication acknowledgement completes together), so a burst leaves in one syscall.
 package struct FlushCoalescer {
-    private var isReading = false
-    private var hasUnflushed = false
+    @usableFromInline var isReading = false
+    @usableFromInline var hasUnflushed = false
+    @usableFromInline var isScheduled = false
 
-    package init() {}
-    private var isScheduled = false
+    @inlinable package init() {}
 
-    package mutating func readStarted() {
+    @inlinable package mutating func readStarted() {
         isReading = true
     }
 
     /// Notes a write; true when the caller must schedule a flush for the end of this turn (and then
     /// call ``scheduledFlushRuns()`` there).
-    package mutating func wrote() -> Bool {
+    @inlinable package mutating func wrote() -> Bool {
         hasUnflushed = true
         guard !isReading, !isScheduled else { return false }
         isScheduled = true
@@ -24,18 +24,18 @@ package struct FlushCoalescer {
     }
 
     /// The read burst ended: true when there is something to flush.
-    package mutating func readCompleted() -> Bool {
+    @inlinable package mutating func readCompleted() -> Bool {
         isReading = false
         return takeUnflushed()
     }
 
     /// The scheduled flush runs: true when there is (still) something to flush.
-    package mutating func scheduledFlushRuns() -> Bool {
+    @inlinable package mutating func scheduledFlushRuns() -> Bool {
         isScheduled = false
         return takeUnflushed()
     }
 
-    private mutating func takeUnflushed() -> Bool {
+    @inlinable mutating func takeUnflushed() -> Bool {
         defer { hasUnflushed = false }
         return hasUnflushed
     }
@@ -51,7 +51,7 @@ package protocol CoalescingFlushes: AnyObject {
 extension CoalescingFlushes {
     /// Call after a write: flushes at the end of the read burst, or else at the end of this
     /// event-loop turn. On the event loop.
-    package func flushSoon(_ context: ChannelHandlerContext) {
+    @inlinable package func flushSoon(_ context: ChannelHandlerContext) {
         guard flushes.wrote() else { return }
         context.eventLoop.assumeIsolated().execute { [self] in
             if flushes.scheduledFlushRuns() { self.context?.flush() }

@@ -5,14 +5,14 @@ import Synchronization
 /// acquisition is counted process-wide (``LockAcquisitions``), so a test can count the locks one
 /// request takes; release builds count nothing.
 package struct NodeLock<Value> {
-    private let box: NIOLockedValueBox<Value>
+    @usableFromInline let box: NIOLockedValueBox<Value>
 
-    package init(_ value: Value) {
+    @inlinable package init(_ value: Value) {
         box = NIOLockedValueBox(value)
     }
 
     /// Runs `body` with the value, holding the lock.
-    package func withLockedValue<T>(_ body: (inout Value) throws -> T) rethrows -> T {
+    @inlinable package func withLockedValue<T>(_ body: (inout Value) throws -> T) rethrows -> T {
         #if DEBUG
             LockAcquisitions.counter.add(1, ordering: .relaxed)
         #endif
@@ -24,7 +24,7 @@ extension NodeLock: Sendable where Value: Sendable {}
 
 /// The process-wide count of ``NodeLock`` acquisitions (debug builds only; 0 in release builds).
 package enum LockAcquisitions {
-    package static let counter = Atomic<Int>(0)
+    @usableFromInline package static let counter = Atomic<Int>(0)
 
     /// Acquisitions so far.
     package static var count: Int { counter.load(ordering: .relaxed) }

@@ -5,14 +5,25 @@ import Histogram
 import NIOCore
 
 /// A request on a node, as its ``TaskRouter`` carries it: the service, the request, and where to
-/// answer.
-package struct PendingTask: Sendable {
-    package var service: RegisteredService
-    package var request: ServiceRequest
-    package var responder: Responder
-    package var arrival: NIODeadline
+/// answer. A class: the router moves it through its queues and tables, and a reference is one retain
+/// where the fields would be a dozen.
+package final class PendingTask: Sendable {
+    package let service: RegisteredService
+    package let request: ServiceRequest
+    package let responder: Responder
+    package let arrival: NIODeadline
     /// The caller's task id; 0 = no deduplication.
-    package var taskID: UInt64
+    package let taskID: UInt64
+
+    package init(
+        service: RegisteredService, request: ServiceRequest, responder: Responder, arrival: NIODeadline, taskID: UInt64
+    ) {
+        self.service = service
+        self.request = request
+        self.responder = responder
+        self.arrival = arrival
+        self.taskID = taskID
+    }
 }
 
 /// The router of a node's shell: tasks are ``PendingTask``s, answers wire results, members reached at

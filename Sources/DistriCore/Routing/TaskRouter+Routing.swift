@@ -1,6 +1,7 @@
 extension TaskRouter {
     /// Admits the task here, unless the dedup window answers it (a retry of a task that runs or ran
     /// here).
+    @inlinable
     mutating func runHere(_ task: Task, taskID: UInt64, deadline: UInt64?, now: UInt64) -> [Action] {
         if taskID != 0 {
             switch dedup.begin(taskID, waiter: task, now: now) {
@@ -31,6 +32,7 @@ extension TaskRouter {
     }
 
     /// Answers a task that will not run here, and the retries that joined it: they may run elsewhere.
+    @inlinable
     mutating func refuse(_ task: Task, taskID: UInt64, _ refusal: TaskRefusal) -> [Action] {
         let waiters = taskID == 0 ? [] : dedup.abandon(taskID)
         return [.refuse(task, refusal)] + waiters.map { .refuse($0, refusal) }
@@ -38,6 +40,7 @@ extension TaskRouter {
 
     /// Elects among this node and the alive members offering the service, except those that failed
     /// the task; runs here or forwards to the winner.
+    @inlinable
     mutating func elect(_ routed: Routed, now: UInt64) -> [Action] {
         let candidates = candidates(for: routed.service, excluding: routed.excluded, now: now)
         guard
@@ -54,6 +57,7 @@ extension TaskRouter {
     /// A retried or failed-over task: if a member already has it (running or finished), it goes there
     /// so it runs at most once; otherwise it is elected as usual. Only members offering the service
     /// are asked.
+    @inlinable
     mutating func lookUp(_ routed: Routed, now: UInt64) -> [Action] {
         guard routed.taskID != 0 else { return elect(routed, now: now) }
         if dedup.knows(routed.taskID) {
@@ -68,6 +72,7 @@ extension TaskRouter {
         return [.askStatus(route: route, taskID: routed.taskID, members: asked.map { ($0.id, $0.address) })]
     }
 
+    @inlinable
     mutating func forward(_ routed: Routed, to member: RoutingMember<Address>) -> [Action] {
         let route = nextRoute()
         forwards[route] = (routed, member.id)
@@ -77,6 +82,7 @@ extension TaskRouter {
     }
 
     /// Removes a forward and its count; nil when it was settled already.
+    @inlinable
     mutating func settleForward(_ route: RouteID) -> (Routed, String)? {
         guard let (routed, member) = forwards.removeValue(forKey: route) else { return nil }
         let left = (outstanding[member] ?? 1) - 1
@@ -86,6 +92,7 @@ extension TaskRouter {
 
     /// Member `id` was declared dead or left: every task forwarded to it fails over (a cut-off
     /// executor would otherwise hold the task until its deadline).
+    @inlinable
     mutating func failOver(from id: String, now: UInt64) -> [Action] {
         let routes = forwards.filter { $0.value.member == id }.keys.sorted()
         var actions: [Action] = []
@@ -104,6 +111,7 @@ extension TaskRouter {
     }
 
     /// This node (scored by its own admission) and the electable members offering `service`.
+    @inlinable
     func candidates(for service: String, excluding excluded: Set<String>, now: UInt64) -> [ElectionCandidate] {
         var candidates = [ElectionCandidate(id: localID, load: admission.load, capacity: settings.capacity)]
         candidates.reserveCapacity(members.count + 1)
@@ -121,10 +129,12 @@ extension TaskRouter {
         return candidates
     }
 
+    @inlinable
     func member(_ id: String) -> RoutingMember<Address>? {
         members.first { $0.id == id }
     }
 
+    @inlinable
     mutating func nextRoute() -> RouteID {
         lastRoute += 1
         return lastRoute

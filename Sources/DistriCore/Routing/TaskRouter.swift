@@ -41,36 +41,51 @@ public struct TaskRouter<Task, Reply, Address> {
     }
 
     /// A task waiting for a slot.
-    struct Queued {
-        var task: Task
-        var taskID: UInt64
-        var deadline: UInt64?
+    @usableFromInline struct Queued {
+        @usableFromInline var task: Task
+        @usableFromInline var taskID: UInt64
+        @usableFromInline var deadline: UInt64?
+
+        @inlinable init(task: Task, taskID: UInt64, deadline: UInt64?) {
+            self.task = task
+            self.taskID = taskID
+            self.deadline = deadline
+        }
     }
 
     /// A task being routed elsewhere: forwarded, or waiting for a status look-up.
-    struct Routed {
-        var task: Task
-        var taskID: UInt64
-        var service: String
-        var deadline: UInt64?
+    @usableFromInline struct Routed {
+        @usableFromInline var task: Task
+        @usableFromInline var taskID: UInt64
+        @usableFromInline var service: String
+        @usableFromInline var deadline: UInt64?
         /// Members that failed it already.
-        var excluded: Set<String>
+        @usableFromInline var excluded: Set<String>
+
+        @inlinable init(task: Task, taskID: UInt64, service: String, deadline: UInt64?, excluded: Set<String>) {
+            self.task = task
+            self.taskID = taskID
+            self.service = service
+            self.deadline = deadline
+            self.excluded = excluded
+        }
     }
 
     public let localID: String
     public let settings: Settings
-    var admission: AdmissionControl<Queued>
-    var dedup: DedupWindow<Reply, Task>
+    @usableFromInline var admission: AdmissionControl<Queued>
+    @usableFromInline var dedup: DedupWindow<Reply, Task>
     /// The other members, sorted by id (a stable order keeps elections deterministic).
-    var members: [RoutingMember<Address>] = []
-    var aliveSince: [String: UInt64] = [:]
+    @usableFromInline var members: [RoutingMember<Address>] = []
+    @usableFromInline var aliveSince: [String: UInt64] = [:]
     /// Tasks forwarded to each member and not settled: fresher than the member's gossiped load.
-    var outstanding: [String: Int] = [:]
-    var forwards: [RouteID: (routed: Routed, member: String)] = [:]
-    var lookups: [RouteID: Routed] = [:]
-    var lastRoute: RouteID = 0
-    var random: SplitMix64
-    public internal(set) var counters = TaskRouterCounters()
+    @usableFromInline var outstanding: [String: Int] = [:]
+    @usableFromInline var forwards: [RouteID: (routed: Routed, member: String)] = [:]
+    @usableFromInline var lookups: [RouteID: Routed] = [:]
+    @usableFromInline var lastRoute: RouteID = 0
+    @usableFromInline var random: SplitMix64
+    /// What the router counted; only the router changes it.
+    public var counters = TaskRouterCounters()
 
     /// A router for the node `localID`; `seed` drives the rare random choice of large elections.
     public init(localID: String, settings: Settings = .init(), seed: UInt64) {
@@ -86,23 +101,32 @@ public struct TaskRouter<Task, Reply, Address> {
     // MARK: State for the shell
 
     /// Work running and waiting here, over capacity: 0 when idle, 1 when every slot is taken.
+    @inlinable
     public var load: Double { admission.load }
+    @inlinable
     public var inFlight: Int { admission.inFlight }
+    @inlinable
     public var queued: Int { admission.queued }
+    @inlinable
     public var isIdle: Bool { admission.isIdle }
+    @inlinable
     public var isDraining: Bool { admission.isDraining }
     /// Forwards not settled yet.
+    @inlinable
     public var forwardsInFlight: Int { forwards.count }
 
     /// True when this node runs or has recently run the task (the `TaskStatus` answer).
+    @inlinable
     public func knows(_ taskID: UInt64) -> Bool { dedup.knows(taskID) }
 
     /// Refuse new tasks from now on; running and waiting ones still complete.
+    @inlinable
     public mutating func beginDrain() { admission.beginDrain() }
 
     // MARK: Events
 
     /// A request arrived.
+    @inlinable
     public mutating func arrived(_ arrival: TaskArrival<Task>, now: UInt64) -> [Action] {
         switch (arrival.placement, arrival.routing) {
         case (.immediate, _):
@@ -119,6 +143,7 @@ public struct TaskRouter<Task, Reply, Address> {
 
     /// A task this node ran has ended with `result`. `remember`: keep the result for retries of the
     /// same task (off for results that must not stay on the node); `cost`: its size, for the bound.
+    @inlinable
     public mutating func executed(
         taskID: UInt64, admitted: Bool, result: Reply, remember: Bool, cost: Int, now: UInt64
     ) -> [Action] {
@@ -142,6 +167,7 @@ public struct TaskRouter<Task, Reply, Address> {
     }
 
     /// A forward ended. Ignored when it was settled already (its executor was declared dead).
+    @inlinable
     public mutating func forwardFinished(_ route: RouteID, outcome: ForwardOutcome<Reply>, now: UInt64) -> [Action] {
         guard let (routed, member) = settleForward(route) else { return [] }
         switch outcome {
@@ -159,6 +185,7 @@ public struct TaskRouter<Task, Reply, Address> {
 
     /// The answers to an ``TaskAction/askStatus(route:taskID:members:)``: the first member that has
     /// the task, or nil.
+    @inlinable
     public mutating func statusAnswered(_ route: RouteID, holder: String?, now: UInt64) -> [Action] {
         guard let routed = lookups.removeValue(forKey: route) else { return [] }
         if let holder, let member = member(holder) { return forward(routed, to: member) }
@@ -167,6 +194,7 @@ public struct TaskRouter<Task, Reply, Address> {
 
     /// The membership changed: `view` lists every other member not declared dead or gone (alive ones
     /// electable, suspects not). Tasks forwarded to a member no longer listed fail over.
+    @inlinable
     public mutating func membersChanged(_ view: [RoutingMember<Address>], now: UInt64) -> [Action] {
         let previous = members
         members = view.filter { $0.id != localID }.sorted { $0.id < $1.id }
@@ -189,6 +217,7 @@ public struct TaskRouter<Task, Reply, Address> {
 
     /// Where a task of `service` would be elected now, for a client that sends large requests
     /// straight there. `offeredHere`: this node serves it.
+    @inlinable
     public mutating func locate(service: String, taskID: UInt64, offeredHere: Bool, now: UInt64) -> TaskLocation<
         Address
     > {
@@ -204,7 +233,7 @@ public struct TaskRouter<Task, Reply, Address> {
 }
 
 extension TaskRouter.Routed {
-    init(_ arrival: TaskArrival<Task>) {
+    @inlinable init(_ arrival: TaskArrival<Task>) {
         self.init(
             task: arrival.task, taskID: arrival.taskID, service: arrival.service, deadline: arrival.deadline,
             excluded: [])
