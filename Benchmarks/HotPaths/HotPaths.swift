@@ -149,6 +149,50 @@ private func membershipBenchmarks() {
             blackHole(window.finish(taskID, result: 1, cost: 64, now: now))
         }
     }
+    routerBenchmarks()
+}
+
+/// The task router as a node's shell drives it: a task that runs here (arrival, election, dedup,
+/// admission, then its end), and one forwarded to a less loaded member (arrival, election, forward,
+/// then the executor's answer). Three other members, as in a 4-node cloud.
+private func routerBenchmarks() {
+    typealias Router = TaskRouter<UInt64, Int, Int>
+    let view = (1...3).map {
+        RoutingMember(id: "node-\($0)", address: $0, services: ["Echo"], load: 0.5, capacity: 64, electable: true)
+    }
+    var local = Router(localID: "node-0", settings: .init(capacity: 64, queueLimit: 1024), seed: 1)
+    _ = local.membersChanged(view, now: 0)
+    var taskID: UInt64 = 0
+    var now: UInt64 = 0
+    Benchmark("Routing.router-run-here(arrive+executed)", configuration: fast()) { benchmark in
+        for _ in benchmark.scaledIterations {
+            taskID += 1
+            now += 1
+            let arrival = TaskArrival(
+                task: taskID, taskID: taskID, service: "Echo", routing: .elect, placement: .elected, deadline: nil)
+            blackHole(local.arrived(arrival, now: now))
+            blackHole(local.executed(taskID: taskID, admitted: true, result: 1, remember: true, cost: 64, now: now))
+        }
+    }
+    // A busy node (every slot taken, a long queue) sends each task to an idle member.
+    var busy = Router(localID: "node-0", settings: .init(capacity: 1, queueLimit: 1), seed: 1)
+    _ = busy.membersChanged(
+        view.map {
+            var member = $0; member.load = 0; return member
+        }, now: 0)
+    _ = busy.arrived(
+        TaskArrival(task: 0, taskID: 0, service: "Echo", routing: .local, placement: .elected, deadline: nil), now: 0)
+    Benchmark("Routing.router-forward(arrive+forward-finished)", configuration: fast()) { benchmark in
+        for _ in benchmark.scaledIterations {
+            taskID += 1
+            let arrival = TaskArrival(
+                task: taskID, taskID: taskID, service: "Echo", routing: .elect, placement: .elected, deadline: nil)
+            guard case .forward(_, let route, _, _) = busy.arrived(arrival, now: now).first else {
+                fatalError("a busy node must forward")
+            }
+            blackHole(busy.forwardFinished(route, outcome: .answered(1), now: now))
+        }
+    }
 }
 
 // MARK: - Documents
