@@ -215,8 +215,14 @@ package final class RequestDispatcher: Sendable {
         _ task: PendingTask, route: RouteID, member: String, to address: NodeAddress, peers: Client?
     ) {
         guard let peers else {
-            // Members are learnt only once the cluster is attached, so a forward always has a client.
-            preconditionFailure("forward to \(member) before the dispatcher was attached to the cluster")
+            // Members come with the cluster; a forward before its client is attached fails over.
+            let failure = WireErrorReply(code: .unavailable, message: "the node is still joining its cluster")
+            let now = MonotonicClock.millis()
+            let (actions, peers) = runtime.withLockedValue {
+                ($0.router.forwardFinished(route, outcome: .failedRetryable(.failure(failure)), now: now), $0.peers)
+            }
+            perform(actions, peers: peers)
+            return
         }
         let remaining = task.request.deadline.map { $0 - .now() } ?? .seconds(30)
         peers.call(
@@ -249,7 +255,12 @@ package final class RequestDispatcher: Sendable {
         route: RouteID, taskID: UInt64, members: [(id: String, address: NodeAddress)], peers: Client?
     ) {
         guard let peers else {
-            preconditionFailure("status look-up before the dispatcher was attached to the cluster")
+            let now = MonotonicClock.millis()
+            let (actions, peers) = runtime.withLockedValue {
+                ($0.router.statusAnswered(route, holder: nil, now: now), $0.peers)
+            }
+            perform(actions, peers: peers)
+            return
         }
         let asks = members.map { member in
             peers.call(
