@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's main job, on the embedded default (no flags): a tour of a local cloud (`distri-node
+# The README's main job, on the embedded default (no flags): a tour of a local cloud (`distri-bench
 # demo`), then the peer story with the real tools: three `distri-node run` processes and peers alice,
 # bob and carol using `distri-peer`. Every command is printed before it runs. Exits non-zero when a
 # step does not do what it says. Stops only the processes it started, by PID.
