@@ -26,9 +26,12 @@ public final class CloudNode: Service, Sendable {
     private let bufferBudget: ResourceBudget
     private let started = NIODeadline.now()
     private let mailboxCounters = MailboxCounters()
+    /// The node's metrics, when ``CloudNodeConfiguration/metricsListen`` is set.
+    private let metrics: NodeMetrics?
 
     private struct State {
         var serverChannel: Channel?
+        var metricsChannel: Channel?
         var boundAddress: NodeAddress?
         var shutdown: EventLoopFuture<Void>?
         var membership: MembershipShell?
@@ -62,6 +65,13 @@ public final class CloudNode: Service, Sendable {
                     capacity: configuration.capacity, queueLimit: configuration.queueLimit),
                 seed: system.next()),
             logger: logger)
+        if configuration.metricsListen != nil {
+            let metrics = NodeMetrics()
+            self.metrics = metrics
+            dispatcher.runtime.withLockedValue { $0.makeServiceTimes = { metrics.serviceTimes(for: $0) } }
+        } else {
+            self.metrics = nil
+        }
         BuiltinServices.register(on: self)
         EncryptService.register(
             on: services, limits: EncryptService.Limits(resources: configuration.resources),
@@ -76,6 +86,17 @@ public final class CloudNode: Service, Sendable {
 
     /// Connections refused so far because ``ResourceLimits/bufferedBytes`` was reached.
     var bufferFullRefusals: Int { bufferBudget.refusals }
+
+    /// Where the node serves its metrics, once started with ``CloudNodeConfiguration/metricsListen``.
+    public var metricsAddress: NodeAddress? {
+        state.withLockedValue { state in
+            state.metricsChannel.flatMap { channel in
+                configuration.metricsListen.map {
+                    NodeAddress(host: $0.host, port: channel.localAddress?.port ?? $0.port)
+                }
+            }
+        }
+    }
 
     /// The address the node listens on, once started.
     public var address: NodeAddress? { state.withLockedValue { $0.boundAddress } }
@@ -199,6 +220,16 @@ public final class CloudNode: Service, Sendable {
         state.withLockedValue {
             $0.serverChannel = channel
             $0.boundAddress = advertised
+        }
+        if let metrics, let listen = configuration.metricsListen {
+            let metricsChannel = try await MetricsServer.start(listen, group: group) { [weak self] in
+                guard let self else { return [] }
+                return metrics.render(self.stats())
+            }
+            state.withLockedValue { $0.metricsChannel = metricsChannel }
+            logger.info(
+                "metrics served",
+                metadata: ["metrics": "http://\(listen.host):\(metricsChannel.localAddress?.port ?? 0)/metrics"])
         }
         dispatcher.runtime.withLockedValue { $0.counters.address = advertised.description }
         joinCluster(advertised: advertised)
@@ -360,6 +391,7 @@ public final class CloudNode: Service, Sendable {
     private func beginShutdown(on loop: EventLoop, state: inout State) -> EventLoopFuture<Void> {
         dispatcher.beginDrain()
         let serverClosed = state.serverChannel?.close() ?? loop.makeSucceededVoidFuture()
+        state.metricsChannel?.close(promise: nil)
         let drained = dispatcher.whenIdle(on: loop)
         let timeout = loop.scheduleTask(in: configuration.drainTimeout) {}
         let logger = self.logger

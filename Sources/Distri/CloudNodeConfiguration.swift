@@ -28,6 +28,9 @@ public struct CloudNodeConfiguration: Sendable {
     /// Where the node keeps its DB replica's write-ahead log; nil keeps it in memory only (it refills
     /// from the other nodes after a restart). Default nil.
     public var dataDirectory: String?
+    /// Where to serve `GET /metrics` in the Prometheus text format (plain HTTP; port 0: the OS
+    /// chooses); nil serves no metrics. Default nil.
+    public var metricsListen: NodeAddress?
     /// Per-source connection limits and timeouts for slow and idle connections.
     public var connections = ConnectionLimits()
     /// The node-wide ceilings: buffered bytes across all connections, parameter sizes, image pixels

@@ -90,22 +90,53 @@ public struct NodeTLSOptions: ParsableArguments {
 public struct LogOptions: ParsableArguments {
     public init() {}
 
-    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error or critical.")
-    public var logLevel: Logger.Level = .info
+    @Option(
+        name: .long,
+        help:
+            "Log level: trace, debug, info, notice, warning, error or critical (default: $DISTRI_LOG_LEVEL, else info)."
+    )
+    public var logLevel: Logger.Level?
 
-    public func bootstrap() { bootstrapLogging(level: logLevel) }
+    @Option(name: .long, help: "Log format: text (lines for people) or json (one JSON object a line).")
+    public var logFormat: LogFormat = .text
+
+    public func validate() throws {
+        if logLevel == nil, let text = ProcessInfo.processInfo.environment["DISTRI_LOG_LEVEL"],
+            Logger.Level(rawValue: text) == nil
+        {
+            throw ValidationError(
+                "$DISTRI_LOG_LEVEL is '\(text)': use trace, debug, info, notice, warning, error or critical")
+        }
+    }
+
+    /// The level in force: the flag, else `$DISTRI_LOG_LEVEL`, else `info`.
+    public var level: Logger.Level {
+        logLevel ?? ProcessInfo.processInfo.environment["DISTRI_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
+            ?? .info
+    }
+
+    public func bootstrap() { bootstrapLogging(level: level, format: logFormat) }
 }
 
-/// Sends the process's logs to standard error at `level`.
-public func bootstrapLogging(level: Logger.Level) {
+/// Sends the process's logs to standard error at `level`, as text or JSON lines.
+public func bootstrapLogging(level: Logger.Level, format: LogFormat = .text) {
     LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = level
-        return handler
+        switch format {
+        case .text:
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        case .json:
+            var handler = JSONLogHandler(label: label)
+            handler.logLevel = level
+            return handler
+        }
     }
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+extension LogFormat: ExpressibleByArgument {}
 
 /// `one`, `majority` or `all`.
 extension WriteConsistency: ExpressibleByArgument {}

@@ -59,6 +59,9 @@ public struct NodeStats: Codable, Sendable, Equatable {
     public var relay: RelayCounters?
     /// The mailbox for offline recipients, as this node's replica holds it (nil from a node without one).
     public var mailbox: MailboxStats?
+    /// Calls this node ran, by service and outcome (`ok`, or the error code's name); nil from a node of an
+    /// earlier version.
+    public var calls: [String: [String: UInt64]]?
 
     public init(nodeID: String, address: String) {
         self.nodeID = nodeID

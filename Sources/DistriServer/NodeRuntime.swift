@@ -39,19 +39,36 @@ package struct NodeRuntime {
     package var peers: Client?
     package var serviceTimes = Histogram<UInt64>(
         highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .two)
+    /// Calls run here, by service and outcome: the `Stats` service and the metrics read the same counts.
+    package var calls: [String: [String: UInt64]] = [:]
+    /// Makes each service's run-time recorder for the metrics (nil: no metrics).
+    package var makeServiceTimes: ServiceTimeRecorders?
+    package var serviceTimeRecorders: [String: any ServiceTimeRecorder] = [:]
 
     package init(nodeID: String, address: String, settings: NodeTaskRouter.Settings, seed: UInt64) {
         router = NodeTaskRouter(localID: nodeID, settings: settings, seed: seed)
         counters = NodeStats(nodeID: nodeID, address: address)
     }
 
-    /// Records the end of a request that ran here.
-    package mutating func record(completedAt now: NIODeadline, arrival: NIODeadline, succeeded: Bool) {
+    /// Records the end of a request of `service` that ran here with `outcome`; returns the service's
+    /// run-time recorder for the metrics, if any, to be used after the lock.
+    package mutating func record(
+        completedAt now: NIODeadline, arrival: NIODeadline, service: String, outcome: String
+    ) -> (any ServiceTimeRecorder)? {
         let micros = UInt64(max(0, (now - arrival).nanoseconds / 1000))
         _ = serviceTimes.record(micros)
         counters.totalServiceTimeSeconds += Double(micros) / 1e6
-        if succeeded { counters.completed += 1 } else { counters.failed += 1 }
+        if outcome == Self.succeeded { counters.completed += 1 } else { counters.failed += 1 }
+        calls[service, default: [:]][outcome, default: 0] += 1
+        guard let makeServiceTimes else { return nil }
+        if let recorder = serviceTimeRecorders[service] { return recorder }
+        let recorder = makeServiceTimes(service)
+        serviceTimeRecorders[service] = recorder
+        return recorder
     }
+
+    /// The outcome of a call that succeeded.
+    package static let succeeded = "ok"
 
     /// A consistent copy of the stats, the router's counts included.
     package func snapshot(uptime: TimeAmount, collections: [String: Int]) -> NodeStats {
@@ -76,6 +93,7 @@ package struct NodeRuntime {
         }
         stats.uptimeSeconds = Double(uptime.nanoseconds) / 1e9
         stats.collections = collections
+        stats.calls = calls
         return stats
     }
 }

@@ -194,18 +194,24 @@ package final class RequestDispatcher: Sendable {
         task.responder.reply(result)
         let now = NIODeadline.now()
         let nowMillis = now.uptimeNanoseconds / 1_000_000
-        let succeeded = if case .success = result { true } else { false }
+        let outcome: String =
+            switch result {
+            case .success: NodeRuntime.succeeded
+            case .failure(let reply): reply.code.description
+            }
         // The window keeps a compact copy: a slice would pin the whole receive buffer it came from.
         // A service whose results must not stay on the node leaves none: a retry runs it again.
         let remember = admitted && task.taskID != 0 && task.service.remembersResult
         let kept = remember ? result.map { ByteBuffer(bytes: $0.readableBytesView) } : result
         let cost = 128 + ((try? result.get().readableBytes) ?? 0)
-        let (actions, peers) = runtime.withLockedValue { state in
-            state.record(completedAt: now, arrival: task.arrival, succeeded: succeeded)
+        let (actions, peers, recorder) = runtime.withLockedValue { state in
+            let recorder = state.record(
+                completedAt: now, arrival: task.arrival, service: task.request.service, outcome: outcome)
             let actions = state.router.executed(
                 taskID: task.taskID, admitted: admitted, result: kept, remember: remember, cost: cost, now: nowMillis)
-            return (actions, state.peers)
+            return (actions, state.peers, recorder)
         }
+        recorder?.record(nanoseconds: (now - task.arrival).nanoseconds)
         perform(actions, peers: peers)
     }
 
@@ -237,7 +243,11 @@ package final class RequestDispatcher: Sendable {
                 let retryable = (error as? ClientError).map(Client.isRetryable) ?? false
                 if retryable {
                     self.logger.debug(
-                        "executor failed, looking elsewhere", metadata: ["executor": "\(member)", "error": "\(error)"])
+                        "executor failed, looking elsewhere",
+                        metadata: [
+                            "task.id": "\(task.taskID)", "service": "\(task.request.service)", "executor": "\(member)",
+                            "error": "\(error)",
+                        ])
                 }
                 outcome =
                     retryable ? .failedRetryable(.failure(Self.relay(error))) : .answered(.failure(Self.relay(error)))

@@ -19,7 +19,10 @@ struct DemoCommand: AsyncParsableCommand {
 
     func run() async throws {
         var log = self.log
-        if log.logLevel == .info { log.logLevel = .warning }
+        // The tour prints its own story: warnings only, unless asked otherwise.
+        if log.logLevel == nil, ProcessInfo.processInfo.environment["DISTRI_LOG_LEVEL"] == nil {
+            log.logLevel = .warning
+        }
         log.bootstrap()
         let logger = Logger(label: "distri.demo")
 

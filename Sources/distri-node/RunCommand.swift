@@ -78,6 +78,13 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Chaos mode: chance per second of going dark (dropping all traffic) for 0.5-3 s.")
     var chaos: Double = 0
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Serve Prometheus metrics at http://HOST:PORT/metrics (plain HTTP; port 0: any free port).",
+            valueName: "host:port"))
+    var metricsListen: NodeAddress?
+
     @Flag(name: .long, help: "Also serve the test services Spin, Sleep and GoDark (for load and fault tests).")
     var testServices = false
 
@@ -138,12 +145,15 @@ struct RunCommand: AsyncParsableCommand {
         configuration.mailbox.expiryMillis = UInt64(mailboxDays * 86_400_000)
         configuration.encryptStream.maxBytes = encryptMaxMib << 20
         configuration.encryptStream.maxSessions = encryptSessions
+        configuration.metricsListen = metricsListen
         let node = CloudNode(configuration: configuration, logger: logger)
         if chaos > 0 { logger.warning("chaos mode: this node will go dark at random", metadata: ["rate": "\(chaos)"]) }
         if testServices { TestServices.register(on: node) }
         let address = try await node.start()
         // One line on standard output, written at once, for scripts and tests that start nodes.
-        FileHandle.standardOutput.write(Data("node \(node.id) listening on \(address)\n".utf8))
+        var lines = "node \(node.id) listening on \(address)\n"
+        if let metrics = node.metricsAddress { lines += "metrics on http://\(metrics)/metrics\n" }
+        FileHandle.standardOutput.write(Data(lines.utf8))
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: [node], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

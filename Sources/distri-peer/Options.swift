@@ -51,10 +51,22 @@ struct CloudOption: ParsableArguments {
 
 /// Logging options of the peer daemon (warnings by default: it runs beside a person's work).
 struct PeerLogOptions: ParsableArguments {
-    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error or critical.")
-    var logLevel: Logger.Level = .warning
+    @Option(
+        name: .long,
+        help:
+            "Log level: trace, debug, info, notice, warning, error or critical (default: $DISTRI_LOG_LEVEL, else warning)."
+    )
+    var logLevel: Logger.Level?
 
-    func bootstrap() { bootstrapLogging(level: logLevel) }
+    @Option(name: .long, help: "Log format: text (lines for people) or json (one JSON object a line).")
+    var logFormat: LogFormat = .text
+
+    func bootstrap() {
+        let level =
+            logLevel ?? ProcessInfo.processInfo.environment["DISTRI_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
+            ?? .warning
+        bootstrapLogging(level: level, format: logFormat)
+    }
 }
 
 /// Runs `body` with a client of the cloud, shutting the client down afterwards.

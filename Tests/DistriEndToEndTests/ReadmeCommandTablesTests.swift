@@ -12,8 +12,8 @@ import Testing
 
     /// Options described once for all commands, outside the tables.
     private static let shared: Set<String> = [
-        "--help", "--version", "--name", "--home", "--cloud", "--ca", "--insecure", "--log-level", "--json",
-        "--pretty",
+        "--help", "--version", "--name", "--home", "--cloud", "--ca", "--insecure", "--log-level", "--log-format",
+        "--json", "--pretty",
     ]
 
     /// One command's help: its own options and its subcommands (with the default one, if any).

@@ -1,0 +1,121 @@
+import Distri
+import DistriTestSupport
+import Foundation
+import NIOCore
+import Testing
+
+/// A node started with `metricsListen` serves `/metrics` in the Prometheus text format, and its
+/// counters move by exactly the calls made.
+@Suite struct MetricsTests {
+    /// `GET path` over plain HTTP; the status line and the body.
+    static func get(_ path: String, from address: NodeAddress) async throws -> (status: String, body: String) {
+        let request = "GET \(path) HTTP/1.1\r\nHost: \(address)\r\n\r\n"
+        let (received, _) = try await rawExchange(ByteBuffer(string: request), with: address, plain: true)
+        let text = String(buffer: received)
+        let parts = text.components(separatedBy: "\r\n\r\n")
+        return (
+            parts.first?.components(separatedBy: "\r\n").first ?? "", parts.dropFirst().joined(separator: "\r\n\r\n")
+        )
+    }
+
+    /// The samples of a Prometheus text exposition, by name with labels (`name{a="b",c="d"}`), after
+    /// checking every line against the format.
+    static func samples(_ text: String) -> [String: Double] {
+        var samples: [String: Double] = [:]
+        var typed: Set<String> = []
+        for line in text.split(separator: "\n") {
+            if let type = line.wholeMatch(
+                of: /# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)/)
+            {
+                typed.insert(String(type.1))
+                continue
+            }
+            if line.hasPrefix("# HELP ") { continue }
+            guard
+                let sample = line.wholeMatch(
+                    of:
+                        /([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*")*\})? (-?[0-9.eE+-]+|\+Inf|-Inf|NaN)/
+                ),
+                let value = Double(sample.3)
+            else {
+                Issue.record("not a Prometheus sample line: \(line)")
+                continue
+            }
+            let family = String(sample.1).replacing(/_(bucket|sum|count)$/, with: "")
+            #expect(
+                typed.contains(String(sample.1)) || typed.contains(family), "\(sample.1) has no # TYPE line before it")
+            samples[String(sample.1) + String(sample.2 ?? "")] = value
+        }
+        return samples
+    }
+
+    @Test("/metrics parses as Prometheus text and its counters move by exactly the calls made")
+    func countersMoveByTheCalls() async throws {
+        try await withCloud(
+            nodes: 1, insecure: true, configure: { $0.metricsListen = NodeAddress(host: "127.0.0.1", port: 0) }
+        ) { nodes, addresses in
+            let metrics = try #require(nodes[0].metricsAddress)
+            let client = Client(nodes: addresses, configuration: ClientConfiguration(membershipRefresh: nil))
+            for _ in 0..<25 { _ = try await client.send([1, 2, 3], service: "Echo") }
+            let first = try await Self.get("/metrics", from: metrics)
+            #expect(first.status.hasPrefix("HTTP/1.1 200"), "\(first.status)")
+            let before = Self.samples(first.body)
+            #expect(before[#"distri_calls_total{service="Echo",outcome="ok"}"#] == 25)
+            #expect(before[#"distri_service_time_seconds_count{service="Echo"}"#] == 25)
+            #expect(before[#"distri_service_time_seconds_bucket{service="Echo",le="+Inf"}"#] == 25)
+            #expect(before[#"distri_members{status="alive"}"#] != nil)
+
+            for _ in 0..<10 { _ = try await client.send([4], service: "Echo") }
+            await #expect(throws: ClientError.self) { _ = try await client.send([], service: "NoSuchService") }
+            let after = Self.samples(try await Self.get("/metrics", from: metrics).body)
+            #expect(after[#"distri_calls_total{service="Echo",outcome="ok"}"#] == 35)
+            let received = { (samples: [String: Double]) in samples["distri_requests_received_total"] ?? -1 }
+            #expect(received(after) - received(before) == 11, "10 Echo calls and one to an unknown service")
+            #expect((after["distri_requests_failed_total"] ?? 0) - (before["distri_requests_failed_total"] ?? 0) == 1)
+            // The Stats service reports the same counts.
+            let stats = nodes[0].stats()
+            #expect(stats.calls?["Echo"]?["ok"] == 35)
+            #expect(Double(stats.requestsReceived) == received(after))
+
+            #expect(try await Self.get("/other", from: metrics).status.hasPrefix("HTTP/1.1 404"))
+            if let parsed = Self.pythonParse(first.body) {
+                #expect(parsed.status == 0, "prometheus_client could not parse it: \(parsed.output)")
+            }
+            await client.shutdown()
+        }
+    }
+
+    /// Parses with Python's `prometheus_client.parser` when it is installed (nil when not).
+    static func pythonParse(_ text: String) -> (status: Int32, output: String)? {
+        let script = """
+            import sys
+            from prometheus_client.parser import text_string_to_metric_families
+            families = list(text_string_to_metric_families(sys.stdin.read()))
+            print(len(families))
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", "import prometheus_client"]
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return nil }
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            print("prometheus_client is not installed: the text was checked by the format's grammar only")
+            return nil
+        }
+        let parse = Process()
+        parse.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        parse.arguments = ["python3", "-c", script]
+        let input = Pipe()
+        let output = Pipe()
+        parse.standardInput = input
+        parse.standardOutput = output
+        parse.standardError = output
+        guard (try? parse.run()) != nil else { return nil }
+        input.fileHandleForWriting.write(Data(text.utf8))
+        try? input.fileHandleForWriting.close()
+        let result = output.fileHandleForReading.readDataToEndOfFile()
+        parse.waitUntilExit()
+        return (parse.terminationStatus, String(decoding: result, as: UTF8.self))
+    }
+}
