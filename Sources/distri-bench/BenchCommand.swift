@@ -38,7 +38,15 @@ struct BenchCallsCommand: AsyncParsableCommand {
         help: "Also start an --insecure local cloud and run the same calls against it: the cost of TLS as a ratio.")
     var compareInsecure = false
 
+    @Flag(
+        name: .long,
+        help: "Also start a local cloud serving metrics (--metrics) and run the same calls against it: their cost.")
+    var compareMetrics = false
+
     func validate() throws {
+        if compareMetrics, target.cloud != nil {
+            throw ValidationError("--compare-metrics measures two local clouds: give no --cloud")
+        }
         if compareInsecure, target.cloud != nil || target.tls.insecure {
             throw ValidationError("--compare-insecure measures two local clouds: give neither --cloud nor --insecure")
         }
@@ -86,6 +94,15 @@ struct BenchCallsCommand: AsyncParsableCommand {
             insecure = try await measureCalls(plainClient, name: "distri \(service) (--insecure)")
             await plainClient.shutdown()
         }
+        var withMetrics: LoadResult?
+        if compareMetrics {
+            let measured = try BenchCloud.startLocal(
+                nodes: addresses.count, insecure: self.target.tls.insecure, extraArguments: ["--metrics"])
+            defer { measured.child?.stop() }
+            let metricsClient = Client(nodes: measured.addresses, configuration: measured.configuration, group: group)
+            withMetrics = try await measureCalls(metricsClient, name: "distri \(service) (--metrics)")
+            await metricsClient.shutdown()
+        }
 
         let report = BenchReport(
             nodes: addresses.count, payloadBytes: payload, baseline: echo, distri: distri,
@@ -93,7 +110,8 @@ struct BenchCallsCommand: AsyncParsableCommand {
             electionOn: overhead[1],
             electionLatencyRatio: Double(overhead[1].p50Micros) / Double(max(1, overhead[0].p50Micros)),
             nodeResidentMiB: stats.compactMap { try? $0.result.get().residentBytes }.map { Double($0) / 1_048_576 },
-            insecure: insecure, tlsToInsecure: insecure.map { distri.callsPerSecond / $0.callsPerSecond })
+            insecure: insecure, tlsToInsecure: insecure.map { distri.callsPerSecond / $0.callsPerSecond },
+            withMetrics: withMetrics, metricsToNone: withMetrics.map { $0.callsPerSecond / distri.callsPerSecond })
         if json {
             print(try JSONStyle.text(report))
         } else {
@@ -128,6 +146,9 @@ struct BenchReport: Codable {
     /// The same calls against an `--insecure` local cloud in the same run, and TLS / insecure throughput.
     var insecure: LoadResult?
     var tlsToInsecure: Double?
+    /// The same calls against a local cloud serving metrics, and metrics / none throughput.
+    var withMetrics: LoadResult?
+    var metricsToNone: Double?
 
     var text: String {
         func row(_ r: LoadResult) -> [String] {
@@ -138,9 +159,10 @@ struct BenchReport: Codable {
         }
         let table = TextTable.render(
             headers: ["run", "calls", "failed", "calls/s", "p50 µs", "p90 µs", "p99 µs", "max µs"],
-            rows: [row(baseline), row(distri)] + (insecure.map { [row($0)] } ?? []) + [
-                row(electionOff), row(electionOn),
-            ])
+            rows: [row(baseline), row(distri)] + (insecure.map { [row($0)] } ?? [])
+                + (withMetrics.map { [row($0)] } ?? []) + [
+                    row(electionOff), row(electionOn),
+                ])
         let memory = nodeResidentMiB.map { String(Int($0.rounded())) }.joined(separator: ", ")
         var text = """
             \(table)
@@ -153,6 +175,11 @@ struct BenchReport: Codable {
             let p50 = Double(distri.p50Micros) / Double(max(1, insecure.p50Micros))
             text +=
                 "\nTLS / --insecure: throughput \(Int((tlsToInsecure * 100).rounded()))%, p50 latency \(Int((p50 * 100).rounded()))%"
+        }
+        if let withMetrics, let metricsToNone {
+            let p50 = Double(withMetrics.p50Micros) / Double(max(1, distri.p50Micros))
+            text +=
+                "\nmetrics / none: throughput \(Int((metricsToNone * 100).rounded()))%, p50 latency \(Int((p50 * 100).rounded()))%"
         }
         return text
     }

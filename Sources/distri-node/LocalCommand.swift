@@ -43,6 +43,9 @@ struct LocalCommand: AsyncParsableCommand {
             valueName: "path"))
     var cloudFile: String?
 
+    @Flag(name: .long, help: "Every node also serves Prometheus metrics on a free port (listed as `metrics: URL`).")
+    var metrics = false
+
     @Flag(name: .long, help: "Do not write the cloud file.")
     var noCloudFile = false
 
@@ -63,10 +66,11 @@ struct LocalCommand: AsyncParsableCommand {
         let authority = insecure ? nil : try ThrowawayAuthority()
         let cloud = try await LocalCloud.start(
             nodes: nodes, host: host, capacity: capacity, loopsPerNode: loopsPerNode, dataDirectory: dataDir,
-            authority: authority, logger: logger)
+            authority: authority, metrics: metrics, logger: logger)
         var listing = ""
         for (node, address) in zip(cloud.nodes, cloud.addresses) {
             listing += "node \(node.id) listening on \(address)\n"
+            if let metrics = node.metricsAddress { listing += "metrics: http://\(metrics)/metrics\n" }
         }
         // The throw-away authority's certificate, for clients: in a private temporary file (removed
         // on exit), and beside the cloud file.
