@@ -31,7 +31,7 @@ public final class CloudNode: Service, Sendable {
 
     private struct State {
         var serverChannel: Channel?
-        var metricsChannel: Channel?
+        var metricsEndpoint: MetricsEndpoint?
         var boundAddress: NodeAddress?
         var shutdown: EventLoopFuture<Void>?
         var membership: MembershipShell?
@@ -89,13 +89,7 @@ public final class CloudNode: Service, Sendable {
 
     /// Where the node serves its metrics, once started with ``CloudNodeConfiguration/metricsListen``.
     public var metricsAddress: NodeAddress? {
-        state.withLockedValue { state in
-            state.metricsChannel.flatMap { channel in
-                configuration.metricsListen.map {
-                    NodeAddress(host: $0.host, port: channel.localAddress?.port ?? $0.port)
-                }
-            }
-        }
+        state.withLockedValue { $0.metricsEndpoint?.address }
     }
 
     /// The address the node listens on, once started.
@@ -222,14 +216,11 @@ public final class CloudNode: Service, Sendable {
             $0.boundAddress = advertised
         }
         if let metrics, let listen = configuration.metricsListen {
-            let metricsChannel = try await MetricsServer.start(listen, group: group) { [weak self] in
-                guard let self else { return [] }
-                return metrics.render(self.stats())
+            let endpoint = try await MetricsEndpoint.serve(listen, group: group, metrics: metrics) { [weak self] in
+                self?.stats() ?? NodeStats(nodeID: "", address: "")
             }
-            state.withLockedValue { $0.metricsChannel = metricsChannel }
-            logger.info(
-                "metrics served",
-                metadata: ["metrics": "http://\(listen.host):\(metricsChannel.localAddress?.port ?? 0)/metrics"])
+            state.withLockedValue { $0.metricsEndpoint = endpoint }
+            logger.info("metrics served", metadata: ["metrics": "\(endpoint.url)"])
         }
         dispatcher.runtime.withLockedValue { $0.counters.address = advertised.description }
         joinCluster(advertised: advertised)
@@ -391,7 +382,7 @@ public final class CloudNode: Service, Sendable {
     private func beginShutdown(on loop: EventLoop, state: inout State) -> EventLoopFuture<Void> {
         dispatcher.beginDrain()
         let serverClosed = state.serverChannel?.close() ?? loop.makeSucceededVoidFuture()
-        state.metricsChannel?.close(promise: nil)
+        if let endpoint = state.metricsEndpoint { Task { await endpoint.close() } }
         let drained = dispatcher.whenIdle(on: loop)
         let timeout = loop.scheduleTask(in: configuration.drainTimeout) {}
         let logger = self.logger

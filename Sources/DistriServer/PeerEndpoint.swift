@@ -27,6 +27,7 @@ public final class PeerEndpoint: Sendable {
     private let connectionLimits: ConnectionLimits
     package let logger: Logger
     package let dispatcher: RequestDispatcher
+    private let started = NIODeadline.now()
     private let server = NIOLockedValueBox<Channel?>(nil)
     private let connections: ConnectionTracker
     private let drops = NIOLockedValueBox(0)
@@ -49,6 +50,12 @@ public final class PeerEndpoint: Sendable {
             registry: services,
             runtime: NodeRuntime(nodeID: "peer", address: "", settings: settings, seed: system.next()),
             logger: logger)
+    }
+
+    /// The endpoint's stats: requests, and calls by service and outcome (its metrics read them).
+    public func stats() -> NodeStats {
+        let uptime = NIODeadline.now() - started
+        return dispatcher.runtime.withLockedValue { $0.snapshot(uptime: uptime, collections: [:]) }
     }
 
     /// Connections refused at accept or dropped (slow or idle) so far.

@@ -49,6 +49,13 @@ struct ServeCommand: AsyncParsableCommand {
             valueName: "command"))
     var onReceive: String?
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Serve the daemon's Prometheus metrics at http://HOST:PORT/metrics (plain HTTP; port 0: any free port).",
+            valueName: "host:port"))
+    var metricsListen: String?
+
     @OptionGroup var log: PeerLogOptions
 
     func validate() throws {
@@ -65,6 +72,10 @@ struct ServeCommand: AsyncParsableCommand {
         let logger = Logger(label: "distri.peer")
         let identity = try peer.loadIdentity()
         guard let address = NodeAddress(listen) else { throw ValidationError("--listen must be host:port") }
+        let metricsAddress = try metricsListen.map { text in
+            guard let address = NodeAddress(text) else { throw ValidationError("--metrics-listen must be host:port") }
+            return address
+        }
         let client = try cloud.client()
         let daemon = PeerDaemon(
             identity: identity, cloud: PeerCloud(client: client),
@@ -83,6 +94,12 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             let bound = try await daemon.start()
             printLine("peer \(identity.name) listening on \(bound)")
+            let endpoint = daemon.endpoint
+            var metrics: MetricsEndpoint?
+            if let metricsAddress {
+                metrics = try await MetricsEndpoint.serve(metricsAddress) { endpoint.stats() }
+                printLine("metrics on \(metrics?.url ?? "")")
+            }
             if daemon.advertised != [bound.description] {
                 printLine("advertised as \(daemon.advertised.joined(separator: ","))")
             }
@@ -95,6 +112,7 @@ struct ServeCommand: AsyncParsableCommand {
                 configuration: ServiceGroupConfiguration(
                     services: [daemon], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
+            await metrics?.close()
         } catch {
             await client.shutdown()
             throw error

@@ -85,6 +85,23 @@ import Testing
         }
     }
 
+    @Test("a peer's endpoint serves its own metrics: calls by service and outcome")
+    func peerEndpointMetrics() async throws {
+        let services = ServiceRegistry()
+        services.register(RegisteredService(name: "Echo", execution: .inline { $0.data }))
+        let endpoint = PeerEndpoint(services: services)
+        let address = try await endpoint.start(host: "127.0.0.1", port: 0)
+        let metrics = try await MetricsEndpoint.serve(NodeAddress(host: "127.0.0.1", port: 0)) { endpoint.stats() }
+        let client = Client(nodes: [address], configuration: ClientConfiguration(membershipRefresh: nil))
+        for _ in 0..<5 { _ = try await client.send([9], service: "Echo") }
+        let samples = Self.samples(try await Self.get("/metrics", from: metrics.address).body)
+        #expect(samples[#"distri_calls_total{service="Echo",outcome="ok"}"#] == 5)
+        #expect(samples["distri_requests_received_total"] == 5)
+        await client.shutdown()
+        await metrics.close()
+        await endpoint.shutdown()
+    }
+
     /// Parses with Python's `prometheus_client.parser` when it is installed (nil when not).
     static func pythonParse(_ text: String) -> (status: Int32, output: String)? {
         let script = """
