@@ -382,7 +382,7 @@ public final class CloudNode: Service, Sendable {
     private func beginShutdown(on loop: EventLoop, state: inout State) -> EventLoopFuture<Void> {
         dispatcher.beginDrain()
         let serverClosed = state.serverChannel?.close() ?? loop.makeSucceededVoidFuture()
-        if let endpoint = state.metricsEndpoint { Task { await endpoint.close() } }
+        state.metricsEndpoint?.close()
         let drained = dispatcher.whenIdle(on: loop)
         let timeout = loop.scheduleTask(in: configuration.drainTimeout) {}
         let logger = self.logger

@@ -110,9 +110,12 @@ public struct LogOptions: ParsableArguments {
     }
 
     /// The level in force: the flag, else `$DISTRI_LOG_LEVEL`, else `info`.
-    public var level: Logger.Level {
-        logLevel ?? ProcessInfo.processInfo.environment["DISTRI_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
-            ?? .info
+    public var level: Logger.Level { Self.level(flag: logLevel, default: .info) }
+
+    /// `flag`, else `$DISTRI_LOG_LEVEL`, else `fallback`.
+    public static func level(flag: Logger.Level?, default fallback: Logger.Level) -> Logger.Level {
+        flag ?? ProcessInfo.processInfo.environment["DISTRI_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
+            ?? fallback
     }
 
     public func bootstrap() { bootstrapLogging(level: level, format: logFormat) }

@@ -62,10 +62,7 @@ struct PeerLogOptions: ParsableArguments {
     var logFormat: LogFormat = .text
 
     func bootstrap() {
-        let level =
-            logLevel ?? ProcessInfo.processInfo.environment["DISTRI_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
-            ?? .warning
-        bootstrapLogging(level: level, format: logFormat)
+        bootstrapLogging(level: LogOptions.level(flag: logLevel, default: .warning), format: logFormat)
     }
 }
 

@@ -112,7 +112,7 @@ struct ServeCommand: AsyncParsableCommand {
                 configuration: ServiceGroupConfiguration(
                     services: [daemon], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
-            await metrics?.close()
+            metrics?.close()
         } catch {
             await client.shutdown()
             throw error

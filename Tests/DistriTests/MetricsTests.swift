@@ -78,6 +78,16 @@ import Testing
             #expect(Double(stats.requestsReceived) == received(after))
 
             #expect(try await Self.get("/other", from: metrics).status.hasPrefix("HTTP/1.1 404"))
+
+            // A collection's gauge follows the collection: present while it lives, gone once dropped.
+            let database = DocumentDatabase(client: client)
+            try await database.createCollection("pets")
+            _ = try await database.add(["name": "Rex"], to: "pets")
+            let live = Self.samples(try await Self.get("/metrics", from: metrics).body)
+            #expect(live[#"distri_db_documents{collection="pets"}"#] == 1)
+            try await database.dropCollection("pets")
+            let dropped = Self.samples(try await Self.get("/metrics", from: metrics).body)
+            #expect(dropped[#"distri_db_documents{collection="pets"}"#] == nil)
             if let parsed = Self.pythonParse(first.body) {
                 #expect(parsed.status == 0, "prometheus_client could not parse it: \(parsed.output)")
             }
@@ -98,7 +108,7 @@ import Testing
         #expect(samples[#"distri_calls_total{service="Echo",outcome="ok"}"#] == 5)
         #expect(samples["distri_requests_received_total"] == 5)
         await client.shutdown()
-        await metrics.close()
+        metrics.close()
         await endpoint.shutdown()
     }
 

@@ -29,8 +29,8 @@ public final class MetricsEndpoint: Sendable {
     /// `http://host:port/metrics`.
     public var url: String { "http://\(address)/metrics" }
 
-    /// Stops listening.
-    public func close() async {
-        try? await channel.close()
+    /// Stops listening (without waiting).
+    public func close() {
+        channel.close(promise: nil)
     }
 }

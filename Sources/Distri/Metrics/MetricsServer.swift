@@ -1,20 +1,26 @@
+import DistriServer
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 
 /// A small HTTP/1.1 server for Prometheus: `GET /metrics` answers the text format; every other path
 /// is 404, every other method 405. Each connection is closed after its answer or after 10 s without a
-/// request; request bodies are not kept, and NIO's parser bounds the head.
+/// request; request bodies are not kept, and NIO's parser bounds the head. A source holds at most
+/// ``maxPerSource`` connections at once (``ConnectionTracker``, as on the node's own port).
 enum MetricsServer {
+    static let maxPerSource = 8
+
     /// Binds `address` (port 0: the OS chooses) and serves `render`'s output; returns the channel.
     static func start(
         _ address: NodeAddress, group: EventLoopGroup, render: @escaping @Sendable () -> [UInt8]
     ) async throws -> Channel {
-        try await ServerBootstrap(group: group)
+        let connections = ConnectionTracker(maxPerSource: maxPerSource)
+        return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                guard connections.admit(channel) else { return channel.close() }
+                return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .seconds(10)))
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(MetricsHandler(render: render))

@@ -17,6 +17,9 @@ public final class NodeMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
     /// What each counter (by name and labels) showed at the last scrape.
     private let reported = NIOLockedValueBox<[String: UInt64]>([:])
+    /// The gauges of the last scrape, by name and labels: one the stats no longer list (a dropped
+    /// collection, a departed peer) leaves the exposition instead of keeping its last value.
+    private let gauges = NIOLockedValueBox<[String: Gauge]>([:])
 
     public init() {}
 
@@ -34,14 +37,21 @@ public final class NodeMetrics: Sendable {
         reported.withLockedValue { reported in
             for sample in Self.counters(stats) { advance(sample, reported: &reported) }
         }
-        for sample in Self.gauges(stats) {
-            registry.makeGauge(descriptor: sample.descriptor, labels: sample.labels).set(sample.value)
+        gauges.withLockedValue { gauges in
+            var current: [String: Gauge] = [:]
+            for sample in Self.gauges(stats) {
+                let gauge = registry.makeGauge(descriptor: sample.descriptor, labels: sample.labels)
+                gauge.set(sample.value)
+                current[sample.key] = gauge
+            }
+            for (key, gauge) in gauges where current[key] == nil { registry.unregisterGauge(gauge) }
+            gauges = current
         }
         return registry.emitToBuffer()
     }
 
     private func advance(_ sample: MetricSample, reported: inout [String: UInt64]) {
-        let key = sample.name + sample.labels.map { "\u{1}\($0.0)=\($0.1)" }.joined()
+        let key = sample.key
         let now = UInt64(max(0, sample.value))
         let before = reported[key] ?? 0
         let counter = registry.makeCounter(descriptor: sample.descriptor, labels: sample.labels)
@@ -57,6 +67,9 @@ struct MetricSample {
     var labels: [(String, String)] = []
     var value: Double
     var help: String
+
+    /// The metric's name with its labels: one time series.
+    var key: String { name + labels.map { "\u{1}\($0.0)=\($0.1)" }.joined() }
 
     var descriptor: MetricNameDescriptor {
         MetricNameDescriptor(namespace: "distri", metricName: name, unitName: "", helpText: help)
