@@ -27,6 +27,8 @@ public final class WriteAheadLog {
     private var size = 0
     /// The end of the last intact record once the file has been scanned; appends go there.
     private var validatedEnd: Int?
+    /// Bytes appended and syncs made since this log was opened.
+    public private(set) var counters = WriteAheadLogCounters()
 
     private var tempPath: String { path + ".tmp" }
 
@@ -67,7 +69,8 @@ public final class WriteAheadLog {
         let end = validatedEnd ?? size
         let code = FileIO.writeAll(fd, encoded, at: end)
         if code != 0 { throw fail(StorageError.system("write", path, code)) }
-        if let code = FileIO.retryingEINTR({ fdatasync(fd) }) {
+        counters.bytesAppended += UInt64(encoded.count)
+        if let code = timedSync({ fdatasync(fd) }) {
             throw fail(StorageError.system("fdatasync", path, code))
         }
         size = end + encoded.count
@@ -94,7 +97,7 @@ public final class WriteAheadLog {
         var code = FileIO.writeAll(newFD, Self.header, at: 0)
         if code == 0 { code = FileIO.writeAll(newFD, encoded, at: Self.header.count) }
         if code != 0 { throw abandon(StorageError.system("write", tempPath, code)) }
-        if let code = FileIO.sync(newFD) {
+        if let code = timedSync({ fsync(newFD) }) {
             throw abandon(StorageError.system("fsync", tempPath, code))
         }
         if rename(tempPath, path) != 0 {
@@ -104,6 +107,8 @@ public final class WriteAheadLog {
         fd = newFD
         size = Self.header.count + encoded.count
         validatedEnd = size
+        let start = ContinuousClock.now
+        defer { counters.noteSync(since: start) }
         do {
             try FileIO.syncDirectory(directory)
         } catch {
@@ -123,6 +128,13 @@ public final class WriteAheadLog {
     }
 
     // MARK: - Internals
+
+    /// Runs one sync call (retried after EINTR), counting it and the time it took.
+    private func timedSync(_ call: () -> Int32) -> Int32? {
+        let start = ContinuousClock.now
+        defer { counters.noteSync(since: start) }
+        return FileIO.retryingEINTR(call)
+    }
 
     private func checkOpen() throws(StorageError) {
         if fd < 0 { throw StorageError("\(path): write-ahead log is \(closedReason)") }
@@ -180,7 +192,7 @@ public final class WriteAheadLog {
             if let code = FileIO.retryingEINTR({ ftruncate(fd, off_t(end)) }) {
                 throw StorageError.system("ftruncate", path, code)
             }
-            if let code = FileIO.sync(fd) {
+            if let code = timedSync({ fsync(fd) }) {
                 throw fail(StorageError.system("fsync", path, code))
             }
         }
@@ -251,5 +263,25 @@ public final class WriteAheadLog {
         if let code = FileIO.retryingEINTR({ fdatasync(fd) }) { throw StorageError.system("fdatasync", path, code) }
         if created || size == 0 { try FileIO.syncDirectory(directory) }
         return header.count
+    }
+}
+
+/// What a ``WriteAheadLog`` wrote since it was opened, for a node's metrics.
+public struct WriteAheadLogCounters: Sendable, Equatable {
+    /// Bytes of framed records appended (compactions, which rewrite the log, not included).
+    public var bytesAppended: UInt64 = 0
+    /// Syncs of the log's file or directory (fdatasync after appends, fsync of compactions and
+    /// truncations), failed ones included.
+    public var syncs: UInt64 = 0
+    /// Time spent in those syncs, on a monotonic clock, in nanoseconds.
+    public var syncNanoseconds: UInt64 = 0
+
+    public init() {}
+
+    mutating func noteSync(since start: ContinuousClock.Instant) {
+        let elapsed = start.duration(to: .now).components
+        syncs += 1
+        syncNanoseconds +=
+            UInt64(max(0, elapsed.seconds)) * 1_000_000_000 + UInt64(max(0, elapsed.attoseconds) / 1_000_000_000)
     }
 }
