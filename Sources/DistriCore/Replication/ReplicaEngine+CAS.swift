@@ -84,6 +84,7 @@ extension ReplicaEngine {
         let highest = max(after, acceptors[round.key]?.promised ?? .zero, round.ballot)
         round.ballot = Ballot(round: highest.round + 1, node: node)
         round.attempts += 1
+        casRounds += 1
         let (own, logged) = prepare(round.key, round.ballot)
         guard case .promise(let promise?, _) = own else {
             rounds[id] = round
@@ -113,6 +114,7 @@ extension ReplicaEngine {
     private mutating func backOff(_ id: UInt64, after ballot: Ballot, now: UInt64) -> [ReplicaAction] {
         guard var round = rounds[id] else { return [] }
         let pause = 1 + random.next() % max(1, settings.casBackoff * UInt64(min(round.attempts, 8)))
+        casContentions += 1
         round.ballot = max(round.ballot, ballot)
         round.phase = .waiting(until: now + pause)
         rounds[id] = round
@@ -270,6 +272,7 @@ extension ReplicaEngine {
             }
             guard round.condition.matches(body) else {
                 rounds[id] = nil
+                casConditionFailures += 1
                 return [
                     .completed(
                         operation: id,

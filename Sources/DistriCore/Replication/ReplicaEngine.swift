@@ -85,6 +85,14 @@ public struct ReplicaEngine: Sendable {
     public internal(set) var pushesSent: UInt64 = 0
     public internal(set) var changesPushed: UInt64 = 0
 
+    /// Compare-and-set rounds (Paxos ballots) this replica began as coordinator, retries included; for
+    /// the stats.
+    public internal(set) var casRounds: UInt64 = 0
+    /// Rounds that lost to a higher ballot and backed off to try again (contention), and conditional
+    /// updates whose condition did not hold; for the stats.
+    public internal(set) var casContentions: UInt64 = 0
+    public internal(set) var casConditionFailures: UInt64 = 0
+
     enum Outstanding: Sendable {
         /// One batch of a flush to `peer`; the flush's writes count the peer as a holder once every
         /// batch of `flush` has landed.
