@@ -41,6 +41,27 @@ public struct ClusterCounters: Codable, Sendable, Equatable {
     public var gossipBytesReceived: UInt64 = 0
     /// Members seen to fail and how long each detection took, in milliseconds.
     public var detectionMillis: [String: UInt64] = [:]
+    /// Times a member became suspect in this node's view (its own probes' suspicions and those it heard
+    /// of), and members it came to see as dead (failure detections).
+    public var membersSuspected: UInt64 = 0
+    public var membersDeclaredDead: UInt64 = 0
 
     public init() {}
+
+    /// Every field is optional in JSON: a node of an earlier version leaves newer counters out (0 here).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        func count(_ key: CodingKeys) throws -> UInt64 { try container.decodeIfPresent(UInt64.self, forKey: key) ?? 0 }
+        electionsWon = try count(.electionsWon)
+        tasksForwarded = try count(.tasksForwarded)
+        failovers = try count(.failovers)
+        deduplicated = try count(.deduplicated)
+        chaosOutages = try count(.chaosOutages)
+        gossipMessagesSent = try count(.gossipMessagesSent)
+        gossipBytesSent = try count(.gossipBytesSent)
+        gossipBytesReceived = try count(.gossipBytesReceived)
+        detectionMillis = try container.decodeIfPresent([String: UInt64].self, forKey: .detectionMillis) ?? [:]
+        membersSuspected = try count(.membersSuspected)
+        membersDeclaredDead = try count(.membersDeclaredDead)
+    }
 }

@@ -92,6 +92,10 @@ public struct DatabaseStats: Codable, Sendable, Equatable {
     /// Push messages sent to peers, and the changes they carried (their ratio is the batching).
     public var pushesSent: UInt64 = 0
     public var changesPushed: UInt64 = 0
+    /// The write-ahead log's traffic (nil without `--data-dir`, or from a node of an earlier version).
+    public var writeAheadLog: WriteAheadLogStats?
+    /// Compare-and-set rounds this replica coordinated (nil from a node of an earlier version).
+    public var compareAndSet: CompareAndSetStats?
 
     public init(
         documents: [String: Int], tombstones: Int, replicationLag: [String: UInt64], antiEntropyBytes: UInt64,
@@ -107,6 +111,37 @@ public struct DatabaseStats: Codable, Sendable, Equatable {
         self.durable = durable
         self.recoveredEntries = recoveredEntries
         self.storageError = storageError
+    }
+}
+
+/// A replica's write-ahead log since the node started, as the `Stats` service reports it.
+public struct WriteAheadLogStats: Codable, Sendable, Equatable {
+    /// Bytes of records appended.
+    public var bytesAppended: UInt64
+    /// Syncs (fdatasync or fsync) of the log, and the seconds they took in all.
+    public var syncs: UInt64
+    public var syncSeconds: Double
+
+    public init(bytesAppended: UInt64 = 0, syncs: UInt64 = 0, syncSeconds: Double = 0) {
+        self.bytesAppended = bytesAppended
+        self.syncs = syncs
+        self.syncSeconds = syncSeconds
+    }
+}
+
+/// The compare-and-set rounds a replica coordinated, as the `Stats` service reports them.
+public struct CompareAndSetStats: Codable, Sendable, Equatable {
+    /// Rounds (Paxos ballots) begun, retries included.
+    public var rounds: UInt64
+    /// Rounds that lost to a higher ballot and were tried again.
+    public var contentions: UInt64
+    /// Conditional updates refused because their condition did not hold.
+    public var conditionFailures: UInt64
+
+    public init(rounds: UInt64 = 0, contentions: UInt64 = 0, conditionFailures: UInt64 = 0) {
+        self.rounds = rounds
+        self.contentions = contentions
+        self.conditionFailures = conditionFailures
     }
 }
 

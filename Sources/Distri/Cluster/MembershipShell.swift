@@ -187,7 +187,10 @@ final class MembershipShell: Sendable {
             case .dead:
                 let last = state.lastContact[member.id] ?? now
                 state.counters.detectionMillis[member.id] = now - min(last, now)
-            case .suspect, .left:
+                state.counters.membersDeclaredDead += 1
+            case .suspect:
+                state.counters.membersSuspected += 1
+            case .left:
                 break
             }
         }

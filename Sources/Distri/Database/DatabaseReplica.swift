@@ -378,6 +378,14 @@ final class DatabaseReplica: Sendable {
                 durable: durable != nil, recoveredEntries: state.recoveredEntries, storageError: durable?.failure)
             stats.pushesSent = state.engine.pushesSent
             stats.changesPushed = state.engine.changesPushed
+            stats.compareAndSet = CompareAndSetStats(
+                rounds: state.engine.casRounds, contentions: state.engine.casContentions,
+                conditionFailures: state.engine.casConditionFailures)
+            if let counters = durable?.counters {
+                stats.writeAheadLog = WriteAheadLogStats(
+                    bytesAppended: counters.bytesAppended, syncs: counters.syncs,
+                    syncSeconds: Double(counters.syncNanoseconds) / 1e9)
+            }
             return stats
         }
     }

@@ -17,6 +17,9 @@ final class DurableLog: Sendable {
         var sinceCompaction = 0
         var bytesSinceCompaction = 0
         var snapshotBytes = 0
+        /// The log's counters after its last append or compaction (read here, so the stats never wait
+        /// for a sync in progress).
+        var counters = WriteAheadLogCounters()
     }
 
     private let log: LockedLog
@@ -43,7 +46,9 @@ final class DurableLog: Sendable {
                         + "refill this node from the others")
             }
         }
-        return (DurableLog(log: wal, directory: directory), entries, truncated)
+        let log = DurableLog(log: wal, directory: directory)
+        log.queue.withLockedValue { $0.counters = wal.counters }
+        return (log, entries, truncated)
     }
 
     private init(log: WriteAheadLog, directory: String) {
@@ -88,9 +93,16 @@ final class DurableLog: Sendable {
         }
         pool.submit { _ in
             guard self.failure == nil else { return }
-            self.log.withLog { try? $0.replace(with: records) }
+            let counters = self.log.withLog { log in
+                _ = try? log.replace(with: records)
+                return log.counters
+            }
+            self.queue.withLockedValue { $0.counters = counters }
         }
     }
+
+    /// Bytes appended, syncs and their time since the log was opened.
+    var counters: WriteAheadLogCounters { queue.withLockedValue { $0.counters } }
 
     /// The first write error, if any: from then on the replica refuses writes (see `DatabaseReplica`).
     var failure: String? { queue.withLockedValue { $0.failed } }
@@ -110,10 +122,17 @@ final class DurableLog: Sendable {
             }
             guard let (records, continuations) = batch else { return }
             if failure == nil {
-                do {
-                    try log.withLog { try $0.append(records) }
-                } catch {
-                    queue.withLockedValue { $0.failed = $0.failed ?? "\(error)" }
+                let (counters, error) = log.withLog { log -> (WriteAheadLogCounters, (any Error)?) in
+                    do {
+                        try log.append(records)
+                        return (log.counters, nil)
+                    } catch {
+                        return (log.counters, error)
+                    }
+                }
+                queue.withLockedValue {
+                    $0.counters = counters
+                    if let error { $0.failed = $0.failed ?? "\(error)" }
                 }
             }
             let outcome = failure
