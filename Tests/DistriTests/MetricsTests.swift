@@ -112,6 +112,125 @@ import Testing
         await endpoint.shutdown()
     }
 
+    @Test("a majority write moves the WAL's bytes and syncs, a conditional update the CAS rounds and conflicts")
+    func databaseCounters() async throws {
+        let directory = TemporaryDirectory("metrics-wal")
+        defer { directory.remove() }
+        var index = 0
+        try await withCloud(
+            nodes: 3, clustered: true, insecure: true,
+            configure: {
+                index += 1
+                $0.dataDirectory = directory.path + "/node\(index)"
+                $0.metricsListen = NodeAddress(host: "127.0.0.1", port: 0)
+            }
+        ) { nodes, addresses in
+            let metrics = try #require(nodes[0].metricsAddress)
+            let client = Client(nodes: [addresses[0]], configuration: ClientConfiguration(membershipRefresh: nil))
+            let database = DocumentDatabase(client: client)
+            let before = Self.samples(try await Self.get("/metrics", from: metrics).body)
+            try await database.createCollection("pets")
+            _ = try await database.add(["_id": "rex", "name": "Rex", "visits": 0], to: "pets")
+            let written = Self.samples(try await Self.get("/metrics", from: metrics).body)
+            let bytes = { (samples: [String: Double]) in samples["distri_wal_appended_bytes_total"] ?? 0 }
+            let syncs = { (samples: [String: Double]) in samples["distri_wal_fsyncs_total"] ?? 0 }
+            #expect(bytes(written) > bytes(before), "a majority write is logged before it is acknowledged")
+            #expect(syncs(written) > syncs(before))
+            #expect((written["distri_wal_fsync_seconds_total"] ?? 0) > 0)
+            let rounds = { (samples: [String: Double]) in samples["distri_db_cas_rounds_total"] ?? -1 }
+            #expect(rounds(written) == 0)
+
+            // A conditional update that holds runs at least one round; one that does not is a conflict.
+            let updated = try await database.update("rex", in: "pets", increment: ["visits": 1], if: ["visits": 0])
+            #expect(updated?["visits"] == 1)
+            #expect(
+                await remoteCode {
+                    _ = try await database.update("rex", in: "pets", increment: ["visits": 1], if: ["visits": 0])
+                } == .conflict)
+            let after = Self.samples(try await Self.get("/metrics", from: metrics).body)
+            #expect(rounds(after) >= 2, "two conditional updates, each at least one round")
+            #expect(after[#"distri_db_cas_conflicts_total{reason="condition"}"#] == 1)
+            #expect(after[#"distri_db_cas_conflicts_total{reason="contention"}"#] != nil)
+            // The Stats service reports the same numbers.
+            let stats = try #require(nodes[0].stats().database)
+            #expect(Double(stats.compareAndSet?.rounds ?? 0) == rounds(after))
+            #expect(Double(stats.writeAheadLog?.bytesAppended ?? 0) >= bytes(after))
+            if let parsed = Self.pythonParse(try await Self.get("/metrics", from: metrics).body) {
+                #expect(parsed.status == 0, "prometheus_client could not parse it: \(parsed.output)")
+            }
+            await client.shutdown()
+        }
+    }
+
+    @Test("a member cut off from the others is suspected and then declared dead, and the counters show it")
+    func membershipCounters() async throws {
+        try await withCloud(
+            nodes: 3, clustered: true, insecure: true,
+            configure: { $0.metricsListen = NodeAddress(host: "127.0.0.1", port: 0) }
+        ) { nodes, _ in
+            let metrics = try #require(nodes[0].metricsAddress)
+            let before = Self.samples(try await Self.get("/metrics", from: metrics).body)
+            #expect(before["distri_members_suspected_total"] == 0)
+            #expect(before["distri_members_declared_dead_total"] == 0)
+            nodes[2].goDark(for: .seconds(60))
+            let lost = nodes[2].id
+            let detected = await eventually(timeout: .seconds(30)) {
+                nodes[0].stats().members.contains { $0.id == lost && $0.status == "dead" }
+            }
+            #expect(detected, "node 0 did not declare the dark node dead")
+            let after = Self.samples(try await Self.get("/metrics", from: metrics).body)
+            #expect((after["distri_members_suspected_total"] ?? 0) >= 1, "suspected before it was declared dead")
+            #expect((after["distri_members_declared_dead_total"] ?? 0) >= 1)
+            #expect(
+                Double(nodes[0].stats().cluster.membersDeclaredDead) >= after["distri_members_declared_dead_total"] ?? 0
+            )
+        }
+    }
+
+    @Test("stats from a node of an earlier version, without the newer counters, still decode")
+    func olderStatsDecode() throws {
+        var stats = NodeStats(nodeID: "n1", address: "127.0.0.1:7000")
+        stats.cluster.membersSuspected = 3
+        stats.database = DatabaseStats(
+            documents: [:], tombstones: 0, replicationLag: [:], antiEntropyBytes: 0, antiEntropyChanges: 0,
+            changeSequence: 0, durable: true, recoveredEntries: 0, storageError: nil)
+        stats.database?.writeAheadLog = WriteAheadLogStats(bytesAppended: 10, syncs: 1, syncSeconds: 0.001)
+        stats.database?.compareAndSet = CompareAndSetStats(rounds: 2)
+        #expect(try JSONDecoder().decode(NodeStats.self, from: JSONEncoder().encode(stats)) == stats)
+
+        var json = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(stats)) as? [String: Any])
+        var cluster = try #require(json["cluster"] as? [String: Any])
+        cluster["membersSuspected"] = nil
+        cluster["membersDeclaredDead"] = nil
+        json["cluster"] = cluster
+        var database = try #require(json["database"] as? [String: Any])
+        database["writeAheadLog"] = nil
+        database["compareAndSet"] = nil
+        json["database"] = database
+        let old = try JSONDecoder().decode(NodeStats.self, from: JSONSerialization.data(withJSONObject: json))
+        #expect(old.cluster.membersSuspected == 0)
+        #expect(old.database?.writeAheadLog == nil)
+        #expect(old.database?.compareAndSet == nil)
+    }
+
+    @Test("swift-metrics goes through the node's own registry, and the process is bootstrapped at most once")
+    func swiftMetricsFactory() async throws {
+        let first = NodeMetrics()
+        let second = NodeMetrics()
+        // A metric made through one node's factory shows on that node's /metrics only.
+        first.factory.makeCounter(label: "library_events_total", dimensions: [("kind", "a")]).increment(by: 3)
+        let stats = NodeStats(nodeID: "n1", address: "127.0.0.1:7000")
+        let mine = Self.samples(String(decoding: first.render(stats), as: UTF8.self))
+        let other = Self.samples(String(decoding: second.render(stats), as: UTF8.self))
+        #expect(mine[#"library_events_total{kind="a"}"#] == 3)
+        #expect(other[#"library_events_total{kind="a"}"#] == nil)
+        #expect(mine["distri_requests_received_total"] == 0)
+        // Whichever bootstrapped the process first, a later bootstrap is refused instead of crashing.
+        _ = first.bootstrapProcessMetrics()
+        #expect(!second.bootstrapProcessMetrics())
+        #expect(!first.bootstrapProcessMetrics())
+    }
+
     /// Parses with Python's `prometheus_client.parser` when it is installed (nil when not).
     static func pythonParse(_ text: String) -> (status: Int32, output: String)? {
         let script = """

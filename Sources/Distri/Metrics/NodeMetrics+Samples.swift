@@ -26,6 +26,10 @@ extension NodeMetrics {
             counter("gossip_messages_sent_total", cluster.gossipMessagesSent, "Membership messages sent."),
             counter("gossip_sent_bytes_total", cluster.gossipBytesSent, "Membership bytes sent."),
             counter("gossip_received_bytes_total", cluster.gossipBytesReceived, "Membership bytes received."),
+            counter("members_suspected_total", cluster.membersSuspected, "Times a member became suspect here."),
+            counter(
+                "members_declared_dead_total", cluster.membersDeclaredDead,
+                "Members this node saw declared dead (failure detections)."),
         ]
         for (service, outcomes) in (stats.calls ?? [:]).sorted(by: { $0.key < $1.key }) {
             for (outcome, count) in outcomes.sorted(by: { $0.key < $1.key }) {
@@ -43,6 +47,26 @@ extension NodeMetrics {
                 counter("db_pushes_sent_total", database.pushesSent, "Replication pushes sent."),
                 counter("db_changes_pushed_total", database.changesPushed, "Changes sent in pushes."),
             ]
+            if let cas = database.compareAndSet {
+                let conflicts =
+                    "Compare-and-set rounds that did not apply the update, by reason: contention (a "
+                    + "higher ballot won; retried) or condition (it did not hold)."
+                samples += [
+                    counter("db_cas_rounds_total", cas.rounds, "Compare-and-set rounds begun here, retries included."),
+                    counter("db_cas_conflicts_total", cas.contentions, conflicts, labels: [("reason", "contention")]),
+                    counter(
+                        "db_cas_conflicts_total", cas.conditionFailures, conflicts, labels: [("reason", "condition")]),
+                ]
+            }
+            if let wal = database.writeAheadLog {
+                samples += [
+                    counter("wal_appended_bytes_total", wal.bytesAppended, "Bytes appended to the write-ahead log."),
+                    counter("wal_fsyncs_total", wal.syncs, "Syncs (fdatasync, fsync) of the write-ahead log."),
+                    MetricSample(
+                        name: "wal_fsync_seconds_total", value: wal.syncSeconds,
+                        help: "Seconds spent in syncs of the write-ahead log.", fractional: true),
+                ]
+            }
         }
         if let relay = stats.relay {
             samples += [
