@@ -17,7 +17,7 @@ public struct CloudNodeConfiguration: Sendable {
     public var capacity = 64
     /// Tasks waiting for a slot before the node answers busy. Default 4096.
     public var queueLimit = 4096
-    /// Frame and message size limits. Default ``DistriWire/WireLimits/standard`` (64 MiB messages).
+    /// Frame and message size limits. Default `WireLimits.standard` (64 MiB messages).
     public var limits = WireLimits.standard
     /// How long a graceful shutdown waits for work in flight. Default 30 s.
     public var drainTimeout = TimeAmount.seconds(30)
@@ -34,7 +34,7 @@ public struct CloudNodeConfiguration: Sendable {
     /// Per-source connection limits and timeouts for slow and idle connections.
     public var connections = ConnectionLimits()
     /// The node-wide ceilings: buffered bytes across all connections, parameter sizes, image pixels
-    /// (one image, and all Encrypt calls at once), the TLS handshake deadline. See ``ResourceLimits``.
+    /// (one image, and all Encrypt calls at once), the TLS handshake deadline. See `ResourceLimits`.
     public var resources = ResourceLimits()
     /// The cloud's deposit key: the raw 32-byte X25519 private key that image keys deposited for view
     /// grants are sealed to (`CloudKey`, `GrantView`, `ConsumeView`). Every node of a cloud must hold
@@ -47,7 +47,7 @@ public struct CloudNodeConfiguration: Sendable {
     public var tls: ClusterTLS?
     /// Per-peer quotas on the traffic this node relays between peers (``RelayServices``): bytes per
     /// sender per hour and chunks in flight per sender and per recipient. See
-    /// ``DistriCore/RelayQuotas/Limits``.
+    /// `RelayQuotas.Limits`.
     public var relayQuotas = RelayQuotas.Limits()
     /// The mailbox for offline recipients: quotas, expiry, chunk size, sweep (``MailboxServices``).
     /// Every node of a cloud should hold the same. Default ``MailboxLimits/init()``.

@@ -1,6 +1,6 @@
 /// The services every node serves from the start.
 public enum BuiltinServices {
-    /// `Stats`: the node's own stats as JSON (``DistriCore/NodeStats``). Answered at once by the node
+    /// `Stats`: the node's own stats as JSON (`NodeStats`). Answered at once by the node
     /// asked, outside the capacity limit and without election.
     public static let stats = "Stats"
     /// `Echo`: returns its input. A cheap service for health checks and benchmarks.

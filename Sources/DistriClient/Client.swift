@@ -14,7 +14,7 @@ public struct ClientConfiguration: Sendable {
     public var connectTimeout: TimeAmount
     /// How long a node that refused a connection is tried last. Default 1 s.
     public var retryBackoff: TimeAmount
-    /// Frame and message size limits. Default ``DistriWire/WireLimits/standard``.
+    /// Frame and message size limits. Default `WireLimits.standard`.
     public var limits: WireLimits
     /// Payloads at least this large are sent straight to the executor: the client first asks a node
     /// (`Locate`) which node is elected, so the payload crosses the network once. Default 1 MiB.
@@ -36,7 +36,7 @@ public struct ClientConfiguration: Sendable {
     /// another node (routing `electRetry`, the same task id). A slow service on a live node is thus
     /// never moved: the probe's answer (or any pipelined reply) shows the node alive. A silent node is
     /// left after about attempt timeout + probe timeout (0.5 s on a LAN). nil: calls wait for their
-    /// deadline. Default ``AttemptTimeoutPolicy/standard``.
+    /// deadline. Default `AttemptTimeoutPolicy.standard`.
     public var attemptTimeout: AttemptTimeoutPolicy?
 
     public init(
@@ -605,7 +605,7 @@ public final class Client: Sendable {
     }
 }
 
-/// One node's answer to ``Client/collectStats()``.
+/// One node's answer to ``Client/collectStats(of:)``.
 public struct NodeStatsResult: Sendable {
     public var node: NodeAddress
     public var result: Result<NodeStats, ClientError>

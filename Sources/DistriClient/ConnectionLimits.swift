@@ -1,6 +1,6 @@
 import NIOCore
 
-/// Limits on the connections a ``CloudNode`` accepts, against floods and slow clients. Every field
+/// Limits on the connections a `CloudNode` accepts, against floods and slow clients. Every field
 /// has a safe default.
 public struct ConnectionLimits: Sendable {
     /// Connections one source address may hold open at once; more are closed at accept. Default 4096

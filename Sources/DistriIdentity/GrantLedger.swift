@@ -8,7 +8,7 @@ import DistriCore
 ///   registered with keeps it (trust on first use); sequences only rise.
 /// - `catalog` and `requests` (``publish(_:)``, ``post(_:)``): signed by the signer's registered key,
 ///   with a sequence above the stored document's.
-/// - `permissions` (``grant(_:)``, ``view(_:alreadyTaken:)``): see ``GrantLedger+Views.swift``.
+/// - `permissions` (``grant(_:)``, ``view(_:alreadyTaken:)``): see `GrantLedger+Views.swift`.
 public struct GrantLedger: Sendable {
     /// The `users` documents of the peers the request names, by name (absent: not registered).
     public var peers: [String: [String: JSONValue]]

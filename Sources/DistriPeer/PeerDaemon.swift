@@ -5,7 +5,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import ServiceLifecycle
 
-/// `distri-peer serve`: listens for other peers (``PeerEndpoint``, answering `Ping` with the peer's
+/// `distri-peer serve`: listens for other peers (`PeerEndpoint`, answering `Ping` with the peer's
 /// name) and keeps the peer's signed record in the cloud's `users` collection fresh, re-registering
 /// every refresh interval with a new `lastSeen`. It takes images other peers send (`Deliver`, see
 /// ``PeerSharing``) and retries this peer's queued sends (the outbox) every refresh. A swift-service-lifecycle `Service`: it runs until
@@ -116,7 +116,7 @@ public final class PeerDaemon: Service, Sendable {
 
     /// The addresses published in the peer's record, once started: ``Configuration/advertise``, else
     /// the bound address; a wildcard one (`0.0.0.0`) is replaced by the local address of the route
-    /// to the cloud (see ``AdvertisedAddress``).
+    /// to the cloud (see `AdvertisedAddress`).
     public var advertised: [String] { state.withLockedValue { $0.advertised } }
 
     /// Binds the listener and registers once; throws when either fails (a name bound to another key
@@ -182,7 +182,7 @@ public final class PeerDaemon: Service, Sendable {
         state.withLockedValue { $0.registrations += 1 }
     }
 
-    /// Tries the outbox's queued sends once (see ``PeerSharing/deliverOutbox()``); failures are logged.
+    /// Tries the outbox's queued sends once (see ``PeerSharing/deliverOutbox(progress:)``); failures are logged.
     public func deliverOutbox() async {
         do {
             let (delivered, waiting) = try await sharing.deliverOutbox()

@@ -5,7 +5,7 @@ import DistriImaging
 import Foundation
 
 /// `distri-peer encrypt`: the image goes through the cloud's `Encrypt` service; the front end verifies
-/// the answer (``ImageEncryptionClient``), keeps the sealed PNG and its key in the peer home (0600),
+/// the answer (`ImageEncryptionClient`), keeps the sealed PNG and its key in the peer home (0600),
 /// and publishes the image's name, size and dimensions, signed, in the `catalog` (never the key).
 public struct PeerImages: Sendable {
     public let identity: PeerIdentity

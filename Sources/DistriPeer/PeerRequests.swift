@@ -68,7 +68,7 @@ extension PeerSharing {
     }
 
     /// Answers `requester`'s request for `image` with a grant of `views` views (by default what it
-    /// asked for), then sends the image as ``send(image:to:views:)`` does.
+    /// asked for), then sends the image as ``PeerSharing/send(image:to:views:progress:)`` does.
     public func grantRequest(
         image: String, to requester: String, views: UInt64? = nil, progress: DeliveryProgress? = nil
     ) async throws -> (outcome: SendOutcome, views: UInt64) {

@@ -76,7 +76,7 @@ public struct ReleasedKey: Sendable, Equatable {
 
 /// Sending sealed images to other peers with a number of views, and viewing what others sent.
 ///
-/// - ``send(image:to:views:)``: deposits the image key with the cloud in a grant the owner signs
+/// - ``PeerSharing/send(image:to:views:progress:)``: deposits the image key with the cloud in a grant the owner signs
 ///   (`GrantView`), then delivers the sealed PNG and the grant to the recipient's daemon (`Deliver`):
 ///   straight to its address, else through the cloud's relay to the link its daemon keeps; when the
 ///   recipient is offline, the sealed image goes to the cloud's mailbox, which its daemon collects
@@ -148,7 +148,7 @@ public struct PeerSharing: Sendable {
 
     // MARK: Sending
 
-    /// What ``send(image:to:views:)`` did.
+    /// What ``PeerSharing/send(image:to:views:progress:)`` did.
     public enum SendOutcome: Sendable, Equatable {
         /// Delivered, directly or through the cloud's relay.
         case delivered(DeliveryPath)

@@ -18,7 +18,7 @@ extension PeerImages {
     static let streamChunkBytes = 4 << 20
 
     /// Encrypts the file at `path` through the cloud's streamed Encrypt
-    /// (``Distri/EncryptStreamService``): the file is read and sent a chunk at a time to the node that
+    /// (`EncryptStreamService`): the file is read and sent a chunk at a time to the node that
     /// opened the session, and the cover PNG written to the home as it comes back, so neither side holds
     /// the whole file. A generated cover only, at `density` (the densest, 8, when nil: the smallest
     /// cover). Verified afterwards: the stored image is opened with its key and compared with the file.

@@ -29,7 +29,7 @@ public enum SecureFiles {
         guard chmod(path, 0o700) == 0 else { throw PeerError("cannot set 0700 on \(path): \(errnoText())") }
     }
 
-    /// Writes `bytes` to `path` with mode 0600, replacing it atomically (``WholeFile``). With
+    /// Writes `bytes` to `path` with mode 0600, replacing it atomically (`WholeFile`). With
     /// `overwrite` false, fails when `path` exists.
     public static func write(_ bytes: [UInt8], to path: String, overwrite: Bool = true) throws {
         if !overwrite, exists(path) { throw PeerError("\(path) already exists") }

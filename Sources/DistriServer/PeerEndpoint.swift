@@ -7,14 +7,14 @@ import NIOCore
 import NIOPosix
 
 /// A small server for peers: the Distri wire protocol and a ``ServiceRegistry``, without the cloud's
-/// membership or DB. It runs requests as a node does, through the same ``RequestDispatcher`` and
+/// membership or DB. It runs requests as a node does, through the same `RequestDispatcher` and
 /// connection handler, with a task router that has no other member and so runs every request here:
 /// at most ``capacity`` at once across all connections, ``queueLimit`` more waiting, `busy` beyond;
 /// a retried task (same task id) is answered from the dedup window instead of running twice. As on
 /// a node, a source holds at most `connections.maxPerSource` connections, and slow-drip and idle
-/// connections are dropped (``ConnectionLimits``; a peer's default allows 64 per source).
+/// connections are dropped (`ConnectionLimits`; a peer's default allows 64 per source).
 ///
-/// A ``Client`` talks to it as to a node (`Client(nodes: [endpointAddress])`).
+/// A `Client` talks to it as to a node (`Client(nodes: [endpointAddress])`).
 public final class PeerEndpoint: Sendable {
     /// Requests run at once, over all connections.
     public static let capacity = 64

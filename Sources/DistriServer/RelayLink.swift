@@ -8,7 +8,7 @@ import NIOPosix
 /// A peer daemon's relay link: one outbound connection to a cloud node, attached with `RelayAttach`,
 /// over which the node calls the daemon's services (its ``PeerEndpoint``'s registry: `Deliver` chunks
 /// that other peers relay) and the daemon can call the node (a heartbeat, so a node that vanished
-/// without closing the connection is noticed). See ``RelayServices``.
+/// without closing the connection is noticed). See `RelayServices`.
 public final class RelayLink: Sendable {
     /// The node the link is attached to.
     public let node: NodeAddress

@@ -5,7 +5,7 @@ import NIOCore
 import Synchronization
 
 /// The node-wide ceilings on memory and on what one request may carry: the limits that hold when
-/// many connections misbehave at once, where ``DistriWire/WireLimits`` and ``ConnectionLimits`` each
+/// many connections misbehave at once, where `WireLimits` and `ConnectionLimits` each
 /// see one connection. Every field has a safe default; with them a node's resident memory stays
 /// under about 512 MB under hostile load (README, "Limits"):
 ///
@@ -15,7 +15,7 @@ import Synchronization
 ///   is counted,
 /// - ``imagePixelsInFlight`` (24 Mpixel) at up to 8 bytes each (libpng's rows and the RGBA copy of a
 ///   cover; 192 MiB) for the Encrypt calls running at once,
-/// - complete requests being served (each at most ``DistriWire/WireLimits/maxMessageSize``; only as
+/// - complete requests being served (each at most `WireLimits.maxMessageSize`; only as
 ///   many as arrive complete, which the budget above paces).
 public struct ResourceLimits: Sendable, Equatable {
     /// Bytes of messages that have begun to arrive but are not complete, on all connections together,

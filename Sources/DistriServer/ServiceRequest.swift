@@ -96,7 +96,7 @@ public enum Caller: Sendable, Equatable {
 }
 
 /// An error a service throws to give the caller a specific code and message. Any other error thrown by
-/// a service reaches the caller as ``DistriWire/ErrorCode/internal``.
+/// a service reaches the caller as `ErrorCode.internal`.
 public struct ServiceError: Error, Sendable, Equatable, CustomStringConvertible {
     public var code: ErrorCode
     public var message: String

@@ -2,10 +2,10 @@ import DistriImaging
 import NIOCore
 
 /// The built-in `Encrypt` service: seals an image (PNG or JPEG) or any file, in its envelope
-/// (``DistriImaging/SealedContent``), with a fresh AES-256-GCM key and hides it in a cover PNG
-/// (``DistriImaging/ImageSealer``). An image's structure and dimensions are checked first (never its
+/// (`SealedContent`), with a fresh AES-256-GCM key and hides it in a cover PNG
+/// (`ImageSealer`). An image's structure and dimensions are checked first (never its
 /// pixels: the node does not decode what it seals). Elected by load like any task; runs as a Swift task because
-/// encoding the cover takes milliseconds. The reply (``DistriImaging/EncryptReply``) carries the key to
+/// encoding the cover takes milliseconds. The reply (`EncryptReply`) carries the key to
 /// the caller only: the node keeps no copy of the image, the key or the result (the result is not
 /// remembered for retries; a retried task simply runs again).
 ///
@@ -22,7 +22,7 @@ public enum EncryptService {
         public var maxImageBytes: Int
         /// Dimension and pixel limits for the image and the cover (decompression bombs), checked from
         /// the PNG header before anything is decoded. Default at most 32768 pixels a side and
-        /// 16 Mpixel (``ResourceLimits/maxImagePixels``).
+        /// 16 Mpixel (`ResourceLimits.maxImagePixels`).
         public var png: PNGLimits
         /// Dimension and pixel limits for an image that is sealed (checked from its header; the node
         /// never decodes it, but whoever opens it does). Default 32768 a side and 64 Mpixel: a photo.

@@ -11,8 +11,8 @@ import NIOCore
 ///   `{"session", "node", "key", "width", "height", "bitsPerChannel"}`: the key goes to the caller
 ///   only, and every chunk goes to that node (`node`, with routing `local`).
 /// - `EncryptChunk` (parameters `session=ID`, `offset=O`; body: the next bytes of the envelope, at
-///   most ``Limits/maxChunkBytes``, in order): sealed 64 KiB at a time (``SealedStreamWriter``), hidden
-///   in cover rows as they are generated and encoded (``StreamEmbedder``); answers the cover PNG's
+///   most ``Limits/maxChunkBytes``, in order): sealed 64 KiB at a time (`SealedStreamWriter`), hidden
+///   in cover rows as they are generated and encoded (`StreamEmbedder`); answers the cover PNG's
 ///   bytes produced so far. The chunk that completes the envelope also ends the PNG and closes the
 ///   session.
 ///

@@ -1,6 +1,6 @@
 import DistriImaging
 
-/// The front end's side of the cloud's `Encrypt` service: sends the image bytes through a ``Client``
+/// The front end's side of the cloud's `Encrypt` service: sends the image bytes through a `Client`
 /// (which only moves bytes), then decodes the answer and verifies it here, before trusting it.
 public struct ImageEncryptionClient: Sendable {
     /// Why an answer of the cloud was not accepted.

@@ -10,7 +10,7 @@ import NIOCore
 /// image with the cloud, and the recipient collects it when it is back. Everything runs on the node
 /// asked, on its own replica; writes are at `majority`, so losing one node of three loses nothing.
 ///
-/// - `MailboxPut` (body: a ``DistriIdentity/DeliverPayload``, the grant and a chunk; parameters
+/// - `MailboxPut` (body: a `DeliverPayload`, the grant and a chunk; parameters
 ///   `offset=O`, `total=T`, as `Deliver`): takes a chunk when the grant is signed by its owner's
 ///   registered key and is the grant in force in `permissions` (views left, same digest), else
 ///   `unauthorized`. A chunk is kept only at the offset the entry holds (anything else just gets the
@@ -18,11 +18,11 @@ import NIOCore
 ///   (``MailboxLimits``) are checked against the whole `T` before the first chunk is kept:
 ///   `quotaExceeded` with a message saying what is held and what the limit is. When the last chunk
 ///   arrives the node checks the whole image against the grant's digest (a mismatch discards the
-///   entry: `badParams`). Answers ``DistriIdentity/DeliverAnswer`` JSON, `{"have": N, "done": B}`.
+///   entry: `badParams`). Answers `DeliverAnswer` JSON, `{"have": N, "done": B}`.
 ///   A deposit of the same grant and digest resumes; one with a new digest replaces the old entry.
 /// - `MailboxList` (body: `{"proof": PeerProof}`, purpose `mailbox`): the recipient's complete,
 ///   unexpired entries, `{"entries": [{"id", "sender", "image", "digest", "total", "expiresAt"}]}`.
-/// - `MailboxFetch` (body: `{"proof", "id", "offset"}`): a ``DistriIdentity/DeliverPayload`` of the
+/// - `MailboxFetch` (body: `{"proof", "id", "offset"}`): a `DeliverPayload` of the
 ///   grant as deposited and the bytes from `offset` to the end of the stored chunk holding it (at most
 ///   ``MailboxLimits/maxChunkBytes``), to be handed to the recipient's own `Deliver` logic with
 ///   `offset=O total=T` (`T` is the entry's `total` from `MailboxList`).
@@ -30,11 +30,11 @@ import NIOCore
 ///   may. Idempotent: `{"removed": true|false}`.
 ///
 /// A proof is checked against the signing key of the peer's `users` record and the node's clock
-/// (``DistriIdentity/PeerProof/maxSkewMillis``). The plain DB services may neither write nor read
+/// (`PeerProof.maxSkewMillis`). The plain DB services may neither write nor read
 /// `mailbox` (who sends to whom is for the recipient only). Each node deletes entries past their
 /// expiry from its replica every ``MailboxLimits/sweepIntervalMillis`` (the deletes replicate and
 /// converge), at most ``MailboxLimits/maxSweepDeletes`` documents at a time. The layout of the
-/// documents is in ``MailboxEntry``.
+/// documents is in `MailboxEntry`.
 ///
 /// Quotas are checked against what a majority holds when a deposit starts: two deposits that start
 /// at the same moment on different nodes may together exceed a quota by at most one image each.

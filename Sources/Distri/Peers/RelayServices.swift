@@ -8,17 +8,17 @@ import NIOCore
 /// - `CheckReachable` (body `{"name": N, "addresses": [host:port, ...]}`, at most
 ///   ``maxCheckedAddresses``): the node dials each address from outside, as a STUN-like check, and
 ///   calls the peer's `Ping`, which must answer the peer's name. Answers
-///   `{"reachable": [...], "unreachable": {address: reason}}`. At most ``maxChecksInFlight`` checks
+///   `{"reachable": [...], "unreachable": {address: reason}}`. At most `maxChecksInFlight` checks
 ///   run at once on a node; each dial gives up after 2 s and each answer after 3 s.
 /// - `RelayAttach` (body `{"proof": PeerProof}`, purpose `relay`): turns the caller's connection into
-///   the peer's relay link (handled by the connection itself, see ``RelayHub``).
+///   the peer's relay link (handled by the connection itself, see `RelayHub`).
 /// - `RelayLocate` (parameter `to=NAME`): the address of the node holding NAME's link (this one,
 ///   else the first alive node that says it holds it); `notFound` when no node does.
 /// - `RelayDeliver` (parameters `to=NAME`, `offset=O`, `total=T`; body a `Deliver` payload): forwards
 ///   one chunk to NAME's daemon as its `Deliver` call and answers what the daemon answers. The node
 ///   checks the delivery's ticket is addressed to NAME and names the grant in force (signed by its
 ///   owner's registered key, views left, the same image digest), and counts the chunk against the
-///   owner's and NAME's quotas (``DistriCore/RelayQuotas``). What it forwards is the sealed image and
+///   owner's and NAME's quotas (`RelayQuotas`). What it forwards is the sealed image and
 ///   the ticket, which holds no key; it keeps nothing. `notFound` when NAME holds no link here.
 /// - `RelayHolds` (node-only, body NAME): `yes` or `no`.
 public enum RelayServices {

@@ -4,10 +4,10 @@ import NIOCore
 
 /// The cloud's services that write the collections only peers' signatures may change:
 ///
-/// - `RegisterPeer` (body: a ``DistriIdentity/PeerRecord`` document): writes `users/<name>` when the
+/// - `RegisterPeer` (body: a `PeerRecord` document): writes `users/<name>` when the
 ///   record is signed by its own signing key, that key is the one the name was first registered with
 ///   (trust on first use), and its sequence is above the stored one (no replays).
-/// - `PublishImage` (body: a ``DistriIdentity/CatalogEntry`` document): writes `catalog/<owner>/<name>`
+/// - `PublishImage` (body: a `CatalogEntry` document): writes `catalog/<owner>/<name>`
 ///   when the entry is signed by the signing key of the owner's `users` record, with a sequence above
 ///   the stored entry's.
 ///
@@ -15,9 +15,9 @@ import NIOCore
 /// itself): they read the current document at `majority`, check, then write at `majority`; a change to
 /// an existing document is a conditional update (a compare-and-set round among a majority) whose
 /// condition repeats the checks, so two racing writes cannot both pass them. The checks are
-/// ``DistriIdentity/GrantLedger``'s; ``LedgerWriter`` reads, writes and retries.
+/// `GrantLedger`'s; `LedgerWriter` reads, writes and retries.
 ///
-/// - `PostRequest` (body: an ``DistriIdentity/AccessRequest`` document): writes `requests/<id>` when a
+/// - `PostRequest` (body: an `AccessRequest` document): writes `requests/<id>` when a
 ///   `pending` request is signed by its requester, or a `granted`/`rejected` answer by the image's
 ///   owner, each with a sequence above the stored one.
 ///

@@ -8,11 +8,11 @@ import NIOCore
 /// - `CloudKey`: the public half (hex) of the cloud's deposit key (X25519), which owners seal image
 ///   keys to. Every node of a cloud must share the key pair (``CloudNodeConfiguration/depositKey``);
 ///   a node without one makes its own, which only suits a one-node cloud.
-/// - `GrantView` (body: a ``DistriIdentity/ViewGrant`` document): records `permissions/<owner>:<image>:<recipient>`
+/// - `GrantView` (body: a `ViewGrant` document): records `permissions/<owner>:<image>:<recipient>`
 ///   with `remaining` set to the grant's views, when the owner's `users` key signed it, the recipient is
 ///   registered, the deposited key opens with the deposit key for that grant, and its sequence is above
 ///   the stored grant's (no replays). `views: 0` revokes.
-/// - `ConsumeView` (body: a ``DistriIdentity/ViewRequest`` document signed by the recipient): takes one
+/// - `ConsumeView` (body: a `ViewRequest` document signed by the recipient): takes one
 ///   view with a conditional update (one compare-and-set round among a majority; a minority side
 ///   refuses), requiring `remaining > 0`, the grant read, and the last accepted request sequence
 ///   as read, which the request's must exceed (no replays). Only once that has committed does it open
@@ -20,7 +20,7 @@ import NIOCore
 ///   `{"key", "digest", "remaining", "views"}`. The call's task id is the update's idempotency key: a
 ///   retry of the call whose view was taken gets the key again without taking a second view.
 ///
-/// The rules are ``DistriIdentity/GrantLedger``'s; ``LedgerWriter`` reads, writes and retries.
+/// The rules are `GrantLedger`'s; `LedgerWriter` reads, writes and retries.
 public enum ViewServices {
     public static let cloudKey = "CloudKey"
     public static let grantView = "GrantView"

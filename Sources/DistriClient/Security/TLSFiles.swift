@@ -45,7 +45,7 @@ public enum TLSFiles {
         return try ClusterTLS.load(authority: path)
     }
 
-    /// Writes `text` to `path` whole (``WholeFile``) with mode 0600 (0644 when `public`), creating
+    /// Writes `text` to `path` whole (`WholeFile`) with mode 0600 (0644 when `public`), creating
     /// its directory (0700 for a private file).
     public static func write(_ text: String, to path: String, public isPublic: Bool = false) throws {
         let directory = (path as NSString).deletingLastPathComponent

@@ -4,7 +4,7 @@
 /// The rule follows TCP's retransmission timeout (RFC 6298): a smoothed round trip `srtt` and its
 /// mean deviation `rttvar` (gains 1/8 and 1/4), the timeout `srtt + 4 × rttvar`, held between
 /// ``floor`` and ``cap``; before the first sample it is ``initial``. It is a *suspicion* timeout:
-/// the client then checks that the connection still answers (see ``ClientConfiguration``) before it
+/// the client then checks that the connection still answers (see `ClientConfiguration`) before it
 /// moves the call, so a slow service is never taken for a silent node.
 public struct AttemptTimeoutPolicy: Sendable, Equatable {
     /// The shortest attempt timeout, whatever the samples say. Default 250 ms: well above a LAN's or a

@@ -5,7 +5,7 @@ import DequeModule
 public struct DedupWindow<Result, Waiter> {
     /// What to do with an arriving task.
     public enum Decision {
-        /// New: run it, then call ``finish(_:result:now:)``.
+        /// New: run it, then call ``DedupWindow/finish(_:result:cost:now:)``.
         case run
         /// The same task is running: its waiters get the result when it finishes.
         case wait
