@@ -31,6 +31,7 @@ public struct AdmissionControl<Ticket> {
     @usableFromInline var draining = false
     @usableFromInline var waiting: Deque<Ticket> = []
 
+    /// Admission with `capacity` slots and at most `queueLimit` tasks waiting.
     public init(capacity: Int, queueLimit: Int) {
         precondition(capacity > 0, "capacity must be positive")
         precondition(queueLimit >= 0, "queueLimit must not be negative")

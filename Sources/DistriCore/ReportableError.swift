@@ -11,6 +11,7 @@ public enum FailureKind: Sendable, Equatable {
 /// An error the tools report as its own sentence, with its kind: the peer library's errors. The
 /// command-line layer maps it without depending on the library that throws it.
 public protocol ReportableError: Error {
+    /// What kind of failure it is, for the exit code and the JSON `code`.
     var failureKind: FailureKind { get }
     /// The sentence to print.
     var message: String { get }

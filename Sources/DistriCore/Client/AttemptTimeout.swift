@@ -32,6 +32,7 @@ public struct AttemptTimeoutPolicy: Sendable, Equatable {
 /// The round-trip estimator of one kind of call (RFC 6298 §2): ``observe(_:)`` a sample, read
 /// ``timeout``. A value type; the caller measures the samples.
 public struct AttemptTimeoutEstimator: Sendable, Equatable {
+    /// The bounds and multipliers this estimator applies.
     public let policy: AttemptTimeoutPolicy
     /// The smoothed round trip, nil before the first sample.
     public private(set) var smoothed: UInt64?
@@ -40,6 +41,7 @@ public struct AttemptTimeoutEstimator: Sendable, Equatable {
     /// Samples taken.
     public private(set) var samples: UInt64 = 0
 
+    /// An estimator with no samples yet.
     public init(policy: AttemptTimeoutPolicy = .standard) {
         self.policy = policy
     }
@@ -77,6 +79,7 @@ public struct AttemptTimeoutEstimator: Sendable, Equatable {
 /// attempt timeout of a small call is not stretched by large ones. At most ``maxServices`` services
 /// are tracked; the rest share one estimator.
 public struct AttemptTimeouts: Sendable {
+    /// The policy every estimator here applies.
     public let policy: AttemptTimeoutPolicy
     /// Services tracked apart before they share the ``shared`` estimator.
     public static let maxServices = 64
@@ -87,6 +90,7 @@ public struct AttemptTimeouts: Sendable {
     /// is alive takes to answer anything.
     public private(set) var probe: AttemptTimeoutEstimator
 
+    /// Estimators with no samples yet.
     public init(policy: AttemptTimeoutPolicy = .standard) {
         self.policy = policy
         self.shared = AttemptTimeoutEstimator(policy: policy)

@@ -7,8 +7,11 @@ public enum AntiEntropy {
 
     /// A collection's summary: its metadata stamps and a hash per id range.
     public struct CollectionDigest: Hashable, Sendable, Codable {
+        /// When the collection was created.
         public var created: HLCTimestamp
+        /// When it was dropped, if it was.
         public var dropped: HLCTimestamp?
+        /// A hash per id range (``rangeCount`` of them).
         public var ranges: [UInt64]
 
         /// One hash of the whole collection.

@@ -10,6 +10,7 @@ public struct AppliedKeys: Hashable, Sendable, Codable {
     /// Two keys or more.
     private var table: [UInt64: UInt64] = [:]
 
+    /// No keys.
     public init() {}
 
     /// The keys of `pairs` (key 0 is no key and is skipped; a repeated key keeps its newest time).
@@ -27,7 +28,9 @@ public struct AppliedKeys: Hashable, Sendable, Codable {
         try container.encode(Dictionary(uniqueKeysWithValues: sorted.map { ($0.key, $0.millis) }))
     }
 
+    /// How many keys are held.
     public var count: Int { key != 0 ? 1 : table.count }
+    /// Whether no key is held.
     public var isEmpty: Bool { count == 0 }
 
     /// The write time of `key`, or nil when it was not applied here.

@@ -1,6 +1,7 @@
 /// Why a filter or query was refused.
 public struct QueryError: Error, Hashable, Sendable, CustomStringConvertible {
     public var description: String
+    /// An error that says `description`.
     public init(_ description: String) { self.description = description }
 }
 
@@ -8,11 +9,17 @@ public struct QueryError: Error, Hashable, Sendable, CustomStringConvertible {
 /// reach nested fields, as does a nested object), and `{"field": {"$gt": 3}}` applies operators:
 /// `$gt $gte $lt $lte $ne $in $eq`. All conditions must hold.
 public struct DocumentFilter: Hashable, Sendable {
+    /// A condition on one field's value.
     public enum Condition: Hashable, Sendable {
+        /// The value equals this one.
         case equals(JSONValue)
+        /// The value differs from this one.
         case notEquals(JSONValue)
+        /// The value is greater than this one (or equal, with `orEqual`).
         case greater(JSONValue, orEqual: Bool)
+        /// The value is less than this one (or equal, with `orEqual`).
         case less(JSONValue, orEqual: Bool)
+        /// The value is one of these.
         case within([JSONValue])
     }
 
@@ -116,9 +123,12 @@ public struct DocumentFilter: Hashable, Sendable {
 
 /// Where the previous page ended: the sort value and id of its last document.
 public struct QueryCursor: Hashable, Sendable, Codable {
+    /// The sort value of the last document, nil when sorting by id.
     public var sortValue: JSONValue?
+    /// The id of the last document.
     public var id: String
 
+    /// The cursor after the document `id` with `sortValue`.
     public init(sortValue: JSONValue?, id: String) {
         self.sortValue = sortValue
         self.id = id
@@ -127,14 +137,18 @@ public struct QueryCursor: Hashable, Sendable, Codable {
 
 /// A read of a collection: filter, order, page size and where to continue.
 public struct DocumentQuery: Hashable, Sendable {
+    /// Which documents match.
     public var filter: DocumentFilter
     /// Dotted path to sort by; nil sorts by id.
     public var sortBy: String?
+    /// Whether the order is descending.
     public var descending: Bool
     /// Most documents per page; nil for all.
     public var limit: Int?
+    /// Where to continue: after this document; nil starts at the beginning.
     public var after: QueryCursor?
 
+    /// A query; every part defaults to "all, by id, ascending".
     public init(
         filter: DocumentFilter = .all, sortBy: String? = nil, descending: Bool = false, limit: Int? = nil,
         after: QueryCursor? = nil
@@ -148,6 +162,7 @@ public struct DocumentQuery: Hashable, Sendable {
 
     /// One page of results.
     public struct Page: Hashable, Sendable {
+        /// The documents of this page, in order.
         public var documents: [(id: String, body: [String: JSONValue])]
         /// Where the next page starts; nil on the last page.
         public var next: QueryCursor?

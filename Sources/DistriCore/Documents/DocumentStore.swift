@@ -3,8 +3,11 @@
 public struct DocumentStore: Hashable, Sendable, Codable {
     /// One collection: when it was created and dropped (last writer wins), and its documents.
     public struct Collection: Hashable, Sendable, Codable {
+        /// When the collection was created.
         public var created: HLCTimestamp
+        /// When it was dropped, if it was (later than `created`).
         public var dropped: HLCTimestamp?
+        /// Its documents by id, tombstones included.
         public var documents: [String: ReplicatedDocument] = [:]
 
         /// Applies the last drop to the documents: what was written at or before it is forgotten,
@@ -70,8 +73,10 @@ public struct DocumentStore: Hashable, Sendable, Codable {
         }
     }
 
+    /// The collections by name, dropped ones included.
     public internal(set) var collections: [String: Collection] = [:]
 
+    /// An empty store.
     public init() {}
 
     /// Names of existing collections, sorted.
@@ -87,6 +92,7 @@ public struct DocumentStore: Hashable, Sendable, Codable {
         collections.values.reduce(0) { $0 + $1.documents.values.filter(\.isDeleted).count }
     }
 
+    /// Creates the collection `name` at `stamp` (last writer wins against a drop).
     public mutating func createCollection(_ name: String, stamp: HLCTimestamp) {
         guard var collection = collections[name] else {
             collections[name] = Collection(created: stamp)

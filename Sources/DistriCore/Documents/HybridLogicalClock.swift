@@ -2,10 +2,14 @@
 /// for events within the same millisecond, and the node id as the final tie-break, so any two
 /// timestamps from different nodes are ordered and equal only for the same event.
 public struct HLCTimestamp: Hashable, Sendable, Codable, Comparable, CustomStringConvertible {
+    /// Wall-clock milliseconds.
     public var millis: UInt64
+    /// Orders events within the same millisecond.
     public var counter: UInt32
+    /// The id of the node that made the stamp: the final tie-break.
     public var node: String
 
+    /// The stamp `millis`.`counter` of `node`.
     public init(millis: UInt64, counter: UInt32, node: String) {
         self.millis = millis
         self.counter = counter
@@ -35,9 +39,12 @@ public struct HLCTimestamp: Hashable, Sendable, Codable, Comparable, CustomStrin
 
 /// One node's hybrid logical clock. Pure: the wall-clock reading comes in as a parameter.
 public struct HybridLogicalClock: Sendable {
+    /// The node this clock stamps for.
     public let node: String
+    /// The last stamp this clock issued or saw.
     public private(set) var last: HLCTimestamp
 
+    /// A clock for `node`, starting at zero.
     public init(node: String) {
         self.node = node
         self.last = HLCTimestamp(millis: 0, counter: 0, node: node)

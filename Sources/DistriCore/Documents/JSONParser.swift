@@ -7,7 +7,9 @@ public struct JSONParser {
 
     /// Why a text is not JSON, with the byte offset where parsing stopped.
     public struct Failure: Error, CustomStringConvertible, Sendable {
+        /// The byte offset where parsing stopped.
         public let offset: Int
+        /// What was wrong there.
         public let reason: String
         public var description: String { "\(reason) at byte \(offset)" }
     }

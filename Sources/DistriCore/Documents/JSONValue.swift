@@ -1,10 +1,16 @@
 /// A JSON value. Pure and Codable, so the shells can decode it with any JSON coder.
 public enum JSONValue: Hashable, Sendable {
+    /// `null`.
     case null
+    /// `true` or `false`.
     case bool(Bool)
+    /// A number, held as an IEEE double.
     case number(Double)
+    /// A string.
     case string(String)
+    /// An array.
     case array([JSONValue])
+    /// An object.
     case object([String: JSONValue])
 
     /// The value at a dotted path (`address.city`), or nil when it is missing.

@@ -30,15 +30,19 @@ public struct ReplicatedDocument: Hashable, Sendable, Codable {
 
         /// One origin's running total.
         public struct Count: Hashable, Sendable, Codable {
+            /// The sum of the origin's increments on the field's base.
             public var total: Double
+            /// When the origin last added to it.
             public var stamp: HLCTimestamp
 
+            /// A running total `total` at `stamp`.
             public init(total: Double, stamp: HLCTimestamp) {
                 self.total = total
                 self.stamp = stamp
             }
         }
 
+        /// A field with `value` written at `stamp` and the given increments.
         public init(
             value: JSONValue?, stamp: HLCTimestamp, startsAfterStamp: Bool = false, counts: [String: Count] = [:]
         ) {
@@ -111,7 +115,9 @@ public struct ReplicatedDocument: Hashable, Sendable, Codable {
         }
     }
 
+    /// The document's id.
     public var id: String
+    /// Its fields, by name, with their stamps.
     public private(set) var fields: [String: Field]
     /// When the document was last deleted, if ever: fields written at or before it are gone.
     public private(set) var deleted: HLCTimestamp?
@@ -130,6 +136,7 @@ public struct ReplicatedDocument: Hashable, Sendable, Codable {
     /// Most idempotency keys a document keeps (its newest writes); ~16 bytes each on the wire.
     public static let maxAppliedKeys = 256
 
+    /// An empty document `id`.
     public init(id: String) {
         self.id = id
         self.fields = [:]

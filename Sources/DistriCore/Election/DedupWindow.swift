@@ -29,6 +29,7 @@ public struct DedupWindow<Result, Waiter> {
     /// Finished tasks, oldest first, with what expiry needs: no table lookup until one goes.
     @usableFromInline var finishedOrder: Deque<(taskID: UInt64, at: UInt64, cost: Int)> = []
 
+    /// A window of at most `capacity` tasks, kept `retention` milliseconds, and `costBudget` bytes of results.
     public init(capacity: Int = 100_000, retention: UInt64 = 120_000, costBudget: Int = 64 << 20) {
         self.capacity = capacity
         self.retention = retention

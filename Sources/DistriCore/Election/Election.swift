@@ -11,6 +11,7 @@ public struct ElectionCandidate: Sendable, Hashable {
     /// 1 for a node that has just joined, falling to 0 when it has warmed up.
     public var warmUp: Double
 
+    /// A candidate with the given figures.
     public init(id: String, load: Double, outstanding: Int = 0, capacity: Int, warmUp: Double = 0) {
         self.id = id
         self.load = load
@@ -38,6 +39,7 @@ public struct ElectionPolicy: Sendable, Hashable {
     /// saves a network hop when the cluster is evenly loaded. Default 0.05.
     public var localPreference: Double
 
+    /// A policy with the given values; every argument has a default.
     public init(fullScanLimit: Int = 16, warmUpPenalty: Double = 0.5, localPreference: Double = 0.05) {
         self.fullScanLimit = fullScanLimit
         self.warmUpPenalty = warmUpPenalty

@@ -7,6 +7,7 @@ public struct RoundTripEstimator: Sendable, Hashable {
     /// The mean deviation of the round trip, ms.
     public private(set) var variation: Double = 0
 
+    /// An estimator with no samples yet.
     public init() {}
 
     /// Adds one measured round trip.

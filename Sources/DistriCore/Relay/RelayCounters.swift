@@ -13,5 +13,6 @@ public struct RelayCounters: Codable, Sendable, Equatable {
     /// Reachability checks run (the node dialled a peer's advertised addresses).
     public var reachabilityChecks: UInt64 = 0
 
+    /// All counters at zero.
     public init() {}
 }

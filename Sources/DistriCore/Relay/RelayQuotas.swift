@@ -19,6 +19,7 @@ public struct RelayQuotas: Sendable {
         /// Senders tracked at once. Default 100,000.
         public var maxTrackedPeers: Int
 
+        /// Limits with the given values; every argument has a default.
         public init(
             bytesPerWindow: UInt64 = 4 << 30, windowMillis: UInt64 = 3_600_000, chunksInFlightPerPeer: Int = 16,
             maxTrackedPeers: Int = 100_000
@@ -32,8 +33,11 @@ public struct RelayQuotas: Sendable {
 
     /// Why a chunk was refused, in words a sender can act on.
     public enum Refusal: Error, Sendable, Equatable, CustomStringConvertible {
+        /// `sender` used `used` bytes of its `limit` in this window; it resets in `resetsInMillis`.
         case overWindow(sender: String, used: UInt64, limit: UInt64, resetsInMillis: UInt64)
+        /// `peer` already has `limit` chunks in flight.
         case tooManyInFlight(peer: String, limit: Int)
+        /// `limit` senders are tracked already.
         case tooManyPeers(limit: Int)
 
         public var description: String {
@@ -48,10 +52,12 @@ public struct RelayQuotas: Sendable {
         }
     }
 
+    /// The limits applied.
     public let limits: Limits
     private var windows: [String: (start: UInt64, bytes: UInt64)] = [:]
     private var inFlight: [String: Int] = [:]
 
+    /// Quotas with `limits` and nothing used yet.
     public init(limits: Limits = .init()) {
         self.limits = limits
     }

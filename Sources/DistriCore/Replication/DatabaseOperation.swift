@@ -21,10 +21,14 @@ public enum ReadConsistency: String, Sendable, CaseIterable, Codable {
 /// Changes to one document's fields: values to set (top level), numbers to add to, and whether the
 /// set values replace the whole document.
 public struct DocumentUpdate: Hashable, Sendable {
+    /// Fields to set (top level), by name.
     public var set: [String: JSONValue]
+    /// Numbers to add to fields (`$inc`), by name.
     public var increment: [String: Double]
+    /// Whether the set values replace the whole document.
     public var replace: Bool
 
+    /// An update setting `set`, adding `increment`, replacing the document when `replace`.
     public init(set: [String: JSONValue] = [:], increment: [String: Double] = [:], replace: Bool = false) {
         self.set = set
         self.increment = increment
@@ -83,7 +87,9 @@ public struct DocumentUpdate: Hashable, Sendable {
 
 /// A change a client asks for.
 public enum DatabaseOperation: Hashable, Sendable {
+    /// Creates a collection.
     case createCollection(String)
+    /// Drops a collection and its documents.
     case dropCollection(String)
     /// Adds a document under an id the caller chose (unique: the shell makes a random one).
     case add(collection: String, id: String, body: [String: JSONValue])
@@ -108,10 +114,13 @@ public enum DatabaseOperation: Hashable, Sendable {
 
 /// Why a database operation failed.
 public struct DatabaseError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// What kind of failure it is.
     public enum Kind: Hashable, Sendable {
+        /// The collection or document does not exist.
         case notFound
         /// An add found the id taken.
         case exists
+        /// The request is malformed or asks for something impossible.
         case badRequest
         /// A conditional update's condition did not hold: nothing was written.
         case conditionFailed
@@ -121,9 +130,12 @@ public struct DatabaseError: Error, Hashable, Sendable, CustomStringConvertible 
         case limit
     }
 
+    /// What kind of failure it is.
     public var kind: Kind
+    /// What happened, for people.
     public var message: String
 
+    /// A failure of `kind` that says `message`.
     public init(_ kind: Kind, _ message: String) {
         self.kind = kind
         self.message = message
@@ -146,6 +158,7 @@ public struct WriteReceipt: Hashable, Sendable {
     /// idempotency key): it was not applied again, and `stamp` is the document's version.
     public var replayed: Bool
 
+    /// A receipt with the given fields.
     public init(
         id: String?, stamp: HLCTimestamp, replicas: Int, document: [String: JSONValue]? = nil, replayed: Bool = false
     ) {
@@ -160,8 +173,10 @@ public struct WriteReceipt: Hashable, Sendable {
 /// The writes a client has made, as a set of stamps (one per origin node): a replica that has every
 /// origin's writes up to these stamps can serve the client's reads.
 public struct SessionToken: Hashable, Sendable, CustomStringConvertible {
+    /// The newest stamp seen from each origin node.
     public private(set) var stamps: [String: HLCTimestamp] = [:]
 
+    /// An empty session: no writes yet.
     public init() {}
 
     /// Adds a write's stamp.

@@ -7,6 +7,7 @@ public enum ReplicaCodec {
     static let oldestReadable: UInt8 = 1
     static let maxDepth = 64
 
+    /// The binary form of a replication request.
     public static func encode(_ request: ReplicaRequest) -> [UInt8] {
         // A push's size is about its changes' count times a small document's: one allocation, usually.
         let capacity = if case .push(let changes, _, _) = request { 128 + 256 * changes.count } else { 256 }
@@ -57,6 +58,7 @@ public enum ReplicaCodec {
         return out.bytes
     }
 
+    /// Decodes a replication request.
     public static func decodeRequest(_ bytes: [UInt8]) throws(ReplicaDecodingError) -> ReplicaRequest {
         var input = BinaryReader(bytes)
         try checkVersion(&input)
@@ -102,6 +104,7 @@ public enum ReplicaCodec {
         return request
     }
 
+    /// The binary form of a replication response.
     public static func encode(_ response: ReplicaResponse) -> [UInt8] {
         var out = BinaryWriter()
         out.byte(version)
@@ -135,6 +138,7 @@ public enum ReplicaCodec {
         return out.bytes
     }
 
+    /// Decodes a replication response.
     public static func decodeResponse(_ bytes: [UInt8]) throws(ReplicaDecodingError) -> ReplicaResponse {
         var input = BinaryReader(bytes)
         try checkVersion(&input)
@@ -173,6 +177,7 @@ public enum ReplicaCodec {
         return response
     }
 
+    /// The binary form of a log entry.
     public static func encode(_ entry: PersistedEntry) -> [UInt8] {
         var out = BinaryWriter()
         out.byte(version)
@@ -205,6 +210,7 @@ public enum ReplicaCodec {
         return out.bytes
     }
 
+    /// Decodes a log entry.
     public static func decodeEntry(_ bytes: [UInt8]) throws(ReplicaDecodingError) -> PersistedEntry {
         var input = BinaryReader(bytes)
         try checkVersion(&input)

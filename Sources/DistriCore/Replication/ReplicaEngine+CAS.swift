@@ -1,10 +1,14 @@
 /// One replica's compare-and-set acceptor state for one document. With a data dir it is logged before
 /// the answer that depends on it leaves: a replica that restarts keeps its promises and accepted value.
 public struct DocumentAcceptor: Hashable, Sendable {
+    /// The highest ballot this acceptor promised.
     public var promised: Ballot = .zero
+    /// The value it accepted last, with its ballot, until a commit.
     public var accepted: (ballot: Ballot, document: ReplicatedDocument)?
+    /// The ballot of the last commit it merged.
     public var committed: Ballot = .zero
 
+    /// An acceptor state with the given fields.
     public init(
         promised: Ballot = .zero, accepted: (ballot: Ballot, document: ReplicatedDocument)? = nil,
         committed: Ballot = .zero

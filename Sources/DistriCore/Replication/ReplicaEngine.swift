@@ -12,9 +12,13 @@
 /// - Tombstones are purged once every known replica has pulled past them, after a grace period.
 /// - Conditional updates run one compare-and-set (Paxos) round per attempt among a majority.
 public struct ReplicaEngine: Sendable {
+    /// This replica's node id.
     public let node: String
+    /// The engine's tuning.
     public let settings: ReplicaSettings
+    /// This start's epoch: a fresh random number per start without its data.
     public internal(set) var epoch: UInt64
+    /// The replica's documents.
     public internal(set) var store = DocumentStore()
     var clock: HybridLogicalClock
     var log = ChangeLog()
@@ -83,6 +87,7 @@ public struct ReplicaEngine: Sendable {
 
     /// Pushes sent to peers and the changes they carried, for the stats (their ratio is the batching).
     public internal(set) var pushesSent: UInt64 = 0
+    /// Changes those pushes carried.
     public internal(set) var changesPushed: UInt64 = 0
 
     /// Compare-and-set rounds (Paxos ballots) this replica began as coordinator, retries included; for
@@ -91,6 +96,7 @@ public struct ReplicaEngine: Sendable {
     /// Rounds that lost to a higher ballot and backed off to try again (contention), and conditional
     /// updates whose condition did not hold; for the stats.
     public internal(set) var casContentions: UInt64 = 0
+    /// Conditional updates whose condition did not hold.
     public internal(set) var casConditionFailures: UInt64 = 0
 
     enum Outstanding: Sendable {

@@ -9,9 +9,12 @@ public enum DocumentChange: Hashable, Sendable {
 
 /// A document's address: its collection and id (nil id: the collection's own create/drop stamps).
 public struct DocumentKey: Hashable, Sendable, CustomStringConvertible {
+    /// The collection.
     public var collection: String
+    /// The document's id; nil for the collection itself.
     public var id: String?
 
+    /// The address of document `id` in `collection`.
     public init(collection: String, id: String?) {
         self.collection = collection
         self.id = id
@@ -23,9 +26,12 @@ public struct DocumentKey: Hashable, Sendable, CustomStringConvertible {
 /// How far one replica has another's state: the other's epoch (a fresh random number per start
 /// without its data) and its change sequence number.
 public struct Watermark: Hashable, Sendable, Comparable {
+    /// The replica's epoch: a fresh random number per start without its data.
     public var epoch: UInt64
+    /// The change sequence number within that epoch.
     public var sequence: UInt64
 
+    /// The position `sequence` in `epoch`.
     public init(epoch: UInt64, sequence: UInt64) {
         self.epoch = epoch
         self.sequence = sequence
@@ -60,9 +66,12 @@ public enum ReplicaRequest: Hashable, Sendable {
 public struct PushChain: Hashable, Sendable {
     /// The origin incarnation (the HLC node name of its stamps).
     public var origin: String
+    /// The origin's stamp the chain starts after.
     public var since: HLCTimestamp
+    /// The origin's newest stamp the push carries.
     public var upTo: HLCTimestamp
 
+    /// A claim that the push carries every write of `origin` in `(since, upTo]`.
     public init(origin: String, since: HLCTimestamp, upTo: HLCTimestamp) {
         self.origin = origin
         self.since = since
@@ -84,6 +93,7 @@ public struct PullRequest: Hashable, Sendable {
     /// states this very incarnation sent it.
     public var incarnation: String?
 
+    /// A pull with the given fields.
     public init(
         since: Watermark?, digests: [String: AntiEntropy.CollectionDigest]?, coverage: [String: HLCTimestamp],
         incarnation: String? = nil
@@ -106,8 +116,10 @@ public struct PullReply: Hashable, Sendable {
     public var understood: Bool
     /// The responder's coverage (its own clock included), which a complete reply passes on.
     public var coverage: [String: HLCTimestamp]
+    /// The changes the requester lacks.
     public var changes: [DocumentChange]
 
+    /// A reply with the given fields.
     public init(
         upTo: Watermark, complete: Bool, understood: Bool, coverage: [String: HLCTimestamp],
         changes: [DocumentChange]
@@ -122,11 +134,16 @@ public struct PullReply: Hashable, Sendable {
 
 /// A compare-and-set acceptor's promise, with the replica's current state of the document.
 public struct CASPromise: Hashable, Sendable {
+    /// The ballot of the value this acceptor accepted, if any.
     public var accepted: Ballot?
+    /// The value it accepted under that ballot.
     public var acceptedDocument: ReplicatedDocument?
+    /// The ballot of the last round it saw committed.
     public var committed: Ballot
+    /// The replica's current state of the document.
     public var current: ReplicatedDocument?
 
+    /// A promise with the given fields.
     public init(
         accepted: Ballot?, acceptedDocument: ReplicatedDocument?, committed: Ballot, current: ReplicatedDocument?
     ) {
@@ -141,6 +158,7 @@ public struct CASPromise: Hashable, Sendable {
 public enum ReplicaResponse: Hashable, Sendable {
     /// The push or commit was merged (and made durable where the node keeps a log).
     case merged
+    /// The changes a pull asked for.
     case pulled(PullReply)
     /// The prepare was promised, or refused because of a higher promise.
     case promise(CASPromise?, promised: Ballot)

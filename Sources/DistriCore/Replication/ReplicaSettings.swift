@@ -16,6 +16,7 @@ public struct ReplicaSettings: Hashable, Sendable {
     /// costs a request, an answer and their syscalls on both sides); an idle link pushes at once.
     public var pushWindow: Int
 
+    /// Settings with the given values; every argument has a default.
     public init(
         syncInterval: UInt64 = 500, tombstoneGrace: UInt64 = 60_000, maxCollections: Int = 1_000,
         maxChangesPerMessage: Int = 2_048, casBackoff: UInt64 = 20, pushWindow: Int = 1
@@ -45,20 +46,26 @@ public enum ReplicaAction: Sendable {
 /// What a replica keeps in its log: changes with their sequence numbers, its sync state, and the
 /// compare-and-set acceptor state of documents that conditional updates ran on.
 public enum PersistedEntry: Hashable, Sendable {
+    /// A change, with the replica's sequence number for it.
     case change(sequence: UInt64, DocumentChange)
+    /// The replica's sync state.
     case syncState(ReplicaSyncState)
+    /// A document's compare-and-set acceptor state.
     case acceptor(DocumentKey, DocumentAcceptor)
 }
 
 /// The part of a replica's state besides its documents that must survive a restart with a data dir.
 public struct ReplicaSyncState: Hashable, Sendable {
+    /// The replica's epoch: a fresh random number per start without its data.
     public var epoch: UInt64
     /// What this replica holds of each peer.
     public var pulled: [String: Watermark]
     /// Per origin node, the stamp up to which this replica holds all of its writes.
     public var coverage: [String: HLCTimestamp]
+    /// The replica's hybrid logical clock, so stamps keep rising after a restart.
     public var clock: HLCTimestamp
 
+    /// A sync state with the given fields.
     public init(epoch: UInt64, pulled: [String: Watermark], coverage: [String: HLCTimestamp], clock: HLCTimestamp) {
         self.epoch = epoch
         self.pulled = pulled

@@ -10,6 +10,7 @@
 /// code the nodes run. `Task` is the shell's handle on a request, `Reply` its answer, `Address` where
 /// a member is reached.
 public struct TaskRouter<Task, Reply, Address> {
+    /// What the router asks its shell to do.
     public typealias Action = TaskAction<Task, Reply, Address>
 
     /// Limits and policies. Defaults suit a node of 64 slots.
@@ -18,14 +19,18 @@ public struct TaskRouter<Task, Reply, Address> {
         public var capacity: Int
         /// Tasks waiting for a slot beyond that; more are refused as busy.
         public var queueLimit: Int
+        /// How the router scores members when it elects.
         public var election: ElectionPolicy
         /// How long a member that just became alive is scored as warming up (0 = not at all).
         public var warmUpMillis: UInt64
         /// The dedup window's bounds: finished tasks remembered, for how long, and their bytes.
         public var dedupCapacity: Int
+        /// How long a finished task stays in the dedup window, in milliseconds.
         public var dedupRetentionMillis: UInt64
+        /// Bytes of results the dedup window may hold.
         public var dedupBytes: Int
 
+        /// Settings with the given values; every argument has a default.
         public init(
             capacity: Int = 64, queueLimit: Int = 1024, election: ElectionPolicy = .init(), warmUpMillis: UInt64 = 0,
             dedupCapacity: Int = 100_000, dedupRetentionMillis: UInt64 = 120_000, dedupBytes: Int = 64 << 20
@@ -71,7 +76,9 @@ public struct TaskRouter<Task, Reply, Address> {
         }
     }
 
+    /// This node's member id.
     public let localID: String
+    /// The router's settings.
     public let settings: Settings
     @usableFromInline var admission: AdmissionControl<Queued>
     @usableFromInline var dedup: DedupWindow<Reply, Task>
@@ -103,12 +110,16 @@ public struct TaskRouter<Task, Reply, Address> {
     /// Work running and waiting here, over capacity: 0 when idle, 1 when every slot is taken.
     @inlinable
     public var load: Double { admission.load }
+    /// Tasks running here now.
     @inlinable
     public var inFlight: Int { admission.inFlight }
+    /// Tasks waiting here for a slot.
     @inlinable
     public var queued: Int { admission.queued }
+    /// Whether nothing runs or waits here.
     @inlinable
     public var isIdle: Bool { admission.isIdle }
+    /// Whether the node is draining: it admits no new task.
     @inlinable
     public var isDraining: Bool { admission.isDraining }
     /// Forwards not settled yet.

@@ -26,11 +26,14 @@ public struct TaskArrival<Task> {
     public var taskID: UInt64
     /// The service's name, to find members that offer it.
     public var service: String
+    /// How the caller asked for the task to be routed.
     public var routing: TaskRouting
+    /// Where the service runs, from its registration.
     public var placement: TaskPlacement
     /// When the caller stops waiting, in monotonic milliseconds; nil = no deadline.
     public var deadline: UInt64?
 
+    /// An arrival with the given fields.
     public init(
         task: Task, taskID: UInt64, service: String, routing: TaskRouting, placement: TaskPlacement,
         deadline: UInt64?
@@ -46,16 +49,21 @@ public struct TaskArrival<Task> {
 
 /// Another member as the router needs it: where to reach it and what it offers.
 public struct RoutingMember<Address> {
+    /// The member's id.
     public var id: String
+    /// Where the member is reached.
     public var address: Address
+    /// The services it offers.
     public var services: Set<String>
     /// The member's own report of its load (from gossip; 0 = idle).
     public var load: Double
+    /// Tasks it runs at once.
     public var capacity: Int
     /// True when alive: it may be elected. A suspect is listed but not elected; its tasks are not
     /// failed over while it may still be running them.
     public var electable: Bool
 
+    /// A member with the given fields.
     public init(id: String, address: Address, services: Set<String>, load: Double, capacity: Int, electable: Bool) {
         self.id = id
         self.address = address
@@ -128,12 +136,15 @@ public struct TaskRouterCounters: Sendable, Equatable {
     /// Arrivals answered from, or joined to, an earlier run of the same task.
     public var deduplicated: UInt64 = 0
 
+    /// All counters at zero.
     public init() {}
 }
 
 /// Where a task would run, for ``TaskRouter/locate(service:taskID:offeredHere:now:)``.
 public enum TaskLocation<Address> {
+    /// On this node.
     case here
+    /// On the member at this address.
     case member(Address)
     /// No node offers the service.
     case nowhere
