@@ -32,6 +32,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     /// Retrying does not help until something held is collected, removed or expires.
     public static let quotaExceeded = ErrorCode(rawValue: 13)
 
+    /// The code's name, as the tools print it.
     public var name: String {
         switch self {
         case .unknownService: "unknownService"

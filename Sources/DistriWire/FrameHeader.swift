@@ -47,12 +47,18 @@ public struct FrameHeader: Hashable, Sendable {
     /// Size of the encoded header in bytes.
     public static let size = 18
 
+    /// The protocol version the frame is written in.
     public var version: UInt8
+    /// What the frame carries.
     public var kind: FrameKind
+    /// The frame's flag bits.
     public var flags: FrameFlags
+    /// The request the frame belongs to, on its connection.
     public var requestID: UInt64
+    /// Bytes of payload after the header.
     public var payloadLength: UInt32
 
+    /// A header with the given fields.
     public init(
         kind: FrameKind,
         flags: FrameFlags,
@@ -114,9 +120,12 @@ public struct FrameHeader: Hashable, Sendable {
 
 /// One decoded frame: its header and a slice of its payload.
 public struct Frame: Sendable {
+    /// The frame's header.
     public var header: FrameHeader
+    /// Its payload.
     public var payload: ByteBuffer
 
+    /// A frame of `header` and `payload`.
     public init(header: FrameHeader, payload: ByteBuffer) {
         self.header = header
         self.payload = payload

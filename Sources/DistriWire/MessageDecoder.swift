@@ -6,10 +6,12 @@ import NIOCore
 /// Pure and incremental: feed it whatever bytes arrived, in any chunking, and call ``next(from:)``
 /// until it returns nil. Any thrown error is final for the stream.
 public struct MessageDecoder: Sendable {
+    /// The limits enforced while decoding.
     public let limits: WireLimits
     private var partial: [UInt64: WireMessage] = [:]
     private var partialBytes = 0
 
+    /// A decoder enforcing `limits`.
     public init(limits: WireLimits = .standard) {
         self.limits = limits
     }

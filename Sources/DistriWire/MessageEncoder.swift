@@ -5,11 +5,13 @@ import NIOCore
 /// small ones back. The shell asks for the next frame only while its channel is writable, which is
 /// how backpressure reaches a sender of large payloads.
 public struct MessageEncoder: Sendable {
+    /// The limits the frames are cut to.
     public let limits: WireLimits
     private var queue: Deque<WireMessage> = []
     /// Payload bytes queued and not yet cut into frames.
     public private(set) var pendingBytes = 0
 
+    /// An encoder cutting frames to `limits`.
     public init(limits: WireLimits = .standard) {
         self.limits = limits
     }

@@ -12,6 +12,7 @@ public struct WireLimits: Hashable, Sendable {
     /// Bytes of half-received messages one connection may hold. Default 128 MiB.
     public var maxPartialBytes: Int
 
+    /// Limits with the given values; every argument has a default.
     public init(
         maxFramePayload: Int = 1 << 20,
         chunkSize: Int = 256 << 10,

@@ -31,7 +31,9 @@ public struct WireRequest: Sendable, Equatable {
     /// Most parameters accepted.
     public static let maxParams = 1024
 
+    /// The name of the service to run.
     public var service: String
+    /// Its parameters, in order.
     public var params: [String]
     /// Milliseconds the caller will wait, counted from when the node receives the request; 0 = no limit.
     public var deadlineMillis: UInt32
@@ -39,8 +41,10 @@ public struct WireRequest: Sendable, Equatable {
     public var routing: Routing
     /// The caller's id for the task, the same on every retry; 0 = none (no deduplication).
     public var taskID: UInt64
+    /// The input bytes.
     public var data: ByteBuffer
 
+    /// A request with the given fields.
     public init(
         service: String, params: [String] = [], deadlineMillis: UInt32 = 0, routing: Routing = .elect,
         taskID: UInt64 = 0, data: ByteBuffer
@@ -113,14 +117,18 @@ public struct WireRequest: Sendable, Equatable {
 
 /// The payload of an error message.
 public struct WireErrorReply: Sendable, Equatable, Error, CustomStringConvertible {
+    /// The error's code.
     public var code: ErrorCode
+    /// Its message, for people.
     public var message: String
 
+    /// An error reply of `code` with `message`.
     public init(code: ErrorCode, message: String) {
         self.code = code
         self.message = message
     }
 
+    /// The payload's binary form.
     public func encode(allocator: ByteBufferAllocator) -> ByteBuffer {
         var out = allocator.buffer(capacity: 2 + message.utf8.count)
         out.writeInteger(code.rawValue)
@@ -128,6 +136,7 @@ public struct WireErrorReply: Sendable, Equatable, Error, CustomStringConvertibl
         return out
     }
 
+    /// Decodes an error message's payload.
     public static func decode(_ payload: ByteBuffer) throws(WireError) -> WireErrorReply {
         var buffer = payload
         guard let code = buffer.readInteger(as: UInt16.self) else {
