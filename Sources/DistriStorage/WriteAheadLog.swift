@@ -276,6 +276,7 @@ public struct WriteAheadLogCounters: Sendable, Equatable {
     /// Time spent in those syncs, on a monotonic clock, in nanoseconds.
     public var syncNanoseconds: UInt64 = 0
 
+    /// All counters at zero.
     public init() {}
 
     mutating func noteSync(since start: ContinuousClock.Instant) {
