@@ -39,6 +39,7 @@ public struct ClientConfiguration: Sendable {
     /// deadline. Default `AttemptTimeoutPolicy.standard`.
     public var attemptTimeout: AttemptTimeoutPolicy?
 
+    /// Settings with the given values; every argument has a default.
     public init(
         timeout: TimeAmount = .seconds(30),
         connectTimeout: TimeAmount = .seconds(2),
@@ -75,6 +76,7 @@ public struct ClientConfiguration: Sendable {
 public final class Client: Sendable {
     /// The addresses this client was given (its seeds). The nodes it calls now: ``knownNodes()``.
     public let nodes: [NodeAddress]
+    /// The client's settings.
     public let configuration: ClientConfiguration
     /// The event loop all of this client's connections and callbacks run on.
     public let eventLoop: EventLoop
@@ -607,9 +609,12 @@ public final class Client: Sendable {
 
 /// One node's answer to ``Client/collectStats(of:)``.
 public struct NodeStatsResult: Sendable {
+    /// The node asked.
     public var node: NodeAddress
+    /// Its stats, or why it did not answer.
     public var result: Result<NodeStats, ClientError>
 
+    /// `node`'s answer.
     public init(node: NodeAddress, result: Result<NodeStats, ClientError>) {
         self.node = node
         self.result = result

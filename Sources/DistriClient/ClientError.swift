@@ -31,6 +31,7 @@ public struct ClientError: Error, Sendable, CustomStringConvertible {
         public var description: String { name }
     }
 
+    /// What kind of failure this is.
     public var kind: Kind
     /// The node involved, when one was.
     public var node: NodeAddress?
@@ -39,6 +40,7 @@ public struct ClientError: Error, Sendable, CustomStringConvertible {
     /// What happened, for people.
     public var message: String
 
+    /// A failure of `kind` at `node`, with the node's error code when it answered with one.
     public init(_ kind: Kind, node: NodeAddress?, remoteCode: ErrorCode? = nil, message: String) {
         self.kind = kind
         self.node = node

@@ -14,6 +14,7 @@ public struct ConnectionLimits: Sendable {
     /// A connection with no bytes in either direction for this long is closed. Default 5 minutes.
     public var idleTimeout: TimeAmount
 
+    /// Limits with the given values; every argument has a default.
     public init(
         maxPerSource: Int = 4096, slowRequestTimeout: TimeAmount = .seconds(10), minBytesPerSecond: Int = 1024,
         idleTimeout: TimeAmount = .minutes(5)

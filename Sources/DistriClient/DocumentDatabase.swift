@@ -9,16 +9,21 @@ import NIOFoundationCompat
 public struct DocumentDatabase: Sendable {
     /// A document: its id and its fields.
     public struct Document: Sendable, Equatable {
+        /// The document's id (`_id`).
         public var id: String
+        /// The document's fields, without `_id`.
         public var body: [String: JSONValue]
     }
 
     /// One page of a read, and the cursor of the next one (nil on the last page).
     public struct Page: Sendable, Equatable {
+        /// The documents of this page, in the read's order.
         public var documents: [Document]
+        /// The cursor to pass as `after` for the next page; nil on the last page.
         public var next: String?
     }
 
+    /// The client the DB services are called through.
     public let client: Client
     /// Consistency of writes. Default `majority`.
     public var consistency: WriteConsistency
@@ -28,6 +33,7 @@ public struct DocumentDatabase: Sendable {
     public var readYourWrites: Bool
     private let token = NodeLock(SessionToken())
 
+    /// A DB over `client`, writing at `consistency` and reading at `readConsistency`.
     public init(
         client: Client, consistency: WriteConsistency = .majority, readConsistency: ReadConsistency = .local,
         readYourWrites: Bool = true
@@ -41,14 +47,17 @@ public struct DocumentDatabase: Sendable {
     /// The session token: every write this value has made, as stamps per origin node.
     public var session: SessionToken { token.withLockedValue { $0 } }
 
+    /// Creates the collection `name`.
     public func createCollection(_ name: String) async throws {
         _ = try await write("CreateCollection", [name])
     }
 
+    /// Drops the collection `name` and every document in it.
     public func dropCollection(_ name: String) async throws {
         _ = try await write("DropCollection", [name])
     }
 
+    /// The names of the collections.
     public func listCollections() async throws -> [String] {
         let reply = try await call("ListCollections", [], body: nil, read: true)
         return reply["collections"]?.arrayValue?.compactMap(\.stringValue) ?? []
@@ -77,6 +86,7 @@ public struct DocumentDatabase: Sendable {
         return try await write("UpdateDocument", params, body: .object(body))["document"]?.objectValue
     }
 
+    /// Deletes the document `id` from `collection`.
     public func delete(_ id: String, from collection: String) async throws {
         _ = try await write("DeleteDocument", [collection, id])
     }

@@ -1,8 +1,11 @@
 /// A `host:port` pair naming a node. IPv6 hosts are written in brackets: `[::1]:7000`.
 public struct NodeAddress: Hashable, Sendable, CustomStringConvertible, Codable {
+    /// The host name or IP address.
     public var host: String
+    /// The TCP port.
     public var port: Int
 
+    /// The address `host:port`.
     public init(host: String, port: Int) {
         self.host = host
         self.port = port

@@ -19,9 +19,12 @@ public enum ClusterCertificates {
 
     /// A certificate and its private key, as PEM text.
     public struct Issued: Sendable {
+        /// The certificate, PEM.
         public var certificatePEM: String
+        /// Its private key, PEM.
         public var keyPEM: String
 
+        /// A certificate and key pair.
         public init(certificatePEM: String, keyPEM: String) {
             self.certificatePEM = certificatePEM
             self.keyPEM = keyPEM
@@ -127,5 +130,6 @@ public enum ClusterCertificates {
 /// A certificate could not be made, read or used.
 public struct CertificateError: Error, CustomStringConvertible, Sendable {
     public var description: String
+    /// An error that says `description`.
     public init(_ description: String) { self.description = description }
 }

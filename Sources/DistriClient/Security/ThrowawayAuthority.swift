@@ -9,6 +9,7 @@ public struct ThrowawayAuthority: Sendable {
     /// TLS for a client without a certificate of its own, trusting this authority.
     public let clientTLS: ClusterTLS
 
+    /// A new authority with a fresh key, and client TLS that trusts it.
     public init() throws {
         authority = try ClusterCertificates.makeAuthority(name: "Distri throw-away CA")
         clientTLS = try ClusterTLS(authorityPEM: authority.certificatePEM)
