@@ -21,6 +21,7 @@ public final class PeerEndpoint: Sendable {
     /// Requests waiting for a slot beyond that.
     public static let queueLimit = 256
 
+    /// The services the endpoint serves; register them before ``start(host:port:)``.
     public let services: ServiceRegistry
     package let group: EventLoopGroup
     private let limits: WireLimits
@@ -32,6 +33,7 @@ public final class PeerEndpoint: Sendable {
     private let connections: ConnectionTracker
     private let drops = NIOLockedValueBox(0)
 
+    /// An endpoint serving `services`.
     public init(
         services: ServiceRegistry = ServiceRegistry(), limits: WireLimits = .standard,
         connections: ConnectionLimits = ConnectionLimits(maxPerSource: 64),

@@ -43,6 +43,7 @@ public struct ResourceLimits: Sendable, Equatable {
     /// closed (slow or stalled ClientHellos). Default 10 s.
     public var handshakeTimeout: TimeAmount
 
+    /// Limits with the given values; every argument has a default.
     public init(
         bufferedBytes: Int = 128 << 20, maxParamBytes: Int = 64 << 10, maxTotalParamBytes: Int = 256 << 10,
         maxImagePixels: Int = 16 << 20, imagePixelsInFlight: Int = 24 << 20, handshakeTimeout: TimeAmount = .seconds(10)

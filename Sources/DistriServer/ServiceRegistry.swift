@@ -23,7 +23,9 @@ public typealias ServiceCompletion = @Sendable (Result<ByteBuffer, any Error>) -
 
 /// A service as the node knows it.
 public struct RegisteredService: Sendable {
+    /// The name callers ask for.
     public var name: String
+    /// How the service runs.
     public var execution: ServiceExecution
     /// Answered by the node asked, at once, outside the capacity limit (Stats).
     public var bypassesAdmission: Bool
@@ -37,6 +39,7 @@ public struct RegisteredService: Sendable {
     /// a node certificate of the cluster's authority.
     public var nodesOnly: Bool
 
+    /// A service `name` that runs as `execution`; the flags default to an ordinary elected service.
     public init(
         name: String, execution: ServiceExecution, bypassesAdmission: Bool = false, runsWhereAsked: Bool = false,
         remembersResult: Bool = true, nodesOnly: Bool = false
@@ -54,6 +57,7 @@ public struct RegisteredService: Sendable {
 public final class ServiceRegistry: Sendable {
     private let services = NodeLock<[String: RegisteredService]>([:])
 
+    /// An empty registry.
     public init() {}
 
     /// Adds or replaces a service.

@@ -28,6 +28,7 @@ public struct ServiceRequest: Sendable {
         return nil
     }
 
+    /// A request with the given fields.
     public init(
         service: String, params: [String] = [], data: ByteBuffer, requestID: UInt64 = 0,
         deadline: NIODeadline? = nil, taskID: UInt64 = 0, isRetry: Bool = false, caller: Caller = .unchecked
@@ -98,20 +99,26 @@ public enum Caller: Sendable, Equatable {
 /// An error a service throws to give the caller a specific code and message. Any other error thrown by
 /// a service reaches the caller as `ErrorCode.internal`.
 public struct ServiceError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The code the caller receives.
     public var code: ErrorCode
+    /// The message the caller receives.
     public var message: String
 
+    /// An error with `code` and `message`.
     public init(_ code: ErrorCode, _ message: String) {
         self.code = code
         self.message = message
     }
 
+    /// The parameters or input are wrong.
     public static func badParams(_ message: String) -> ServiceError {
         ServiceError(.badParams, message)
     }
+    /// What the request names does not exist.
     public static func notFound(_ message: String) -> ServiceError {
         ServiceError(.notFound, message)
     }
+    /// The request conflicts with the current state (a condition that does not hold).
     public static func conflict(_ message: String) -> ServiceError {
         ServiceError(.conflict, message)
     }
