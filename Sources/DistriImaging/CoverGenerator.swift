@@ -46,7 +46,9 @@ public enum CoverGenerator {
 /// The rows of ``CoverGenerator/cover(width:height:seed:)``, one at a time, top to bottom: the same
 /// pixels without holding the image (a cover written row by row).
 public struct CoverRows {
+    /// The cover's width in pixels.
     public let width: Int
+    /// The cover's height in pixels.
     public let height: Int
     /// The next row's index.
     public private(set) var y = 0
@@ -57,6 +59,7 @@ public struct CoverRows {
     private let columns: [UInt64]
     private var pairRow: [UInt64]
 
+    /// The rows of the cover `width` × `height` generated from `seed`.
     public init(width: Int, height: Int, seed: UInt64) {
         precondition(width > 0 && height > 0, "cover dimensions must be positive")
         self.width = width

@@ -5,7 +5,9 @@ import DistriCore
 ///
 /// `description` is redacted so keys do not leak into logs; use `text` or `serialized()` to store one.
 public struct ImageKey: Sendable, Equatable, CustomStringConvertible {
+    /// Bytes of the AES-256-GCM file key.
     public static let fileKeySize = 32
+    /// Bytes of the pixel permutation's key.
     public static let embeddingKeySize = 16
     static let serializedVersion: UInt8 = 1
     static let textPrefix = "distri-image-key-v1:"
@@ -15,6 +17,7 @@ public struct ImageKey: Sendable, Equatable, CustomStringConvertible {
     /// Key of the pixel permutation.
     public let embeddingKey: [UInt8]
 
+    /// A key from its two parts; throws when a part has the wrong size.
     public init(fileKey: [UInt8], embeddingKey: [UInt8]) throws {
         guard fileKey.count == Self.fileKeySize else { throw ImagingError.invalidKey("the file key must be 32 bytes") }
         guard embeddingKey.count == Self.embeddingKeySize else {
@@ -40,6 +43,7 @@ public struct ImageKey: Sendable, Equatable, CustomStringConvertible {
         [Self.serializedVersion] + fileKey + embeddingKey
     }
 
+    /// The key ``serialized()`` wrote; throws when the bytes are not one.
     public init(serialized bytes: [UInt8]) throws {
         guard bytes.count == 1 + Self.fileKeySize + Self.embeddingKeySize else {
             throw ImagingError.invalidKey("a serialized key has 49 bytes, got \(bytes.count)")
@@ -56,6 +60,7 @@ public struct ImageKey: Sendable, Equatable, CustomStringConvertible {
         Self.textPrefix + Hex.encode(serialized())
     }
 
+    /// The key ``text`` wrote; throws when the text is not one.
     public init(text: String) throws {
         let trimmed = text.trimmingWhitespace
         guard trimmed.hasPrefix(Self.textPrefix) else {

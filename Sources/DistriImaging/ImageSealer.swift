@@ -6,7 +6,9 @@ public struct SealedImage: Sendable, Equatable {
     public var key: ImageKey
     /// True when the cover was generated (no cover was given).
     public var coverWasGenerated: Bool
+    /// The cover's width in pixels.
     public var width: Int
+    /// The cover's height in pixels.
     public var height: Int
 }
 

@@ -7,14 +7,19 @@ import Foundation
 /// `encryptEmbedToEncodeRatio` compares like with like: 1.0 means sealing costs nothing beyond
 /// encoding the cover.
 public struct ImagingBenchmarkReport: Sendable, CustomStringConvertible {
+    /// Size of the image sealed.
     public var imageBytes: Int
+    /// Size of the sealed payload embedded.
     public var sealedBytes: Int
+    /// The cover's width in pixels.
     public var coverWidth: Int
+    /// The cover's height in pixels.
     public var coverHeight: Int
     /// Cover RGBA bytes (width × height × 4), the unit of the PNG figures.
     public var coverRawBytes: Int
     /// Size of the produced PNG.
     public var pngBytes: Int
+    /// The PNG settings the cover was encoded with.
     public var settings: PNGEncodeSettings
     /// AES-256-GCM sealing (`SealedStream.seal`, 64 KiB chunks), MB/s of plaintext.
     public var aesGCMMBps: Double

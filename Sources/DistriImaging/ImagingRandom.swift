@@ -18,6 +18,7 @@ extension ImagingRandom {
 
 /// Cryptographically secure random bytes from OpenSSL's `RAND_bytes`.
 public struct SystemImagingRandom: ImagingRandom, Sendable {
+    /// The system's generator.
     public init() {}
 
     public mutating func fill(_ buffer: UnsafeMutableRawBufferPointer) throws {
@@ -32,6 +33,7 @@ public struct SystemImagingRandom: ImagingRandom, Sendable {
 public struct SeededImagingRandom: ImagingRandom, Sendable {
     private var generator: ImagingPRNG
 
+    /// A generator that starts from `seed`.
     public init(seed: UInt64) {
         generator = ImagingPRNG(seed: seed)
     }

@@ -5,7 +5,9 @@
 public enum JPEGStructure {
     /// What the frame header and the EXIF data say.
     public struct Info: Sendable, Equatable {
+        /// Width in pixels, from the frame header.
         public var width: Int
+        /// Height in pixels, from the frame header.
         public var height: Int
         /// Colour components: 1 (grayscale), 3 (YCbCr or RGB), 4 (CMYK).
         public var components: Int

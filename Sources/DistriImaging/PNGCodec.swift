@@ -4,10 +4,14 @@ import CPNGShim
 /// Limits applied while decoding a PNG, a guard against decompression bombs: libpng's user limits plus
 /// an own check of width, height and width × height before any pixel memory is allocated.
 public struct PNGLimits: Sendable, Equatable {
+    /// Widest image accepted, in pixels.
     public var maxWidth: Int
+    /// Tallest image accepted, in pixels.
     public var maxHeight: Int
+    /// Most pixels (width × height) accepted.
     public var maxPixels: Int
 
+    /// Limits with the given values.
     public init(maxWidth: Int, maxHeight: Int, maxPixels: Int) {
         self.maxWidth = maxWidth
         self.maxHeight = maxHeight
@@ -20,10 +24,14 @@ public struct PNGLimits: Sendable, Equatable {
 
 /// Pixels as 8-bit RGBA, rows top to bottom, `width * height * 4` bytes.
 public struct RGBAImage: Sendable, Equatable {
+    /// Width in pixels.
     public var width: Int
+    /// Height in pixels.
     public var height: Int
+    /// The pixels, RGBA8, rows top to bottom.
     public var pixels: [UInt8]
 
+    /// An image of `width` × `height` with `pixels` (`width * height * 4` bytes).
     public init(width: Int, height: Int, pixels: [UInt8]) {
         precondition(width > 0 && height > 0 && pixels.count == width * height * 4, "RGBA size mismatch")
         self.width = width
@@ -34,6 +42,7 @@ public struct RGBAImage: Sendable, Equatable {
 
 /// A decoded PNG: its pixels converted to RGBA8 and what the file declared.
 public struct DecodedPNG: Sendable, Equatable {
+    /// The pixels, as RGBA8.
     public var image: RGBAImage
     /// Bit depth in the file: 1, 2, 4, 8 or 16.
     public var bitDepth: Int

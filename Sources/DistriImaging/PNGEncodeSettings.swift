@@ -7,6 +7,7 @@ import CPNG
 public struct PNGEncodeSettings: Sendable, Equatable {
     /// PNG row filters offered to libpng (it picks per row when more than one is allowed).
     public enum Filter: Sendable, Equatable {
+        /// The filter types of the PNG specification.
         case none, sub, up, average, paeth
         /// NONE, SUB and UP.
         case fast
@@ -28,6 +29,7 @@ public struct PNGEncodeSettings: Sendable, Equatable {
 
     /// zlib compression strategies.
     public enum Strategy: Sendable, Equatable {
+        /// zlib's `Z_DEFAULT_STRATEGY`, `Z_FILTERED`, `Z_HUFFMAN_ONLY`, `Z_RLE` and `Z_FIXED`.
         case `default`, filtered, huffmanOnly, rle, fixed
 
         var zlibValue: Int32 {
@@ -43,9 +45,12 @@ public struct PNGEncodeSettings: Sendable, Equatable {
 
     /// zlib level, 0 (store) to 9 (smallest).
     public var level: Int
+    /// The row filters libpng may use.
     public var filter: Filter
+    /// zlib's strategy.
     public var strategy: Strategy
 
+    /// Settings with the given values.
     public init(level: Int, filter: Filter, strategy: Strategy) {
         self.level = min(9, max(0, level))
         self.filter = filter

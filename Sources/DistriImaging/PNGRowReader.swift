@@ -3,12 +3,15 @@ import CPNGShim
 /// A PNG file read row by row through libpng: only 8-bit RGBA without interlacing (the covers Distri
 /// writes), within the limits, one row held at a time. One owner at a time.
 public final class PNGRowReader {
+    /// The image's width in pixels.
     public let width: Int
+    /// The image's height in pixels.
     public let height: Int
     /// Rows read so far.
     public private(set) var rowsRead = 0
     private var reader: OpaquePointer?
 
+    /// Opens the PNG at `path` and reads its header; throws when it is not an 8-bit RGBA PNG within `limits`.
     public init(path: String, limits: PNGLimits = .default) throws {
         var info = cpng_info()
         var message = [CChar](repeating: 0, count: 256)

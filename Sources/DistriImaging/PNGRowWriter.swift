@@ -4,12 +4,15 @@ import CPNGShim
 /// and the encoded bytes come out as they are produced (``take()``), so neither the pixels nor the
 /// whole file are ever held. One owner at a time.
 public final class PNGRowWriter {
+    /// The image's width in pixels.
     public let width: Int
+    /// The image's height in pixels.
     public let height: Int
     /// Rows written so far.
     public private(set) var rowsWritten = 0
     private var writer: OpaquePointer?
 
+    /// A writer of a `width` × `height` RGBA PNG encoded with `settings`.
     public init(width: Int, height: Int, settings: PNGEncodeSettings = .default) throws {
         guard width > 0, height > 0, width <= 1_000_000, height <= 1_000_000 else {
             throw ImagingError.encodingFailed("invalid dimensions \(width)x\(height)")

@@ -12,8 +12,11 @@
 public struct SealedContent: Sendable, Equatable {
     /// What the bytes are.
     public enum Kind: UInt8, Sendable, CaseIterable {
+        /// A PNG image.
         case png = 0
+        /// A JPEG image.
         case jpeg = 1
+        /// Any other file.
         case file = 2
 
         /// `png`, `jpeg` or `file`.
@@ -26,19 +29,23 @@ public struct SealedContent: Sendable, Equatable {
         }
     }
 
+    /// What the bytes are.
     public var kind: Kind
     /// The original file's name (its last path component), or empty.
     public var name: String
     /// The media type, e.g. `image/jpeg`, `application/pdf`.
     public var mediaType: String
+    /// The file's bytes.
     public var bytes: [UInt8]
 
     static let magic: [UInt8] = Array("DENV".utf8)
     static let version: UInt8 = 1
     /// Longest name and media type kept, in UTF-8 bytes.
     public static let maxNameBytes = 255
+    /// Longest media type kept, in UTF-8 bytes.
     public static let maxMediaTypeBytes = 127
 
+    /// An envelope for `bytes`, named `name`, of `mediaType`.
     public init(kind: Kind, name: String, mediaType: String, bytes: [UInt8]) {
         self.kind = kind
         self.name = String(decoding: Array(name.utf8.prefix(Self.maxNameBytes)), as: UTF8.self)
@@ -156,10 +163,14 @@ public enum MediaTypes {
 public enum ContentCheck {
     /// What the check found: the content's kind and, for an image, its dimensions.
     public struct Found: Sendable, Equatable {
+        /// What the content is.
         public var kind: SealedContent.Kind
+        /// The image's width in pixels (0 for a file).
         public var width: Int
+        /// The image's height in pixels (0 for a file).
         public var height: Int
 
+        /// A finding with the given fields.
         public init(kind: SealedContent.Kind, width: Int, height: Int) {
             self.kind = kind
             self.width = width

@@ -12,6 +12,7 @@ public struct SealedStreamReader {
     private var chunkIndex = 0
     private var opened = 0
 
+    /// A reader opening a stream sealed with `fileKey`; throws when the key has the wrong size.
     public init(fileKey: [UInt8]) throws {
         guard fileKey.count == AESGCM.keySize else { throw ImagingError.invalidKey("the file key must be 32 bytes") }
         self.fileKey = fileKey

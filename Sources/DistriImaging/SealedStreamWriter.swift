@@ -12,6 +12,7 @@ public struct SealedStreamWriter {
     private var chunkIndex = 0
     private var header: [UInt8]?
 
+    /// A writer sealing `length` bytes with `fileKey`, its nonce drawn from `random`; throws when the key has the wrong size.
     public init(fileKey: [UInt8], length: Int, random: inout some ImagingRandom) throws {
         guard length >= 0 else { throw ImagingError.malformedPayload("negative length") }
         self.length = length

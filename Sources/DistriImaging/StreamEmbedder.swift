@@ -5,8 +5,11 @@
 /// payload's size. The layout is ``PayloadEmbedding``'s sequential version (2): the same header, then
 /// the payload from the unit after it, at `bitsPerChannel`.
 public final class StreamEmbedder {
+    /// The cover's width in pixels.
     public let width: Int
+    /// The cover's height in pixels.
     public let height: Int
+    /// Bits of payload per RGB channel: 2, 4 or 8.
     public let bitsPerChannel: Int
     /// Payload bytes declared.
     public let length: Int
