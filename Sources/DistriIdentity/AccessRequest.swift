@@ -7,6 +7,7 @@ import DistriCore
 /// the same fields. The cloud keeps whichever was signed last by the party allowed to sign that state,
 /// and sequences only rise, so neither side can forge or replay the other's word.
 public struct AccessRequest: SignedRecord, Equatable {
+    /// The collection requests are kept in.
     public static let collection = "requests"
     static let domain = "distri.access-request.v1"
 
@@ -20,17 +21,22 @@ public struct AccessRequest: SignedRecord, Equatable {
         case rejected
     }
 
+    /// The image's owner, asked for views.
     public var owner: String
+    /// The image's name.
     public var image: String
+    /// The peer asking for views.
     public var requester: String
     /// Views asked for (pending) or given (granted).
     public var views: UInt64
+    /// Pending, or the owner's answer.
     public var state: State
     /// Rises with every version signed; the cloud refuses one not above the stored sequence.
     public var sequence: UInt64
     /// Ed25519 signature by ``signer``.
     public var signature: [UInt8]
 
+    /// A request with the given fields (unsigned unless `signature` is given).
     public init(
         owner: String, image: String, requester: String, views: UInt64, state: State, sequence: UInt64,
         signature: [UInt8] = []
@@ -82,6 +88,7 @@ public struct AccessRequest: SignedRecord, Equatable {
         ]
     }
 
+    /// The request a document of `requests` holds; throws when a field is missing or malformed.
     public init(document: [String: JSONValue]) throws(IdentityError) {
         let fields = DocumentFields(document, what: "request")
         let stateText = try fields.string("state")

@@ -3,6 +3,7 @@ import DistriCore
 /// An image a peer offers, as the `catalog` collection holds it: name, size, dimensions and owner,
 /// signed by the owner's signing key. Never the image's key.
 public struct CatalogEntry: SignedRecord, Equatable {
+    /// The collection catalog entries are kept in.
     public static let collection = "catalog"
     static let domain = "distri.catalog-entry.v1"
     /// The domain of entries that carry ``kind``.
@@ -16,6 +17,7 @@ public struct CatalogEntry: SignedRecord, Equatable {
     public var bytes: UInt64
     /// The original image's dimensions (0 for a file that is not an image).
     public var width: UInt64
+    /// The original image's height (0 for a file that is not an image).
     public var height: UInt64
     /// What it is (`png`, `jpeg`, or a media type such as `application/pdf`), only when the owner chose
     /// to publish it; nil otherwise.
@@ -25,6 +27,7 @@ public struct CatalogEntry: SignedRecord, Equatable {
     /// Ed25519 signature of ``signedBytes`` by the owner's signing key.
     public var signature: [UInt8]
 
+    /// An entry with the given fields (unsigned unless `signature` is given).
     public init(
         owner: String, name: String, bytes: UInt64, width: UInt64, height: UInt64, sequence: UInt64,
         kind: String? = nil, signature: [UInt8] = []
@@ -77,6 +80,7 @@ public struct CatalogEntry: SignedRecord, Equatable {
         return document
     }
 
+    /// The entry a document of `catalog` holds; throws when a field is missing or malformed.
     public init(document: [String: JSONValue]) throws(IdentityError) {
         let fields = DocumentFields(document, what: "catalog entry")
         self.init(

@@ -7,6 +7,7 @@ public struct DeliverAnswer: Sendable, Equatable {
     /// Whether the image is complete and in place.
     public var done: Bool
 
+    /// An answer: `have` bytes held, `done` when the image is complete and in place.
     public init(have: Int, done: Bool) {
         self.have = have
         self.done = done
@@ -45,11 +46,14 @@ public enum DeliverParams {
 /// the sealed PNG. The ticket names the grant without its sealed key (``DeliveryTicket``), so no key
 /// travels with a delivery, through the relay or into the mailbox.
 public struct DeliverPayload: Sendable {
+    /// Most bytes of the ticket's JSON.
     public static let maxGrantBytes = 64 << 10
     /// The delivery's ticket (named `grant`: it stands for the grant in force, checked against it).
     public var grant: DeliveryTicket
+    /// A chunk of the sealed PNG.
     public var chunk: [UInt8]
 
+    /// A body carrying `ticket` and `chunk`.
     public init(ticket: DeliveryTicket, chunk: [UInt8]) {
         self.grant = ticket
         self.chunk = chunk

@@ -7,14 +7,18 @@ import DistriCore
 /// signed by the owner's registered key: same digest, views left), so the image key stays in
 /// `permissions` and is released only through views.
 public struct DeliveryTicket: Sendable, Equatable {
+    /// The grant's owner.
     public var owner: String
+    /// The image's name.
     public var image: String
+    /// The recipient.
     public var recipient: String
     /// SHA-256 of the sealed PNG.
     public var digest: [UInt8]
     /// The grant's sequence.
     public var sequence: UInt64
 
+    /// A ticket naming the grant `owner:image:recipient` at `sequence`, for the sealed PNG of `digest`.
     public init(owner: String, image: String, recipient: String, digest: [UInt8], sequence: UInt64) {
         self.owner = owner
         self.image = image
@@ -48,6 +52,7 @@ public struct DeliveryTicket: Sendable, Equatable {
         }
     }
 
+    /// The ticket as a JSON object.
     public var document: [String: JSONValue] {
         [
             "owner": .string(owner), "image": .string(image), "recipient": .string(recipient),

@@ -20,7 +20,9 @@ public struct PeerProof: SignedRecord, Equatable {
         public static let mailbox = Purpose(rawValue: "mailbox")
     }
 
+    /// The peer's name.
     public var name: String
+    /// What the proof may be used for.
     public var purpose: Purpose
     /// Milliseconds since 1970 when the peer signed it.
     public var issuedAt: UInt64
@@ -28,6 +30,7 @@ public struct PeerProof: SignedRecord, Equatable {
     public var nonce: [UInt8]
     public var signature: [UInt8]
 
+    /// A proof with the given fields (unsigned unless `signature` is given).
     public init(name: String, purpose: Purpose, issuedAt: UInt64, nonce: [UInt8], signature: [UInt8] = []) {
         self.name = name
         self.purpose = purpose

@@ -13,9 +13,11 @@ public struct PeerRecord: Sendable, Equatable {
     /// Most addresses a record may carry.
     public static let maxAddresses = 16
 
+    /// The peer's name.
     public var name: String
     /// `host:port` addresses other peers can reach this peer at.
     public var addresses: [String]
+    /// The peer's Ed25519 public key, fixed at its first registration.
     public var signingKey: SigningPublicKey
     /// The X25519 public key (32 bytes) for agreeing secrets with this peer.
     public var agreementKey: [UInt8]
@@ -31,6 +33,7 @@ public struct PeerRecord: Sendable, Equatable {
     /// Ed25519 signature of ``signedBytes`` (64 bytes; empty until signed).
     public var signature: [UInt8]
 
+    /// A record with the given fields (unsigned unless `signature` is given).
     public init(
         name: String, addresses: [String], signingKey: SigningPublicKey, agreementKey: [UInt8], lastSeen: UInt64,
         sequence: UInt64, reachable: Bool? = nil, signature: [UInt8] = []

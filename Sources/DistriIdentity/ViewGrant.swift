@@ -5,6 +5,7 @@ import DistriCore
 /// digest and its key sealed to the cloud's deposit key (``SealedBox``, bound to ``id``). `views: 0`
 /// revokes. Sequences only rise; the cloud refuses a grant whose sequence is not above the stored one.
 public struct ViewGrant: SignedRecord, Equatable {
+    /// The collection grants are kept in.
     public static let collection = "permissions"
     static let domain = "distri.view-grant.v1"
     /// The ``SealedBox`` domain of image keys deposited with the cloud.
@@ -14,17 +15,23 @@ public struct ViewGrant: SignedRecord, Equatable {
     /// Most views one grant gives.
     public static let maxViews: UInt64 = 1_000_000
 
+    /// The image's owner, who signs the grant.
     public var owner: String
+    /// The image's name.
     public var image: String
+    /// The peer the views are granted to.
     public var recipient: String
+    /// The views granted; 0 revokes.
     public var views: UInt64
     /// SHA-256 of the sealed PNG the recipient gets.
     public var digest: [UInt8]
     /// The image key sealed to the cloud's deposit key, context ``id``; empty when revoking.
     public var sealedKey: [UInt8]
+    /// Rises with every grant of the same id; the cloud refuses one not above the stored one.
     public var sequence: UInt64
     public var signature: [UInt8]
 
+    /// A grant with the given fields (unsigned unless `signature` is given).
     public init(
         owner: String, image: String, recipient: String, views: UInt64, digest: [UInt8], sealedKey: [UInt8],
         sequence: UInt64, signature: [UInt8] = []
@@ -44,6 +51,7 @@ public struct ViewGrant: SignedRecord, Equatable {
         "\(owner):\(image):\(recipient)"
     }
 
+    /// The grant's id, `owner:image:recipient`.
     public var id: String { Self.id(owner: owner, image: image, recipient: recipient) }
 
     public var signedBytes: [UInt8] {
@@ -103,12 +111,17 @@ public struct ViewGrant: SignedRecord, Equatable {
 public struct ViewRequest: SignedRecord, Equatable {
     static let domain = "distri.view-request.v1"
 
+    /// The image's owner.
     public var owner: String
+    /// The image's name.
     public var image: String
+    /// The recipient taking the view, who signs the request.
     public var recipient: String
+    /// Rises with every request; the cloud refuses one not above the last it accepted.
     public var sequence: UInt64
     public var signature: [UInt8]
 
+    /// A request with the given fields (unsigned unless `signature` is given).
     public init(owner: String, image: String, recipient: String, sequence: UInt64, signature: [UInt8] = []) {
         self.owner = owner
         self.image = image
@@ -117,6 +130,7 @@ public struct ViewRequest: SignedRecord, Equatable {
         self.signature = signature
     }
 
+    /// The id of the grant the view is taken from.
     public var grantID: String { ViewGrant.id(owner: owner, image: image, recipient: recipient) }
 
     public var signedBytes: [UInt8] {
@@ -140,6 +154,7 @@ public struct ViewRequest: SignedRecord, Equatable {
     /// The ``SealedBox`` context of the key released for this request.
     public var releaseContext: [UInt8] { signedBytes }
 
+    /// The request as a JSON object.
     public var document: [String: JSONValue] {
         [
             "owner": .string(owner), "image": .string(image), "recipient": .string(recipient),
@@ -147,6 +162,7 @@ public struct ViewRequest: SignedRecord, Equatable {
         ]
     }
 
+    /// The request a JSON object holds; throws when a field is missing or malformed.
     public init(document: [String: JSONValue]) throws(IdentityError) {
         let fields = DocumentFields(document, what: "view request")
         self.init(
