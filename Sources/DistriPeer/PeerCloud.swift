@@ -5,9 +5,12 @@ import DistriIdentity
 /// A peer's calls to the cloud: registering its signed record, publishing signed catalog entries,
 /// and reading the `users` and `catalog` collections (reads verify signatures here, in the front end).
 public struct PeerCloud: Sendable {
+    /// The client the cloud is called through.
     public let client: Client
+    /// The cloud's document DB, over ``client``.
     public let database: DocumentDatabase
 
+    /// The cloud `client` reaches.
     public init(client: Client) {
         self.client = client
         self.database = DocumentDatabase(client: client)
@@ -94,25 +97,33 @@ extension PeerCloud {
 
 /// A catalog document as read: the verified entry, or why it is not one.
 public struct CatalogListing: Sendable, Equatable {
+    /// The document's id, `owner/name`.
     public var id: String
     /// The entry, when its owner signed it.
     public var entry: CatalogEntry?
+    /// Why the document is not a verified entry, when it is not.
     public var problem: String?
 }
 
 /// One line of `distri-peer list peers`.
 public struct PeerListing: Sendable, Equatable {
+    /// Whether a peer is online.
     public enum Status: String, Sendable {
+        /// Signed within three refresh intervals (online), or not since (offline).
         case online, offline
         /// The record does not verify: its signature or shape is bad.
         case unverified
     }
 
+    /// The peer's name.
     public var name: String
+    /// The addresses its record publishes.
     public var addresses: [String]
+    /// When it last signed its record, in milliseconds since 1970.
     public var lastSeen: UInt64?
     /// What the cloud's reachability check said when the peer registered (nil: not checked).
     public var reachable: Bool?
+    /// Online, offline or unverified.
     public var status: Status
     /// Why the record did not verify.
     public var problem: String?
@@ -139,6 +150,7 @@ public struct PeerListing: Sendable, Equatable {
         }
     }
 
+    /// The listing as JSON, for `--json`.
     public var json: JSONValue {
         var fields: [String: JSONValue] = [
             "name": .string(name), "addresses": .array(addresses.map(JSONValue.string)),

@@ -11,14 +11,20 @@ import ServiceLifecycle
 /// ``PeerSharing``) and retries this peer's queued sends (the outbox) every refresh. A swift-service-lifecycle `Service`: it runs until
 /// graceful shutdown or cancellation.
 public final class PeerDaemon: Service, Sendable {
+    /// The default refresh interval, in milliseconds.
     public static let defaultRefreshMillis: UInt64 = 5000
+    /// The service other peers and the cloud call to check the daemon is there; it answers the peer's name.
     public static let pingService = "Ping"
 
+    /// Where the daemon listens and how it keeps in touch with the cloud.
     public struct Configuration: Sendable {
+        /// The host to listen on.
         public var host: String
+        /// The port to listen on; 0 lets the system choose.
         public var port: Int
         /// Addresses to publish instead of the bound one (e.g. behind NAT); empty: the bound address.
         public var advertise: [String]
+        /// How often the daemon refreshes its record, collects its mailbox and retries its outbox, in milliseconds.
         public var refreshMillis: UInt64
         /// Whether ``PeerDaemon/run()`` keeps a relay link to the cloud, so peers that cannot dial this
         /// one deliver through the cloud. Default true.
@@ -29,6 +35,7 @@ public final class PeerDaemon: Service, Sendable {
         /// Puts an error in words for the log (the tools map transport and TLS errors to sentences).
         public var describeError: @Sendable (any Error) -> String
 
+        /// A configuration with the given values; every argument has a default.
         public init(
             host: String = "127.0.0.1", port: Int = 0, advertise: [String] = [], refreshMillis: UInt64 = 5000,
             keepsRelayLink: Bool = true, checksReachability: Bool = true,
@@ -49,9 +56,13 @@ public final class PeerDaemon: Service, Sendable {
     /// Refreshes between two reachability checks (about a minute at the default refresh).
     static let refreshesPerReachabilityCheck = 12
 
+    /// The peer the daemon serves.
     public let identity: PeerIdentity
+    /// The cloud it keeps in touch with.
     public let cloud: PeerCloud
+    /// Its configuration.
     public let configuration: Configuration
+    /// The endpoint other peers deliver to.
     public let endpoint: PeerEndpoint
     let logger: Logger
     /// Failures of the repeated work, logged once while they repeat.

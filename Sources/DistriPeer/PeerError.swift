@@ -13,8 +13,10 @@ public struct PeerError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     public var message: String
+    /// What kind of failure, for the tools' exit codes.
     public var kind: Kind
 
+    /// A failure of `kind` that says `message`.
     public init(_ message: String, kind: Kind = .failed) {
         self.message = message
         self.kind = kind
@@ -24,6 +26,7 @@ public struct PeerError: Error, Sendable, Equatable, CustomStringConvertible {
 }
 
 extension PeerError: ReportableError {
+    /// The tools' kind of failure for this error's ``kind``.
     public var failureKind: FailureKind {
         switch kind {
         case .notFound: .notFound

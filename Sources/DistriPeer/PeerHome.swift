@@ -18,8 +18,10 @@ import Foundation
 ///
 /// HOME is `--home`, else `$DISTRI_PEER_HOME`, else `~/.distri/peers/NAME`.
 public struct PeerHome: Sendable, Equatable {
+    /// The home directory.
     public let path: String
 
+    /// The home at `path`.
     public init(path: String) {
         self.path = path
     }
@@ -64,13 +66,20 @@ public struct PeerHome: Sendable, Equatable {
         (path as NSString).expandingTildeInPath
     }
 
+    /// `peer.json`: the peer's name and public keys.
     public var recordFile: String { file("peer.json") }
+    /// `signing.key`: the Ed25519 private key.
     public var signingKeyFile: String { file("signing.key") }
+    /// `agreement.key`: the X25519 private key.
     public var agreementKeyFile: String { file("agreement.key") }
+    /// `images/`: this peer's sealed images.
     public var imagesDirectory: String { file("images") }
+    /// `keys/`: their keys.
     public var keysDirectory: String { file("keys") }
 
+    /// `received/`: sealed images other peers sent.
     public var receivedDirectory: String { file("received") }
+    /// `outbox.json`: sends waiting to be delivered.
     public var outboxFile: String { file("outbox.json") }
     /// What became of each send (delivered, left in the mailbox), for `distri-peer outbox`.
     public var sentFile: String { file("sent.json") }
@@ -82,9 +91,11 @@ public struct PeerHome: Sendable, Equatable {
         (receivedDirectory as NSString).appendingPathComponent("\(owner)/\(image).png")
     }
 
+    /// Where this peer's sealed image `name` is kept.
     public func imageFile(_ name: String) -> String {
         (imagesDirectory as NSString).appendingPathComponent("\(name).png")
     }
+    /// Where the key of this peer's image `name` is kept.
     public func keyFile(_ name: String) -> String { (keysDirectory as NSString).appendingPathComponent("\(name).key") }
 
     private func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }

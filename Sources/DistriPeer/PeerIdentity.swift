@@ -4,9 +4,13 @@ import Foundation
 
 /// A peer's name and key pairs, as kept in its ``PeerHome``.
 public struct PeerIdentity: Sendable {
+    /// The peer's name.
     public let name: String
+    /// Its Ed25519 key pair, which signs its records.
     public let signing: SigningKeyPair
+    /// Its X25519 key pair, to which image keys are sealed.
     public let agreement: AgreementKeyPair
+    /// The home the identity is kept in.
     public let home: PeerHome
 
     /// Makes new key pairs for `name` and writes them to `home` (0700 directory, 0600 files). Refuses

@@ -8,9 +8,12 @@ import Foundation
 /// the answer (`ImageEncryptionClient`), keeps the sealed PNG and its key in the peer home (0600),
 /// and publishes the image's name, size and dimensions, signed, in the `catalog` (never the key).
 public struct PeerImages: Sendable {
+    /// The peer that encrypts and publishes.
     public let identity: PeerIdentity
+    /// The cloud it encrypts through and publishes in.
     public let cloud: PeerCloud
 
+    /// Images of `identity`, through `cloud`.
     public init(identity: PeerIdentity, cloud: PeerCloud) {
         self.identity = identity
         self.cloud = cloud
@@ -18,16 +21,22 @@ public struct PeerImages: Sendable {
 
     /// What `encrypt` did.
     public struct Stored: Sendable, Equatable {
+        /// The image's name.
         public var name: String
+        /// Where the sealed PNG is kept.
         public var imageFile: String
+        /// Where its key is kept.
         public var keyFile: String
+        /// The catalog entry published for it.
         public var entry: CatalogEntry
+        /// Whether the cloud generated the cover (no cover was given).
         public var coverWasGenerated: Bool
         /// What was sealed: its kind, media type and file name, size and (for an image) dimensions.
         public var original: Original
         /// The cover it is hidden in: the sealed PNG's bytes and dimensions, and the density.
         public var cover: Cover
 
+        /// What `encrypt` did, as JSON, for `--json`.
         public var json: JSONValue {
             .object([
                 "name": .string(name), "image": .string(imageFile), "key": .string(keyFile),
@@ -46,19 +55,29 @@ public struct PeerImages: Sendable {
 
     /// What was sealed.
     public struct Original: Sendable, Equatable {
+        /// What the file is.
         public var kind: SealedContent.Kind
+        /// Its media type.
         public var mediaType: String
+        /// Its file name.
         public var fileName: String
+        /// Its size in bytes.
         public var bytes: Int
+        /// Its width in pixels (0 for a file that is not an image).
         public var width: Int
+        /// Its height in pixels (0 for a file that is not an image).
         public var height: Int
     }
 
     /// The cover a sealed image is hidden in.
     public struct Cover: Sendable, Equatable {
+        /// The sealed PNG's size in bytes.
         public var bytes: Int
+        /// Its width in pixels.
         public var width: Int
+        /// Its height in pixels.
         public var height: Int
+        /// Bits of the file per RGB channel of the cover: 2, 4 or 8.
         public var bitsPerChannel: Int
     }
 

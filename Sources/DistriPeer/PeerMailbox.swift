@@ -8,7 +8,9 @@ import NIOCore
 public struct MailboxListing: Sendable, Equatable {
     /// The entry's id, to fetch and remove it.
     public var id: String
+    /// The peer that sent the image.
     public var sender: String
+    /// The image's name.
     public var image: String
     /// SHA-256 of the sealed PNG, from the grant.
     public var digest: [UInt8]

@@ -40,7 +40,9 @@ public struct ReceivedGrant: Sendable {
         }
     }
 
+    /// The grant, as its owner signed it.
     public var grant: ViewGrant
+    /// Views left, as the cloud holds them.
     public var remaining: UInt64
     /// Whether the sealed image is in this peer's `received/`.
     public var received: Bool

@@ -50,18 +50,22 @@ public struct SentImage: Sendable, Equatable {
         }
     }
 
+    /// The image sent.
     public var image: String
+    /// The peer it was sent to.
     public var recipient: String
     /// Views granted (0 after a revoke).
     public var views: UInt64
     /// Views left as the cloud holds them; nil when the cloud could not be asked.
     public var remaining: UInt64?
+    /// What became of it.
     public var state: State
     /// How it travelled, or why it waits in the outbox.
     public var detail: String?
     /// When it was delivered, left in the mailbox or queued (milliseconds since 1970).
     public var at: UInt64?
 
+    /// The row as JSON, for `--json`.
     public var json: JSONValue {
         var fields: [String: JSONValue] = [
             "image": .string(image), "to": .string(recipient), "views": .number(Double(views)),

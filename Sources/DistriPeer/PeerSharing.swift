@@ -70,7 +70,9 @@ public struct ReleasedKey: Sendable, Equatable {
     public var sealedKey: [UInt8]
     /// SHA-256 of the sealed PNG, from the owner's signed grant.
     public var digest: [UInt8]
+    /// Views left after this one.
     public var remaining: UInt64
+    /// Views the grant gave.
     public var views: UInt64
 }
 
@@ -86,11 +88,14 @@ public struct ReleasedKey: Sendable, Equatable {
 ///   this peer's agreement key, checks the received file against the grant's digest and decrypts it.
 ///   When the cloud says no views are left, or the grant was revoked, the local copy is removed.
 public struct PeerSharing: Sendable {
+    /// The service a peer's daemon serves deliveries on.
     public static let deliverService = "Deliver"
     /// Most sends kept in the outbox.
     public static let maxOutbox = 1000
 
+    /// The peer that sends and views.
     public let identity: PeerIdentity
+    /// The cloud it grants, delivers and views through.
     public let cloud: PeerCloud
     /// How long one call of a delivery (one chunk) may take.
     public var deliveryTimeout: TimeAmount = .seconds(10)
@@ -107,6 +112,7 @@ public struct PeerSharing: Sendable {
     /// relaying it failed) before it gives up.
     public var relayAttempts = 10
 
+    /// Sharing for `identity`, through `cloud`.
     public init(identity: PeerIdentity, cloud: PeerCloud) {
         self.identity = identity
         self.cloud = cloud
@@ -277,15 +283,22 @@ public struct PeerSharing: Sendable {
         public var file: String?
         /// What they are: kind, media type, the original file name.
         public var kind: SealedContent.Kind
+        /// The original's media type.
         public var mediaType: String
+        /// The original's file name.
         public var fileName: String
+        /// Views left after this one.
         public var remaining: UInt64
+        /// Views the grant gave.
         public var views: UInt64
+        /// The image's width in pixels (0 for a file that is not an image).
         public var width: Int
+        /// The image's height in pixels (0 for a file that is not an image).
         public var height: Int
         /// The original's size in bytes.
         public var bytes: Int
 
+        /// A view with the given fields.
         public init(
             image: [UInt8], file: String?, kind: SealedContent.Kind, mediaType: String, fileName: String,
             remaining: UInt64, views: UInt64, width: Int, height: Int, bytes: Int? = nil
@@ -469,18 +482,26 @@ public struct PeerSharing: Sendable {
 
 /// An image that arrived: who sent it, its name, where it is kept and its size.
 public struct ReceivedImage: Sendable, Equatable {
+    /// The peer that sent it, the image's owner.
     public var owner: String
+    /// The image's name.
     public var image: String
+    /// Where the sealed PNG is kept.
     public var file: String
+    /// Its size in bytes.
     public var bytes: Int
 }
 
 /// A send waiting for its recipient.
 public struct OutboxEntry: Sendable, Equatable {
+    /// The grant the send delivers.
     public var grant: ViewGrant
+    /// When it was queued, in milliseconds since 1970.
     public var queuedAt: UInt64
+    /// Why the last attempt failed.
     public var lastError: String
 
+    /// The entry as JSON, for `--json`.
     public var json: JSONValue {
         .object([
             "image": .string(grant.image), "to": .string(grant.recipient), "views": .number(Double(grant.views)),

@@ -89,6 +89,7 @@ public enum SecureFiles {
         return Array(data)
     }
 
+    /// Whether anything exists at `path` (a symbolic link is not followed).
     public static func exists(_ path: String) -> Bool {
         var info = stat()
         return lstat(path, &info) == 0
