@@ -7,10 +7,15 @@ import NIOPosix
 public enum AdvertisedAddress {
     /// Where the advertised address came from, for the log.
     public enum Source: String, Sendable {
+        /// Given explicitly (`--advertise`).
         case configured = "--advertise"
+        /// The bound address itself: it is not a wildcard.
         case listen = "the listen address"
+        /// The local address of the route to one of the seeds.
         case routeToSeed = "the local address of the route to a seed"
+        /// The address of the first non-loopback interface that is up (no route to a seed found).
         case interface = "the first non-loopback interface"
+        /// The loopback address: no other interface is up.
         case loopback = "loopback (no other interface is up)"
     }
 

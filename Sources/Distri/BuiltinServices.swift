@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOFoundationCompat
 
+/// The built-in services the node registers on itself.
 extension BuiltinServices {
     /// Services only nodes use among themselves; not advertised as offered services.
     public static let internalNames: Set<String> = [

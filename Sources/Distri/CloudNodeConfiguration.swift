@@ -72,11 +72,13 @@ public struct CloudNodeConfiguration: Sendable {
 
 /// Node ids: short random hex strings.
 public enum NodeID {
+    /// A fresh random node id, from the system generator.
     public static func random() -> String {
         var generator = SystemRandomNumberGenerator()
         return random(using: &generator)
     }
 
+    /// A random node id drawn from `generator` (seeded in tests, for repeatable ids).
     public static func random(using generator: inout some RandomNumberGenerator) -> String {
         let value = generator.next() as UInt64
         return "n" + withUnsafeBytes(of: value.bigEndian) { Hex.encode(Array($0)) }

@@ -12,11 +12,14 @@ public struct ClusterSettings: Sendable {
     /// Finished tasks remembered for retries: at most this many, this long, and this many bytes of
     /// results. Defaults 20,000 tasks, 60 s, 16 MiB.
     public var dedupCapacity: Int
+    /// How long a finished task stays in the dedup window, in milliseconds.
     public var dedupRetentionMillis: UInt64
+    /// Bytes of results the dedup window may hold.
     public var dedupBytes: Int
     /// Chance per second that the node goes dark (drops all traffic) for a random 0.5 to 3 s; 0 = never.
     public var chaosRate: Double
 
+    /// Settings with the given values; every argument has a default.
     public init(
         swim: SWIMSettings = .init(),
         election: ElectionPolicy = .init(),

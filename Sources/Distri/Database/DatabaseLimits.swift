@@ -20,6 +20,7 @@ public struct DatabaseLimits: Sendable {
     /// The replication core's settings (sync interval, collection limit, tombstone grace).
     public var replication: ReplicaSettings
 
+    /// Limits with the given values; every argument has a default.
     public init(
         maxDocumentBytes: Int = 1 << 20, defaultTimeoutMillis: UInt64 = 5_000, peerTimeoutMillis: UInt64 = 2_000,
         compactionEntries: Int = 200_000, replication: ReplicaSettings = .init()

@@ -13,6 +13,7 @@ import NIOCore
 /// `cover=N` gives the cover's length in bytes. Without a cover one just big enough is generated.
 /// `density=2|4|8`: bits of payload per RGB channel of the cover (default 2).
 public enum EncryptService {
+    /// The service name, `Encrypt`.
     public static let name = "Encrypt"
 
     /// Limits on what the service accepts.
@@ -28,6 +29,7 @@ public enum EncryptService {
         /// never decodes it, but whoever opens it does). Default 32768 a side and 64 Mpixel: a photo.
         public var content: PNGLimits
 
+        /// Limits with the given values; every argument has a default.
         public init(
             maxImageBytes: Int = 48 << 20,
             png: PNGLimits = PNGLimits(maxWidth: 32768, maxHeight: 32768, maxPixels: ResourceLimits().maxImagePixels),

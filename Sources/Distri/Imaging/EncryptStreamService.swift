@@ -22,7 +22,9 @@ import NIOCore
 /// header; an image's frame header there is checked against the content limits. The node keeps
 /// nothing after a session ends.
 public enum EncryptStreamService {
+    /// The service that opens a session on the elected node, `EncryptOpen`.
     public static let open = "EncryptOpen"
+    /// The service that sends the next chunk of a session, `EncryptChunk`.
     public static let chunk = "EncryptChunk"
 
     /// Bounds of the streamed Encrypt.
@@ -38,6 +40,7 @@ public enum EncryptStreamService {
         /// Dimension and pixel limits of an image that is sealed (its header, never its pixels).
         public var content: PNGLimits
 
+        /// Limits with the given values; every argument has a default.
         public init(
             maxBytes: Int = 1 << 30, maxChunkBytes: Int = 4 << 20, maxSessions: Int = 4,
             idleTimeout: Duration = .seconds(30), content: PNGLimits = .default

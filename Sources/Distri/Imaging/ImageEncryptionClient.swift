@@ -5,16 +5,20 @@ import DistriImaging
 public struct ImageEncryptionClient: Sendable {
     /// Why an answer of the cloud was not accepted.
     public struct VerificationFailed: Error, CustomStringConvertible, Sendable {
+        /// What did not match.
         public var reason: String
         public var description: String { "the cloud's encrypted image did not verify: \(reason)" }
 
+        /// A failure for `reason`.
         public init(reason: String) {
             self.reason = reason
         }
     }
 
+    /// The client the `Encrypt` calls go through.
     public let client: Client
 
+    /// Encrypts through the cloud `client` reaches.
     public init(client: Client) {
         self.client = client
     }

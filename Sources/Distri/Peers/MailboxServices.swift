@@ -39,9 +39,13 @@ import NIOCore
 /// Quotas are checked against what a majority holds when a deposit starts: two deposits that start
 /// at the same moment on different nodes may together exceed a quota by at most one image each.
 public enum MailboxServices {
+    /// Deposits a chunk of a sealed image for an offline recipient.
     public static let put = "MailboxPut"
+    /// Lists what waits for the calling recipient.
     public static let list = "MailboxList"
+    /// Fetches a chunk of a waiting image, for its recipient.
     public static let fetch = "MailboxFetch"
+    /// Removes a collected image, for its recipient.
     public static let remove = "MailboxRemove"
     /// Attempts of one call against concurrent changes of the same entry.
     static let maxAttempts = 8

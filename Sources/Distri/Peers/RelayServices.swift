@@ -22,9 +22,13 @@ import NIOCore
 ///   the ticket, which holds no key; it keeps nothing. `notFound` when NAME holds no link here.
 /// - `RelayHolds` (node-only, body NAME): `yes` or `no`.
 public enum RelayServices {
+    /// Dials a peer's advertised addresses and says which answered.
     public static let checkReachable = "CheckReachable"
+    /// Attaches a peer's relay link to this node.
     public static let relayAttach = RelayHub.attachService
+    /// Names the node that holds a peer's relay link.
     public static let relayLocate = "RelayLocate"
+    /// Forwards a delivery chunk over a peer's relay link.
     public static let relayDeliver = "RelayDeliver"
     static let relayHolds = "RelayHolds"
     /// The service a peer's daemon answers with its name.

@@ -29,8 +29,11 @@ import NIOCore
 /// entry against its owner's `users` record (`PeerCloud.catalog()` in DistriPeer does), so a node
 /// that was tampered with cannot make a client trust a forged one.
 public enum SignedRecordServices {
+    /// Writes a peer's signed record in `users`.
     public static let registerPeer = "RegisterPeer"
+    /// Writes an image's signed entry in `catalog`.
     public static let publishImage = "PublishImage"
+    /// Writes a signed request for views, or its answer, in `requests`.
     public static let postRequest = "PostRequest"
     /// Collections only signed services write: `users`, `catalog`, `permissions`, `requests`, and
     /// `mailbox` (``MailboxServices``).

@@ -22,8 +22,11 @@ import NIOCore
 ///
 /// The rules are `GrantLedger`'s; `LedgerWriter` reads, writes and retries.
 public enum ViewServices {
+    /// Answers the cloud's deposit public key (X25519).
     public static let cloudKey = "CloudKey"
+    /// Records a view grant signed by the image's owner.
     public static let grantView = "GrantView"
+    /// Takes one view of a grant and releases the image key to the recipient.
     public static let consumeView = "ConsumeView"
     static func register(on registry: ServiceRegistry, replica: DatabaseReplica, deposit: AgreementKeyPair) {
         let limit = replica.limits.maxDocumentBytes
