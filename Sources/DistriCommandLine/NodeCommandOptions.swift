@@ -47,45 +47,6 @@ public struct CloudOptions: ParsableArguments {
     }
 }
 
-/// TLS of a node: the cluster CA and the node's certificate and key, or --insecure.
-public struct NodeTLSOptions: ParsableArguments {
-    public init() {}
-
-    @Option(name: .long, help: ArgumentHelp("The cluster CA certificate (distri-node certs init).", valueName: "file"))
-    public var ca: String?
-
-    @Option(
-        name: .long,
-        help: ArgumentHelp(
-            "This node's certificate (distri-node certs node); its name is the node's id.", valueName: "file"))
-    public var cert: String?
-
-    @Option(name: .long, help: ArgumentHelp("This node's private key (mode 0600).", valueName: "file"))
-    public var key: String?
-
-    @Flag(name: .long, help: "Plain TCP without TLS or authentication (debugging only; warns on every start).")
-    public var insecure = false
-
-    public func validate() throws {
-        let given = [ca, cert, key].compactMap { $0 }.count
-        if insecure, given > 0 { throw ValidationError("--insecure takes no --ca, --cert or --key") }
-        if !insecure, given != 3 {
-            throw ValidationError(
-                "a node needs --ca, --cert and --key (make them with `distri-node certs init` and `distri-node certs node --name NAME`), or --insecure"
-            )
-        }
-    }
-
-    /// The node's TLS; nil with --insecure (after the warning).
-    public func nodeTLS() throws -> ClusterTLS? {
-        guard let ca, let cert, let key else {
-            printWarning(TLSFiles.insecureWarning)
-            return nil
-        }
-        return try ClusterTLS.load(authority: ca, certificate: cert, key: key)
-    }
-}
-
 /// Logging options.
 public struct LogOptions: ParsableArguments {
     public init() {}

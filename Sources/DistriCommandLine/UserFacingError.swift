@@ -19,6 +19,9 @@ public struct UserFacingError: Sendable, Equatable {
         case notFound
         /// The cloud is busy or shutting down: try again.
         case busy
+        /// The configuration cannot be used: a bad configuration file, a setting of the wrong kind or
+        /// out of range (whichever layer gave it).
+        case configuration
         /// Anything else.
         case failed
 
@@ -30,6 +33,7 @@ public struct UserFacingError: Sendable, Equatable {
             case .refused: 77
             case .notFound: 66
             case .busy: 75
+            case .configuration: 78
             case .failed: 1
             }
         }
@@ -192,6 +196,11 @@ public struct CommandFailure: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { message }
+
+    /// A configuration that cannot be used (exit 78, sysexits' `EX_CONFIG`).
+    public static func configuration(_ message: String, hint: String? = nil) -> CommandFailure {
+        CommandFailure(.configuration, message, hint: hint)
+    }
 }
 
 extension AsyncParsableCommand {

@@ -15,7 +15,7 @@ struct DistriNode: AsyncParsableCommand {
         version: DistriVersion.current,
         subcommands: [
             RunCommand.self, LocalCommand.self, StatsCommand.self, MembersCommand.self, DBCommand.self,
-            CertsCommand.self,
+            CertsCommand.self, ConfigCommand.self,
         ]
     )
 

@@ -20,7 +20,7 @@ struct DistriPeerCommand: AsyncParsableCommand {
         subcommands: [
             InitCommand.self, ServeCommand.self, ListCommand.self, EncryptCommand.self, SendCommand.self,
             ViewCommand.self, RequestCommand.self, InboxCommand.self, GrantCommand.self, RejectCommand.self,
-            PermissionsCommand.self, OutboxCommand.self,
+            PermissionsCommand.self, OutboxCommand.self, ConfigCommand.self,
         ]
     )
 

@@ -18,70 +18,23 @@ struct ServeCommand: AsyncParsableCommand {
             Runs until SIGINT or SIGTERM.
             """)
 
-    @OptionGroup var peer: PeerOptions
-    @OptionGroup var cloud: CloudOption
-
-    @Option(
-        name: .long,
-        help: ArgumentHelp("Address to listen on for other peers (port 0: any free port).", valueName: "host:port"))
-    var listen = "127.0.0.1:0"
-
-    @Option(
-        name: .long,
-        help: ArgumentHelp(
-            "Address other peers dial, if not the listen address (a NAT's forwarded port, a DNS name); "
-                + "a wildcard --listen advertises the address of the route to the cloud.",
-            valueName: "host:port"))
-    var advertise: String?
-
-    @Option(name: .long, help: "Seconds between refreshes of the record (lastSeen).")
-    var refresh: Double = 5
-
-    @Flag(
-        name: .long,
-        help: "Keep no relay link: peers that cannot dial this one leave deliveries in the cloud's mailbox instead.")
-    var noRelay = false
-
-    @Option(
-        name: .long,
-        help: ArgumentHelp(
-            "A shell command to run for each image that arrives, with DISTRI_SENDER, DISTRI_IMAGE and DISTRI_FILE set.",
-            valueName: "command"))
-    var onReceive: String?
-
-    @Option(
-        name: .long,
-        help: ArgumentHelp(
-            "Serve the daemon's Prometheus metrics at http://HOST:PORT/metrics (plain HTTP; port 0: any free port).",
-            valueName: "host:port"))
-    var metricsListen: String?
-
-    @OptionGroup var log: PeerLogOptions
-
-    func validate() throws {
-        if NodeAddress(listen) == nil { throw ValidationError("--listen must be host:port, not '\(listen)'") }
-        if let advertise {
-            guard let address = NodeAddress(advertise), address.port != 0, !AdvertisedAddress.isWildcard(address.host)
-            else { throw ValidationError("--advertise must be a dialable host:port, not '\(advertise)'") }
-        }
-        if !(0.05...3600).contains(refresh) { throw ValidationError("--refresh must be between 0.05 and 3600 seconds") }
-    }
+    @OptionGroup var options: ServeOptions
 
     func run() async throws {
-        log.bootstrap()
+        let plan = try ServePlan(try await options.resolve())
+        bootstrapLogging(level: plan.logLevel, format: plan.logFormat)
         let logger = Logger(label: "distri.peer")
-        let identity = try peer.loadIdentity()
-        guard let address = NodeAddress(listen) else { throw ValidationError("--listen must be host:port") }
-        let metricsAddress = try metricsListen.map { text in
-            guard let address = NodeAddress(text) else { throw ValidationError("--metrics-listen must be host:port") }
-            return address
-        }
-        let client = try cloud.client()
+        let identity = try PeerIdentity.load(from: try PeerHome.resolve(flag: plan.home, name: plan.name))
+        let address = plan.listen
+        let metricsAddress = plan.metricsListen
+        let advertise = plan.advertise
+        let onReceive = plan.onReceive
+        let client = try plan.client()
         let daemon = PeerDaemon(
             identity: identity, cloud: PeerCloud(client: client),
             configuration: .init(
                 host: address.host, port: address.port, advertise: advertise.map { [$0] } ?? [],
-                refreshMillis: UInt64(refresh * 1000), keepsRelayLink: !noRelay,
+                refreshMillis: UInt64(plan.refresh * 1000), keepsRelayLink: !plan.noRelay,
                 describeError: { error in
                     let words = UserFacingError(error)
                     return words.hint.map { "\(words.message) (hint: \($0))" } ?? words.message
