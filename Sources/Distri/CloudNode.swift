@@ -14,8 +14,9 @@ import ServiceLifecycle
 /// Use it as a swift-service-lifecycle `Service` (``run()``), or drive it directly with ``start()``
 /// and ``shutdown()``.
 public final class CloudNode: Service, Sendable {
+    /// The node's settings (its id is its certificate's name under TLS).
     public let configuration: CloudNodeConfiguration
-    /// The services this node serves; add your own with ``register(_:handler:)``.
+    /// The services this node serves; add your own with ``register(_:handler:)-(_,(ServiceRequest)->[UInt8])``.
     public let services: ServiceRegistry
     private let dispatcher: RequestDispatcher
     private let group: EventLoopGroup
@@ -40,6 +41,8 @@ public final class CloudNode: Service, Sendable {
         var relay: RelayHub?
     }
 
+    /// A node with `configuration`, running on `group`, logging to `logger`; it serves nothing until
+    /// ``start()`` or ``run()``.
     public init(
         configuration: CloudNodeConfiguration = .init(),
         group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
@@ -64,7 +67,7 @@ public final class CloudNode: Service, Sendable {
                 settings: configuration.cluster.routerSettings(
                     capacity: configuration.capacity, queueLimit: configuration.queueLimit),
                 seed: system.next()),
-            logger: logger)
+            logger: logger, tracer: configuration.tracer ?? Self.processTracer)
         if configuration.metricsListen != nil {
             let metrics = NodeMetrics()
             self.metrics = metrics
@@ -90,6 +93,15 @@ public final class CloudNode: Service, Sendable {
     /// Where the node serves its metrics, once started with ``CloudNodeConfiguration/metricsListen``.
     public var metricsAddress: NodeAddress? {
         state.withLockedValue { $0.metricsEndpoint?.address }
+    }
+
+    /// Bootstraps swift-metrics' global `MetricsSystem` with this node's metrics factory, so that what
+    /// libraries record through swift-metrics is served on this node's `/metrics` too (see
+    /// ``NodeMetrics/bootstrapProcessMetrics()``). False, changing nothing, for a node without
+    /// ``CloudNodeConfiguration/metricsListen`` or when the process was bootstrapped already.
+    @discardableResult
+    public func bootstrapProcessMetrics() -> Bool {
+        metrics?.bootstrapProcessMetrics() ?? false
     }
 
     /// The address the node listens on, once started.

@@ -1,6 +1,7 @@
 import DistriCore
 import DistriWire
 import NIOCore
+import Tracing
 
 /// How a ``CloudNode`` listens and how much work it takes on. Every field has a safe default.
 public struct CloudNodeConfiguration: Sendable {
@@ -31,6 +32,13 @@ public struct CloudNodeConfiguration: Sendable {
     /// Where to serve `GET /metrics` in the Prometheus text format (plain HTTP; port 0: the OS
     /// chooses); nil serves no metrics. Default nil.
     public var metricsListen: NodeAddress?
+    /// Where the node's spans go (swift-distributed-tracing): a `distri.request` span for each
+    /// request that joins the caller's trace when the request carries its context, with the
+    /// election as an event, `distri.forward` and `distri.execute` under it, and the DB's writes,
+    /// replication pushes and compare-and-set rounds. nil (the default): the process's tracer when
+    /// `InstrumentationSystem.bootstrap` installed one (swift-otel's, say), else none, and then
+    /// nothing is done per request.
+    public var tracer: (any Tracer)?
     /// Per-source connection limits and timeouts for slow and idle connections.
     public var connections = ConnectionLimits()
     /// The node-wide ceilings: buffered bytes across all connections, parameter sizes, image pixels
@@ -82,5 +90,14 @@ public enum NodeID {
     public static func random(using generator: inout some RandomNumberGenerator) -> String {
         let value = generator.next() as UInt64
         return "n" + withUnsafeBytes(of: value.bigEndian) { Hex.encode(Array($0)) }
+    }
+}
+
+extension CloudNode {
+    /// The tracer `InstrumentationSystem.bootstrap` installed, if any (the default is a no-op
+    /// tracer, which a node does not use: it would only cost time).
+    static var processTracer: (any Tracer)? {
+        let tracer = InstrumentationSystem.tracer
+        return tracer is NoOpTracer ? nil : tracer
     }
 }

@@ -5,6 +5,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOFoundationCompat
 import NIOPosix
+import Tracing
 
 /// Settings of a ``Client``.
 public struct ClientConfiguration: Sendable {
@@ -38,6 +39,11 @@ public struct ClientConfiguration: Sendable {
     /// left after about attempt timeout + probe timeout (0.5 s on a LAN). nil: calls wait for their
     /// deadline. Default `AttemptTimeoutPolicy.standard`.
     public var attemptTimeout: AttemptTimeoutPolicy?
+    /// Where the client's spans go: each call is a `distri.call` span (kind client) whose context
+    /// travels with the request, so the nodes' spans join the caller's trace. nil (the default):
+    /// no spans and no trace context on the wire. `InstrumentationSystem.tracer` after
+    /// `InstrumentationSystem.bootstrap` makes the process's tracer (swift-otel's, say) the client's.
+    public var tracer: (any Tracer)?
 
     /// Settings with the given values; every argument has a default.
     public init(
@@ -48,8 +54,10 @@ public struct ClientConfiguration: Sendable {
         locateThreshold: Int = 1 << 20,
         tls: ClusterTLS? = nil,
         membershipRefresh: TimeAmount? = .seconds(5),
-        attemptTimeout: AttemptTimeoutPolicy? = .standard
+        attemptTimeout: AttemptTimeoutPolicy? = .standard,
+        tracer: (any Tracer)? = nil
     ) {
+        self.tracer = tracer
         self.membershipRefresh = membershipRefresh
         self.attemptTimeout = attemptTimeout
         self.tls = tls
@@ -225,15 +233,35 @@ public final class Client: Sendable {
     /// next if that node cannot be reached, is busy or shutting down, or drops the connection. Every
     /// attempt carries the same task id, so a node that already ran the task answers from its dedup
     /// window. `routing` `.local` asks the node to run the task itself instead of electing.
+    ///
+    /// With a ``ClientConfiguration/tracer`` the call is a span under `context` (else the task's
+    /// current service context); `traceFields` (a node forwarding a task) are sent as given when
+    /// the client has no tracer of its own.
     public func call(
         _ data: ByteBuffer, service: String, params: [String] = [], node: NodeAddress? = nil,
-        timeout: TimeAmount? = nil, routing: Routing = .elect, taskID: UInt64? = nil
+        timeout: TimeAmount? = nil, routing: Routing = .elect, taskID: UInt64? = nil,
+        context: ServiceContext? = nil, traceFields: TraceFields = TraceFields()
     ) -> EventLoopFuture<ByteBuffer> {
         let timeout = timeout ?? configuration.timeout
-        let request = WireRequest(
+        var request = WireRequest(
             service: service, params: params,
             deadlineMillis: UInt32(clamping: max(1, timeout.nanoseconds / 1_000_000)), routing: routing,
             taskID: taskID ?? max(1, taskIDs.withLockedValue { $0.next() }), data: data)
+        request.traceFields = traceFields
+        var span: (any Span)?
+        if let tracer = configuration.tracer {
+            let started = tracer.startDistriSpan(
+                "distri.call", context: context ?? ServiceContext.current ?? .topLevel, kind: .client,
+                service: service, taskID: request.taskID)
+            request.traceFields = tracer.fields(for: started.context)
+            span = started
+        }
+        return send(request, node: node, timeout: timeout, routing: routing, data: data).ending(span)
+    }
+
+    private func send(
+        _ request: WireRequest, node: NodeAddress?, timeout: TimeAmount, routing: Routing, data: ByteBuffer
+    ) -> EventLoopFuture<ByteBuffer> {
         guard request.encodedSize <= configuration.limits.maxMessageSize else {
             return eventLoop.makeFailedFuture(
                 ClientError(

@@ -3,6 +3,7 @@ import DistriCore
 import DistriWire
 import Histogram
 import NIOCore
+import Tracing
 
 /// A request on a node, as its ``TaskRouter`` carries it: the service, the request, and where to
 /// answer. A class: the router moves it through its queues and tables, and a reference is one retain
@@ -14,15 +15,30 @@ package final class PendingTask: Sendable {
     package let arrival: NIODeadline
     /// The caller's task id; 0 = no deduplication.
     package let taskID: UInt64
+    /// The request's `distri.request` span, when the node traces.
+    package let span: (any Span)?
 
     package init(
-        service: RegisteredService, request: ServiceRequest, responder: Responder, arrival: NIODeadline, taskID: UInt64
+        service: RegisteredService, request: ServiceRequest, responder: Responder, arrival: NIODeadline, taskID: UInt64,
+        span: (any Span)? = nil
     ) {
         self.service = service
         self.request = request
         self.responder = responder
         self.arrival = arrival
         self.taskID = taskID
+        self.span = span
+    }
+
+    /// Replies to the caller and ends the request's span.
+    package func answer(_ result: Result<ByteBuffer, WireErrorReply>) {
+        responder.reply(result)
+        guard let span else { return }
+        if case .failure(let reply) = result {
+            span.attributes["distri.error"] = reply.code.description
+            span.setStatus(SpanStatus(code: .error, message: reply.message))
+        }
+        span.end()
     }
 }
 

@@ -3,6 +3,7 @@ import DistriCore
 import DistriWire
 import Logging
 import NIOCore
+import Tracing
 
 /// Runs requests on a node by performing what its ``TaskRouter`` decides: looks the service up,
 /// hands the request to the router, and runs it here, forwards it, asks who has it, or answers, as
@@ -15,11 +16,14 @@ package final class RequestDispatcher: Sendable {
     package let dark = DarkWindow()
     private let idleWaiters = NodeLock<[EventLoopPromise<Void>]>([])
     private let logger: Logger
+    /// Where the node's spans go; nil: no spans, and nothing extra per request.
+    private let tracer: (any Tracer)?
 
-    package init(registry: ServiceRegistry, runtime: NodeRuntime, logger: Logger) {
+    package init(registry: ServiceRegistry, runtime: NodeRuntime, logger: Logger, tracer: (any Tracer)? = nil) {
         self.registry = registry
         self.runtime = NodeLock(runtime)
         self.logger = logger
+        self.tracer = tracer
     }
 
     /// Connects the dispatcher to the cluster once the node has started: forwards and status
@@ -64,9 +68,18 @@ package final class RequestDispatcher: Sendable {
         let request = ServiceRequest(
             service: wire.service, params: wire.params, data: wire.data, requestID: responder.requestID,
             deadline: deadline, taskID: wire.taskID, isRetry: wire.routing == .electRetry, caller: caller)
+        // The request's span joins the caller's trace when the request carries its context.
+        let span = tracer.map { tracer in
+            let span = tracer.startDistriSpan(
+                "distri.request", context: tracer.extracted(from: wire.traceFields), kind: .server,
+                service: wire.service, taskID: wire.taskID)
+            span.attributes["distri.routing"] = wire.routing.description
+            return span
+        }
         let arrival = TaskArrival(
             task: PendingTask(
-                service: service, request: request, responder: responder, arrival: now, taskID: wire.taskID),
+                service: service, request: request, responder: responder, arrival: now, taskID: wire.taskID,
+                span: span),
             taskID: wire.taskID, service: wire.service, routing: TaskRouting(wire.routing),
             placement: service.placement, deadline: deadline.map { $0.uptimeNanoseconds / 1_000_000 })
         let (actions, peers) = runtime.withLockedValue { state in
@@ -125,15 +138,17 @@ package final class RequestDispatcher: Sendable {
         for action in actions {
             switch action {
             case .run(let task, let admitted):
+                task.span?.addEvent(SpanEvent(name: "distri.elected", attributes: ["distri.executor": "self"]))
                 run(task, admitted: admitted)
             case .forward(let task, let route, let member, let address):
+                task.span?.addEvent(SpanEvent(name: "distri.elected", attributes: ["distri.executor": "\(member)"]))
                 forward(task, route: route, member: member, to: address, peers: peers)
             case .askStatus(let route, let taskID, let members):
                 askStatus(route: route, taskID: taskID, members: members, peers: peers)
             case .reply(let task, let result):
-                task.responder.reply(result)
+                task.answer(result)
             case .refuse(let task, let refusal):
-                task.responder.reply(.failure(Self.reply(for: refusal)))
+                task.answer(.failure(Self.reply(for: refusal)))
             case .becameIdle:
                 notifyIdle()
             }
@@ -151,47 +166,76 @@ package final class RequestDispatcher: Sendable {
     // MARK: Running here
 
     private func run(_ task: PendingTask, admitted: Bool) {
+        // The execution's span, under the request's; the service sees its context.
+        var request = task.request
+        let execution = tracer.flatMap { tracer in
+            task.span.map { parent in
+                let span = tracer.startDistriSpan(
+                    "distri.execute", context: parent.context, kind: .internal, service: request.service,
+                    taskID: task.taskID)
+                request.serviceContext = span.context
+                return span
+            }
+        }
+        let prepared = request
         switch task.service.execution {
         case .inline(let body):
             let loop = task.responder.eventLoop
             if loop.inEventLoop {
-                finish(task, admitted: admitted, result: Self.evaluate { try body(task.request) })
+                finish(task, admitted: admitted, result: Self.evaluate { try body(prepared) }, execution: execution)
             } else {
-                loop.execute { self.finish(task, admitted: admitted, result: Self.evaluate { try body(task.request) }) }
+                loop.execute {
+                    self.finish(
+                        task, admitted: admitted, result: Self.evaluate { try body(prepared) }, execution: execution)
+                }
             }
         case .future(let body):
-            start(task, admitted: admitted) { request, loop, done in body(request, loop).whenComplete(done) }
+            start(task, prepared, admitted: admitted, execution: execution) { request, loop, done in
+                body(request, loop).whenComplete(done)
+            }
         case .callback(let body):
-            start(task, admitted: admitted, body)
+            start(task, prepared, admitted: admitted, execution: execution, body)
         case .async(let body):
             Task {
                 let result: Result<ByteBuffer, WireErrorReply>
                 do {
-                    result = .success(try await body(task.request))
+                    if let context = prepared.serviceContext {
+                        result = .success(try await ServiceContext.withValue(context) { try await body(prepared) })
+                    } else {
+                        result = .success(try await body(prepared))
+                    }
                 } catch {
                     result = .failure(Self.reply(for: error))
                 }
-                self.finish(task, admitted: admitted, result: result)
+                self.finish(task, admitted: admitted, result: result, execution: execution)
             }
         }
     }
 
     /// Starts a service that completes later on the connection's event loop.
     private func start(
-        _ task: PendingTask, admitted: Bool,
+        _ task: PendingTask, _ request: ServiceRequest, admitted: Bool, execution: (any Span)?,
         _ body: @escaping @Sendable (ServiceRequest, EventLoop, @escaping ServiceCompletion) -> Void
     ) {
         let loop = task.responder.eventLoop
         let start: @Sendable () -> Void = {
-            body(task.request, loop) { result in
-                self.finish(task, admitted: admitted, result: result.mapError(Self.reply(for:)))
+            body(request, loop) { result in
+                self.finish(task, admitted: admitted, result: result.mapError(Self.reply(for:)), execution: execution)
             }
         }
         if loop.inEventLoop { start() } else { loop.execute(start) }
     }
 
-    private func finish(_ task: PendingTask, admitted: Bool, result: Result<ByteBuffer, WireErrorReply>) {
-        task.responder.reply(result)
+    private func finish(
+        _ task: PendingTask, admitted: Bool, result: Result<ByteBuffer, WireErrorReply>, execution: (any Span)? = nil
+    ) {
+        if let execution {
+            if case .failure(let reply) = result {
+                execution.setStatus(SpanStatus(code: .error, message: reply.message))
+            }
+            execution.end()
+        }
+        task.answer(result)
         let now = NIODeadline.now()
         let nowMillis = now.uptimeNanoseconds / 1_000_000
         let outcome: String =
@@ -231,10 +275,22 @@ package final class RequestDispatcher: Sendable {
             return
         }
         let remaining = task.request.deadline.map { $0 - .now() } ?? .seconds(30)
+        // The forward's span, under the request's; its context travels to the executor.
+        var fields = TraceFields()
+        let span = tracer.flatMap { tracer in
+            task.span.map { parent in
+                let span = tracer.startDistriSpan(
+                    "distri.forward", context: parent.context, kind: .client, service: task.request.service,
+                    taskID: task.taskID)
+                span.attributes["distri.executor"] = member
+                fields = tracer.fields(for: span.context)
+                return span
+            }
+        }
         peers.call(
             task.request.data, service: task.request.service, params: task.request.params, node: address,
-            timeout: remaining, routing: .local, taskID: task.taskID
-        ).whenComplete { result in
+            timeout: remaining, routing: .local, taskID: task.taskID, traceFields: fields
+        ).ending(span).whenComplete { result in
             let outcome: ForwardOutcome<Result<ByteBuffer, WireErrorReply>>
             switch result {
             case .success(let reply):

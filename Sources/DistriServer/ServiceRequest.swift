@@ -2,6 +2,7 @@ import DistriClient
 import DistriCore
 import DistriWire
 import NIOCore
+import Tracing
 
 /// What a service receives: its name, the caller's parameters and input bytes, and the deadline.
 public struct ServiceRequest: Sendable {
@@ -22,6 +23,9 @@ public struct ServiceRequest: Sendable {
     public var isRetry: Bool
     /// Who called, as the connection's TLS handshake established it.
     public var caller: Caller
+    /// The trace context of the call's execution on this node (its `distri.execute` span): a
+    /// service's own spans, and the calls it makes, go under it. nil when the node does not trace.
+    public var serviceContext: ServiceContext?
     /// With TLS, the name in the caller's node certificate (nil: not a node, or plain TCP).
     public var callerNode: String? {
         if case .node(let name) = caller { return name }

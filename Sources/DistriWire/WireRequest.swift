@@ -13,6 +13,10 @@ public struct Routing: RawRepresentable, Hashable, Sendable, CustomStringConvert
     /// the members whether one of them is running or has run this task id, and sends it there.
     public static let electRetry = Routing(rawValue: 2)
 
+    /// The routing byte's bit that says a trace context follows the task id (docs/wire-format.md);
+    /// not a routing of its own: ``WireRequest`` sets and clears it.
+    static let tracedBit: UInt8 = 0x80
+
     public var description: String {
         switch self {
         case .elect: "elect"
@@ -41,6 +45,8 @@ public struct WireRequest: Sendable, Equatable {
     public var routing: Routing
     /// The caller's id for the task, the same on every retry; 0 = none (no deduplication).
     public var taskID: UInt64
+    /// The caller's trace context; empty for an untraced request (nothing on the wire).
+    public var traceFields = TraceFields()
     /// The input bytes.
     public var data: ByteBuffer
 
@@ -59,7 +65,8 @@ public struct WireRequest: Sendable, Equatable {
 
     /// Bytes this request occupies on the wire, before framing.
     public var encodedSize: Int {
-        4 + 1 + 8 + 2 + service.utf8.count + 2 + params.reduce(0) { $0 + 4 + $1.utf8.count }
+        4 + 1 + 8 + (traceFields.isEmpty ? 0 : traceFields.encodedSize) + 2 + service.utf8.count + 2
+            + params.reduce(0) { $0 + 4 + $1.utf8.count }
             + data.readableBytes
     }
 
@@ -67,8 +74,9 @@ public struct WireRequest: Sendable, Equatable {
     public func encode(allocator: ByteBufferAllocator) -> ByteBuffer {
         var out = allocator.buffer(capacity: encodedSize)
         out.writeInteger(deadlineMillis)
-        out.writeInteger(routing.rawValue)
+        out.writeInteger(traceFields.isEmpty ? routing.rawValue : routing.rawValue | Routing.tracedBit)
         out.writeInteger(taskID)
+        if !traceFields.isEmpty { traceFields.encode(into: &out) }
         out.writeInteger(UInt16(truncatingIfNeeded: service.utf8.count))
         out.writeString(service)
         out.writeInteger(UInt16(truncatingIfNeeded: params.count))
@@ -85,9 +93,12 @@ public struct WireRequest: Sendable, Equatable {
         var buffer = payload
         guard let deadline = buffer.readInteger(as: UInt32.self),
             let routing = buffer.readInteger(as: UInt8.self),
-            let taskID = buffer.readInteger(as: UInt64.self),
-            let nameLength = buffer.readInteger(as: UInt16.self)
+            let taskID = buffer.readInteger(as: UInt64.self)
         else { throw .malformedMessage("request shorter than its fixed fields") }
+        let traceFields = routing & Routing.tracedBit == 0 ? TraceFields() : try TraceFields.decode(from: &buffer)
+        guard let nameLength = buffer.readInteger(as: UInt16.self) else {
+            throw .malformedMessage("request shorter than its fixed fields")
+        }
         guard Int(nameLength) <= maxServiceNameLength, nameLength > 0 else {
             throw .malformedMessage(
                 "service name length \(nameLength) outside 1...\(maxServiceNameLength)")
@@ -109,9 +120,11 @@ public struct WireRequest: Sendable, Equatable {
             else { throw .malformedMessage("parameter \(index) is truncated or not UTF-8") }
             params.append(value)
         }
-        return WireRequest(
-            service: name, params: params, deadlineMillis: deadline, routing: Routing(rawValue: routing),
-            taskID: taskID, data: buffer)
+        var request = WireRequest(
+            service: name, params: params, deadlineMillis: deadline,
+            routing: Routing(rawValue: routing & ~Routing.tracedBit), taskID: taskID, data: buffer)
+        request.traceFields = traceFields
+        return request
     }
 }
 

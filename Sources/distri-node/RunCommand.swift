@@ -45,6 +45,8 @@ struct RunCommand: AsyncParsableCommand {
             logger.warning("chaos mode: this node will go dark at random", metadata: ["rate": "\(plan.chaos)"])
         }
         if plan.testServices { TestServices.register(on: node) }
+        // Metrics that libraries record through swift-metrics go to this node's /metrics too.
+        if plan.metricsListen != nil { node.bootstrapProcessMetrics() }
         let address = try await node.start()
         // One line on standard output, written at once, for scripts and tests that start nodes.
         var lines = "node \(node.id) listening on \(address)\n"
