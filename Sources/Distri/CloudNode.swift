@@ -7,6 +7,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Tracing
 
 /// A cloud node: serves registered services over the Distri wire protocol, runs many requests at
 /// once up to its capacity, queues a bounded number more and answers busy beyond that.
@@ -21,6 +22,8 @@ public final class CloudNode: Service, Sendable {
     private let dispatcher: RequestDispatcher
     private let group: EventLoopGroup
     private let logger: Logger
+    /// Where the node's spans go (``CloudNodeConfiguration/tracer``, else the process's); nil: none.
+    private let tracer: (any Tracer)?
     private let state = NodeLock(State())
     private let connections: ConnectionTracker
     /// Bytes of incomplete messages and queued replies, on all connections together.
@@ -60,6 +63,8 @@ public final class CloudNode: Service, Sendable {
         self.logger = logger
         self.services = ServiceRegistry()
         var system = SystemRandomNumberGenerator()
+        let tracer = configuration.tracer ?? Self.processTracer
+        self.tracer = tracer
         self.dispatcher = RequestDispatcher(
             registry: services,
             runtime: NodeRuntime(
@@ -67,7 +72,7 @@ public final class CloudNode: Service, Sendable {
                 settings: configuration.cluster.routerSettings(
                     capacity: configuration.capacity, queueLimit: configuration.queueLimit),
                 seed: system.next()),
-            logger: logger, tracer: configuration.tracer ?? Self.processTracer)
+            logger: logger, tracer: tracer)
         if configuration.metricsListen != nil {
             let metrics = NodeMetrics()
             self.metrics = metrics
@@ -164,7 +169,7 @@ public final class CloudNode: Service, Sendable {
     public func start() async throws -> NodeAddress {
         let database = try DatabaseReplica(
             nodeID: configuration.nodeID, limits: configuration.database,
-            dataDirectory: configuration.dataDirectory, logger: logger)
+            dataDirectory: configuration.dataDirectory, logger: logger, tracer: tracer)
         DatabaseServices.register(on: services, replica: database)
         SignedRecordServices.register(on: services, replica: database)
         let deposit = try configuration.depositKey.map { try AgreementKeyPair(privateKey: $0) } ?? .generate()

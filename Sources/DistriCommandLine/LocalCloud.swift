@@ -27,10 +27,12 @@ public final class LocalCloud: Service, Sendable {
     /// Starts `count` nodes, each joining through the first. With `dataDirectory`, node i (from 1)
     /// keeps its DB log and its id in `dataDirectory/node-i`. With `authority`, every node gets a
     /// certificate from it and the cloud speaks TLS. With `metrics`, every node serves Prometheus metrics
-    /// on a free port of `host`.
+    /// on a free port of `host`; with `tracePropagation`, every node carries trace context
+    /// (``PropagatingTracer``).
     public static func start(
         nodes count: Int, host: String, capacity: Int = 64, loopsPerNode: Int = defaultLoopsPerNode,
-        dataDirectory: String? = nil, authority: ThrowawayAuthority?, metrics: Bool = false, logger: Logger
+        dataDirectory: String? = nil, authority: ThrowawayAuthority?, metrics: Bool = false,
+        tracePropagation: Bool = false, logger: Logger
     ) async throws -> LocalCloud {
         var nodes: [CloudNode] = []
         var addresses: [NodeAddress] = []
@@ -51,6 +53,7 @@ public final class LocalCloud: Service, Sendable {
                 configuration.capacity = capacity
                 configuration.dataDirectory = directory
                 if metrics { configuration.metricsListen = NodeAddress(host: host, port: 0) }
+                if tracePropagation { configuration.tracer = PropagatingTracer() }
                 configuration.depositKey = depositKey
                 let node = CloudNode(configuration: configuration, group: group, logger: logger)
                 addresses.append(try await node.start())

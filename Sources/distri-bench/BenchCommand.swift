@@ -43,9 +43,16 @@ struct BenchCallsCommand: AsyncParsableCommand {
         help: "Also start a local cloud serving metrics (--metrics) and run the same calls against it: their cost.")
     var compareMetrics = false
 
+    @Flag(
+        name: .long,
+        help: ArgumentHelp(
+            "Also start a local cloud carrying trace context (--trace-propagation: spans made, none recorded, as with "
+                + "a sampler off) and run the same calls against it: the cost of tracing."))
+    var compareTracing = false
+
     func validate() throws {
-        if compareMetrics, target.cloud != nil {
-            throw ValidationError("--compare-metrics measures two local clouds: give no --cloud")
+        if compareMetrics || compareTracing, target.cloud != nil {
+            throw ValidationError("--compare-metrics and --compare-tracing measure local clouds: give no --cloud")
         }
         if compareInsecure, target.cloud != nil || target.tls.insecure {
             throw ValidationError("--compare-insecure measures two local clouds: give neither --cloud nor --insecure")
@@ -94,15 +101,9 @@ struct BenchCallsCommand: AsyncParsableCommand {
             insecure = try await measureCalls(plainClient, name: "distri \(service) (--insecure)")
             await plainClient.shutdown()
         }
-        var withMetrics: LoadResult?
-        if compareMetrics {
-            let measured = try BenchCloud.startLocal(
-                nodes: addresses.count, insecure: self.target.tls.insecure, extraArguments: ["--metrics"])
-            defer { measured.child?.stop() }
-            let metricsClient = Client(nodes: measured.addresses, configuration: measured.configuration, group: group)
-            withMetrics = try await measureCalls(metricsClient, name: "distri \(service) (--metrics)")
-            await metricsClient.shutdown()
-        }
+        let withMetrics = compareMetrics ? try await measureLocal(nodes: addresses.count, with: "--metrics") : nil
+        let withTracing =
+            compareTracing ? try await measureLocal(nodes: addresses.count, with: "--trace-propagation") : nil
 
         let report = BenchReport(
             nodes: addresses.count, payloadBytes: payload, baseline: echo, distri: distri,
@@ -111,12 +112,25 @@ struct BenchCallsCommand: AsyncParsableCommand {
             electionLatencyRatio: Double(overhead[1].p50Micros) / Double(max(1, overhead[0].p50Micros)),
             nodeResidentMiB: stats.compactMap { try? $0.result.get().residentBytes }.map { Double($0) / 1_048_576 },
             insecure: insecure, tlsToInsecure: insecure.map { distri.callsPerSecond / $0.callsPerSecond },
-            withMetrics: withMetrics, metricsToNone: withMetrics.map { $0.callsPerSecond / distri.callsPerSecond })
+            withMetrics: withMetrics, metricsToNone: withMetrics.map { $0.callsPerSecond / distri.callsPerSecond },
+            withTracing: withTracing, tracingToNone: withTracing.map { $0.callsPerSecond / distri.callsPerSecond })
         if json {
             print(try JSONStyle.text(report))
         } else {
             print(report.text)
         }
+    }
+
+    /// The same calls against a local cloud of `nodes` started with `flag` (`distri-node local`'s).
+    private func measureLocal(nodes: Int, with flag: String) async throws -> LoadResult {
+        let measured = try BenchCloud.startLocal(nodes: nodes, insecure: target.tls.insecure, extraArguments: [flag])
+        defer { measured.child?.stop() }
+        let client = Client(
+            nodes: measured.addresses, configuration: measured.configuration,
+            group: MultiThreadedEventLoopGroup.singleton)
+        let result = try await measureCalls(client, name: "distri \(service) (\(flag))")
+        await client.shutdown()
+        return result
     }
 
     /// `calls` calls of the service, `concurrency` at a time, after one call to every node.
@@ -149,6 +163,9 @@ struct BenchReport: Codable {
     /// The same calls against a local cloud serving metrics, and metrics / none throughput.
     var withMetrics: LoadResult?
     var metricsToNone: Double?
+    /// The same calls against a local cloud carrying trace context, and tracing / none throughput.
+    var withTracing: LoadResult?
+    var tracingToNone: Double?
 
     var text: String {
         func row(_ r: LoadResult) -> [String] {
@@ -160,7 +177,7 @@ struct BenchReport: Codable {
         let table = TextTable.render(
             headers: ["run", "calls", "failed", "calls/s", "p50 µs", "p90 µs", "p99 µs", "max µs"],
             rows: [row(baseline), row(distri)] + (insecure.map { [row($0)] } ?? [])
-                + (withMetrics.map { [row($0)] } ?? []) + [
+                + (withMetrics.map { [row($0)] } ?? []) + (withTracing.map { [row($0)] } ?? []) + [
                     row(electionOff), row(electionOn),
                 ])
         let memory = nodeResidentMiB.map { String(Int($0.rounded())) }.joined(separator: ", ")
@@ -180,6 +197,11 @@ struct BenchReport: Codable {
             let p50 = Double(withMetrics.p50Micros) / Double(max(1, distri.p50Micros))
             text +=
                 "\nmetrics / none: throughput \(Int((metricsToNone * 100).rounded()))%, p50 latency \(Int((p50 * 100).rounded()))%"
+        }
+        if let withTracing, let tracingToNone {
+            let p50 = Double(withTracing.p50Micros) / Double(max(1, distri.p50Micros))
+            text +=
+                "\ntracing (propagation, sampler off) / none: throughput \(Int((tracingToNone * 100).rounded()))%, p50 latency \(Int((p50 * 100).rounded()))%"
         }
         return text
     }

@@ -46,6 +46,11 @@ struct LocalCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Every node also serves Prometheus metrics on a free port (listed as `metrics: URL`).")
     var metrics = false
 
+    @Flag(
+        name: .long,
+        help: "Every node carries W3C trace context through its calls and records no spans (a sampler off).")
+    var tracePropagation = false
+
     @Flag(name: .long, help: "Do not write the cloud file.")
     var noCloudFile = false
 
@@ -66,7 +71,7 @@ struct LocalCommand: AsyncParsableCommand {
         let authority = insecure ? nil : try ThrowawayAuthority()
         let cloud = try await LocalCloud.start(
             nodes: nodes, host: host, capacity: capacity, loopsPerNode: loopsPerNode, dataDirectory: dataDir,
-            authority: authority, metrics: metrics, logger: logger)
+            authority: authority, metrics: metrics, tracePropagation: tracePropagation, logger: logger)
         var listing = ""
         for (node, address) in zip(cloud.nodes, cloud.addresses) {
             listing += "node \(node.id) listening on \(address)\n"

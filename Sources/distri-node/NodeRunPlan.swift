@@ -98,6 +98,7 @@ struct NodeRunPlan {
         configuration.encryptStream.maxBytes = settings.integer("encrypt-max-mib") << 20
         configuration.encryptStream.maxSessions = settings.integer("encrypt-sessions")
         configuration.metricsListen = metricsListen
+        if settings.boolean("trace-propagation") { configuration.tracer = PropagatingTracer() }
         return configuration
     }
 }

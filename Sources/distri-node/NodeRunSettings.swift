@@ -52,6 +52,10 @@ enum NodeRunSettings {
             "metrics-listen", .text,
             "Serve Prometheus metrics at http://HOST:PORT/metrics (plain HTTP; port 0: any free port)."),
         SettingSpec(
+            "trace-propagation", .boolean, default: .boolean(false),
+            "Carry W3C trace context through (a caller's traceparent goes on to executors and replicas) and record "
+                + "no spans, as OpenTelemetry with its sampler off; processes that export spans embed the node."),
+        SettingSpec(
             "test-services", .boolean, default: .boolean(false),
             "Also serve the test services Spin, Sleep and GoDark (for load and fault tests)."),
         SettingSpec("ca", .text, "The cluster CA certificate (distri-node certs init)."),
@@ -95,6 +99,7 @@ struct NodeRunOptions: ParsableArguments {
     @Option(name: .long, help: specs.help("encrypt-sessions")) var encryptSessions: Int?
     @Option(name: .long, help: specs.help("chaos")) var chaos: Double?
     @Option(name: .long, help: specs.help("metrics-listen", valueName: "host:port")) var metricsListen: String?
+    @Flag(name: .long, help: specs.help("trace-propagation")) var tracePropagation = false
     @Flag(name: .long, help: specs.help("test-services")) var testServices = false
     @Option(name: .long, help: specs.help("ca", valueName: "file")) var ca: String?
     @Option(name: .long, help: specs.help("cert", valueName: "file")) var cert: String?
@@ -119,6 +124,7 @@ struct NodeRunOptions: ParsableArguments {
             ("encrypt-max-mib", encryptMaxMib.map(SettingValue.integer)),
             ("encrypt-sessions", encryptSessions.map(SettingValue.integer)), ("chaos", chaos.map(SettingValue.number)),
             ("metrics-listen", metricsListen.map(SettingValue.text)),
+            ("trace-propagation", tracePropagation ? .boolean(true) : nil),
             ("test-services", testServices ? .boolean(true) : nil), ("ca", ca.map(SettingValue.text)),
             ("cert", cert.map(SettingValue.text)), ("key", key.map(SettingValue.text)),
             ("insecure", insecure ? .boolean(true) : nil), ("log-level", logLevel.map { .text($0.rawValue) }),

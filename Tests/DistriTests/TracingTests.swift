@@ -6,6 +6,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import Testing
 import Tracing
+import W3CTraceContext
 
 @testable import Distri
 
@@ -58,6 +59,102 @@ import Tracing
             #expect(request.attributes.get("rpc.method") == .string("Echo"))
             #expect(request.events.contains { $0.name == "distri.elected" })
             #expect(!entrySpans.contains { $0.operationName == "distri.execute" }, "the entry node did not run it")
+        }
+    }
+
+    @Test(
+        "a majority write is a distri.db.write span whose pushes reach the replicas in the same trace; a conditional update's compare-and-set phases too"
+    )
+    func databaseWritesAreTraced() async throws {
+        let tracers = ["a", "b", "c"].map(Self.tracer)
+        let index = NIOLockedValueBox(0)
+        try await withCloud(
+            nodes: 3, clustered: true, insecure: true,
+            configure: { configuration in
+                configuration.tracer = index.withLockedValue { next in
+                    defer { next += 1 }
+                    return tracers[next]
+                }
+            }
+        ) { _, addresses in
+            try await Self.checkDatabaseSpans(addresses: addresses, tracers: tracers)
+        }
+    }
+
+    /// Writes through the first of `addresses` with a traced client and checks the nodes' spans.
+    private static func checkDatabaseSpans(addresses: [NodeAddress], tracers: [InMemoryTracer]) async throws {
+        let clientTracer = Self.tracer("client")
+        let client = Client(nodes: [addresses[0]], configuration: ClientConfiguration(tracer: clientTracer))
+        let requests: [(service: String, params: [String], body: String)] = [
+            ("CreateCollection", ["traced", "consistency=all"], ""),
+            ("AddDocument", ["traced", "consistency=majority"], #"{"_id": "d", "n": 1}"#),
+            ("UpdateDocument", ["traced", "d", #"if={"n": 1}"#], #"{"$inc": {"n": 1}}"#),
+        ]
+        for request in requests {
+            _ = try await client.call(
+                ByteBuffer(string: request.body), service: request.service, params: request.params,
+                node: addresses[0], routing: .local
+            ).get()
+        }
+        await client.shutdown()
+
+        let calls = clientTracer.finishedSpans.filter { $0.operationName == "distri.call" }
+        #expect(calls.count == 3)
+        let add = try #require(calls.dropFirst().first)
+        let writes = tracers[0].finishedSpans.filter { $0.traceID == add.traceID }
+        let write = try #require(writes.first { $0.operationName == "distri.db.write" })
+        let execution = try #require(writes.first { $0.operationName == "distri.execute" })
+        #expect(write.parentSpanID == execution.spanID)
+        let pushes = writes.filter { $0.operationName == "distri.db.push" && $0.parentSpanID == write.spanID }
+        #expect(!pushes.isEmpty, "the write's pushes are its children")
+        // A replica that received a push handled it in the same trace, under the push.
+        let received = tracers.dropFirst().flatMap { $0.finishedSpans }.filter {
+            $0.traceID == add.traceID && $0.operationName == "distri.request"
+        }
+        #expect(received.contains { request in pushes.contains { $0.spanID == request.parentSpanID } })
+
+        let update = try #require(calls.last)
+        let rounds = tracers[0].finishedSpans.filter {
+            $0.traceID == update.traceID && $0.operationName.hasPrefix("distri.db.cas.")
+        }
+        #expect(
+            Set(rounds.map { $0.operationName }).isSuperset(of: ["distri.db.cas.prepare", "distri.db.cas.propose"]))
+    }
+
+    @Test("the propagating tracer carries a caller's W3C traceparent through a forward to the executor's service")
+    func propagationCarriesTraceparent() async throws {
+        try await withCloud(
+            nodes: 2, clustered: true, insecure: true,
+            configure: { configuration in
+                configuration.capacity = configuration.seeds.isEmpty ? 1 : 64
+                configuration.tracer = PropagatingTracer()
+            },
+            setUp: { node in
+                // Answers with the trace id and parent span id its execution sees.
+                node.services.register(
+                    RegisteredService(
+                        name: "TraceID",
+                        execution: .inline { request in
+                            let trace = request.serviceContext?.w3cTraceContext
+                            return ByteBuffer(
+                                string: trace.map { "\($0.traceID) \($0.flags.contains(.sampled))" } ?? "none")
+                        }))
+            }
+        ) { nodes, addresses in
+            let client = Client(nodes: [addresses[0]], configuration: ClientConfiguration(tracer: PropagatingTracer()))
+            var caller = ServiceContext.topLevel
+            let traceID = "0af7651916cd43dd8448eb211c80319c"
+            caller.w3cTraceContext = try TraceContext(
+                traceParentHeaderValue: "00-\(traceID)-b7ad6b7169203331-01")
+            let forwardedBefore = nodes[0].stats().cluster.tasksForwarded
+            let reply = try await client.call(ByteBuffer(), service: "TraceID", node: addresses[0], context: caller)
+                .get()
+            #expect(String(buffer: reply) == "\(traceID) true")
+            #expect(nodes[0].stats().cluster.tasksForwarded == forwardedBefore + 1)
+            // Without a caller's context each request starts a trace of its own.
+            let own = try await client.call(ByteBuffer(), service: "TraceID", node: addresses[1]).get()
+            #expect(String(buffer: own).count == 32 + 6 && !String(buffer: own).hasPrefix(traceID))
+            await client.shutdown()
         }
     }
 

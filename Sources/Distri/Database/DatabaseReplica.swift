@@ -4,6 +4,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import Tracing
 
 /// Runs a node's ``DistriCore/ReplicaEngine``: feeds it client operations, peer requests, answers and
 /// clock ticks, and performs what it asks (sends over the internal `Replicate` service, appends to the
@@ -23,6 +24,9 @@ final class DatabaseReplica: Sendable {
     private let ticker = NodeLock<RepeatedTask?>(nil)
     private let stopped = NodeLock(false)
     private let logger: Logger
+    /// Where the replica's spans go: writes, and the replication messages sent while a traced write
+    /// waits (pushes, compare-and-set phases); nil: none.
+    private let tracer: (any Tracer)?
 
     private struct State {
         var engine: ReplicaEngine
@@ -45,7 +49,10 @@ final class DatabaseReplica: Sendable {
         }
     }
 
-    init(nodeID: String, limits: DatabaseLimits, dataDirectory: String?, logger: Logger) throws {
+    init(
+        nodeID: String, limits: DatabaseLimits, dataDirectory: String?, logger: Logger, tracer: (any Tracer)? = nil
+    ) throws {
+        self.tracer = tracer
         self.nodeID = nodeID
         self.limits = limits
         self.logger = logger
@@ -117,26 +124,56 @@ final class DatabaseReplica: Sendable {
     /// is answered without being applied again (see ``ReplicaEngine/perform``).
     func write(
         _ operation: DatabaseOperation, consistency: WriteConsistency, idempotencyKey: UInt64 = 0,
-        deadline: NIODeadline?, on loop: EventLoop
+        deadline: NIODeadline?, context: ServiceContext? = nil, on loop: EventLoop
     ) -> EventLoopFuture<WriteReceipt> {
         let promise = loop.makePromise(of: WriteReceipt.self)
-        write(operation, consistency: consistency, idempotencyKey: idempotencyKey, deadline: deadline, on: loop) {
+        write(
+            operation, consistency: consistency, idempotencyKey: idempotencyKey, deadline: deadline, context: context,
+            on: loop
+        ) {
             promise.completeWith($0)
         }
         return promise.futureResult
     }
 
     /// Applies a write and calls `completion` on `loop` once the consistency asked for is met: the
-    /// hottest writes save the futures of the other form.
+    /// hottest writes save the futures of the other form. Under a traced `context` the write is a
+    /// `distri.db.write` span, and the replication messages sent while it waits are its children.
     func write(
         _ operation: DatabaseOperation, consistency: WriteConsistency, idempotencyKey: UInt64 = 0,
-        deadline: NIODeadline?, on loop: EventLoop, completion: @escaping WriteWaiter.Completion
+        deadline: NIODeadline?, context: ServiceContext? = nil, on loop: EventLoop,
+        completion: @escaping WriteWaiter.Completion
+    ) {
+        if let tracer, let context {
+            let span = tracer.startSpan("distri.db.write", context: context, ofKind: .internal)
+            span.attributes["db.system"] = "distri"
+            span.attributes["distri.db.consistency"] = consistency.rawValue
+            return write(
+                operation, consistency: consistency, idempotencyKey: idempotencyKey, deadline: deadline, span: span,
+                on: loop
+            ) { result in
+                if case .failure(let error) = result {
+                    span.recordError(error)
+                    span.setStatus(SpanStatus(code: .error))
+                }
+                span.end()
+                completion(result)
+            }
+        }
+        write(
+            operation, consistency: consistency, idempotencyKey: idempotencyKey, deadline: deadline, span: nil,
+            on: loop, completion: completion)
+    }
+
+    private func write(
+        _ operation: DatabaseOperation, consistency: WriteConsistency, idempotencyKey: UInt64, deadline: NIODeadline?,
+        span: (any Span)?, on loop: EventLoop, completion: @escaping WriteWaiter.Completion
     ) {
         if let waiting = whenReady(on: loop) {
             waiting.whenComplete { _ in
                 self.write(
-                    operation, consistency: consistency, idempotencyKey: idempotencyKey, deadline: deadline, on: loop,
-                    completion: completion)
+                    operation, consistency: consistency, idempotencyKey: idempotencyKey, deadline: deadline, span: span,
+                    on: loop, completion: completion)
             }
             return
         }
@@ -146,7 +183,7 @@ final class DatabaseReplica: Sendable {
         let (actions, scheduleFlush) = state.withLockedValue { state in
             let id = state.nextOperation
             state.nextOperation += 1
-            state.writeWaiters[id] = WriteWaiter(loop: loop, completion: completion)
+            state.writeWaiters[id] = WriteWaiter(loop: loop, completion: completion, context: span?.context)
             let actions = state.engine.perform(
                 operation, consistency: consistency, id: id, now: now, deadline: expires,
                 idempotencyKey: idempotencyKey)
@@ -348,10 +385,12 @@ final class DatabaseReplica: Sendable {
             links.withLockedValue { $0?.client(on: MultiThreadedEventLoopGroup.currentEventLoop) }
             ?? cluster.peers
         let isPull = if case .pull = request { true } else { false }
+        let (span, fields) = replicationSpan(request, to: peer)
         client.call(
             ByteBuffer(bytes: ReplicaCodec.encode(request)), service: Self.replicateService, params: [nodeID],
-            node: address, timeout: .milliseconds(Int64(limits.peerTimeoutMillis)), routing: .local, taskID: 0
-        ).whenComplete { result in
+            node: address, timeout: .milliseconds(Int64(limits.peerTimeoutMillis)), routing: .local, taskID: 0,
+            traceFields: fields
+        ).ending(span).whenComplete { result in
             // Decoded before taking the lock: a pull's answer can be big, and other loops wait on it.
             let answer = try? result.flatMap { bytes in
                 Result { (bytes.readableBytes, try ReplicaCodec.decodeResponse(Array(buffer: bytes))) }
@@ -364,6 +403,29 @@ final class DatabaseReplica: Sendable {
             }
             self.perform(actions)
         }
+    }
+
+    /// A span for a replication message sent while a traced write waits (under that write's span:
+    /// with several writes waiting, one of them), and the context to send with it. Nothing when no
+    /// traced write waits: anti-entropy and idle pushes start no traces of their own.
+    private func replicationSpan(_ request: ReplicaRequest, to peer: String) -> ((any Span)?, TraceFields) {
+        guard let tracer else { return (nil, TraceFields()) }
+        let (parent, waiting) = state.withLockedValue { state in
+            (state.writeWaiters.values.lazy.compactMap(\.context).first, state.writeWaiters.count)
+        }
+        guard let parent else { return (nil, TraceFields()) }
+        let name =
+            switch request {
+            case .push: "distri.db.push"
+            case .pull: "distri.db.pull"
+            case .prepare: "distri.db.cas.prepare"
+            case .propose: "distri.db.cas.propose"
+            case .commit: "distri.db.cas.commit"
+            }
+        let span = tracer.startSpan(name, context: parent, ofKind: .client)
+        span.attributes["distri.peer"] = peer
+        span.attributes["distri.db.writes.waiting"] = waiting
+        return (span, tracer.fields(for: span.context))
     }
 
     // MARK: Stats
@@ -396,6 +458,8 @@ struct WriteWaiter: Sendable {
     typealias Completion = @Sendable (Result<WriteReceipt, any Error>) -> Void
     let loop: EventLoop
     let completion: Completion
+    /// The trace context of the write's span, if it is traced.
+    var context: ServiceContext? = nil
 
     func complete(_ result: Result<WriteReceipt, any Error>) {
         if loop.inEventLoop {

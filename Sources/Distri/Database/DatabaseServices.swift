@@ -55,7 +55,7 @@ enum DatabaseServices {
             let name = try request.argument(0, "collection")
             return replica.write(
                 .createCollection(name), consistency: try request.writeConsistency,
-                deadline: request.request.deadline, on: loop
+                deadline: request.request.deadline, context: request.request.serviceContext, on: loop
             ).map { DatabaseReply.write($0, extra: ["collection": .string(name)]) }
         }
         service("DropCollection", writes: true) { request, loop in
@@ -131,7 +131,8 @@ enum DatabaseServices {
                 }
                 return replica.write(
                     .delete(collection: collection, ids: ids), consistency: consistency,
-                    idempotencyKey: request.request.taskID, deadline: request.request.deadline, on: loop
+                    idempotencyKey: request.request.taskID, deadline: request.request.deadline,
+                    context: request.request.serviceContext, on: loop
                 ).map { DatabaseReply.write($0, extra: ["deleted": .number(Double(ids.count))]) }
             }
         }
@@ -220,10 +221,11 @@ enum DatabaseServices {
         }
         let deadline = request.request.deadline
         let key = request.request.taskID
+        let context = request.request.serviceContext
         let attempt: @Sendable (@escaping WriteWaiter.Completion) -> Void = { done in
             replica.write(
-                operation, consistency: consistency, idempotencyKey: key, deadline: deadline, on: loop,
-                completion: done)
+                operation, consistency: consistency, idempotencyKey: key, deadline: deadline, context: context,
+                on: loop, completion: done)
         }
         let retryingOnceCaughtUp: WriteWaiter.Completion = { result in
             guard case .failure(let error as ServiceError) = result, error.code == .notFound else {
