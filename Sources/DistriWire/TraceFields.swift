@@ -45,6 +45,7 @@ public struct TraceFields: Sendable, Equatable {
         return true
     }
 
+    /// The same fields with the same values in the same order.
     public static func == (lhs: TraceFields, rhs: TraceFields) -> Bool {
         lhs.fields.count == rhs.fields.count
             && zip(lhs.fields, rhs.fields).allSatisfy { $0.key == $1.key && $0.value == $1.value }

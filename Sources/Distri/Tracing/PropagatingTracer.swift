@@ -9,10 +9,14 @@ import W3CTraceContext
 /// --compare-tracing` measures it). Processes that export spans bootstrap swift-otel's tracer
 /// instead (``CloudNodeConfiguration/tracer``).
 public struct PropagatingTracer: Tracer {
+    /// The spans it makes.
     public typealias Span = PropagatedSpan
 
+    /// A propagating tracer.
     public init() {}
 
+    /// A span under `context`'s: the same trace id and flags with a new span id, or a new trace
+    /// when `context` carries none.
     public func startSpan<Instant: TracerInstant>(
         _ operationName: String, context: @autoclosure () -> ServiceContext, ofKind kind: SpanKind,
         at instant: @autoclosure () -> Instant, function: String, file fileID: String, line: UInt
@@ -25,8 +29,10 @@ public struct PropagatingTracer: Tracer {
         return PropagatedSpan(context: context, operationName: operationName)
     }
 
+    /// Nothing to flush: nothing is recorded.
     public func forceFlush() {}
 
+    /// Writes `traceparent` (and `tracestate`, if any) of `context`'s trace.
     public func inject<Carrier, Inject: Injector>(
         _ context: ServiceContext, into carrier: inout Carrier, using injector: Inject
     ) where Inject.Carrier == Carrier {
@@ -35,6 +41,7 @@ public struct PropagatingTracer: Tracer {
         if let state = trace.traceStateHeaderValue { injector.inject(state, forKey: "tracestate", into: &carrier) }
     }
 
+    /// Reads `traceparent` and `tracestate` into `context`; a malformed `traceparent` is ignored.
     public func extract<Carrier, Extract: Extractor>(
         _ carrier: Carrier, into context: inout ServiceContext, using extractor: Extract
     ) where Extract.Carrier == Carrier {
@@ -49,7 +56,9 @@ public struct PropagatingTracer: Tracer {
 
 /// A span of ``PropagatingTracer``: it carries its W3C context and records nothing.
 public struct PropagatedSpan: Tracing.Span {
+    /// The span's context, holding its W3C trace context.
     public let context: ServiceContext
+    /// The operation's name.
     public var operationName: String {
         get { storedName }
         nonmutating set {}
@@ -61,17 +70,24 @@ public struct PropagatedSpan: Tracing.Span {
         self.storedName = operationName
     }
 
+    /// Never: the span records nothing.
     public var isRecording: Bool { false }
+    /// None are kept.
     public var attributes: SpanAttributes {
         get { [:] }
         nonmutating set {}
     }
+    /// Ignored.
     public func setStatus(_ status: SpanStatus) {}
+    /// Ignored.
     public func addEvent(_ event: SpanEvent) {}
+    /// Ignored.
     public func addLink(_ link: SpanLink) {}
+    /// Ignored.
     public func recordError<Instant: TracerInstant>(
         _ error: Error, attributes: SpanAttributes, at instant: @autoclosure () -> Instant
     ) {}
+    /// Ignored: there is nothing to report.
     public func end<Instant: TracerInstant>(at instant: @autoclosure () -> Instant) {}
 }
 

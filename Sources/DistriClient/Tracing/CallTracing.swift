@@ -3,19 +3,23 @@ import NIOCore
 import Tracing
 
 /// Writes a tracer's propagation fields (W3C `traceparent` and `tracestate` with OpenTelemetry)
-/// into a request's ``TraceFields``.
+/// into a request's `TraceFields`.
 public struct TraceFieldsInjector: Injector {
+    /// An injector.
     public init() {}
 
+    /// Sets `key` to `value` in the request's fields (dropped beyond their bounds).
     public func inject(_ value: String, forKey key: String, into carrier: inout TraceFields) {
         carrier.set(value, forKey: key)
     }
 }
 
-/// Reads a tracer's propagation fields from a request's ``TraceFields``.
+/// Reads a tracer's propagation fields from a request's `TraceFields`.
 public struct TraceFieldsExtractor: Extractor {
+    /// An extractor.
     public init() {}
 
+    /// The value of `key` in the request's fields, if present.
     public func extract(key: String, from carrier: TraceFields) -> String? { carrier[key] }
 }
 
