@@ -73,7 +73,7 @@ package final class RequestDispatcher: Sendable {
             let span = tracer.startDistriSpan(
                 "distri.request", context: tracer.extracted(from: wire.traceFields), kind: .server,
                 service: wire.service, taskID: wire.taskID)
-            span.attributes["distri.routing"] = wire.routing.description
+            if span.isRecording { span.attributes["distri.routing"] = wire.routing.description }
             return span
         }
         let arrival = TaskArrival(
@@ -138,10 +138,14 @@ package final class RequestDispatcher: Sendable {
         for action in actions {
             switch action {
             case .run(let task, let admitted):
-                task.span?.addEvent(SpanEvent(name: "distri.elected", attributes: ["distri.executor": "self"]))
+                if let span = task.span, span.isRecording {
+                    span.addEvent(SpanEvent(name: "distri.elected", attributes: ["distri.executor": "self"]))
+                }
                 run(task, admitted: admitted)
             case .forward(let task, let route, let member, let address):
-                task.span?.addEvent(SpanEvent(name: "distri.elected", attributes: ["distri.executor": "\(member)"]))
+                if let span = task.span, span.isRecording {
+                    span.addEvent(SpanEvent(name: "distri.elected", attributes: ["distri.executor": "\(member)"]))
+                }
                 forward(task, route: route, member: member, to: address, peers: peers)
             case .askStatus(let route, let taskID, let members):
                 askStatus(route: route, taskID: taskID, members: members, peers: peers)
@@ -282,7 +286,7 @@ package final class RequestDispatcher: Sendable {
                 let span = tracer.startDistriSpan(
                     "distri.forward", context: parent.context, kind: .client, service: task.request.service,
                     taskID: task.taskID)
-                span.attributes["distri.executor"] = member
+                if span.isRecording { span.attributes["distri.executor"] = member }
                 fields = tracer.fields(for: span.context)
                 return span
             }

@@ -24,8 +24,13 @@ public struct TraceFields: Sendable, Equatable {
 
     /// The value of `key`, if present (keys compare case-insensitively, as HTTP headers do).
     public subscript(key: String) -> String? {
-        let lowered = key.lowercased()
-        return fields.first { $0.key.lowercased() == lowered }?.value
+        fields.first { Self.sameKey($0.key, key) }?.value
+    }
+
+    /// Keys compare without case (ASCII), without making lowercased copies.
+    private static func sameKey(_ a: String, _ b: String) -> Bool {
+        func lower(_ byte: UInt8) -> UInt8 { (0x41...0x5A).contains(byte) ? byte | 0x20 : byte }
+        return a.utf8.count == b.utf8.count && zip(a.utf8, b.utf8).allSatisfy { lower($0) == lower($1) }
     }
 
     /// Sets `key` to `value`, replacing an earlier value; a field beyond the bounds is dropped
@@ -35,8 +40,7 @@ public struct TraceFields: Sendable, Equatable {
         guard (1...Self.maxKeyBytes).contains(key.utf8.count), value.utf8.count <= Self.maxValueBytes else {
             return false
         }
-        let lowered = key.lowercased()
-        if let index = fields.firstIndex(where: { $0.key.lowercased() == lowered }) {
+        if let index = fields.firstIndex(where: { Self.sameKey($0.key, key) }) {
             fields[index].value = value
             return true
         }

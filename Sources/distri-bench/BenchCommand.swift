@@ -5,6 +5,7 @@ import DistriCore
 import Foundation
 import NIOCore
 import NIOPosix
+import Tracing
 
 /// `distri-bench [calls]`: throughput and latency of small calls, beside a plain loopback echo.
 struct BenchCallsCommand: AsyncParsableCommand {
@@ -102,8 +103,11 @@ struct BenchCallsCommand: AsyncParsableCommand {
             await plainClient.shutdown()
         }
         let withMetrics = compareMetrics ? try await measureLocal(nodes: addresses.count, with: "--metrics") : nil
+        // A traced caller: every call starts a trace that the nodes carry through, none of it recorded.
         let withTracing =
-            compareTracing ? try await measureLocal(nodes: addresses.count, with: "--trace-propagation") : nil
+            compareTracing
+            ? try await measureLocal(nodes: addresses.count, with: "--trace-propagation", tracer: PropagatingTracer())
+            : nil
 
         let report = BenchReport(
             nodes: addresses.count, payloadBytes: payload, baseline: echo, distri: distri,
@@ -121,13 +125,15 @@ struct BenchCallsCommand: AsyncParsableCommand {
         }
     }
 
-    /// The same calls against a local cloud of `nodes` started with `flag` (`distri-node local`'s).
-    private func measureLocal(nodes: Int, with flag: String) async throws -> LoadResult {
+    /// The same calls against a local cloud of `nodes` started with `flag` (`distri-node local`'s), from
+    /// a client with `tracer`, if given.
+    private func measureLocal(nodes: Int, with flag: String, tracer: (any Tracer)? = nil) async throws -> LoadResult {
         let measured = try BenchCloud.startLocal(nodes: nodes, insecure: target.tls.insecure, extraArguments: [flag])
         defer { measured.child?.stop() }
+        var configuration = measured.configuration
+        configuration.tracer = tracer
         let client = Client(
-            nodes: measured.addresses, configuration: measured.configuration,
-            group: MultiThreadedEventLoopGroup.singleton)
+            nodes: measured.addresses, configuration: configuration, group: MultiThreadedEventLoopGroup.singleton)
         let result = try await measureCalls(client, name: "distri \(service) (\(flag))")
         await client.shutdown()
         return result

@@ -155,6 +155,11 @@ import W3CTraceContext
             let own = try await client.call(ByteBuffer(), service: "TraceID", node: addresses[1]).get()
             #expect(String(buffer: own).count == 32 + 6 && !String(buffer: own).hasPrefix(traceID))
             await client.shutdown()
+            // A request that brings no trace stays untraced: the nodes make no ids for it.
+            let untraced = Client(nodes: [addresses[1]])
+            let none = try await untraced.call(ByteBuffer(), service: "TraceID", node: addresses[1]).get()
+            #expect(String(buffer: none) == "none")
+            await untraced.shutdown()
         }
     }
 

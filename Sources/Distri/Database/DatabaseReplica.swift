@@ -146,8 +146,10 @@ final class DatabaseReplica: Sendable {
     ) {
         if let tracer, let context {
             let span = tracer.startSpan("distri.db.write", context: context, ofKind: .internal)
-            span.attributes["db.system"] = "distri"
-            span.attributes["distri.db.consistency"] = consistency.rawValue
+            if span.isRecording {
+                span.attributes["db.system"] = "distri"
+                span.attributes["distri.db.consistency"] = consistency.rawValue
+            }
             return write(
                 operation, consistency: consistency, idempotencyKey: idempotencyKey, deadline: deadline, span: span,
                 on: loop
@@ -423,8 +425,10 @@ final class DatabaseReplica: Sendable {
             case .commit: "distri.db.cas.commit"
             }
         let span = tracer.startSpan(name, context: parent, ofKind: .client)
-        span.attributes["distri.peer"] = peer
-        span.attributes["distri.db.writes.waiting"] = waiting
+        if span.isRecording {
+            span.attributes["distri.peer"] = peer
+            span.attributes["distri.db.writes.waiting"] = waiting
+        }
         return (span, tracer.fields(for: span.context))
     }
 

@@ -30,6 +30,7 @@ extension Tracer {
         _ name: String, context: ServiceContext, kind: SpanKind, service: String, taskID: UInt64
     ) -> any Tracing.Span {
         let span = startSpan(name, context: context, ofKind: kind)
+        guard span.isRecording else { return span }
         span.attributes["rpc.system"] = "distri"
         span.attributes["rpc.method"] = service
         if taskID != 0 { span.attributes["distri.task.id"] = String(taskID) }
@@ -54,7 +55,8 @@ extension Tracer {
 extension EventLoopFuture {
     /// Ends `span` when the future completes, recording a failure as the span's error.
     package func ending(_ span: (any Tracing.Span)?) -> EventLoopFuture<Value> {
-        guard let span else { return self }
+        // A span that records nothing has nothing to end: no callback for it.
+        guard let span, span.isRecording else { return self }
         whenComplete { result in
             if case .failure(let error) = result {
                 span.recordError(error)
