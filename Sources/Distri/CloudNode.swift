@@ -150,6 +150,9 @@ public final class CloudNode: Service, Sendable {
             stats.mailbox = MailboxServices.stats(replica: database, counters: mailboxCounters)
         }
         stats.relay = state.withLockedValue { $0.relay }?.counters
+        stats.bufferBudget = BufferBudgetStats(
+            usedBytes: UInt64(max(0, bufferBudget.reserved)), capacityBytes: UInt64(bufferBudget.capacity),
+            refusals: UInt64(max(0, bufferBudget.refusals)))
         return stats
     }
 

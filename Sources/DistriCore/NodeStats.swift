@@ -62,6 +62,10 @@ public struct NodeStats: Codable, Sendable, Equatable {
     /// Calls this node ran, by service and outcome (`ok`, or the error code's name); nil from a node of an
     /// earlier version.
     public var calls: [String: [String: UInt64]]?
+    /// The node-wide budget of buffered bytes (messages half received and replies waiting for slow
+    /// readers, on all connections): its use, its size and the requests it refused; nil from a node
+    /// of an earlier version.
+    public var bufferBudget: BufferBudgetStats?
 
     public init(nodeID: String, address: String) {
         self.nodeID = nodeID
@@ -158,5 +162,22 @@ public struct MailboxStats: Codable, Sendable, Equatable {
         self.entries = entries
         self.bytes = bytes
         self.refusedOverQuota = refusedOverQuota
+    }
+}
+
+/// The use of a node's buffered-bytes budget.
+public struct BufferBudgetStats: Codable, Sendable, Equatable {
+    /// Bytes held now.
+    public var usedBytes: UInt64
+    /// The budget's size.
+    public var capacityBytes: UInt64
+    /// Reservations refused since the node started (each answered `busy`).
+    public var refusals: UInt64
+
+    /// The figures given.
+    public init(usedBytes: UInt64, capacityBytes: UInt64, refusals: UInt64) {
+        self.usedBytes = usedBytes
+        self.capacityBytes = capacityBytes
+        self.refusals = refusals
     }
 }

@@ -64,6 +64,10 @@ import Testing
             #expect(before[#"distri_service_time_seconds_count{service="Echo"}"#] == 25)
             #expect(before[#"distri_service_time_seconds_bucket{service="Echo",le="+Inf"}"#] == 25)
             #expect(before[#"distri_members{status="alive"}"#] != nil)
+            // The node-wide buffer budget: its size and, between calls, nothing held.
+            #expect((before["distri_buffer_budget_bytes"] ?? 0) > 0)
+            #expect(before["distri_buffer_budget_used_bytes"] != nil)
+            #expect(before["distri_buffer_budget_refusals_total"] == 0)
 
             for _ in 0..<10 { _ = try await client.send([4], service: "Echo") }
             await #expect(throws: ClientError.self) { _ = try await client.send([], service: "NoSuchService") }

@@ -15,6 +15,9 @@ extension NodeMetrics {
             counter("requests_rejected_busy_total", stats.rejectedBusy, "Requests refused at capacity (busy)."),
             counter("unauthorized_calls_total", stats.unauthorizedCalls, "Internal services refused to non-nodes."),
             counter("tls_handshake_failures_total", stats.tlsHandshakesFailed, "TLS handshakes that failed."),
+            counter(
+                "buffer_budget_refusals_total", stats.bufferBudget?.refusals ?? 0,
+                "Requests refused (busy) because the node-wide buffer budget was full."),
             counter("connections_rejected_total", stats.rejectedConnections, "Connections over a source's limit."),
             counter("connections_dropped_slow_total", stats.slowConnectionsDropped, "Slow connections dropped."),
             counter("connections_closed_idle_total", stats.idleConnectionsClosed, "Idle connections closed."),
@@ -92,6 +95,13 @@ extension NodeMetrics {
             gauge("uptime_seconds", stats.uptimeSeconds, "Seconds since the node started."),
             gauge("resident_memory_bytes", Double(stats.residentBytes), "The process's resident memory."),
         ]
+        if let budget = stats.bufferBudget {
+            samples.append(
+                gauge(
+                    "buffer_budget_used_bytes", Double(budget.usedBytes),
+                    "Bytes of the node-wide buffer budget in use (half-received messages, replies for slow readers)."))
+            samples.append(gauge("buffer_budget_bytes", Double(budget.capacityBytes), "The node-wide buffer budget."))
+        }
         var byStatus: [String: Int] = ["alive": 0, "suspect": 0, "dead": 0, "left": 0]
         for member in stats.members { byStatus[member.status, default: 0] += 1 }
         for (status, count) in byStatus.sorted(by: { $0.key < $1.key }) {
