@@ -30,5 +30,23 @@ public enum Digests {
         guard ferror(file) == 0 else { return nil }
         return Array(hasher.finalize())
     }
+}
 
+/// A SHA-256 digest computed as bytes arrive, in order (a delivery's chunks as they are written), so
+/// that a whole file is checked without being read back.
+public struct StreamingSHA256: Sendable {
+    private var hasher = SHA256()
+
+    /// A digest of no bytes yet.
+    public init() {}
+
+    /// Adds `bytes`, which follow every byte added before.
+    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        hasher.update(bufferPointer: bytes)
+    }
+
+    /// The digest (32 bytes) of every byte added so far; more may be added afterwards.
+    public func finalize() -> [UInt8] {
+        Array(hasher.finalize())
+    }
 }

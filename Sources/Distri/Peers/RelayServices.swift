@@ -120,23 +120,24 @@ public enum RelayServices {
     private static func forward(_ request: ServiceRequest, hub: RelayHub, on loop: EventLoop)
         -> EventLoopFuture<ByteBuffer>
     {
-        let payload: DeliverPayload
+        let grant: DeliveryTicket
+        let bytes: Int
         let peer: String
         do {
             peer = try recipient(of: request)
             do {
-                payload = try DeliverPayload(decoding: request.bytes)
+                // The ticket only: the chunk travels on as the slice of the request it arrived in.
+                let split = try DeliverPayload.split(request.data)
+                (grant, bytes) = (split.ticket, split.chunk.readableBytes)
             } catch {
                 throw ServiceError.badParams("\(error)")
             }
-            guard payload.grant.recipient == peer else {
-                throw ServiceError.badParams("the grant is for '\(payload.grant.recipient)', not '\(peer)'")
+            guard grant.recipient == peer else {
+                throw ServiceError.badParams("the grant is for '\(grant.recipient)', not '\(peer)'")
             }
         } catch {
             return loop.makeFailedFuture(error)
         }
-        let grant = payload.grant
-        let bytes = payload.chunk.count
         return hub.checkInForce(grant, on: loop).flatMap { () -> EventLoopFuture<ByteBuffer> in
             do {
                 try hub.admit(sender: grant.owner, recipient: peer, bytes: bytes)
@@ -166,5 +167,24 @@ public enum RelayServices {
                 throw ServiceError(.unavailable, "the relay link to '\(peer)' failed: \(error)")
             }
         }
+    }
+}
+
+extension DeliverPayload {
+    /// The ticket and the chunk of a `Deliver` body, without copying the chunk (a slice of `body`),
+    /// with the checks of `DeliverPayload(decoding:)`: a 4-byte length, a ticket of at most
+    /// `maxGrantBytes` that is a valid ticket's JSON.
+    public static func split(_ body: ByteBuffer) throws(IdentityError) -> (ticket: DeliveryTicket, chunk: ByteBuffer) {
+        var body = body
+        guard let count = body.readInteger(as: UInt32.self) else {
+            throw .malformed("a delivery starts with a 4-byte length")
+        }
+        guard count <= maxGrantBytes, let text = body.readBytes(length: Int(count)) else {
+            throw .malformed("a delivery's ticket is longer than the delivery or than \(maxGrantBytes) bytes")
+        }
+        guard let object = (try? JSONParser.parse(text))?.objectValue else {
+            throw .malformed("a delivery's ticket is not a JSON object")
+        }
+        return (try DeliveryTicket(document: object), body)
     }
 }
