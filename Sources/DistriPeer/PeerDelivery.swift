@@ -16,11 +16,11 @@ public typealias DeliveryProgress = @Sendable (_ held: Int, _ total: Int) throws
 /// - the recipient appends a chunk only at the offset it holds (its partial file, named by the
 ///   image's digest) and answers `{"have": N, "done": false}`; the sender goes on from `N`;
 /// - a new transfer starts only for a grant signed by the owner's registered key and in force in the
-///   cloud; at the end the whole file must match the grant's digest and the grant must still be in
-///   force, and only then does the image take its place (`received/OWNER/IMAGE.png`).
+///   cloud; at the end the whole file must match the grant's digest (hashed as the chunks are
+///   written, `IncomingDeliveries`) and the grant must still be in force (asked while the file is
+///   synced), and only then does the image take its place (`received/OWNER/IMAGE.png`).
 extension PeerSharing {
-    /// Largest image a daemon accepts (written to disk chunk by chunk, its digest read back the same
-    /// way).
+    /// Largest image a daemon accepts (written to disk chunk by chunk, and hashed as it is written).
     public static let maxDeliveryBytes = SecureFiles.maxSealedImageBytes
 
     /// The body of a `Deliver` call: `grant` and a `chunk` of the sealed PNG.
@@ -37,11 +37,19 @@ extension PeerSharing {
 
     /// Delivers `png` and its grant to the recipient by the first path that works: straight to its
     /// daemon at each address it published (unless its record says the cloud could not dial it),
-    /// else through the cloud's relay to the link its daemon keeps (``deliverRelayed(_:grant:progress:)``).
+    /// else through the cloud's relay to the link its daemon keeps (``deliverRelayed(_:grant:progress:)``);
+    /// `record`: the recipient's, when it was read already.
     /// Either resumes whatever the recipient already holds. Throws when neither path works, or
     /// ``DeliveryStopped`` when `progress` stopped the transfer.
-    func deliver(_ png: [UInt8], grant: ViewGrant, progress: DeliveryProgress?) async throws -> DeliveryPath {
-        let record = try await cloud.verifiedPeer(grant.recipient)
+    func deliver(
+        _ png: [UInt8], grant: ViewGrant, record recordGiven: PeerRecord? = nil, progress: DeliveryProgress?
+    ) async throws -> DeliveryPath {
+        let record: PeerRecord
+        if let given = recordGiven {
+            record = given
+        } else {
+            record = try await cloud.verifiedPeer(grant.recipient)
+        }
         var failures: [String] = []
         if record.reachable == false {
             failures.append("direct: the cloud could not dial '\(grant.recipient)' (behind NAT or a firewall)")
@@ -82,12 +90,16 @@ extension PeerSharing {
                 // A peer's endpoint, not a cloud: no membership to learn.
                 configuration: ClientConfiguration(
                     timeout: deliveryTimeout, connectTimeout: .seconds(2), membershipRefresh: nil))
+            let body = DeliverBody(grant: grant)
             do {
-                try await pump(png, grant: grant, progress: progress) { offset, chunk in
-                    let reply = try await client.send(
-                        DeliverPayload(grant: grant, chunk: Array(chunk)).encoded(), service: Self.deliverService,
-                        params: Self.deliverParams(offset: offset, total: png.count), timeout: deliveryTimeout)
-                    return try DeliverAnswer(reply, total: png.count)
+                try await pump(png, grant: grant, window: deliveryWindow, progress: progress) { offset, chunk in
+                    // To this address, run there: a large call to a cloud would first ask where to run.
+                    let reply = try await client.call(
+                        body.with(chunk), service: Self.deliverService,
+                        params: Self.deliverParams(offset: offset, total: png.count), node: address,
+                        timeout: deliveryTimeout, routing: .local
+                    ).get()
+                    return try DeliverAnswer(Array(buffer: reply), total: png.count)
                 }
                 await client.shutdown()
                 return text
@@ -127,11 +139,13 @@ extension PeerSharing {
                 failures.append("\(error.message)")
                 continue
             }
+            let body = DeliverBody(grant: grant)
             do {
-                try await pump(png, grant: grant, progress: progress) { offset, chunk in
+                // Within the relay's quota of chunks in flight per sender, with room for a second transfer.
+                try await pump(png, grant: grant, window: min(deliveryWindow, Self.relayWindow), progress: progress) {
+                    offset, chunk in
                     let reply = try await client.call(
-                        ByteBuffer(bytes: DeliverPayload(grant: grant, chunk: Array(chunk)).encoded()),
-                        service: RelayServices.relayDeliver,
+                        body.with(chunk), service: RelayServices.relayDeliver,
                         params: ["to=\(grant.recipient)"] + Self.deliverParams(offset: offset, total: png.count),
                         node: node, timeout: deliveryTimeout, routing: .local
                     ).get()
@@ -147,6 +161,10 @@ extension PeerSharing {
         throw PeerError("the relay to '\(grant.recipient)' failed (\(failures.joined(separator: "; ")))")
     }
 
+    /// Most chunks of one relayed transfer in flight: half the relay's quota per sender
+    /// (`RelayQuotas.Limits.chunksInFlightPerPeer`, 16), so two transfers of one sender fit.
+    static let relayWindow = 8
+
     /// Whether a relayed chunk failed because its node or link went away (locate again), not
     /// because the recipient or a quota refused it.
     private static func relayMoved(_ error: ClientError) -> Bool {
@@ -156,17 +174,17 @@ extension PeerSharing {
     }
 
     /// Sends `png` in chunks through `send`, from the offset the recipient holds, keeping up to
-    /// ``deliveryWindow`` chunks in flight, fewer on a slow path (the recipient puts them in order,
+    /// `window` chunks in flight, fewer on a slow path (the recipient puts them in order,
     /// see ``DeliveryOrder``).
     /// When a window ends short of what was sent (a chunk was refused), goes on from what the
     /// recipient holds.
     private func pump(
-        _ png: [UInt8], grant: ViewGrant, progress: DeliveryProgress?,
+        _ png: [UInt8], grant: ViewGrant, window maxWindow: Int, progress: DeliveryProgress?,
         send: @escaping @Sendable (_ offset: Int, _ chunk: ArraySlice<UInt8>) async throws -> DeliverAnswer
     ) async throws {
         let total = png.count
         let chunkBytes = max(1, deliveryChunkBytes)
-        let maxWindow = max(1, deliveryWindow)
+        let maxWindow = max(1, maxWindow)
         func report(_ answer: DeliverAnswer) throws {
             do {
                 try progress?(answer.have, total)
@@ -188,7 +206,8 @@ extension PeerSharing {
             let seconds =
                 Double((clock.now - started).components.attoseconds) / 1e18
                 + Double((clock.now - started).components.seconds)
-            guard seconds > 0.05, held > startedAt else { return min(maxWindow, 4) }
+            // About 2 MiB until the rate is known.
+            guard seconds > 0.05, held > startedAt else { return min(maxWindow, max(2, (2 << 20) / chunkBytes)) }
             let rate = Double(held - startedAt) / seconds
             return max(min(2, maxWindow), min(maxWindow, Int(rate * 2 / Double(chunkBytes)) + 1))
         }
@@ -233,19 +252,25 @@ extension PeerSharing {
 
     // MARK: Receiving
 
-    /// The daemon's `Deliver`: keeps a chunk of a sealed image (see the type's notes) and answers how
-    /// much it holds.
+    /// The daemon's `Deliver` for a body given as bytes (a chunk collected from the mailbox).
     func receive(_ bytes: [UInt8], params: [String], order: DeliveryOrder? = nil) async throws -> [UInt8] {
-        let payload: DeliverPayload
+        try await receive(ByteBuffer(bytes: bytes), params: params, order: order).encoded()
+    }
+
+    /// The daemon's `Deliver`: keeps a chunk of a sealed image (see the type's notes) and answers how
+    /// much it holds. The chunk is written from the request's own buffer and hashed as it is written
+    /// (`IncomingDeliveries`); the whole file's digest is checked at the end without reading it back.
+    func receive(_ body: ByteBuffer, params: [String], order: DeliveryOrder?) async throws -> DeliverAnswer {
+        let (grant, chunk): (DeliveryTicket, ByteBuffer)
         do {
-            payload = try DeliverPayload(decoding: bytes)
+            (grant, chunk) = try DeliverPayload.split(body)
         } catch {
             throw ServiceError.badParams("\(error)")
         }
-        let (grant, chunk) = (payload.grant, payload.chunk)
         guard let offset = DeliverParams.value("offset", in: params, max: Self.maxDeliveryBytes),
             let total = DeliverParams.value("total", in: params, max: Self.maxDeliveryBytes),
-            (1...Self.maxDeliveryBytes).contains(total), chunk.count <= total, offset <= total - chunk.count
+            (1...Self.maxDeliveryBytes).contains(total), chunk.readableBytes <= total,
+            offset <= total - chunk.readableBytes
         else {
             throw ServiceError.badParams(
                 "Deliver needs offset=O and total=T (1 to \(Self.maxDeliveryBytes) bytes) with the chunk inside")
@@ -256,54 +281,103 @@ extension PeerSharing {
         let file = identity.home.receivedFile(owner: grant.owner, image: grant.image)
         let partial = file + ".\(Hex.encode(grant.digest).prefix(16)).part"
         // One lock for the home's deliveries, never removed (a lock file per transfer would pile up,
-        // and removing one would let a waiter and a newcomer lock different files).
+        // and removing one would let a waiter and a newcomer lock different files). Taken to start a
+        // transfer, to append each chunk (through the transfer held open) and to put the file in place.
         let lock = (identity.home.receivedDirectory as NSString).appendingPathComponent(".deliveries.lock")
-        if !SecureFiles.exists(partial) {
-            try await checkInForce(grant)
-            if Self.holds(file, digest: grant.digest) { return DeliverAnswer(have: total, done: true).encoded() }
-            try SecureFiles.makeDirectory(identity.home.receivedDirectory)
-            try SecureFiles.makeDirectory((file as NSString).deletingLastPathComponent)
-            try SecureFiles.withLock(lock) {
-                // A transfer of another version of this image is superseded: its partial file goes.
-                Self.removeSuperseded(of: file, keeping: partial)
-                if !SecureFiles.exists(partial) { try SecureFiles.append([], to: partial) }
+        let completedMeanwhile = {
+            DeliverAnswer(have: Self.holds(file, digest: grant.digest) ? total : 0, done: false)
+        }
+        // Bounded: a transfer closed meanwhile (too many open) is opened again once.
+        for _ in 0..<2 {
+            var transfer = try incoming.open(partial)
+            if transfer == nil {
+                try await checkInForce(grant)
+                if Self.holds(file, digest: grant.digest) { return DeliverAnswer(have: total, done: true) }
+                try SecureFiles.makeDirectory(identity.home.receivedDirectory)
+                try SecureFiles.makeDirectory((file as NSString).deletingLastPathComponent)
+                try SecureFiles.withLock(lock) {
+                    // A transfer of another version of this image is superseded: its partial file goes.
+                    Self.removeSuperseded(of: file, keeping: partial)
+                    if !SecureFiles.exists(partial) { try SecureFiles.append([], to: partial, sync: false) }
+                }
+                transfer = try incoming.open(partial)
             }
+            guard let transfer else {
+                let answer = completedMeanwhile()
+                return answer.have == total ? DeliverAnswer(have: total, done: true) : answer
+            }
+            // A chunk ahead of what is held waits for the chunks before it (sent in the same window).
+            if let order {
+                let current = transfer.held
+                if offset > current { await order.waitTurn(partial, offset: offset, current: current) }
+            }
+            let have: Int
+            switch try incoming.append(transfer, offset: offset, chunk: chunk, total: total, lock: lock) {
+            case .held(let held): have = held
+            case .closed: continue
+            case .gone:
+                let answer = completedMeanwhile()
+                return answer.have == total ? DeliverAnswer(have: total, done: true) : answer
+            }
+            order?.appended(partial, have: have)
+            guard have >= total else { return DeliverAnswer(have: have, done: false) }
+            return try await finish(transfer, grant: grant, file: file, lock: lock, total: total, order: order)
         }
-        // A chunk ahead of what is held waits for the chunks before it (sent in the same window).
-        if let order {
-            let current = SecureFiles.size(partial) ?? 0
-            if offset > current { await order.waitTurn(partial, offset: offset, current: current) }
-        }
-        let have = try SecureFiles.withLock(lock) { () throws -> Int in
-            // Completed meanwhile by another call of the same transfer.
-            guard SecureFiles.exists(partial) else { return Self.holds(file, digest: grant.digest) ? total : 0 }
-            let have = SecureFiles.size(partial) ?? 0
-            guard offset == have, !chunk.isEmpty, chunk.count <= total - have else { return have }
-            try SecureFiles.append(chunk, to: partial, sync: false)
-            return have + chunk.count
-        }
-        order?.appended(partial, have: have)
-        guard have >= total else { return DeliverAnswer(have: have, done: false).encoded() }
-        try await checkInForce(grant)
-        var arrived = false
-        try SecureFiles.withLock(lock) {
-            guard SecureFiles.exists(partial) else {
+        return DeliverAnswer(have: (try incoming.open(partial))?.held ?? 0, done: false)
+    }
+
+    /// Ends a transfer that holds all `total` bytes: its digest (hashed as it arrived) must be the
+    /// grant's, and the grant still in force (asked of the cloud while the file is synced); then the
+    /// file takes its place. A call that finds another finishing it waits for that one.
+    private func finish(
+        _ transfer: IncomingDeliveries.Transfer, grant: DeliveryTicket, file: String, lock: String, total: Int,
+        order: DeliveryOrder?
+    ) async throws -> DeliverAnswer {
+        let partial = transfer.partial
+        // Bounded: a call waits at most once for another that is finishing, then looks again.
+        for _ in 0..<2 {
+            // The grant check runs on the cloud while the digest is compared and the file synced here.
+            async let inForce: Void = checkInForce(grant)
+            switch incoming.seal(transfer, total: total, digest: grant.digest) {
+            case .mismatch:
+                _ = try? await inForce
+                try? SecureFiles.withLock(lock) { try? FileManager.default.removeItem(atPath: partial) }
+                incoming.finished(transfer)
+                order?.finished(partial)
+                throw ServiceError.badParams("the image does not match the grant's digest; send it again")
+            case .finishing:
+                _ = try? await inForce
+                await incoming.waitFinished(transfer)
+                continue
+            case .gone:
+                _ = try? await inForce
                 guard Self.holds(file, digest: grant.digest) else {
                     throw ServiceError(.conflict, "the transfer was discarded meanwhile; send it again")
                 }
-                return
+                return DeliverAnswer(have: total, done: true)
+            case .ready:
+                do {
+                    try await inForce
+                    try SecureFiles.withLock(lock) {
+                        guard SecureFiles.exists(partial) else {
+                            throw ServiceError(.conflict, "the transfer was discarded meanwhile; send it again")
+                        }
+                        guard rename(partial, file) == 0 else { throw PeerError("cannot move \(partial) to \(file)") }
+                    }
+                } catch {
+                    incoming.failed(transfer)
+                    throw error
+                }
+                incoming.finished(transfer)
+                order?.finished(partial)
+                onReceive?(ReceivedImage(owner: grant.owner, image: grant.image, file: file, bytes: total))
+                return DeliverAnswer(have: total, done: true)
             }
-            guard Digests.sha256(fileAt: partial) == grant.digest else {
-                try? FileManager.default.removeItem(atPath: partial)
-                throw ServiceError.badParams("the image does not match the grant's digest; send it again")
-            }
-            try SecureFiles.sync(partial)
-            order?.finished(partial)
-            guard rename(partial, file) == 0 else { throw PeerError("cannot move \(partial) to \(file)") }
-            arrived = true
         }
-        if arrived { onReceive?(ReceivedImage(owner: grant.owner, image: grant.image, file: file, bytes: total)) }
-        return DeliverAnswer(have: total, done: true).encoded()
+        guard Self.holds(file, digest: grant.digest) else {
+            throw ServiceError(.conflict, "the transfer is being finished by another call; send it again")
+        }
+        return DeliverAnswer(have: total, done: true)
     }
 
     /// Throws `unauthorized` unless the grant in force in the cloud, signed by its owner's registered
@@ -351,7 +425,8 @@ extension PeerSharing {
             RegisteredService(
                 name: Self.deliverService,
                 execution: .async { request in
-                    ByteBuffer(bytes: try await sharing.receive(request.bytes, params: request.params, order: order))
+                    ByteBuffer(
+                        bytes: try await sharing.receive(request.data, params: request.params, order: order).encoded())
                 }))
     }
 }
@@ -374,4 +449,22 @@ public enum DeliveryPath: Sendable, Equatable, CustomStringConvertible {
 /// The progress callback stopped a transfer: not a failure of the path, so no other is tried.
 struct DeliveryStopped: Error {
     var reason: Error
+}
+
+/// A `Deliver` body's ticket, encoded once per transfer; each chunk's body is it and the chunk in one
+/// buffer (the chunk copied once, from the image into the request).
+struct DeliverBody: Sendable {
+    let prefix: [UInt8]
+
+    init(grant: ViewGrant) {
+        prefix = DeliverPayload(grant: grant, chunk: []).encoded()
+    }
+
+    /// The body carrying `chunk`.
+    func with(_ chunk: ArraySlice<UInt8>) -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: prefix.count + chunk.count)
+        buffer.writeBytes(prefix)
+        buffer.writeBytes(chunk)
+        return buffer
+    }
 }

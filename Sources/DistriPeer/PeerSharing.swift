@@ -100,9 +100,16 @@ public struct PeerSharing: Sendable {
     /// How long one call of a delivery (one chunk) may take.
     public var deliveryTimeout: TimeAmount = .seconds(10)
     /// Bytes per `Deliver` call: an image travels in chunks, so a cut transfer resumes where it stopped.
-    public var deliveryChunkBytes = 1 << 20
-    /// Chunks in flight at once: a window of several keeps a link busy across its round trip.
-    public var deliveryWindow = 8
+    /// The default (``frameChunkBytes``) fills one wire frame with the call's header and ticket.
+    public var deliveryChunkBytes = PeerSharing.frameChunkBytes
+    /// A chunk that travels in one frame of the wire protocol (`WireLimits.chunkSize`, less room for
+    /// the call's header and the ticket): the chunks in flight then travel one after another, not cut
+    /// into frames interleaved with each other (so the first arrives after one chunk's time, not after
+    /// the whole window's), and each arrives whole in the buffer it was read into.
+    public static let frameChunkBytes = WireLimits.standard.chunkSize - (4 << 10)
+    /// Chunks in flight at once: a window of several keeps a link busy across its round trip (through
+    /// the cloud's relay, at most 8).
+    public var deliveryWindow = 16
     /// Called once for every image that takes its place in this peer's `received/` (delivered
     /// directly, through the relay, or collected from the mailbox).
     public var onReceive: (@Sendable (ReceivedImage) -> Void)?
@@ -111,6 +118,8 @@ public struct PeerSharing: Sendable {
     /// How many times a relayed delivery locates the recipient's relay link (again after the node
     /// relaying it failed) before it gives up.
     public var relayAttempts = 10
+    /// The transfers this peer is receiving (its daemon's `Deliver` and mailbox collection).
+    let incoming = IncomingDeliveries()
 
     /// Sharing for `identity`, through `cloud`.
     public init(identity: PeerIdentity, cloud: PeerCloud) {
@@ -124,6 +133,13 @@ public struct PeerSharing: Sendable {
     /// revokes), with the image key deposited for the cloud. Returns the grant.
     @discardableResult
     public func grant(image: String, to recipient: String, views: UInt64) async throws -> ViewGrant {
+        try await grant(image: image, to: recipient, views: views, png: nil)
+    }
+
+    /// ``grant(image:to:views:)`` for the sealed image's bytes when they were read already (else its
+    /// file is hashed). The cloud's deposit key and the grant stored before are asked for while the
+    /// image is hashed.
+    func grant(image: String, to recipient: String, views: UInt64, png: [UInt8]?) async throws -> ViewGrant {
         try PeerName.validate(image, what: "image name")
         try PeerName.validate(recipient, what: "recipient")
         let home = identity.home
@@ -131,19 +147,27 @@ public struct PeerSharing: Sendable {
             throw PeerError(
                 "no image named '\(image)' in \(home.path); encrypt it first (distri-peer encrypt)", kind: .notFound)
         }
-        guard let digest = Digests.sha256(fileAt: home.imageFile(image)) else {
-            throw PeerError("cannot read \(home.imageFile(image))")
-        }
         let id = ViewGrant.id(owner: identity.name, image: image, recipient: recipient)
+        async let depositKey = views > 0 ? cloud.depositKey() : []
+        async let stored = cloud.storedGrant(id)
+        let digest: [UInt8]
+        do {
+            guard let found = png.map({ Digests.sha256($0) }) ?? Digests.sha256(fileAt: home.imageFile(image)) else {
+                throw PeerError("cannot read \(home.imageFile(image))")
+            }
+            digest = found
+        } catch {
+            _ = try? await (depositKey, stored)
+            throw error
+        }
         var sealedKey: [UInt8] = []
         if views > 0 {
             let keyText = String(decoding: try SecureFiles.read(home.keyFile(image), private: true), as: UTF8.self)
             let key = try ImageKey(text: keyText.trimmingCharacters(in: .whitespacesAndNewlines))
             sealedKey = try SealedBox.seal(
-                key.serialized(), to: try await cloud.depositKey(), domain: ViewGrant.depositDomain,
-                context: Array(id.utf8))
+                key.serialized(), to: try await depositKey, domain: ViewGrant.depositDomain, context: Array(id.utf8))
         }
-        let previous = try await cloud.storedGrant(id)?.sequence ?? 0
+        let previous = try await stored?.sequence ?? 0
         let grant = try ViewGrant(
             owner: identity.name, image: image, recipient: recipient, views: views, digest: digest,
             sealedKey: sealedKey, sequence: max(wallClockMillis(), previous + 1)
@@ -180,9 +204,24 @@ public struct PeerSharing: Sendable {
         async throws -> SendOutcome
     {
         guard views > 0 else { throw PeerError("send at least one view (revoke with `permissions --views 0`)") }
-        _ = try await cloud.verifiedPeer(recipient)
-        let grant = try await grant(image: image, to: recipient, views: views)
-        return try await deliver(granted: grant, progress: progress)
+        try PeerName.validate(image, what: "image name")
+        // The recipient's record is read while the image is read, hashed and granted; it must be a
+        // registered peer before anything is granted.
+        async let record = cloud.verifiedPeer(recipient)
+        let png: [UInt8]
+        do {
+            png = try SecureFiles.read(identity.home.imageFile(image), limit: SecureFiles.maxSealedImageBytes)
+        } catch {
+            _ = try? await record
+            throw SecureFiles.exists(identity.home.imageFile(image))
+                ? error
+                : PeerError(
+                    "no image named '\(image)' in \(identity.home.path); encrypt it first (distri-peer encrypt)",
+                    kind: .notFound)
+        }
+        let recipientRecord = try await record
+        let grant = try await grant(image: image, to: recipient, views: views, png: png)
+        return try await deliver(png, granted: grant, record: recipientRecord, progress: progress)
     }
 
     /// Delivers the image of `grant` (a grant of views this peer just made) as ``send(image:to:views:progress:)``
@@ -190,8 +229,16 @@ public struct PeerSharing: Sendable {
     /// the image already answers at once, so this also re-sends an image a revoke removed.
     public func deliver(granted grant: ViewGrant, progress: DeliveryProgress? = nil) async throws -> SendOutcome {
         let png = try SecureFiles.read(identity.home.imageFile(grant.image), limit: SecureFiles.maxSealedImageBytes)
+        return try await deliver(png, granted: grant, record: nil, progress: progress)
+    }
+
+    /// ``deliver(granted:progress:)`` of the sealed image's bytes `png`, to the recipient whose
+    /// `record` was read already (nil: it is read here).
+    func deliver(_ png: [UInt8], granted grant: ViewGrant, record: PeerRecord?, progress: DeliveryProgress?)
+        async throws -> SendOutcome
+    {
         do {
-            let outcome = try await deliverOrDeposit(png, grant: grant, progress: progress)
+            let outcome = try await deliverOrDeposit(png, grant: grant, record: record, progress: progress)
             try? SentLedger(file: identity.home.sentFile).record(grant, outcome: outcome, at: wallClockMillis())
             return outcome
         } catch {
@@ -201,14 +248,16 @@ public struct PeerSharing: Sendable {
         }
     }
 
-    /// Delivers directly or through the relay (``deliver(_:grant:progress:)``); when the recipient
+    /// Delivers directly or through the relay (``deliver(_:grant:record:progress:)``); when the recipient
     /// cannot be reached either way, deposits the image in the cloud's mailbox (when
     /// ``usesMailbox``). Throws when none took it, or with `progress`'s error when it stopped the
     /// transfer (no other path is tried then).
-    func deliverOrDeposit(_ png: [UInt8], grant: ViewGrant, progress: DeliveryProgress?) async throws -> SendOutcome {
+    func deliverOrDeposit(
+        _ png: [UInt8], grant: ViewGrant, record: PeerRecord? = nil, progress: DeliveryProgress?
+    ) async throws -> SendOutcome {
         let unreachable: Error
         do {
-            return .delivered(try await deliver(png, grant: grant, progress: progress))
+            return .delivered(try await deliver(png, grant: grant, record: record, progress: progress))
         } catch let error as DeliveryStopped {
             throw error.reason
         } catch {

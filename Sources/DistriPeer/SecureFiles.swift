@@ -74,8 +74,15 @@ public enum SecureFiles {
     /// Reads `path` (at most `limit` bytes), refusing a file others may read when `private` (as ssh does
     /// with keys).
     public static func read(_ path: String, private: Bool = false, limit: Int = maxReadBytes) throws -> [UInt8] {
+        // Non-blocking: a FIFO in its place is refused below, not waited on.
+        let fd = FileIO.openDescriptor(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else {
+            if errno == ELOOP { throw PeerError("\(path) is not a regular file") }
+            throw PeerError("cannot read \(path): \(errnoText())")
+        }
+        defer { FileIO.close(fd) }
         var info = stat()
-        guard lstat(path, &info) == 0 else { throw PeerError("cannot read \(path): \(errnoText())") }
+        guard fstat(fd, &info) == 0 else { throw PeerError("cannot read \(path): \(errnoText())") }
         guard info.st_mode & S_IFMT == S_IFREG else { throw PeerError("\(path) is not a regular file") }
         if `private`, info.st_mode & 0o077 != 0 {
             throw PeerError(
@@ -85,8 +92,21 @@ public enum SecureFiles {
         guard Int(info.st_size) <= limit else {
             throw PeerError("\(path) has \(info.st_size) bytes; the limit is \(limit)")
         }
-        guard let data = FileManager.default.contents(atPath: path) else { throw PeerError("cannot read \(path)") }
-        return Array(data)
+        // Straight into the array (one copy), up to the size it had when opened.
+        var failure: Int32 = 0
+        let bytes = [UInt8](unsafeUninitializedCapacity: Int(info.st_size)) { buffer, count in
+            count = 0
+            // Bounded by the size: each pass reads at least one byte, ends, or fails.
+            while let base = buffer.baseAddress, count < buffer.count {
+                let read = readDescriptor(fd, base + count, buffer.count - count)
+                if read < 0, errno == EINTR { continue }
+                if read < 0 { failure = errno }
+                if read <= 0 { break }
+                count += read
+            }
+        }
+        guard failure == 0 else { throw PeerError("cannot read \(path): \(String(cString: strerror(failure)))") }
+        return bytes
     }
 
     /// Whether anything exists at `path` (a symbolic link is not followed).
@@ -121,4 +141,15 @@ public enum SecureFiles {
     }
 
     static func errnoText() -> String { String(cString: strerror(errno)) }
+}
+
+/// `read(2)` (a name `SecureFiles.read` does not hide).
+private func readDescriptor(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
+    #if canImport(Glibc)
+        Glibc.read(fd, buffer, count)
+    #elseif canImport(Musl)
+        Musl.read(fd, buffer, count)
+    #else
+        Darwin.read(fd, buffer, count)
+    #endif
 }
