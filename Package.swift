@@ -219,6 +219,17 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Instructions per small call, client and server in one process (scripts/call-cost.sh, valgrind).
+        .executableTarget(
+            name: "call-cost",
+            dependencies: [
+                "DistriClient",
+                "DistriServer",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Benchmarks/CallCost"
+        ),
         // Hot-path micro-benchmarks: `swift package benchmark` (BENCHMARKS.md, scripts/benchmarks.sh).
         .executableTarget(
             name: "HotPaths",
