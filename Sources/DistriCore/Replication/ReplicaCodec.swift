@@ -180,6 +180,20 @@ public enum ReplicaCodec {
     /// The binary form of a log entry.
     public static func encode(_ entry: PersistedEntry) -> [UInt8] {
         var out = BinaryWriter()
+        write(entry, to: &out)
+        return out.bytes
+    }
+
+    /// Appends the binary form of a log entry (the bytes the one-argument form returns) to `bytes`, so
+    /// that a write-ahead log can encode a group of entries into one reused buffer.
+    public static func encode(_ entry: PersistedEntry, appendingTo bytes: inout [UInt8]) {
+        var out = BinaryWriter(capacity: 0)
+        swap(&out.bytes, &bytes)
+        write(entry, to: &out)
+        swap(&out.bytes, &bytes)
+    }
+
+    private static func write(_ entry: PersistedEntry, to out: inout BinaryWriter) {
         out.byte(version)
         switch entry {
         case .change(let sequence, let change):
@@ -207,7 +221,6 @@ public enum ReplicaCodec {
             }
             write(acceptor.committed, to: &out)
         }
-        return out.bytes
     }
 
     /// Decodes a log entry.
