@@ -86,8 +86,10 @@ func printTable(_ rows: [[String]]) {
     printLine(TextTable.render(headers: headers, rows: Array(rows.dropFirst())))
 }
 
-/// Times a transfer from its first progress report (the recipient's first answer) to the one that
-/// reports the whole image held, and forwards each report to a progress bar.
+/// Times a transfer from its first progress report (the recipient's answer to the empty first call,
+/// when the first chunk goes out) to the one that reports the whole image held (sent only once the
+/// recipient has checked it against the grant's digest, synced it and put it in place), and forwards
+/// each report to a progress bar.
 final class TransferTiming: Sendable {
     private let state = Mutex<
         (first: ContinuousClock.Instant?, last: ContinuousClock.Instant?, start: Int, total: Int)
