@@ -68,14 +68,7 @@ struct NodeRunPlan {
             }
             tlsFiles = (files[0], files[1], files[2])
         }
-        guard let level = Logger.Level(rawValue: settings.text("log-level") ?? "") else {
-            throw settings.invalid("log-level", "must be trace, debug, info, notice, warning, error or critical")
-        }
-        logLevel = level
-        guard let format = LogFormat(rawValue: settings.text("log-format") ?? "") else {
-            throw settings.invalid("log-format", "must be text or json")
-        }
-        logFormat = format
+        (logLevel, logFormat) = try settings.logging()
     }
 
     /// The node's configuration.

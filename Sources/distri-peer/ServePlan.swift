@@ -41,14 +41,7 @@ struct ServePlan {
         if settings.boolean("insecure"), settings.text("ca") != nil {
             throw settings.invalid("insecure", "takes no ca")
         }
-        guard let level = Logger.Level(rawValue: settings.text("log-level") ?? "") else {
-            throw settings.invalid("log-level", "must be trace, debug, info, notice, warning, error or critical")
-        }
-        logLevel = level
-        guard let format = LogFormat(rawValue: settings.text("log-format") ?? "") else {
-            throw settings.invalid("log-format", "must be text or json")
-        }
-        logFormat = format
+        (logLevel, logFormat) = try settings.logging()
     }
 
     /// A client of the cloud (``CloudLocator``: the setting, else the cloud file), over TLS checked
