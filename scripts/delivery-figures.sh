@@ -14,22 +14,24 @@
 # written them all to a file (as a delivery does; neither side syncs). Timed in the sender, connect to
 # acknowledgement (no process start).
 #
-#   scripts/delivery-figures.sh [--pairs 8] [--mb 31] [--no-build] [--keep]
+#   scripts/delivery-figures.sh [--pairs 8] [--mb 31] [--no-build] [--bin DIR] [--keep]
 #
 # --mb: size of the file encrypted (random bytes; the cover is ~1.15x that: 31 MB makes ~35.6 MB).
-# Builds the release products first (under /tmp/distri-build.lock) unless --no-build. A local cloud of
+# Builds the release products first (under /tmp/distri-build.lock) unless --no-build; --bin DIR takes
+# distri-node and distri-peer from DIR instead (another build, to compare). A local cloud of
 # 3 nodes over TLS (`distri-node local`), peers alice and bob (`distri-peer init`, `serve`), everything
 # under a temporary DISTRI_HOME, removed at the end unless --keep.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-pairs=8 mb=31 build=1 keep=0
+pairs=8 mb=31 build=1 keep=0 bin=""
 while (($#)); do
   case $1 in
     --pairs) pairs=$2; shift 2 ;;
     --mb) mb=$2; shift 2 ;;
     --no-build) build=0; shift ;;
+    --bin) bin=$2; build=0; shift 2 ;;
     --keep) keep=1; shift ;;
-    *) echo "usage: $0 [--pairs N] [--mb N] [--no-build] [--keep]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--pairs N] [--mb N] [--no-build] [--bin DIR] [--keep]" >&2; exit 2 ;;
   esac
 done
 [[ $pairs =~ ^[0-9]+$ && $mb =~ ^[0-9]+$ && $pairs -ge 1 && $mb -ge 1 ]] || { echo "numbers only" >&2; exit 2; }
@@ -38,7 +40,7 @@ if ((build)); then
   flock /tmp/distri-build.lock swift build -c release --product distri-node >&2
   flock /tmp/distri-build.lock swift build -c release --product distri-peer >&2
 fi
-bin="$(swift build -c release --show-bin-path)"
+[[ -n $bin ]] || bin="$(swift build -c release --show-bin-path)"
 
 work="$(mktemp -d /tmp/distri-delivery.XXXXXX)"
 pids=()
