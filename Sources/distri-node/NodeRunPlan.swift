@@ -29,7 +29,8 @@ struct NodeRunPlan {
             guard let address = NodeAddress(text) else { throw settings.invalid(key, "must be host:port") }
             return address
         }
-        listen = try address("listen")!
+        guard let listen = try address("listen") else { throw settings.invalid("listen", "must be host:port") }
+        self.listen = listen
         advertise = try address("advertise")
         if let advertise, AdvertisedAddress.isWildcard(advertise.host) || advertise.port == 0 {
             throw settings.invalid("advertise", "must be an address others can dial")
