@@ -291,7 +291,7 @@ public struct WriteAheadLogBatch: Sendable {
     public var capacity: Int { bytes.capacity }
 
     /// Appends one record whose payload `encode` appends to the buffer it is given; it must only append.
-    /// A payload over ``WriteAheadLog/maxRecordLength`` is taken out again, and the batch throws.
+    /// A payload over the log's record limit (64 MiB) is taken out again, and the batch throws.
     public mutating func append(encoding encode: (inout [UInt8]) -> Void) throws(StorageError) {
         let start = bytes.count
         let header = WriteAheadLog.recordHeaderSize
