@@ -114,23 +114,11 @@ private struct Stop: Error {}
 
 @Suite("Deliveries streamed to the recipient's file, verified as they arrive, on real nodes", .serialized)
 struct DeliveryStreamingTests {
-    private func withStory(_ body: (ViewGrantTests.Peers, PeerCloud) async throws -> Void) async throws {
-        let deposit = try AgreementKeyPair.generate()
-        try await withTemporaryDirectory { directory in
-            try await withPeerCloud(nodes: 3, depositKey: deposit.privateKey) { _, addresses in
-                try await withClient(addresses) { client in
-                    let cloud = PeerCloud(client: client)
-                    try await ViewGrantTests.withPeers(in: directory, cloud: cloud) { try await body($0, cloud) }
-                }
-            }
-        }
-    }
-
     @Test(
         "a transfer cut mid-way resumes at bob's restarted daemon from the partial file it left, and the image verifies"
     )
     func resumesAtARestartedDaemon() async throws {
-        try await withStory { peers, cloud in
+        try await ViewGrantTests.withStory { peers, cloud in
             var alice = PeerSharing(identity: peers.alice, cloud: cloud)
             let png = try SecureFiles.read(peers.alice.home.imageFile("rgb8"))
             alice.deliveryChunkBytes = max(1, png.count / 8)
@@ -174,7 +162,7 @@ struct DeliveryStreamingTests {
     @Test(
         "a chunk with wrong bytes early in a transfer is refused when the transfer ends, and the partial file removed")
     func wrongBytesRefusedAtTheEnd() async throws {
-        try await withStory { peers, cloud in
+        try await ViewGrantTests.withStory { peers, cloud in
             let alice = PeerSharing(identity: peers.alice, cloud: cloud)
             let grant = try await alice.grant(image: "rgb8", to: "bob", views: 1)
             let png = try SecureFiles.read(peers.alice.home.imageFile("rgb8"))

@@ -12,24 +12,11 @@ private struct Cut: Error {}
 
 @Suite("Requests, answers and resumable deliveries on real nodes", .serialized)
 struct RequestAndDeliveryTests {
-    /// Runs `body` with alice, bob and carol (daemons running, alice's sample encrypted) on a 3-node cloud.
-    private func withStory(_ body: (ViewGrantTests.Peers, PeerCloud) async throws -> Void) async throws {
-        let deposit = try AgreementKeyPair.generate()
-        try await withTemporaryDirectory { directory in
-            try await withPeerCloud(nodes: 3, depositKey: deposit.privateKey) { _, addresses in
-                try await withClient(addresses) { client in
-                    let cloud = PeerCloud(client: client)
-                    try await ViewGrantTests.withPeers(in: directory, cloud: cloud) { try await body($0, cloud) }
-                }
-            }
-        }
-    }
-
     @Test(
         "bob requests, alice sees it in her inbox and grants; carol's request is rejected; forgeries and replays refused"
     )
     func requestGrantReject() async throws {
-        try await withStory { peers, cloud in
+        try await ViewGrantTests.withStory { peers, cloud in
             let alice = PeerSharing(identity: peers.alice, cloud: cloud)
             let bob = PeerSharing(identity: peers.bob, cloud: cloud)
             let carol = PeerSharing(identity: peers.carol, cloud: cloud)
@@ -81,7 +68,7 @@ struct RequestAndDeliveryTests {
 
     @Test("a transfer cut after two chunks resumes from what the recipient holds, and the image arrives whole")
     func resumableDelivery() async throws {
-        try await withStory { peers, cloud in
+        try await ViewGrantTests.withStory { peers, cloud in
             var alice = PeerSharing(identity: peers.alice, cloud: cloud)
             let png = try SecureFiles.read(peers.alice.home.imageFile("rgb8"))
             alice.deliveryChunkBytes = max(1, png.count / 8)
@@ -121,7 +108,7 @@ struct RequestAndDeliveryTests {
     @Test(
         "a chunk that does not continue the file is not written; a whole file that does not match the grant is refused")
     func outOfOrderAndTamperedChunks() async throws {
-        try await withStory { peers, cloud in
+        try await ViewGrantTests.withStory { peers, cloud in
             let alice = PeerSharing(identity: peers.alice, cloud: cloud)
             let grant = try await alice.grant(image: "rgb8", to: "bob", views: 1)
             let png = try SecureFiles.read(peers.alice.home.imageFile("rgb8"))

@@ -39,6 +39,20 @@ struct ViewGrantTests {
         return Peers(alice: identities[0], bob: identities[1], carol: identities[2], daemons: daemons, image: image)
     }
 
+    /// Runs `body` with alice, bob and carol (daemons running, alice's sample encrypted) on a 3-node
+    /// cloud: the story the request and delivery suites share.
+    static func withStory(_ body: (Peers, PeerCloud) async throws -> Void) async throws {
+        let deposit = try AgreementKeyPair.generate()
+        try await withTemporaryDirectory { directory in
+            try await withPeerCloud(nodes: 3, depositKey: deposit.privateKey) { _, addresses in
+                try await withClient(addresses) { client in
+                    let cloud = PeerCloud(client: client)
+                    try await withPeers(in: directory, cloud: cloud) { try await body($0, cloud) }
+                }
+            }
+        }
+    }
+
     /// Runs `body` with ``peers(in:cloud:)``, stopping their daemons afterwards.
     static func withPeers(
         in directory: String, cloud: PeerCloud, _ body: (Peers) async throws -> Void
